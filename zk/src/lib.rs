@@ -6,3 +6,4 @@
 //! -> reply in xid order.
 
 pub mod proto;
+pub mod tree;

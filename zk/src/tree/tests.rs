@@ -1,0 +1,167 @@
+//! DataTree unit tests: Stat corner cases, ephemerals, containers/TTL, snapshot round trip.
+
+use super::*;
+
+fn h(zxid: i64) -> TxnHeader {
+    TxnHeader { session: 7, cxid: 1, zxid, time: 1000 + zxid }
+}
+
+fn create(t: &mut DataTree, zxid: i64, path: &str, owner: i64) -> ApplyResult {
+    let pcv = t.get(parent_of(path)).map_or(0, |p| p.stat.cversion + 1);
+    let txn = Txn::Create { path: path.into(), data: Some(Bytes::from_static(b"d")), acl: Acl::world_all(), ephemeral_owner: owner, parent_cversion: pcv };
+    t.apply(&h(zxid), &txn, &mut Vec::new())
+}
+
+#[test]
+fn fresh_tree_matches_apache() {
+    let t = DataTree::new();
+    assert_eq!(t.get("/").unwrap().stat.num_children, 1);
+    assert_eq!(t.get("/zookeeper").unwrap().stat.cversion, -2);
+    assert_eq!(t.get("/zookeeper/config").unwrap().stat.aversion, -1);
+    assert_eq!(t.get("/").unwrap().data.as_deref(), Some(&b""[..]));
+    assert_eq!(t.node_count(), 4);
+}
+
+#[test]
+fn create_sets_stat_and_parent() {
+    let mut t = DataTree::new();
+    let r = create(&mut t, 5, "/a", 0);
+    assert_eq!(r.err, ErrorCode::Ok);
+    let s = r.stat.unwrap();
+    assert_eq!((s.czxid, s.mzxid, s.pzxid, s.ctime, s.mtime), (5, 5, 5, 1005, 1005));
+    assert_eq!((s.version, s.cversion, s.aversion, s.data_length, s.num_children), (0, 0, 0, 1, 0));
+    let root = t.get("/").unwrap().stat;
+    assert_eq!((root.cversion, root.pzxid, root.num_children), (1, 5, 2));
+    assert_eq!(t.last_zxid, 5);
+}
+
+#[test]
+fn child_set_data_does_not_touch_parent() {
+    let mut t = DataTree::new();
+    create(&mut t, 1, "/p", 0);
+    create(&mut t, 2, "/p/c", 0);
+    let before = t.get("/p").unwrap().stat;
+    let mut trig = Vec::new();
+    let r = t.apply(&h(3), &Txn::SetData { path: "/p/c".into(), data: None, version: 1 }, &mut trig);
+    let s = r.stat.unwrap();
+    assert_eq!((s.version, s.mzxid, s.czxid, s.data_length, s.mtime), (1, 3, 2, 0, 1003));
+    assert_eq!(t.get("/p").unwrap().stat, before);
+    assert_eq!(trig, vec![(EventType::NodeDataChanged, "/p/c".to_string())]);
+}
+
+#[test]
+fn delete_bumps_parent_cversion_and_pzxid() {
+    let mut t = DataTree::new();
+    create(&mut t, 1, "/p", 0);
+    create(&mut t, 2, "/p/a", 0);
+    create(&mut t, 3, "/p/b", 0);
+    assert_eq!(t.get("/p").unwrap().stat.cversion, 2);
+    let mut trig = Vec::new();
+    assert_eq!(t.apply(&h(4), &Txn::Delete { path: "/p/a".into() }, &mut trig).err, ErrorCode::Ok);
+    let p = t.get("/p").unwrap().stat;
+    assert_eq!((p.cversion, p.pzxid, p.num_children, p.mzxid), (3, 4, 1, 1));
+    assert_eq!(trig, vec![(EventType::NodeDeleted, "/p/a".into()), (EventType::NodeChildrenChanged, "/p".into())]);
+    // A failed write consumes the zxid but changes nothing.
+    assert_eq!(t.apply(&h(5), &Txn::Error { err: -101 }, &mut trig).err, ErrorCode::NoNode);
+    assert_eq!(t.last_zxid, 5);
+    assert_eq!(t.get("/p").unwrap().stat, p);
+}
+
+#[test]
+fn set_acl_bumps_aversion_only() {
+    let mut t = DataTree::new();
+    create(&mut t, 1, "/a", 0);
+    let r = t.apply(&h(2), &Txn::SetAcl { path: "/a".into(), acl: vec![], version: 1 }, &mut Vec::new());
+    let s = r.stat.unwrap();
+    assert_eq!((s.aversion, s.mzxid, s.version), (1, 1, 0));
+}
+
+#[test]
+fn close_session_deletes_its_ephemerals_only() {
+    let mut t = DataTree::new();
+    create(&mut t, 1, "/e1", 7);
+    create(&mut t, 2, "/e2", 7);
+    create(&mut t, 3, "/other", 8);
+    assert_eq!(t.ephemeral_count(), 3);
+    let mut trig = Vec::new();
+    t.apply(&h(4), &Txn::CloseSession, &mut trig);
+    assert!(t.get("/e1").is_none() && t.get("/e2").is_none());
+    assert!(t.get("/other").is_some());
+    assert!(t.ephemerals_of(7).is_none());
+    assert_eq!(trig.iter().filter(|(e, _)| *e == EventType::NodeDeleted).count(), 2);
+}
+
+#[test]
+fn containers_and_ttl_reaping() {
+    let mut t = DataTree::new();
+    create(&mut t, 1, "/c", CONTAINER_OWNER);
+    assert!(t.reapable(i64::MAX).is_empty(), "a container that never had children stays");
+    create(&mut t, 2, "/c/x", 0);
+    assert!(t.reapable(i64::MAX).is_empty(), "not empty");
+    t.apply(&h(3), &Txn::Delete { path: "/c/x".into() }, &mut Vec::new());
+    assert_eq!(t.reapable(0), vec!["/c".to_string()]);
+    let ttl_owner = EXTENDED_MASK | 500;
+    create(&mut t, 4, "/t", ttl_owner);
+    let mtime = t.get("/t").unwrap().stat.mtime;
+    assert!(!t.reapable(mtime + 500).contains(&"/t".to_string()));
+    assert!(t.reapable(mtime + 501).contains(&"/t".to_string()));
+    assert_eq!(t.ephemeral_count(), 0);
+}
+
+#[test]
+fn multi_applies_each() {
+    let mut t = DataTree::new();
+    let m = Txn::Multi(vec![
+        Txn::Create { path: "/m".into(), data: None, acl: Acl::world_all(), ephemeral_owner: 0, parent_cversion: 1 },
+        Txn::SetData { path: "/m".into(), data: Some(Bytes::from_static(b"x")), version: 1 },
+    ]);
+    let r = t.apply(&h(9), &m, &mut Vec::new());
+    assert_eq!(r.multi.len(), 2);
+    assert_eq!(r.multi[1].stat.unwrap().version, 1);
+    assert_eq!(t.get("/m").unwrap().stat.czxid, 9);
+}
+
+#[test]
+fn snapshot_round_trip() {
+    let mut t = DataTree::new();
+    create(&mut t, 1, "/a", 0);
+    create(&mut t, 2, "/a/b", 99);
+    create(&mut t, 3, "/c", CONTAINER_OWNER);
+    t.apply(&h(4), &Txn::Delete { path: "/a/b".into() }, &mut Vec::new());
+    create(&mut t, 5, "/a/b2", 99);
+    let mut w = Writer::new();
+    t.write_nodes(&mut w);
+    let back = DataTree::read_nodes(&mut Reader::new(&w.buf), 5).unwrap();
+    assert_eq!(back.node_count(), t.node_count());
+    for p in ["/", "/a", "/a/b2", "/c", "/zookeeper", "/zookeeper/config"] {
+        assert_eq!(back.get(p).unwrap().stat, t.get(p).unwrap().stat, "{p}");
+        assert_eq!(back.get(p).unwrap().data, t.get(p).unwrap().data);
+        assert_eq!(back.get(p).unwrap().acl, t.get(p).unwrap().acl);
+    }
+    assert_eq!(back.ephemerals_of(99).unwrap().len(), 1);
+    assert_eq!(back.approximate_data_size(), t.approximate_data_size());
+    // Truncated snapshots are errors.
+    assert!(DataTree::read_nodes(&mut Reader::new(&w.buf[..w.buf.len() - 3]), 5).is_err());
+}
+
+#[test]
+fn path_validation() {
+    for good in ["/", "/a", "/a/b", "/a.b", "/a..b", "/zookeeper"] {
+        assert!(validate_path(good, false), "{good}");
+    }
+    for bad in ["", "a", "/a/", "//a", "/a/./b", "/a/../b", "/a\u{0}b", "/a\u{1}"] {
+        assert!(!validate_path(bad, false), "{bad:?}");
+    }
+    assert!(validate_path("/a/", true));
+    assert!(validate_path("/a/b-", true));
+}
+
+#[test]
+fn all_children_number_counts_descendants() {
+    let mut t = DataTree::new();
+    create(&mut t, 1, "/a", 0);
+    create(&mut t, 2, "/a/b", 0);
+    create(&mut t, 3, "/a/b/c", 0);
+    assert_eq!(t.all_children_number("/a"), 2);
+    assert_eq!(t.all_children_number("/"), 6);
+}
