@@ -1,0 +1,382 @@
+"""Raw-socket protocol tests (struct-packed jute) and four-letter words."""
+
+import random
+import re
+import socket
+import struct
+import time
+
+import pytest
+
+import zkraw
+from conftest import JUTE_MAXBUFFER, TICK_MS, MIN_SESSION_MS, MAX_SESSION_MS, wait_until
+from zkraw import RawClient, p_int, p_str, p_bool
+
+
+def connected(server, **kw):
+    c = RawClient(server.port)
+    c.connect(**kw)
+    return c
+
+
+def expect_closed(c, timeout=5.0):
+    """The server must close this connection (EOF or reset) within timeout."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            f = c.recv_frame(timeout=max(0.05, deadline - time.time()))
+        except zkraw.Closed:
+            return True
+        except socket.timeout:
+            break
+        except AssertionError:
+            return True
+        else:
+            # a reply to something queued earlier is fine; keep reading until EOF
+            continue
+    raise AssertionError("server did not close the connection within %.1fs" % timeout)
+
+
+def healthy(server, witness):
+    """The server is alive, an existing session still works and a new one can connect."""
+    assert server.alive()
+    rep, stat = witness.exists("/")
+    assert rep.err == 0
+    c = connected(server)
+    try:
+        assert c.exists("/")[0].err == 0
+    finally:
+        c.close()
+    assert server.four("ruok") == "imok"
+
+
+# ---------------------------------------------------------------------------- handshake
+def test_handshake_44_and_45_bytes(server):
+    a = RawClient(server.port)
+    b = RawClient(server.port)
+    try:
+        tmo, sid, pw, ro = a.connect(timeout_ms=6000, legacy=True)  # 44-byte request
+        assert tmo == 6000 and sid != 0 and len(pw) == 16
+        assert ro is None and a.connect_response_len == 36
+        tmo, sid2, pw2, ro2 = b.connect(timeout_ms=6000, read_only=False)  # 45-byte request
+        assert sid2 not in (0, sid) and ro2 is False and b.connect_response_len == 37
+        for c in (a, b):
+            assert c.exists("/")[0].err == 0
+            assert c.ping().err == 0
+        # a read-only-capable client on a standalone read-write server gets readOnly=false
+        c = RawClient(server.port)
+        try:
+            c.connect(read_only=True)
+            assert c.read_only is False
+            assert c.create("/ro-flag-%d" % random.randrange(10 ** 9), b"")[0].err == 0
+        finally:
+            c.close()
+    finally:
+        a.close()
+        b.close()
+
+
+def test_ping_and_reply_zxids(server):
+    c = connected(server)
+    try:
+        path = "/zx-%d" % random.randrange(10 ** 9)
+        rep, _ = c.create(path, b"")
+        z = rep.zxid
+        assert rep.err == 0 and z > 0
+        p = c.ping()
+        assert (p.xid, p.err) == (zkraw.PING_XID, 0) and p.zxid >= z
+        z = p.zxid
+        # a failed write still consumes a zxid; reads carry the last zxid
+        steps = [
+            (lambda: c.create(path, b"")[0], zkraw.NODEEXISTS, 1),
+            (lambda: c.set(path + "/none", b"")[0], zkraw.NONODE, 1),
+            (lambda: c.delete(path + "/none"), zkraw.NONODE, 1),
+            (lambda: c.set(path, b"", version=9)[0], zkraw.BADVERSION, 1),
+            (lambda: c.delete(path, version=9), zkraw.BADVERSION, 1),
+            (lambda: c.get(path)[0], 0, 0),
+            (lambda: c.exists(path + "/none")[0], zkraw.NONODE, 0),
+            (lambda: c.get(path + "/none")[0], zkraw.NONODE, 0),
+            (lambda: c.children2(path)[0], 0, 0),
+            (lambda: c.set(path, b"v")[0], 0, 1),
+            (lambda: c.call("sync", p_str(path)), 0, 0),
+        ]
+        for i, (f, err, dz) in enumerate(steps):
+            rep = f()
+            assert (rep.err, rep.zxid) == (err, z + dz), "step %d: %r (zxid before %d)" % (i, rep, z)
+            z = rep.zxid
+        assert c.ping().zxid == z
+        # srvr reports the same last zxid
+        assert "Zxid: 0x%x" % z in server.four("srvr")
+    finally:
+        c.close()
+
+
+def test_pipelined_responses_in_xid_order(server):
+    c = connected(server)
+    try:
+        base = "/pipe-%d" % random.randrange(10 ** 9)
+        assert c.create(base, b"")[0].err == 0
+        frames = []
+        expect = {}
+        xid = c.xid
+        ops = []
+        for i in range(60):
+            p = "%s/n%d" % (base, i)
+            ops += [
+                ("create", zkraw.body_create(p, b"0")),
+                ("getData", zkraw.body_path_watch(p)),
+                ("setData", zkraw.body_set_data(p, b"1", 0)),
+                ("exists", zkraw.body_path_watch(p + "/missing")),
+                ("getData", zkraw.body_path_watch(p)),
+                ("getChildren2", zkraw.body_path_watch(base)),
+                ("setData", zkraw.body_set_data(p, b"x", 0)),  # BadVersion
+                ("sync", p_str(p)),
+            ]
+        for name, body in ops:
+            xid += 1
+            frames.append(p_int(len(body) + 8) + p_int(xid) + p_int(zkraw.OP[name]) + body)
+        c.xid = xid
+        c.sock.sendall(b"".join(frames))
+        reps = [c.read_reply(timeout=30) for _ in ops]
+        xids = [r.xid for r in reps]
+        assert xids == list(range(xid - len(ops) + 1, xid + 1)), "replies out of xid order"
+        zx = [r.zxid for r in reps]
+        assert zx == sorted(zx), "zxids went backwards"
+        for k in range(60):
+            r = reps[8 * k:8 * k + 8]
+            assert [x.err for x in r] == [0, 0, 0, zkraw.NONODE, 0, 0, zkraw.BADVERSION, 0]
+            assert zkraw.Reader(r[1].body).buf() == b"0"
+            assert zkraw.Reader(r[4].body).buf() == b"1"  # sees the preceding setData
+            assert len(zkraw.Reader(r[5].body).strs()) == k + 1
+            assert r[2].zxid == r[0].zxid + 1 and r[6].zxid == r[2].zxid + 1
+    finally:
+        c.close()
+
+
+# ---------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize("case", ["negative", "huge", "over_maxbuffer_request", "max_int", "over_maxbuffer_before_connect"])
+def test_bad_frame_length_closes_only_that_connection(server, case):
+    witness = connected(server)
+    bad = RawClient(server.port)
+    try:
+        if case != "over_maxbuffer_before_connect":
+            bad.connect()
+        if case == "negative":
+            bad.send_raw(p_int(-5) + b"\x00" * 16)
+        elif case == "huge":
+            bad.send_raw(p_int(JUTE_MAXBUFFER * 4) + b"\x00" * 64)
+        elif case == "max_int":
+            bad.send_raw(p_int(0x7FFFFFFF))
+        elif case == "over_maxbuffer_before_connect":
+            bad.send_raw(p_int(JUTE_MAXBUFFER * 4) + b"\x00" * 64)
+        else:  # a real create whose frame is larger than jute.maxbuffer
+            body = zkraw.body_create("/too-big", b"x" * (JUTE_MAXBUFFER + 4096))
+            try:
+                bad.send("create", body)
+            except OSError:
+                pass
+        expect_closed(bad)
+        healthy(server, witness)
+        # nothing was created by the oversized request
+        assert witness.exists("/too-big")[0].err == zkraw.NONODE
+    finally:
+        bad.close()
+        witness.close()
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_garbage_bytes_do_not_hurt_others(server, seed):
+    rnd = random.Random(seed)
+    witness = connected(server)
+    try:
+        for i in range(5):
+            bad = RawClient(server.port)
+            try:
+                if i % 2:
+                    bad.connect()
+                n = rnd.randrange(1, 200)
+                junk = bytes(rnd.randrange(256) for _ in range(n))
+                if i == 4:  # plausible length, garbage body
+                    junk = p_int(len(junk)) + junk
+                bad.send_raw(junk)
+                try:
+                    bad.sock.shutdown(socket.SHUT_WR)
+                except OSError:
+                    pass
+                expect_closed(bad)
+            finally:
+                bad.close()
+        healthy(server, witness)
+    finally:
+        witness.close()
+
+
+def test_request_before_connect_closes(server):
+    witness = connected(server)
+    bad = RawClient(server.port)
+    try:
+        bad.send_frame(p_int(1) + p_int(zkraw.OP["getData"]) + p_str("/") + p_bool(False))
+        expect_closed(bad)
+        healthy(server, witness)
+    finally:
+        bad.close()
+        witness.close()
+
+
+def test_malformed_requests_after_connect(server):
+    witness = connected(server)
+    try:
+        # unknown opcode: ZooKeeper answers Unimplemented (-6) for that xid (and then drops
+        # the connection; keeping it open is fine too)
+        c = connected(server)
+        c.send_frame(p_int(1) + p_int(999) + b"abc")
+        rep = c.read_reply()
+        assert (rep.xid, rep.err) == (1, zkraw.UNIMPLEMENTED)
+        c.close()
+        # truncated bodies: MarshallingError or the connection closed, never a crash
+        for body in (b"", p_int(100) + b"/ab", p_str("/x"), p_int(-7)):
+            c = connected(server)
+            try:
+                c.send_frame(p_int(1) + p_int(zkraw.OP["getData"]) + body)
+                try:
+                    rep = c.read_reply(timeout=5)
+                    assert rep.xid == 1 and rep.err == zkraw.MARSHALLINGERROR, rep
+                except zkraw.Closed:
+                    pass
+            finally:
+                c.close()
+        healthy(server, witness)
+    finally:
+        witness.close()
+
+
+def test_invalid_paths(server):
+    c = connected(server)
+    try:
+        base = "/paths-%d" % random.randrange(10 ** 9)
+        assert c.create(base, b"")[0].err == 0
+        for path, err in [("noslash", zkraw.BADARGUMENTS), ("", zkraw.BADARGUMENTS),
+                          (base + "/", zkraw.BADARGUMENTS), (base + "/.", zkraw.BADARGUMENTS),
+                          (base + "/..", zkraw.BADARGUMENTS), ("/", zkraw.NODEEXISTS)]:
+            assert c.create(path, b"")[0].err == err, path
+        for path in ("noslash", base + "/", base + "//x"):
+            assert c.get(path)[0].err in (zkraw.BADARGUMENTS, zkraw.NONODE), path
+        assert c.exists("/")[0].err == 0
+    finally:
+        c.close()
+
+
+def test_close_session_then_eof(server, kazoo_factory):
+    c = connected(server)
+    path = "/closing-%d" % random.randrange(10 ** 9)
+    assert c.create(path, b"", flags=zkraw.EPHEMERAL)[0].err == 0
+    rep = c.close_session()
+    assert rep.err == 0 and rep.xid == c.xid
+    expect_closed(c)
+    c.close()
+    assert kazoo_factory(server).exists(path) is None
+
+
+# ---------------------------------------------------------------------------- 4lw
+def kv_lines(text, sep):
+    out = {}
+    for line in text.splitlines():
+        if sep in line:
+            k, v = line.split(sep, 1)
+            out[k.strip()] = v.strip()
+    return out
+
+
+def test_four_letter_words(server, kazoo_factory):
+    zk = kazoo_factory(server)
+    assert server.four("ruok") == "imok"
+    assert server.four("isro").strip() == "rw"
+
+    srvr = server.four("srvr")
+    assert re.search(r"^Zookeeper version: \S+", srvr, re.M), srvr
+    assert re.search(r"^Mode: standalone$", srvr, re.M), srvr
+    assert re.search(r"^Zxid: 0x[0-9a-f]+$", srvr, re.M), srvr
+    assert re.search(r"^Node count: \d+$", srvr, re.M), srvr
+    assert re.search(r"^Latency min/avg/max: \d+/[\d.]+/\d+$", srvr, re.M), srvr
+    assert re.search(r"^Connections: \d+$", srvr, re.M), srvr
+    assert re.search(r"^Outstanding: \d+$", srvr, re.M), srvr
+
+    stat = server.four("stat")
+    assert re.search(r"^Zookeeper version: ", stat, re.M)
+    assert re.search(r"^Clients:$", stat, re.M), stat
+    assert re.search(r"^ /127\.0\.0\.1:\d+\[\d+\]\(queued=\d+,recved=\d+,sent=\d+\)$", stat, re.M), stat
+    assert re.search(r"^Mode: standalone$", stat, re.M), stat
+
+    conf = kv_lines(server.four("conf"), "=")
+    assert conf.get("clientPort") == str(server.port), conf
+    assert conf.get("dataDir", "").startswith(server.data_dir), conf
+    assert conf.get("tickTime") == str(TICK_MS)
+    assert conf.get("minSessionTimeout") == str(MIN_SESSION_MS)
+    assert conf.get("maxSessionTimeout") == str(MAX_SESSION_MS)
+
+    sid = zk.client_id[0]
+    cons = server.four("cons")
+    assert "sid=0x%x" % sid in cons, cons
+    assert re.search(r"^ /127\.0\.0\.1:\d+\[\d+\]\(queued=\d+,recved=\d+,sent=\d+,sid=0x[0-9a-f]+", cons, re.M), cons
+
+    envi = server.four("envi")
+    assert envi.startswith("Environment:"), envi
+    assert re.search(r"^zookeeper\.version=\d+\.\d+\.\d+", envi, re.M), envi
+
+    dirs = server.four("dirs")
+    assert re.search(r"^datadir_size: \d+$", dirs, re.M), dirs
+    assert re.search(r"^logdir_size: \d+$", dirs, re.M), dirs
+
+    assert "reset" in server.four("crst").lower()
+
+
+def test_mntr_counts_and_wchs(server, kazoo_factory):
+    zk = kazoo_factory(server)
+    base = "/mntr-%d" % random.randrange(10 ** 9)
+
+    def mntr():
+        m = kv_lines(server.four("mntr"), "\t")
+        for k in ("zk_version", "zk_server_state", "zk_znode_count", "zk_watch_count",
+                  "zk_ephemerals_count", "zk_num_alive_connections", "zk_outstanding_requests",
+                  "zk_avg_latency", "zk_max_latency", "zk_min_latency", "zk_packets_received",
+                  "zk_packets_sent", "zk_approximate_data_size"):
+            assert k in m, (k, m)
+        return m
+
+    m0 = mntr()
+    assert m0["zk_server_state"] == "standalone"
+    zk.create(base, b"abc")
+    zk.create(base + "/a", b"")
+    zk.create(base + "/b", b"", ephemeral=True)
+    m1 = mntr()
+    assert int(m1["zk_znode_count"]) == int(m0["zk_znode_count"]) + 3
+    assert int(m1["zk_ephemerals_count"]) == int(m0["zk_ephemerals_count"]) + 1
+
+    w0 = server.four("wchs")
+    tot0 = int(re.search(r"Total watches:(\d+)", w0).group(1))
+    assert re.search(r"^\d+ connections watching \d+ paths$", w0, re.M), w0
+    zk.get(base + "/a", watch=lambda e: None)
+    zk.exists(base + "/none", watch=lambda e: None)
+    zk.get_children(base, watch=lambda e: None)
+    w1 = server.four("wchs")
+    # ZooKeeper's wchs counts data/exist watches only; counting the child watch too is fine
+    assert tot0 + 2 <= int(re.search(r"Total watches:(\d+)", w1).group(1)) <= tot0 + 3, w1
+    assert int(mntr()["zk_watch_count"]) >= 2
+
+    sid = zk.client_id[0]
+    wchc = server.four("wchc")
+    assert "0x%x" % sid in wchc and "\t%s/a" % base in wchc, wchc
+    wchp = server.four("wchp")
+    assert re.search(r"^%s/a\n\t0x%x$" % (re.escape(base), sid), wchp, re.M), wchp
+    dump = server.four("dump")
+    assert "SessionTracker dump:" in dump and "ephemeral nodes dump:" in dump, dump
+    assert "0x%x" % sid in dump and "\t%s/b" % base in dump, dump
+
+
+def test_kazoo_server_version_and_command(server, kazoo_factory):
+    zk = kazoo_factory(server)
+    v = zk.server_version()
+    assert isinstance(v, tuple) and len(v) >= 3 and all(isinstance(x, int) for x in v), v
+    assert v >= (3, 5, 0), v
+    assert zk.command(b"ruok") == "imok"
+    assert "Mode: standalone" in zk.command(b"srvr")
