@@ -6,4 +6,5 @@
 //! -> reply in xid order.
 
 pub mod proto;
+pub mod storage;
 pub mod tree;
