@@ -1,10 +1,14 @@
 //! `zk`: a ZooKeeper-compatible coordination service.
 //!
 //! Request flow (see `../shared/DESIGN.md`):
-//! socket -> [`server::connection`] (framing) -> [`server::core`] (sessions, prep, ordering)
-//! -> [`storage`] (txn log, fsync, group commit) -> [`tree::DataTree::apply`] -> [`watch`]
-//! -> reply in xid order.
+//! socket -> [`server::connection`] (framing, four-letter words) -> [`server::core`]
+//! (sessions, [`server::prep`], ordering) -> [`storage::log`] (fsync, group commit)
+//! -> [`tree::DataTree::apply`] -> [`watch`] -> reply in xid order.
 
+pub mod config;
 pub mod proto;
+pub mod server;
+pub mod session;
 pub mod storage;
 pub mod tree;
+pub mod watch;

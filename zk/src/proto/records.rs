@@ -544,8 +544,8 @@ impl Response {
     pub fn read(op: OpCode, r: &mut Reader) -> Result<Response, DecodeError> {
         use OpCode as O;
         Ok(match op {
-            O::Create | O::CreateContainer => Response::Path(r.string()?),
-            O::Create2 | O::CreateTtl => Response::PathStat(r.string()?, Stat::read(r)?),
+            O::Create => Response::Path(r.string()?),
+            O::Create2 | O::CreateTtl | O::CreateContainer => Response::PathStat(r.string()?, Stat::read(r)?),
             O::Sync => Response::Path(r.string()?),
             O::Exists | O::SetData | O::SetAcl => Response::Stat(Stat::read(r)?),
             O::GetData => Response::Data(r.buffer()?, Stat::read(r)?),

@@ -1,0 +1,302 @@
+//! `zookeeper.properties`: the configuration file users know from Kafka's distribution.
+//!
+//! Read once at startup, before anything is opened. Unknown keys are warned about by name;
+//! a bad value is a one-line error naming the key, and the server does not start.
+//! Keys that Apache ZooKeeper takes as system properties (`jute.maxbuffer`,
+//! `extendedTypesEnabled`, `superDigest`, `zookeeper.*`) are plain keys here.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    pub host: String,
+    pub peer_port: u16,
+    pub election_port: u16,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub data_log_dir: PathBuf,
+    pub client_port: u16,
+    pub client_port_address: String,
+    pub max_client_cnxns: usize,
+    pub tick_time: u32,
+    pub init_limit: u32,
+    pub sync_limit: u32,
+    pub min_session_timeout: u32,
+    pub max_session_timeout: u32,
+    pub snap_count: u64,
+    pub autopurge_snap_retain_count: usize,
+    pub autopurge_purge_interval: u32,
+    /// `None` = every command allowed (`*`).
+    pub four_letter_whitelist: Option<HashSet<String>>,
+    pub jute_max_buffer: usize,
+    pub extended_types_enabled: bool,
+    pub super_digest: Option<String>,
+    pub container_check_interval_ms: u64,
+    pub force_sync: bool,
+    pub servers: BTreeMap<u64, Peer>,
+    pub source: Option<PathBuf>,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("{0}: cannot read config file: {1}")]
+    Read(String, String),
+    #[error("invalid value for {key}: {value:?} ({why})")]
+    Value { key: String, value: String, why: String },
+    #[error("missing required key {0}")]
+    Missing(&'static str),
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::new(),
+            data_log_dir: PathBuf::new(),
+            client_port: 2181,
+            client_port_address: "0.0.0.0".into(),
+            max_client_cnxns: 0,
+            tick_time: 2000,
+            init_limit: 10,
+            sync_limit: 5,
+            min_session_timeout: 0,
+            max_session_timeout: 0,
+            snap_count: 100_000,
+            autopurge_snap_retain_count: 3,
+            autopurge_purge_interval: 0,
+            four_letter_whitelist: Some(["srvr".to_string()].into_iter().collect()),
+            jute_max_buffer: 0xfffff,
+            extended_types_enabled: false,
+            super_digest: None,
+            container_check_interval_ms: 60_000,
+            force_sync: true,
+            servers: BTreeMap::new(),
+            source: None,
+            warnings: Vec::new(),
+        }
+    }
+}
+
+/// Every four-letter word the server knows (for `*` and validation).
+pub const FOUR_LETTER_WORDS: &[&str] =
+    &["ruok", "srvr", "stat", "conf", "cons", "crst", "dump", "envi", "mntr", "wchs", "wchc", "wchp", "dirs", "isro", "srst"];
+
+fn num<T: std::str::FromStr>(key: &str, v: &str) -> Result<T, ConfigError> {
+    v.trim().parse::<T>().map_err(|_| ConfigError::Value { key: key.into(), value: v.into(), why: "not a valid number".into() })
+}
+
+fn boolean(key: &str, v: &str) -> Result<bool, ConfigError> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "true" | "yes" => Ok(true),
+        "false" | "no" => Ok(false),
+        _ => Err(ConfigError::Value { key: key.into(), value: v.into(), why: "expected true or false".into() }),
+    }
+}
+
+fn port(key: &str, v: &str) -> Result<u16, ConfigError> {
+    let p: u32 = num(key, v)?;
+    if p == 0 || p > 65535 {
+        return Err(ConfigError::Value { key: key.into(), value: v.into(), why: "port must be 1..65535".into() });
+    }
+    Ok(p as u16)
+}
+
+/// Parses `key=value` / `key: value` lines; `#` and `!` start comments.
+pub fn parse_properties(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let l = line.trim();
+        if l.is_empty() || l.starts_with('#') || l.starts_with('!') {
+            continue;
+        }
+        let idx = l.find(['=', ':']);
+        let (k, v) = match idx {
+            Some(i) => (l[..i].trim(), l[i + 1..].trim()),
+            None => (l, ""),
+        };
+        out.push((k.to_string(), v.to_string()));
+    }
+    out
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read(path.display().to_string(), e.to_string()))?;
+        let mut c = Config::from_str(&text)?;
+        c.source = Some(path.to_path_buf());
+        Ok(c)
+    }
+
+    #[allow(clippy::should_implement_trait)]
+    pub fn from_str(text: &str) -> Result<Config, ConfigError> {
+        let mut c = Config::default();
+        let mut data_dir = None;
+        let mut data_log_dir = None;
+        for (k, v) in parse_properties(text) {
+            let key = k.as_str();
+            match key {
+                "dataDir" => data_dir = Some(PathBuf::from(&v)),
+                "dataLogDir" => data_log_dir = Some(PathBuf::from(&v)),
+                "clientPort" => c.client_port = port(key, &v)?,
+                "clientPortAddress" => {
+                    if v.parse::<std::net::IpAddr>().is_err() && v != "localhost" {
+                        return Err(ConfigError::Value { key: k, value: v, why: "not an IP address".into() });
+                    }
+                    c.client_port_address = if v == "localhost" { "127.0.0.1".into() } else { v };
+                }
+                "maxClientCnxns" => c.max_client_cnxns = num(key, &v)?,
+                "tickTime" => {
+                    c.tick_time = num(key, &v)?;
+                    if c.tick_time == 0 {
+                        return Err(ConfigError::Value { key: k, value: v, why: "must be positive".into() });
+                    }
+                }
+                "initLimit" => c.init_limit = num(key, &v)?,
+                "syncLimit" => c.sync_limit = num(key, &v)?,
+                "minSessionTimeout" => c.min_session_timeout = num(key, &v)?,
+                "maxSessionTimeout" => c.max_session_timeout = num(key, &v)?,
+                "snapCount" => {
+                    c.snap_count = num(key, &v)?;
+                    if c.snap_count < 2 {
+                        return Err(ConfigError::Value { key: k, value: v, why: "must be at least 2".into() });
+                    }
+                }
+                "autopurge.snapRetainCount" => c.autopurge_snap_retain_count = num(key, &v)?,
+                "autopurge.purgeInterval" => c.autopurge_purge_interval = num(key, &v)?,
+                "4lw.commands.whitelist" => {
+                    let words: Vec<String> = v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+                    if words.iter().any(|w| w == "*") {
+                        c.four_letter_whitelist = None;
+                    } else {
+                        for w in &words {
+                            if !FOUR_LETTER_WORDS.contains(&w.as_str()) {
+                                c.warnings.push(format!("4lw.commands.whitelist: unknown command {w:?} ignored"));
+                            }
+                        }
+                        c.four_letter_whitelist = Some(words.into_iter().collect());
+                    }
+                }
+                "jute.maxbuffer" => {
+                    c.jute_max_buffer = num(key, &v)?;
+                    if c.jute_max_buffer < 1024 {
+                        return Err(ConfigError::Value { key: k, value: v, why: "must be at least 1024".into() });
+                    }
+                }
+                "extendedTypesEnabled" | "zookeeper.extendedTypesEnabled" => c.extended_types_enabled = boolean(key, &v)?,
+                "superDigest" | "zookeeper.DigestAuthenticationProvider.superDigest" => {
+                    if !v.contains(':') {
+                        return Err(ConfigError::Value { key: k, value: v, why: "expected user:base64digest".into() });
+                    }
+                    c.super_digest = Some(v);
+                }
+                "znode.container.checkIntervalMs" | "zookeeper.znode.container.checkIntervalMs" => {
+                    c.container_check_interval_ms = num(key, &v)?;
+                    if c.container_check_interval_ms == 0 {
+                        return Err(ConfigError::Value { key: k, value: v, why: "must be positive".into() });
+                    }
+                }
+                "forceSync" | "zookeeper.forceSync" => c.force_sync = boolean(key, &v)?,
+                "admin.enableServer" => {
+                    if boolean(key, &v)? {
+                        c.warnings.push("admin.enableServer=true: the HTTP admin server is not provided; use the four-letter words".into());
+                    }
+                }
+                "admin.serverPort" | "standaloneEnabled" | "reconfigEnabled" | "quorumListenOnAllIPs" | "electionAlg" | "peerType" => {}
+                _ if key.starts_with("server.") => {
+                    let id: u64 = key["server.".len()..]
+                        .parse()
+                        .map_err(|_| ConfigError::Value { key: k.clone(), value: v.clone(), why: "server id must be a number".into() })?;
+                    let spec = v.split(';').next().unwrap_or("");
+                    let parts: Vec<&str> = spec.split(':').collect();
+                    if parts.len() < 3 {
+                        return Err(ConfigError::Value { key: k, value: v, why: "expected host:peerPort:electionPort".into() });
+                    }
+                    let peer = Peer { host: parts[0].to_string(), peer_port: port(key, parts[1])?, election_port: port(key, parts[2])? };
+                    c.servers.insert(id, peer);
+                }
+                _ => c.warnings.push(format!("unknown configuration key {key:?} ignored")),
+            }
+        }
+        let data_dir = data_dir.ok_or(ConfigError::Missing("dataDir"))?;
+        if data_dir.as_os_str().is_empty() {
+            return Err(ConfigError::Value { key: "dataDir".into(), value: String::new(), why: "must not be empty".into() });
+        }
+        c.data_log_dir = data_log_dir.unwrap_or_else(|| data_dir.clone());
+        c.data_dir = data_dir;
+        if c.min_session_timeout == 0 {
+            c.min_session_timeout = 2 * c.tick_time;
+        }
+        if c.max_session_timeout == 0 {
+            c.max_session_timeout = 20 * c.tick_time;
+        }
+        if c.min_session_timeout > c.max_session_timeout {
+            return Err(ConfigError::Value {
+                key: "minSessionTimeout".into(),
+                value: c.min_session_timeout.to_string(),
+                why: format!("greater than maxSessionTimeout {}", c.max_session_timeout),
+            });
+        }
+        Ok(c)
+    }
+
+    /// The frame size limit: `jute.maxbuffer` plus ZooKeeper's slack for headers.
+    pub fn max_frame(&self) -> usize {
+        self.jute_max_buffer + 1024
+    }
+
+    pub fn allows_4lw(&self, cmd: &str) -> bool {
+        self.four_letter_whitelist.as_ref().is_none_or(|w| w.contains(cmd))
+    }
+
+    pub fn snap_dir(&self) -> PathBuf {
+        self.data_dir.join("version-2")
+    }
+
+    pub fn log_dir(&self) -> PathBuf {
+        self.data_log_dir.join("version-2")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kafka_default_file() {
+        let c = Config::from_str("# comment\ndataDir=/tmp/zookeeper\nclientPort=2181\nmaxClientCnxns=0\nadmin.enableServer=false\n").unwrap();
+        assert_eq!(c.client_port, 2181);
+        assert_eq!(c.data_log_dir, PathBuf::from("/tmp/zookeeper"));
+        assert_eq!((c.min_session_timeout, c.max_session_timeout), (4000, 40000));
+        assert!(c.allows_4lw("srvr") && !c.allows_4lw("mntr"));
+        assert!(c.warnings.is_empty());
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let e = Config::from_str("dataDir=/x\nclientPort=abc\n").unwrap_err();
+        assert!(e.to_string().contains("clientPort"), "{e}");
+        assert_eq!(Config::from_str("clientPort=1\n").unwrap_err(), ConfigError::Missing("dataDir"));
+        assert!(Config::from_str("dataDir=/x\nclientPort=70000\n").is_err());
+        assert!(Config::from_str("dataDir=/x\nextendedTypesEnabled=maybe\n").unwrap_err().to_string().contains("extendedTypesEnabled"));
+        assert!(Config::from_str("dataDir=/x\nserver.1=host:1\n").unwrap_err().to_string().contains("server.1"));
+        assert!(Config::from_str("dataDir=/x\nminSessionTimeout=9000\nmaxSessionTimeout=100\n").is_err());
+    }
+
+    #[test]
+    fn ensemble_and_extras() {
+        let c = Config::from_str(
+            "dataDir=/x\n4lw.commands.whitelist=*\nserver.1=127.0.0.1:2888:3888\nserver.2=127.0.0.1:2889:3889;2182\nbogus=1\njute.maxbuffer=2048\n",
+        )
+        .unwrap();
+        assert!(c.allows_4lw("mntr"));
+        assert_eq!(c.servers.len(), 2);
+        assert_eq!(c.servers[&2].election_port, 3889);
+        assert_eq!(c.warnings.len(), 1);
+        assert!(c.warnings[0].contains("bogus"));
+        assert_eq!(c.max_frame(), 3072);
+    }
+}

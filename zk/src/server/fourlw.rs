@@ -1,0 +1,204 @@
+//! Four-letter words on the client port (ruok, srvr, stat, conf, cons, crst, srst, dump, envi,
+//! mntr, wchs, wchc, wchp, dirs, isro), formatted as ZooKeeper 3.8 prints them so that
+//! tools parsing them (kazoo's `server_version`, zktop, monitoring scripts) work unchanged.
+//! The connection answers `ruok` itself; the rest are computed by the core.
+
+use super::core::Core;
+use std::fmt::Write;
+
+pub const VERSION: &str = "3.8.0-rzk-0.1.0, built on 2026-11-21 00:00 UTC";
+
+/// Is this 4-byte prefix a four-letter word rather than a frame length?
+pub fn is_four_letter(b: &[u8; 4]) -> Option<&'static str> {
+    crate::config::FOUR_LETTER_WORDS.iter().copied().find(|w| w.as_bytes() == b)
+}
+
+pub fn not_allowed(cmd: &str) -> String {
+    format!("{cmd} is not executed because it is not in the whitelist.\n")
+}
+
+fn dir_size(p: &std::path::Path) -> u64 {
+    std::fs::read_dir(p).map(|rd| rd.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum()).unwrap_or(0)
+}
+
+fn latency(core: &Core) -> (u64, f64, u64) {
+    let s = &core.stats;
+    if s.count == 0 {
+        (0, 0.0, 0)
+    } else {
+        (s.min_latency, s.total_latency as f64 / s.count as f64, s.max_latency)
+    }
+}
+
+fn clients(core: &Core, full: bool) -> String {
+    let mut out = String::new();
+    let mut conns: Vec<_> = core.conns.values().collect();
+    conns.sort_by_key(|c| c.addr);
+    for c in conns {
+        let s = &c.stats;
+        if full {
+            let ms = |t: std::time::SystemTime| t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+            let (min, avg) = if s.count == 0 { (0, 0) } else { (s.min_latency, s.total_latency / s.count) };
+            let to = core.sessions.get(c.session).map_or(0, |x| x.timeout);
+            let _ = writeln!(
+                out,
+                " /{}[1](queued=0,recved={},sent={},sid={:#x},lop={},est={},to={},lcxid={:#x},lzxid={:#x},lresp={},llat={},minlat={},avglat={},maxlat={})",
+                c.addr, s.received, s.sent, c.session, s.last_op, ms(s.established), to, s.last_cxid, s.last_zxid, ms(s.last_response), s.last_latency, min, avg, s.max_latency
+            );
+        } else {
+            let _ = writeln!(out, " /{}[1](queued=0,recved={},sent={})", c.addr, s.received, s.sent);
+        }
+    }
+    out
+}
+
+fn server_lines(core: &Core) -> String {
+    let (min, avg, max) = latency(core);
+    format!(
+        "Latency min/avg/max: {min}/{avg:.4}/{max}\nReceived: {}\nSent: {}\nConnections: {}\nOutstanding: {}\nZxid: {:#x}\nMode: standalone\nNode count: {}\n",
+        core.stats.received,
+        core.stats.sent,
+        core.conns.len(),
+        core.outstanding(),
+        core.tree.last_zxid,
+        core.tree.node_count()
+    )
+}
+
+/// The answer to a (whitelisted or not) four-letter word.
+pub fn answer(core: &mut Core, cmd: &str) -> String {
+    if !core.cfg.allows_4lw(cmd) {
+        return not_allowed(cmd);
+    }
+    let cfg = core.cfg.clone();
+    match cmd {
+        "ruok" => "imok".into(),
+        "isro" => "rw".into(),
+        "srvr" => format!("Zookeeper version: {VERSION}\n{}", server_lines(core)),
+        "stat" => format!("Zookeeper version: {VERSION}\nClients:\n{}\n{}", clients(core, false), server_lines(core)),
+        "cons" => format!("{}\n", clients(core, true)),
+        "crst" => {
+            for c in core.conns.values_mut() {
+                let est = c.stats.established;
+                c.stats = super::core::ConnStats { established: est, ..c.stats.clone() };
+                c.stats.received = 0;
+                c.stats.sent = 0;
+                c.stats.count = 0;
+                c.stats.total_latency = 0;
+                c.stats.min_latency = u64::MAX;
+                c.stats.max_latency = 0;
+            }
+            "Connection stats reset.\n".into()
+        }
+        "srst" => {
+            core.stats = super::core::ServerStats { min_latency: u64::MAX, ..Default::default() };
+            "Server stats reset.\n".into()
+        }
+        "conf" => format!(
+            "clientPort={}\nsecureClientPort=-1\ndataDir={}\ndataDirSize={}\ndataLogDir={}\ndataLogSize={}\ntickTime={}\nmaxClientCnxns={}\nminSessionTimeout={}\nmaxSessionTimeout={}\nclientPortListenBacklog=-1\nserverId=0\n",
+            cfg.client_port,
+            cfg.snap_dir().display(),
+            dir_size(&cfg.snap_dir()),
+            cfg.log_dir().display(),
+            dir_size(&cfg.log_dir()),
+            cfg.tick_time,
+            cfg.max_client_cnxns,
+            cfg.min_session_timeout,
+            cfg.max_session_timeout
+        ),
+        "envi" => {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+            let osver = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+            let cwd = std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default();
+            format!(
+                "Environment:\nzookeeper.version={VERSION}\nhost.name={}\nserver.implementation=rust\nos.name={}\nos.arch={}\nos.version={}\nuser.name={}\nuser.home={}\nuser.dir={}\n",
+                host.trim(),
+                if std::env::consts::OS == "linux" { "Linux" } else { std::env::consts::OS },
+                if std::env::consts::ARCH == "x86_64" { "amd64" } else { std::env::consts::ARCH },
+                osver.trim(),
+                std::env::var("USER").unwrap_or_else(|_| "root".into()),
+                std::env::var("HOME").unwrap_or_default(),
+                cwd
+            )
+        }
+        "mntr" => {
+            let (min, avg, max) = latency(core);
+            let fds = std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0);
+            let max_fds = std::fs::read_to_string("/proc/self/limits")
+                .ok()
+                .and_then(|l| l.lines().find(|x| x.starts_with("Max open files")).and_then(|x| x.split_whitespace().nth(3).map(str::to_string)))
+                .unwrap_or_else(|| "0".into());
+            let mut s = String::new();
+            let mut kv = |k: &str, v: String| {
+                let _ = writeln!(s, "{k}\t{v}");
+            };
+            kv("zk_version", VERSION.to_string());
+            kv("zk_server_state", "standalone".into());
+            kv("zk_avg_latency", format!("{avg:.4}"));
+            kv("zk_max_latency", max.to_string());
+            kv("zk_min_latency", min.to_string());
+            kv("zk_packets_received", core.stats.received.to_string());
+            kv("zk_packets_sent", core.stats.sent.to_string());
+            kv("zk_num_alive_connections", core.conns.len().to_string());
+            kv("zk_outstanding_requests", core.outstanding().to_string());
+            kv("zk_znode_count", core.tree.node_count().to_string());
+            kv("zk_watch_count", core.watches.count().to_string());
+            kv("zk_ephemerals_count", core.tree.ephemeral_count().to_string());
+            kv("zk_approximate_data_size", core.tree.approximate_data_size().to_string());
+            kv("zk_open_file_descriptor_count", fds.to_string());
+            kv("zk_max_file_descriptor_count", max_fds);
+            kv("zk_global_sessions", core.sessions.len().to_string());
+            kv("zk_local_sessions", "0".into());
+            kv("zk_last_proposal_size", "-1".into());
+            kv("zk_uptime", core.started.elapsed().map(|d| d.as_millis()).unwrap_or(0).to_string());
+            s
+        }
+        "wchs" => format!(
+            "{} connections watching {} paths\nTotal watches:{}\n",
+            core.watches.session_count(),
+            core.watches.path_count(),
+            core.watches.count()
+        ),
+        "wchc" => {
+            let mut s = String::new();
+            for (sess, paths) in core.watches.by_session() {
+                let _ = writeln!(s, "{sess:#x}");
+                for p in paths {
+                    let _ = writeln!(s, "\t{p}");
+                }
+            }
+            s
+        }
+        "wchp" => {
+            let mut s = String::new();
+            for (path, sessions) in core.watches.by_path() {
+                let _ = writeln!(s, "{path}");
+                for sess in sessions {
+                    let _ = writeln!(s, "\t{sess:#x}");
+                }
+            }
+            s
+        }
+        "dump" => {
+            let mut s = String::new();
+            let table = core.sessions.table();
+            let _ = writeln!(s, "SessionTracker dump:\nGlobal Sessions({}):", table.len());
+            for (id, to) in &table {
+                let _ = writeln!(s, "{id:#x}\t{to}ms");
+            }
+            let mut owners: Vec<_> = core.tree.ephemeral_owners().collect();
+            owners.sort_by_key(|(id, _)| **id);
+            let _ = writeln!(s, "ephemeral nodes dump:\nSessions with Ephemerals ({}):", owners.len());
+            for (id, paths) in owners {
+                let _ = writeln!(s, "{id:#x}:");
+                for p in paths {
+                    let _ = writeln!(s, "\t{p}");
+                }
+            }
+            let _ = writeln!(s, "Connections dump:\nConnections Sets (1)/({}):", core.conns.len());
+            s
+        }
+        "dirs" => format!("datadir_size: {}\nlogdir_size: {}\n", dir_size(&cfg.snap_dir()), dir_size(&cfg.log_dir())),
+        other => format!("Unknown command {other}\n"),
+    }
+}
