@@ -68,7 +68,9 @@ impl Default for Config {
             snap_count: 100_000,
             autopurge_snap_retain_count: 3,
             autopurge_purge_interval: 0,
-            four_letter_whitelist: Some(["srvr".to_string()].into_iter().collect()),
+            // ZooKeeper 3.8 allows only `srvr` by default; `ruok` and `isro` are added because
+            // health checks (and the README) rely on them and they reveal nothing.
+            four_letter_whitelist: Some(["srvr", "ruok", "isro"].iter().map(|s| s.to_string()).collect()),
             jute_max_buffer: 0xfffff,
             extended_types_enabled: false,
             super_digest: None,
@@ -271,7 +273,7 @@ mod tests {
         assert_eq!(c.client_port, 2181);
         assert_eq!(c.data_log_dir, PathBuf::from("/tmp/zookeeper"));
         assert_eq!((c.min_session_timeout, c.max_session_timeout), (4000, 40000));
-        assert!(c.allows_4lw("srvr") && !c.allows_4lw("mntr"));
+        assert!(c.allows_4lw("srvr") && c.allows_4lw("ruok") && !c.allows_4lw("mntr"));
         assert!(c.warnings.is_empty());
     }
 
