@@ -1,0 +1,211 @@
+"""Crash tests: writers under load, kill -9 mid-load, restart on the same dataDir, every
+acknowledged write must be there. Also sessions/ephemerals surviving a restart."""
+
+import random
+import threading
+import time
+
+import pytest
+from kazoo.client import KazooClient
+from kazoo.protocol.states import KazooState
+
+from conftest import wait_until
+
+pytestmark = pytest.mark.timeout(300)
+
+WRITERS = 4
+WINDOW = 16          # async creates in flight per writer
+ROUNDS = 3
+
+
+def writer(hosts, wid, round_no, acked, stop, errors):
+    c = KazooClient(hosts=hosts, timeout=10.0, connection_retry=dict(max_tries=1, delay=0.1, max_delay=0.2),
+                    command_retry=None)
+    try:
+        c.start(timeout=10)
+    except Exception as e:  # noqa
+        errors.append("writer %d could not connect: %r" % (wid, e))
+        return
+    parent = "/dur/r%d/w%d" % (round_no, wid)
+    c.ensure_path(parent)
+    i = 0
+    try:
+        while not stop.is_set():
+            batch = []
+            for _ in range(WINDOW):
+                val = ("r%d-w%d-%d" % (round_no, wid, i)).encode()
+                i += 1
+                if i % 5 == 0:
+                    # some multis too: a create + a setData of the writer's parent
+                    t = c.transaction()
+                    t.create(parent + "/m-", val, sequence=True)
+                    t.set_data(parent, val)
+                    batch.append(("multi", val, t.commit_async()))
+                else:
+                    batch.append(("create", val, c.create_async(parent + "/n-", val, sequence=True)))
+            for kind, val, a in batch:
+                try:
+                    res = a.get(timeout=10)
+                except Exception:
+                    stop.set()
+                    continue
+                if kind == "multi":
+                    if isinstance(res[0], Exception):
+                        continue
+                    acked.append((res[0], val))
+                    acked.append((parent, None))
+                else:
+                    acked.append((res, val))
+    finally:
+        try:
+            c.stop()
+            c.close()
+        except Exception:
+            pass
+
+
+def verify(hosts, acked):
+    c = KazooClient(hosts=hosts, timeout=10.0)
+    c.start(timeout=15)
+    try:
+        pending = [(p, v, c.get_async(p)) for p, v in acked if v is not None]
+        missing, wrong = [], []
+        for p, v, a in pending:
+            try:
+                data, _ = a.get(timeout=30)
+            except Exception as e:
+                missing.append((p, type(e).__name__))
+                continue
+            if data != v:
+                wrong.append((p, data, v))
+        return missing, wrong
+    finally:
+        c.stop()
+        c.close()
+
+
+def test_kill9_under_load_loses_no_acknowledged_write(make_server):
+    server = make_server(extra={"snapCount": 300})
+    rnd = random.Random(1234)
+    all_acked = []
+    for rnd_no in range(ROUNDS):
+        c = KazooClient(hosts=server.hosts, timeout=10.0)
+        c.start(timeout=15)
+        c.ensure_path("/dur/r%d" % rnd_no)
+        c.stop()
+        c.close()
+        acked, errors, stop = [], [], threading.Event()
+        threads = [threading.Thread(target=writer, args=(server.hosts, w, rnd_no, acked, stop, errors), daemon=True)
+                   for w in range(WRITERS)]
+        for t in threads:
+            t.start()
+        # let some writes be acknowledged, then crash at a random moment
+        wait_until(lambda: len(acked) >= 100 or errors, 30, msg="first acknowledged writes")
+        assert not errors, errors
+        time.sleep(rnd.uniform(0.3, 1.5))
+        server.kill9()
+        stop.set()
+        for t in threads:
+            t.join(30)
+        assert not any(t.is_alive() for t in threads), "writer threads stuck after the crash"
+        n_acked = len(acked)
+        assert n_acked >= 100
+        all_acked.extend(acked)
+        server.start()
+        missing, wrong = verify(server.hosts, all_acked)
+        assert not missing and not wrong, (
+            "round %d: %d acknowledged writes (this round %d): %d missing %s, %d with wrong data %s" % (
+                rnd_no, len(all_acked), n_acked, len(missing), missing[:10], len(wrong), wrong[:10]))
+    # a graceful restart keeps everything too
+    server.restart()
+    missing, wrong = verify(server.hosts, all_acked)
+    assert not missing and not wrong, (len(missing), missing[:10], wrong[:10])
+
+
+@pytest.mark.parametrize("crash", [False, True], ids=["graceful", "kill9"])
+def test_session_survives_restart_raw(make_server, crash):
+    """Sessions are durable: after a restart the client resumes its session (same id and
+    password) and its ephemerals are still owned by it."""
+    import zkraw
+    server = make_server()
+    c = zkraw.RawClient(server.port)
+    tmo, sid, pw, _ = c.connect(timeout_ms=20000)
+    assert c.create("/eph", b"e", flags=zkraw.EPHEMERAL)[0].err == 0
+    last = c.last_zxid
+    c.close()
+    server.restart(crash=crash)
+    c = zkraw.RawClient(server.port)
+    try:
+        tmo2, sid2, _, _ = c.connect(timeout_ms=20000, session_id=sid, passwd=pw, last_zxid=last)
+        assert (sid2, tmo2) == (sid, 20000)
+        rep, data, st = c.get("/eph")
+        assert rep.err == 0 and data == b"e" and st.ephemeralOwner == sid
+        assert rep.zxid >= last
+        assert c.close_session().err == 0
+    finally:
+        c.close()
+    c = zkraw.RawClient(server.port)
+    try:
+        c.connect()
+        assert c.exists("/eph")[0].err == zkraw.NONODE
+    finally:
+        c.close()
+
+
+def test_kazoo_session_survives_crash_restart(make_server):
+    server = make_server()
+    crash = True
+    a = KazooClient(hosts=server.hosts, timeout=20.0)
+    states = []
+    a.add_listener(lambda s: states.append(s))
+    a.start(timeout=15)
+    try:
+        a.create("/eph-survivor", b"still here", ephemeral=True)
+        a.create("/persist", b"p")
+        sid = a.client_id[0]
+        server.restart(crash=crash)
+        # kazoo reconnects with the same session: not LOST, same id, ephemeral kept
+        wait_until(lambda: a.connected and a.exists("/persist") is not None, 30, msg="kazoo reconnected")
+        assert KazooState.LOST not in states, states
+        assert a.client_id[0] == sid
+        st = a.exists("/eph-survivor")
+        assert st is not None and st.ephemeralOwner == sid
+        assert a.get("/eph-survivor")[0] == b"still here"
+    finally:
+        a.stop()
+        a.close()
+    b = KazooClient(hosts=server.hosts)
+    b.start(timeout=15)
+    try:
+        assert b.exists("/eph-survivor") is None  # closing the session removed it
+        assert b.get("/persist")[0] == b"p"
+    finally:
+        b.stop()
+        b.close()
+
+
+def test_expired_during_downtime_session_ephemerals_removed(make_server):
+    """A session whose timeout passes while the server is down is expired after restart."""
+    server = make_server()
+    a = KazooClient(hosts=server.hosts, timeout=2.0, connection_retry=dict(max_tries=0))
+    a.start(timeout=15)
+    a.create("/short-lived", b"", ephemeral=True)
+    sid = a.client_id[0]
+    a._stopped.set()  # stop talking without closing the session
+    try:
+        import socket
+        a._connection._socket.shutdown(socket.SHUT_RDWR)
+    except Exception:
+        pass
+    server.kill9()
+    time.sleep(0.5)
+    server.start()
+    b = KazooClient(hosts=server.hosts)
+    b.start(timeout=15)
+    try:
+        st = b.exists("/short-lived")
+        assert st is None or st.ephemeralOwner == sid
+        wait_until(lambda: b.exists("/short-lived") is None, 20, msg="ephemeral of the dead session removed")
+    finally:
+        b.stop()
+        b.close()
