@@ -94,6 +94,17 @@ fn run_mode(handle: &Handle, shell: &Arc<Mutex<Shell>>, console: &Arc<Console>, 
         console.out("Welcome to ZooKeeper!");
         console.out(if interactive { "JLine support is enabled" } else { "JLine support is disabled" });
     }
+    if let Some(name) = inv.command.first() {
+        // An unknown command needs no session: fail at once, as zkCli does before it connects.
+        if commands::find(name).is_none() {
+            for line in commands::usage_lines() {
+                console.err(&line);
+            }
+            let e = error::CliError::CommandNotFound(name.clone());
+            console.err(&e.to_string());
+            return e.exit_code();
+        }
+    }
     let server = inv.server.clone();
     let sh = Arc::clone(shell);
     let connected = on_runtime(handle, async move {

@@ -1,26 +1,21 @@
-//! Where text goes: command output to stdout, errors to stderr, and watch notifications to
-//! stdout — in interactive mode through rustyline's external printer, so a notification that
-//! arrives while the user is typing prints above the prompt and the line is redrawn intact.
+//! Where text goes: command output and watch notifications to stdout, errors to stderr.
+//!
+//! Notifications that arrive while the interactive prompt waits for input print straight to
+//! the terminal, after the prompt, as zkCli (JLine) does; the next prompt is drawn below them.
+//! (rustyline's external printer would redraw the prompt, but with it rustyline stops
+//! rendering fast input — pasted text — until the next key press, so it is not used.)
 //!
 //! Write errors (a closed pipe, `| head`) are ignored: the shell must never panic on output.
 
 use std::io::Write;
-use std::sync::Mutex;
-
-/// Something that can print a block of text above a live prompt.
-pub trait PromptPrinter: Send {
-    fn print_above(&mut self, text: String);
-}
 
 /// The shell's output channel, shared by the command runner and the watch tasks.
 #[derive(Default)]
-pub struct Console {
-    printer: Mutex<Option<Box<dyn PromptPrinter>>>,
-}
+pub struct Console;
 
 impl Console {
     pub fn new() -> Self {
-        Self::default()
+        Console
     }
 
     /// One line to stdout.
@@ -37,23 +32,8 @@ impl Console {
         let _ = stderr.flush();
     }
 
-    /// Text printed asynchronously (watch and session events): through the prompt printer in
-    /// interactive mode (it redraws the prompt when the user is typing and writes straight
-    /// through otherwise), else to stdout.
+    /// Text printed asynchronously (watch and session events).
     pub fn event(&self, text: &str) {
-        if let Ok(mut guard) = self.printer.lock() {
-            if let Some(printer) = guard.as_mut() {
-                printer.print_above(format!("{text}\n"));
-                return;
-            }
-        }
         self.out(text);
-    }
-
-    /// Installs the prompt printer (interactive mode only).
-    pub fn set_prompt_printer(&self, printer: Box<dyn PromptPrinter>) {
-        if let Ok(mut guard) = self.printer.lock() {
-            *guard = Some(printer);
-        }
     }
 }

@@ -14,12 +14,12 @@ use rustyline::highlight::Highlighter;
 use rustyline::hint::Hinter;
 use rustyline::history::FileHistory;
 use rustyline::validate::Validator;
-use rustyline::{CompletionType, Config, Context, Editor, ExternalPrinter, Helper};
+use rustyline::{CompletionType, Config, Context, Editor, Helper};
 use tokio::runtime::Handle;
 use tokio::sync::Mutex;
 
 use super::commands;
-use super::output::{Console, PromptPrinter};
+use super::output::Console;
 use super::shell::Shell;
 
 /// How long tab completion waits for the server.
@@ -31,14 +31,6 @@ pub fn history_path() -> Option<PathBuf> {
         return Some(PathBuf::from(p));
     }
     std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".zookeeper-shell_history"))
-}
-
-struct Printer<P: ExternalPrinter + Send>(P);
-
-impl<P: ExternalPrinter + Send> PromptPrinter for Printer<P> {
-    fn print_above(&mut self, text: String) {
-        let _ = self.0.print(text);
-    }
 }
 
 /// Completion of commands and znode paths.
@@ -57,7 +49,10 @@ impl ZkHelper {
             },
             Err(_) => return Vec::new(),
         };
-        let list = self.handle.block_on(tokio::time::timeout(COMPLETION_WAIT, client.list_children(path)));
+        let path = path.to_string();
+        let list = self
+            .handle
+            .block_on(async move { tokio::time::timeout(COMPLETION_WAIT, client.list_children(&path)).await });
         match list {
             Ok(Ok(mut children)) => {
                 children.sort_unstable();
@@ -127,9 +122,6 @@ pub fn run(handle: &Handle, shell: Arc<Mutex<Shell>>, console: &Console) {
     let history = history_path();
     if let Some(path) = &history {
         let _ = editor.load_history(path);
-    }
-    if let Ok(printer) = editor.create_external_printer() {
-        console.set_prompt_printer(Box::new(Printer(printer)));
     }
     loop {
         let prompt = shell.blocking_lock().prompt();
