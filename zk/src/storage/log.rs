@@ -25,7 +25,7 @@ use std::sync::mpsc;
 
 pub const LOG_MAGIC: &[u8; 4] = b"RZKL";
 pub const HEADER_LEN: u64 = 16;
-const PREALLOC: u64 = 16 << 20;
+const PREALLOC: u64 = 4 << 20;
 /// Largest payload a record may claim; anything larger is treated as damage.
 pub const MAX_RECORD: u32 = 256 << 20;
 
@@ -74,6 +74,16 @@ impl LogWriter {
 
     fn open(&mut self, zxid: i64) -> std::io::Result<()> {
         let path = self.dir.join(log_name(zxid));
+        if path.exists() {
+            // A file named for this zxid exists only if a crash came after it was created but
+            // before its first record was durable: recovery replayed every valid record, and
+            // none can be here. Refuse if that reasoning is ever wrong rather than lose data.
+            match scan(&path) {
+                Ok((records, _)) if records.is_empty() => std::fs::remove_file(&path)?,
+                Ok(_) => return Err(std::io::Error::other(format!("{} already holds records", path.display()))),
+                Err(e) => return Err(std::io::Error::other(e.to_string())),
+            }
+        }
         let mut f = OpenOptions::new().write(true).create_new(true).open(&path)?;
         let mut header = Vec::with_capacity(HEADER_LEN as usize);
         header.extend_from_slice(LOG_MAGIC);

@@ -99,3 +99,23 @@ fn purge_keeps_what_recovery_needs() {
     assert_eq!(after.tree.last_zxid, before.tree.last_zxid);
     assert_eq!(after.tree.node_count(), before.tree.node_count());
 }
+
+#[test]
+fn a_log_file_left_empty_by_a_crash_is_replaced() {
+    let d = tempfile::tempdir().unwrap();
+    // A crash right after the file for zxid 1 was created, before its record was durable.
+    let mut header = LOG_HEADER_FOR_TEST.to_vec();
+    header.extend_from_slice(&[0u8; 64]);
+    std::fs::write(d.path().join(log_name(1)), &header).unwrap();
+    let r = recover(d.path(), d.path()).unwrap();
+    assert_eq!(r.tree.last_zxid, 0);
+    write_log(d.path(), 1, &[create("/a", 1)]);
+    let r = recover(d.path(), d.path()).unwrap();
+    assert_eq!(r.tree.last_zxid, 1);
+    // But a file that holds records is never replaced.
+    let mut w = LogWriter::new(d.path(), true);
+    let mut buf = Vec::new();
+    assert!(w.append(1, b"x", &mut buf).is_err());
+}
+
+const LOG_HEADER_FOR_TEST: &[u8] = b"RZKL\0\0\0\x01\0\0\0\0\0\0\0\0";
