@@ -199,6 +199,10 @@ class ZkServer:
                     # Apache answers imok before it serves; wait for srvr to stop saying so.
                     last = four_letter(self.port, "srvr", timeout=1.0)
                     if "not currently serving" not in last:
+                        time.sleep(0.15)
+                        if self.proc.poll() is not None:
+                            raise RuntimeError("server exited with %s right after answering ruok:\n%s" % (
+                                self.proc.returncode, self.log_tail()))
                         return self
             except OSError as e:
                 last = repr(e)

@@ -64,9 +64,14 @@ def writer(hosts, wid, round_no, acked, stop, errors):
             pass
 
 
-def verify(hosts, acked):
+def verify(server, acked):
+    hosts = server.hosts
     c = KazooClient(hosts=hosts, timeout=10.0)
-    c.start(timeout=15)
+    try:
+        c.start(timeout=15)
+    except Exception as e:
+        raise AssertionError("cannot connect after restart (%r); server alive=%s; log tail:\n%s" % (
+            e, server.alive(), server.log_tail(15)))
     try:
         pending = [(p, v, c.get_async(p)) for p, v in acked if v is not None]
         missing, wrong = [], []
@@ -112,13 +117,13 @@ def test_kill9_under_load_loses_no_acknowledged_write(make_server):
         assert n_acked >= 100
         all_acked.extend(acked)
         server.start()
-        missing, wrong = verify(server.hosts, all_acked)
+        missing, wrong = verify(server, all_acked)
         assert not missing and not wrong, (
             "round %d: %d acknowledged writes (this round %d): %d missing %s, %d with wrong data %s" % (
                 rnd_no, len(all_acked), n_acked, len(missing), missing[:10], len(wrong), wrong[:10]))
     # a graceful restart keeps everything too
     server.restart()
-    missing, wrong = verify(server.hosts, all_acked)
+    missing, wrong = verify(server, all_acked)
     assert not missing and not wrong, (len(missing), missing[:10], wrong[:10])
 
 

@@ -192,12 +192,13 @@ def test_ephemeral_owner_and_close(server, kazoo_factory, base):
 def test_container_reaped_after_last_child(server, zk, base):
     c = raw(server)
     try:
-        rep, path, st = c.create2(base + "/cont", b"c", opname="createContainer")
+        # as the Java client sends it: opcode createContainer (19) with flags CONTAINER (4)
+        rep, path, st = c.create2(base + "/cont", b"c", flags=zkraw.CONTAINER, opname="createContainer")
         assert rep.err == 0 and path == base + "/cont"
         assert st.ephemeralOwner == 0 and st.dataLength == 1
-        rep, path, st = c.create2(base + "/never", b"", opname="createContainer")
+        rep, path, st = c.create2(base + "/never", b"", flags=zkraw.CONTAINER, opname="createContainer")
         assert rep.err == 0
-        rep, _, _ = c.create2(base + "/cont", b"", opname="createContainer")
+        rep, _, _ = c.create2(base + "/cont", b"", flags=zkraw.CONTAINER, opname="createContainer")
         assert rep.err == zkraw.NODEEXISTS
     finally:
         c.close()
