@@ -28,6 +28,8 @@ pub struct Shell {
     pub exit_code: i32,
     /// Set by `quit`.
     pub quit: bool,
+    /// The session was closed by `close` (the prompt then says CLOSED, as zkCli's does).
+    pub closed: bool,
 }
 
 impl Shell {
@@ -42,6 +44,7 @@ impl Shell {
             print_watches: Arc::new(AtomicBool::new(true)),
             exit_code: 0,
             quit: false,
+            closed: false,
         }
     }
 
@@ -55,6 +58,7 @@ impl Shell {
             .await
             .map_err(CliError::Message)?;
         self.conn = Some(conn);
+        self.closed = false;
         Ok(())
     }
 
@@ -70,7 +74,11 @@ impl Shell {
 
     /// The interactive prompt: `[zk: host:port(CONNECTED) 0] `.
     pub fn prompt(&self) -> String {
-        let state = self.conn.as_ref().map_or("NOT_CONNECTED", Connection::state_label);
+        let state = match &self.conn {
+            Some(conn) => conn.state_label(),
+            None if self.closed => "CLOSED",
+            None => "NOT_CONNECTED",
+        };
         format!("[zk: {}({}) {}] ", self.host, state, self.count)
     }
 

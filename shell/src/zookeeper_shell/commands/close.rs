@@ -8,10 +8,9 @@ use crate::zookeeper_shell::shell::Shell;
 pub fn run<'a>(sh: &'a mut Shell, _words: &'a [String]) -> CmdFuture<'a> {
     Box::pin(async move {
         if let Some(conn) = sh.conn.take() {
-            let host = conn.host.clone();
             conn.close(true).await;
-            // Keep showing `(CLOSED)` in the prompt, as zkCli does.
-            sh.host = host;
+            // The prompt keeps the host and says `(CLOSED)`, as zkCli's does.
+            sh.closed = true;
         }
         Ok::<(), CliError>(())
     })
