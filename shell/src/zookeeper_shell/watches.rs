@@ -60,11 +60,14 @@ struct Entry {
     cancel: oneshot::Sender<()>,
 }
 
+/// The next watch id and the live watches by (path, kind).
+type Entries = (u64, HashMap<(String, WatchKind), Entry>);
+
 /// The live watches of one connection.
 pub struct WatchRegistry {
     console: Arc<Console>,
     print_watches: Arc<AtomicBool>,
-    entries: Mutex<(u64, HashMap<(String, WatchKind), Entry>)>,
+    entries: Mutex<Entries>,
 }
 
 /// The four lines zkCli prints for an event: a blank line, `WATCHER::`, a blank line, the event.
@@ -201,14 +204,6 @@ impl WatchRegistry {
     pub fn print_removed(&self, path: &str, kind: WatchKind) {
         if self.print_watches.load(Ordering::SeqCst) {
             self.console.event(&event_block("SyncConnected", kind.removed_event(), Some(path)));
-        }
-    }
-
-    /// Whether any watch is live on `path` (for completion and tests).
-    pub fn paths(&self) -> Vec<String> {
-        match self.entries.lock() {
-            Ok(guard) => guard.1.keys().map(|(p, _)| p.clone()).collect(),
-            Err(_) => Vec::new(),
         }
     }
 }

@@ -137,6 +137,6 @@ pub fn check_path(p: &str) -> Result<(), CliError> {
 }
 
 /// The words of `args` from `index`, or an empty string.
-pub fn arg<'a>(parsed: &'a Parsed, index: usize) -> &'a str {
+pub fn arg(parsed: &Parsed, index: usize) -> &str {
     parsed.arg(index).unwrap_or_default()
 }
