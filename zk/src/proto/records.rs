@@ -118,26 +118,30 @@ impl ConnectRequest {
     }
 }
 
-/// `ConnectResponse`; the server always appends the readOnly flag, as ZooKeeper 3.4+ does.
+/// `ConnectResponse`; the readOnly flag is sent only to clients that sent one (ZooKeeper
+/// answers a 44-byte request with 36 bytes, a 45-byte one with 37).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectResponse {
     pub protocol_version: i32,
     pub timeout: i32,
     pub session_id: i64,
     pub passwd: Vec<u8>,
-    pub read_only: bool,
+    pub read_only: Option<bool>,
 }
 
 impl ConnectResponse {
     pub fn write(&self, w: &mut Writer) {
-        w.int(self.protocol_version).int(self.timeout).long(self.session_id).buffer(Some(&self.passwd)).bool(self.read_only);
+        w.int(self.protocol_version).int(self.timeout).long(self.session_id).buffer(Some(&self.passwd));
+        if let Some(ro) = self.read_only {
+            w.bool(ro);
+        }
     }
     pub fn read(r: &mut Reader) -> Result<ConnectResponse, DecodeError> {
         let protocol_version = r.int()?;
         let timeout = r.int()?;
         let session_id = r.long()?;
         let passwd = r.buffer()?.unwrap_or_default();
-        let read_only = if r.remaining() > 0 { r.bool()? } else { false };
+        let read_only = if r.remaining() > 0 { Some(r.bool()?) } else { None };
         Ok(ConnectResponse { protocol_version, timeout, session_id, passwd, read_only })
     }
 }

@@ -157,10 +157,13 @@ fn connect_handshake_both_forms() {
     req.write(&mut w);
     assert_eq!(w.buf.len(), 45);
     assert_eq!(ConnectRequest::read(&mut Reader::new(&w.buf)).unwrap(), req);
-    let resp = ConnectResponse { protocol_version: 0, timeout: 4000, session_id: 77, passwd: vec![1; 16], read_only: false };
-    let mut w = Writer::new();
-    resp.write(&mut w);
-    assert_eq!(ConnectResponse::read(&mut Reader::new(&w.buf)).unwrap(), resp);
+    for ro in [None, Some(false)] {
+        let resp = ConnectResponse { protocol_version: 0, timeout: 4000, session_id: 77, passwd: vec![1; 16], read_only: ro };
+        let mut w = Writer::new();
+        resp.write(&mut w);
+        assert_eq!(w.buf.len(), if ro.is_some() { 37 } else { 36 });
+        assert_eq!(ConnectResponse::read(&mut Reader::new(&w.buf)).unwrap(), resp);
+    }
 }
 
 #[test]

@@ -92,6 +92,8 @@ pub struct Conn {
     pub session: i64,
     pub auth: AuthInfo,
     pub stats: ConnStats,
+    /// Whether the client's connect request carried the readOnly flag (45 bytes).
+    pub read_only_flag: bool,
 }
 
 /// Server-wide counters for `srvr`, `stat`, `mntr`.
@@ -295,7 +297,7 @@ impl Core {
     fn on_connect(&mut self, conn: u64, addr: SocketAddr, req: ConnectRequest, out: OutTx, closer: Arc<Notify>) {
         let now = Instant::now();
         let auth = AuthInfo::from_ip(&addr.ip().to_string());
-        let mut c = Conn { out, closer, addr, session: 0, auth, stats: ConnStats::new() };
+        let mut c = Conn { out, closer, addr, session: 0, auth, stats: ConnStats::new(), read_only_flag: req.read_only.is_some() };
         c.stats.received = 1;
         self.stats.received += 1;
         if req.last_zxid_seen > self.tree.last_zxid {
@@ -322,7 +324,8 @@ impl Core {
         let valid = self.sessions.get(id).is_some_and(|s| !s.closing) && req.passwd == password(id);
         if !valid {
             tracing::info!(session = format!("{id:#x}"), client = %addr, "reconnect refused: session expired or bad password");
-            let resp = ConnectResponse { protocol_version: 0, timeout: 0, session_id: 0, passwd: vec![0; 16], read_only: false };
+            let read_only = req.read_only.map(|_| false);
+            let resp = ConnectResponse { protocol_version: 0, timeout: 0, session_id: 0, passwd: vec![0; 16], read_only };
             let mut w = Writer::framed();
             resp.write(&mut w);
             let _ = c.out.send(Out::Frame(w.finish_frame()));
@@ -348,7 +351,8 @@ impl Core {
     }
 
     fn send_connect_response(&mut self, conn: u64, session: i64, timeout: i32) {
-        let resp = ConnectResponse { protocol_version: 0, timeout, session_id: session, passwd: password(session), read_only: false };
+        let read_only = self.conns.get(&conn).and_then(|c| c.read_only_flag.then_some(false));
+        let resp = ConnectResponse { protocol_version: 0, timeout, session_id: session, passwd: password(session), read_only };
         let mut w = Writer::framed();
         resp.write(&mut w);
         self.send(conn, w.finish_frame());

@@ -189,7 +189,6 @@ impl Pending {
     fn delete_rec(&mut self, tree: &DataTree, path: &str, zxid: i64, undo: &mut Vec<(String, Option<Change>)>, touched: &mut Vec<String>) {
         let parent = parent_of(path);
         if let Some(mut p) = self.record(tree, parent) {
-            p.stat.cversion += 1;
             p.stat.num_children -= 1;
             p.stat.pzxid = zxid;
             self.set(parent, zxid, Some(p), undo, touched);

@@ -40,7 +40,7 @@ fn serve_inner(core: &mut Core, conn: u64, frame: RequestFrame) -> Result<Respon
         Request::Ping => Ok(Response::Empty),
         Request::Exists { path, watch } => {
             valid(&path)?;
-            let stat = core.tree.get(&path).map(|n| n.stat);
+            let stat = core.tree.get(&path).map(|n| n.client_stat());
             if watch {
                 core.watches.add(Kind::Data, &path, session);
             }
@@ -53,7 +53,7 @@ fn serve_inner(core: &mut Core, conn: u64, frame: RequestFrame) -> Result<Respon
                 core.watches.add(Kind::Data, &path, session);
             }
             let n = core.tree.get(&path).ok_or(ErrorCode::NoNode)?;
-            Ok(Response::Data(n.data.as_ref().map(|d| d.to_vec()), n.stat))
+            Ok(Response::Data(n.data.as_ref().map(|d| d.to_vec()), n.client_stat()))
         }
         Request::GetChildren { path, watch } => {
             valid(&path)?;
@@ -63,7 +63,7 @@ fn serve_inner(core: &mut Core, conn: u64, frame: RequestFrame) -> Result<Respon
             }
             let n = core.tree.get(&path).ok_or(ErrorCode::NoNode)?;
             let children: Vec<String> = n.children.iter().cloned().collect();
-            Ok(if op == OpCode::GetChildren2 { Response::Children2(children, n.stat) } else { Response::Children(children) })
+            Ok(if op == OpCode::GetChildren2 { Response::Children2(children, n.client_stat()) } else { Response::Children(children) })
         }
         Request::GetAcl { path } => {
             valid(&path)?;
@@ -82,7 +82,7 @@ fn serve_inner(core: &mut Core, conn: u64, frame: RequestFrame) -> Result<Respon
                     }
                 }
             }
-            Ok(Response::Acl(acl, n.stat))
+            Ok(Response::Acl(acl, n.client_stat()))
         }
         Request::GetAllChildrenNumber { path } => {
             valid(&path)?;
@@ -103,7 +103,7 @@ fn serve_inner(core: &mut Core, conn: u64, frame: RequestFrame) -> Result<Respon
                 let r = match sub {
                     Request::GetData { path, .. } => valid(&path).and_then(|_| readable(core, conn, &path)).and_then(|_| {
                         let n = core.tree.get(&path).ok_or(ErrorCode::NoNode)?;
-                        Ok(OpResult::GetData { data: n.data.as_ref().map(|d| d.to_vec()), stat: n.stat })
+                        Ok(OpResult::GetData { data: n.data.as_ref().map(|d| d.to_vec()), stat: n.client_stat() })
                     }),
                     Request::GetChildren { path, .. } => valid(&path).and_then(|_| readable(core, conn, &path)).and_then(|_| {
                         let n = core.tree.get(&path).ok_or(ErrorCode::NoNode)?;

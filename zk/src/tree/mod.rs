@@ -4,9 +4,14 @@
 //! the snapshot module serializes it with [`DataTree::write_nodes`].
 //!
 //! Stat rules, as ZooKeeper computes them:
+//! - the stored `cversion` counts child *creates*; clients see `2 * stored - numChildren`
+//!   (every create is matched by a delete except for the children still present), which is
+//!   ZooKeeper's `DataNode.copyStat`; sequential suffixes come from the stored count;
+//! - container and TTL nodes store a marker in `ephemeralOwner`; clients see 0;
 //! - create: the node's czxid = mzxid = pzxid = zxid, ctime = mtime = txn time; the parent's
-//!   cversion becomes the txn's `parent_cversion` (old + 1) and its pzxid the zxid;
-//! - delete: the parent's cversion + 1 and pzxid = zxid (only moving forward);
+//!   stored cversion becomes the txn's `parent_cversion` (old + 1) and its pzxid the zxid;
+//! - delete: the parent's pzxid = zxid (only moving forward); its reported cversion rises
+//!   because numChildren falls;
 //! - setData: version from the txn, mzxid, mtime; the parent is untouched;
 //! - setACL: aversion from the txn; mzxid unchanged.
 
@@ -28,7 +33,7 @@ pub struct Node {
     pub children: BTreeSet<String>,
 }
 
-/// What applying one transaction produced, for the reply.
+/// What applying one transaction produced, for the reply (stats in the client's view).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApplyResult {
     pub err: ErrorCode,
@@ -104,6 +109,22 @@ pub fn validate_path(path: &str, sequential: bool) -> bool {
     })
 }
 
+/// The Stat a client sees for a stored one (see the module docs).
+pub fn client_stat(stat: &Stat) -> Stat {
+    let mut s = *stat;
+    s.cversion = stat.cversion.wrapping_mul(2).wrapping_sub(stat.num_children);
+    if !is_session_owner(stat.ephemeral_owner) {
+        s.ephemeral_owner = 0;
+    }
+    s
+}
+
+impl Node {
+    pub fn client_stat(&self) -> Stat {
+        client_stat(&self.stat)
+    }
+}
+
 /// Is this `ephemeralOwner` a real session (not 0, not a container or TTL marker)?
 pub fn is_session_owner(owner: i64) -> bool {
     owner != 0 && owner != CONTAINER_OWNER && (owner & EXTENDED_MASK) != EXTENDED_MASK
@@ -116,7 +137,7 @@ impl DataTree {
         let mut t = DataTree { nodes: HashMap::new(), ephemerals: HashMap::new(), extended: HashSet::new(), last_zxid: 0, data_size: 0 };
         let empty = || Some(Bytes::new());
         t.insert_raw("/", empty(), Arc::new(Acl::world_all()), Stat::default());
-        t.insert_raw("/zookeeper", empty(), Arc::new(Acl::world_all()), Stat { cversion: -2, ..Stat::default() });
+        t.insert_raw("/zookeeper", empty(), Arc::new(Acl::world_all()), Stat::default());
         t.insert_raw("/zookeeper/quota", empty(), Arc::new(Acl::world_all()), Stat::default());
         let read_only = vec![Acl { perms: perms::READ, id: Id::new("world", "anyone") }];
         t.insert_raw("/zookeeper/config", empty(), Arc::new(read_only), Stat { aversion: -1, ..Stat::default() });
@@ -237,7 +258,7 @@ impl DataTree {
             }
             Txn::Create { path, data, acl, ephemeral_owner, parent_cversion } => {
                 match self.create(path, data.clone(), acl, *ephemeral_owner, *parent_cversion, h, triggers) {
-                    Ok(stat) => ApplyResult { path: Some(path.clone()), stat: Some(stat), ..ApplyResult::ok() },
+                    Ok(stat) => ApplyResult { path: Some(path.clone()), stat: Some(client_stat(&stat)), ..ApplyResult::ok() },
                     Err(e) => ApplyResult::err(e),
                 }
             }
@@ -256,13 +277,13 @@ impl DataTree {
                 let stat = n.stat;
                 self.data_size = self.data_size - old + stat.data_length as u64;
                 triggers.push((EventType::NodeDataChanged, path.clone()));
-                ApplyResult { stat: Some(stat), ..ApplyResult::ok() }
+                ApplyResult { stat: Some(client_stat(&stat)), ..ApplyResult::ok() }
             }
             Txn::SetAcl { path, acl, version } => {
                 let Some(n) = self.nodes.get_mut(path) else { return ApplyResult::err(ErrorCode::NoNode) };
                 n.acl = Arc::new(acl.clone());
                 n.stat.aversion = *version;
-                ApplyResult { stat: Some(n.stat), ..ApplyResult::ok() }
+                ApplyResult { stat: Some(client_stat(&n.stat)), ..ApplyResult::ok() }
             }
             Txn::Check { path, .. } => {
                 if self.nodes.contains_key(path) {
@@ -342,7 +363,6 @@ impl DataTree {
         if let Some(parent) = self.nodes.get_mut(&parent_path) {
             parent.children.remove(name_of(path));
             parent.stat.num_children = parent.children.len() as i32;
-            parent.stat.cversion += 1;
             if zxid > parent.stat.pzxid {
                 parent.stat.pzxid = zxid;
             }

@@ -16,7 +16,7 @@ fn create(t: &mut DataTree, zxid: i64, path: &str, owner: i64) -> ApplyResult {
 fn fresh_tree_matches_apache() {
     let t = DataTree::new();
     assert_eq!(t.get("/").unwrap().stat.num_children, 1);
-    assert_eq!(t.get("/zookeeper").unwrap().stat.cversion, -2);
+    assert_eq!(t.get("/zookeeper").unwrap().client_stat().cversion, -2);
     assert_eq!(t.get("/zookeeper/config").unwrap().stat.aversion, -1);
     assert_eq!(t.get("/").unwrap().data.as_deref(), Some(&b""[..]));
     assert_eq!(t.node_count(), 4);
@@ -30,8 +30,9 @@ fn create_sets_stat_and_parent() {
     let s = r.stat.unwrap();
     assert_eq!((s.czxid, s.mzxid, s.pzxid, s.ctime, s.mtime), (5, 5, 5, 1005, 1005));
     assert_eq!((s.version, s.cversion, s.aversion, s.data_length, s.num_children), (0, 0, 0, 1, 0));
-    let root = t.get("/").unwrap().stat;
-    assert_eq!((root.cversion, root.pzxid, root.num_children), (1, 5, 2));
+    let root = t.get("/").unwrap().client_stat();
+    assert_eq!((root.cversion, root.pzxid, root.num_children), (0, 5, 2));
+    assert_eq!(t.get("/").unwrap().stat.cversion, 1);
     assert_eq!(t.last_zxid, 5);
 }
 
@@ -55,11 +56,14 @@ fn delete_bumps_parent_cversion_and_pzxid() {
     create(&mut t, 1, "/p", 0);
     create(&mut t, 2, "/p/a", 0);
     create(&mut t, 3, "/p/b", 0);
-    assert_eq!(t.get("/p").unwrap().stat.cversion, 2);
+    assert_eq!(t.get("/p").unwrap().client_stat().cversion, 2);
     let mut trig = Vec::new();
     assert_eq!(t.apply(&h(4), &Txn::Delete { path: "/p/a".into() }, &mut trig).err, ErrorCode::Ok);
-    let p = t.get("/p").unwrap().stat;
+    let p = t.get("/p").unwrap().client_stat();
     assert_eq!((p.cversion, p.pzxid, p.num_children, p.mzxid), (3, 4, 1, 1));
+    // The stored count of creates is what sequential names use: unchanged by the delete.
+    assert_eq!(t.get("/p").unwrap().stat.cversion, 2);
+    let p = t.get("/p").unwrap().stat;
     assert_eq!(trig, vec![(EventType::NodeDeleted, "/p/a".into()), (EventType::NodeChildrenChanged, "/p".into())]);
     // A failed write consumes the zxid but changes nothing.
     assert_eq!(t.apply(&h(5), &Txn::Error { err: -101 }, &mut trig).err, ErrorCode::NoNode);
@@ -106,6 +110,8 @@ fn containers_and_ttl_reaping() {
     assert!(!t.reapable(mtime + 500).contains(&"/t".to_string()));
     assert!(t.reapable(mtime + 501).contains(&"/t".to_string()));
     assert_eq!(t.ephemeral_count(), 0);
+    assert_eq!(t.get("/t").unwrap().client_stat().ephemeral_owner, 0, "clients see 0 for TTL");
+    assert_eq!(t.get("/c").unwrap().client_stat().ephemeral_owner, 0, "and for containers");
 }
 
 #[test]
