@@ -134,7 +134,7 @@ class ZkServer:
                 "clientPortAddress=127.0.0.1",
                 "maxClientCnxns=0",
                 "admin.enableServer=false",
-                "4lw.commands.whitelist=*",
+                "4lw.commands.whitelist=%s" % s.pop("4lw.commands.whitelist", "*"),
                 "extendedTypesEnabled=true",
                 "superDigest=%s" % SUPER_DIGEST,
             ]
@@ -148,7 +148,7 @@ class ZkServer:
                 "clientPortAddress=127.0.0.1",
                 "maxClientCnxns=0",
                 "admin.enableServer=false",
-                "4lw.commands.whitelist=*",
+                "4lw.commands.whitelist=%s" % s.get("4lw.commands.whitelist", "*"),
                 "tickTime=%s" % s["tickTime"],
                 "minSessionTimeout=%s" % s["minSessionTimeout"],
                 "maxSessionTimeout=%s" % s["maxSessionTimeout"],

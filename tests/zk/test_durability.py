@@ -15,7 +15,7 @@ pytestmark = pytest.mark.timeout(300)
 
 WRITERS = 4
 WINDOW = 16          # async creates in flight per writer
-ROUNDS = 3
+ROUNDS = 5
 
 
 def writer(hosts, wid, round_no, acked, stop, errors):

@@ -806,3 +806,91 @@ def test_sync_and_get_acl_default(zk, base):
     acls, st = zk.get_acls(base + "/s")
     assert [(a.perms, a.id.scheme, a.id.id) for a in acls] == [(31, "world", "anyone")]
     assert st.aversion == 0
+
+
+def test_one_event_per_connection_for_overlapping_watches(server, zk, base):
+    """A getData watch and an exists watch on one path are one server-side data watch for the
+    connection: one NodeDataChanged. On delete, data + child watches of the same connection
+    give a single NodeDeleted."""
+    zk.create(base + "/w", b"")
+    c = raw(server)
+    try:
+        c.get(base + "/w", watch=True)
+        c.exists(base + "/w", watch=True)
+        zk.set(base + "/w", b"1")
+        c.wait_events(1, timeout=5)
+        time.sleep(0.3)
+        evs = c.wait_events(2, timeout=0.3)
+        assert [(e.type, e.path) for e in evs] == [(zkraw.EV_DATA_CHANGED, base + "/w")]
+        c.get(base + "/w", watch=True)
+        c.children(base + "/w", watch=True)
+        c.children(base, watch=True)
+        zk.delete(base + "/w")
+        c.wait_events(3, timeout=5)
+        time.sleep(0.3)
+        evs = c.wait_events(4, timeout=0.3)
+        assert sorted((e.type, e.path) for e in evs[1:]) == sorted([
+            (zkraw.EV_DELETED, base + "/w"), (zkraw.EV_CHILDREN_CHANGED, base)])
+    finally:
+        c.close()
+
+
+def test_many_watchers_all_notified(server, kazoo_factory, base):
+    m = kazoo_factory(server)
+    m.create(base + "/hot", b"0")
+    clients = [raw(server) for _ in range(20)]
+    try:
+        for c in clients:
+            assert c.get(base + "/hot", watch=True)[0].err == 0
+        m.set(base + "/hot", b"1")
+        for c in clients:
+            evs = c.wait_events(1, timeout=5)
+            assert [(e.type, e.path) for e in evs] == [(zkraw.EV_DATA_CHANGED, base + "/hot")]
+    finally:
+        for c in clients:
+            c.close()
+
+
+def test_concurrent_sequential_creates_unique_and_dense(server, kazoo_factory, base):
+    clients = [kazoo_factory(server) for _ in range(4)]
+    results = [[] for _ in clients]
+
+    def work(i):
+        c = clients[i]
+        asyncs = [c.create_async(base + "/q-", b"%d" % i, sequence=True) for _ in range(50)]
+        results[i].extend(a.get(timeout=30) for a in asyncs)
+
+    ts = [threading.Thread(target=work, args=(i,)) for i in range(len(clients))]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(60)
+    paths = [p for r in results for p in r]
+    assert len(paths) == 200 and len(set(paths)) == 200
+    assert sorted(int(p.rsplit("-", 1)[1]) for p in paths) == list(range(200))
+    for r in results:  # one session's creates are applied in order
+        nums = [int(p.rsplit("-", 1)[1]) for p in r]
+        assert nums == sorted(nums)
+    st = clients[0].exists(base)
+    assert st.numChildren == 200 and st.cversion == 200
+
+
+def test_many_children_and_large_listing(zk, base):
+    names = ["child-%04d-%s" % (i, "x" * 40) for i in range(1000)]
+    asyncs = [zk.create_async(base + "/" + n, b"") for n in names]
+    for a in asyncs:
+        a.get(timeout=30)
+    kids, st = zk.get_children(base, include_data=True)
+    assert sorted(kids) == names and st.numChildren == 1000 and st.cversion == 1000
+    assert zk.exists(base).pzxid == zk.exists(base + "/" + names[-1]).czxid
+
+
+def test_times_are_wall_clock_ms(zk, base):
+    before = int(time.time() * 1000)
+    zk.create(base + "/t", b"")
+    _, st = zk.get(base + "/t")
+    after = int(time.time() * 1000)
+    assert before - 2000 <= st.ctime <= after + 2000 and st.mtime == st.ctime
+    time.sleep(0.05)
+    st2 = zk.set(base + "/t", b"x")
+    assert st2.mtime > st2.ctime and st2.ctime == st.ctime

@@ -380,3 +380,25 @@ def test_kazoo_server_version_and_command(server, kazoo_factory):
     assert v >= (3, 5, 0), v
     assert zk.command(b"ruok") == "imok"
     assert "Mode: standalone" in zk.command(b"srvr")
+
+
+def test_netcat_ruok(server):
+    import shutil
+    import subprocess
+    if shutil.which("nc") is None:
+        pytest.skip("nc (netcat-openbsd) missing")
+    r = subprocess.run(["nc", "-N", "127.0.0.1", str(server.port)], input=b"ruok",
+                       capture_output=True, timeout=15)
+    assert r.stdout == b"imok", r
+    r = subprocess.run(["nc", "-N", "127.0.0.1", str(server.port)], input=b"srvr",
+                       capture_output=True, timeout=15)
+    assert b"Mode: standalone" in r.stdout, r
+
+
+def test_four_letter_word_whitelist(make_server):
+    srv = make_server(extra={"4lw.commands.whitelist": "srvr, ruok"})
+    assert srv.four("ruok") == "imok"
+    assert "Mode: standalone" in srv.four("srvr")
+    for cmd in ("stat", "mntr", "envi"):
+        out = srv.four(cmd)
+        assert out.strip() == "%s is not executed because it is not in the whitelist." % cmd, (cmd, out)
