@@ -1,0 +1,1 @@
+//! The Kafka-compatible broker (being built: see issue 5).
