@@ -101,3 +101,32 @@ def test_ephemeral_nodes_go_away_when_the_shell_quits(shell_bin, chroot_hosts):
     assert "[/eph]" in out.splitlines(), out
     rc, out, err = one_shot(chroot_hosts, "ls", "/")
     assert out.splitlines()[-1] == "[]"
+
+
+def test_lost_server_is_reported_in_one_line(shell_bin, tmp_path_factory, request):
+    """The server dies mid-session: the shell reports the disconnect and the expiry as zkCli's
+    watcher does, the next command fails in one line, and nothing panics or hangs."""
+    import subprocess
+    import time
+
+    from conftest import SERVER_KIND, SHELL_BIN, start_server
+
+    server = start_server("apache" if SERVER_KIND == "apache" else "ours", tmp_path_factory, request)
+    proc = subprocess.Popen([SHELL_BIN, "-timeout", "2000", server.hosts], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        proc.stdin.write(b"ls /zookeeper\n")
+        proc.stdin.flush()
+        time.sleep(1.0)
+        server.stop()
+        time.sleep(0.5)
+        out, err = proc.communicate(b"ls /\nls /\n", timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    out, err = out.decode(errors="replace"), err.decode(errors="replace")
+    assert "panicked" not in err
+    assert "WatchedEvent state:Disconnected type:None path:null" in out
+    assert "Not connected" in out or "KeeperErrorCode = " in err, (out, err)
+    for line in err.splitlines():
+        assert line.startswith("KeeperErrorCode = "), err

@@ -34,12 +34,20 @@ impl Connection {
         console: Arc<Console>,
         print_watches: Arc<AtomicBool>,
     ) -> Result<Connection, String> {
+        // Fail fast, naming the address, when no server even accepts TCP. (The client's own
+        // fail-eagerly mode would do this too, but it also makes the session give up on the
+        // first failed reconnect, so a server restart would expire it.)
+        let probe_host = host.to_string();
+        if let Ok((false, reasons)) = tokio::task::spawn_blocking(move || probe(&probe_host)).await {
+            if !reasons.is_empty() {
+                return Err(format!("Unable to connect to {}", reasons.join("; ")));
+            }
+        }
         let connect = Client::connector()
             .with_session_timeout(session_timeout)
             .with_connection_timeout(Duration::from_secs(5))
-            .with_fail_eagerly()
             .connect(host);
-        // fail_eagerly gives up after one round over the hosts; the outer bound covers a
+        // The client keeps trying the hosts until the session timeout; this bound also covers a
         // server that accepts TCP but never answers the handshake.
         let result = tokio::time::timeout(session_timeout + Duration::from_secs(5), connect).await;
         let client = match result {
@@ -116,7 +124,7 @@ impl Connection {
 fn explain_failure(host: &str, err: &ZkError) -> String {
     match err {
         ZkError::NoHosts | ZkError::ConnectionLoss | ZkError::Timeout => {
-            let reasons = probe(host);
+            let (_, reasons) = probe(host);
             if reasons.is_empty() {
                 format!("Unable to connect to {host}: {err}")
             } else {
@@ -128,11 +136,12 @@ fn explain_failure(host: &str, err: &ZkError) -> String {
     }
 }
 
-/// Tries a plain TCP connect to each `host:port` to learn the operating system's reason
-/// (`Connection refused`, `No route to host`, ...).
-fn probe(connect_string: &str) -> Vec<String> {
+/// Tries a plain TCP connect to each `host:port`: whether any accepted, and for each the
+/// operating system's reason (`Connection refused`, `No route to host`, ...).
+fn probe(connect_string: &str) -> (bool, Vec<String>) {
     let hosts = connect_string.split('/').next().unwrap_or_default();
     let mut reasons = Vec::new();
+    let mut any_ok = false;
     for hostport in hosts.split(',').map(str::trim).filter(|h| !h.is_empty()) {
         let addrs = match hostport.to_socket_addrs() {
             Ok(addrs) => addrs.collect::<Vec<_>>(),
@@ -145,6 +154,7 @@ fn probe(connect_string: &str) -> Vec<String> {
         for addr in &addrs {
             match TcpStream::connect_timeout(addr, Duration::from_secs(2)) {
                 Ok(_) => {
+                    any_ok = true;
                     reason = Some("connected over TCP but no ZooKeeper session was established".to_string());
                     break;
                 }
@@ -153,7 +163,7 @@ fn probe(connect_string: &str) -> Vec<String> {
         }
         reasons.push(format!("{hostport}: {}", reason.unwrap_or_else(|| "no address".to_string())));
     }
-    reasons
+    (any_ok, reasons)
 }
 
 fn strip_os_error(s: &str) -> String {
