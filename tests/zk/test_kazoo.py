@@ -894,3 +894,93 @@ def test_times_are_wall_clock_ms(zk, base):
     time.sleep(0.05)
     st2 = zk.set(base + "/t", b"x")
     assert st2.mtime > st2.ctime and st2.ctime == st.ctime
+
+
+def test_ttl_refreshed_by_set_data_and_kept_with_children(server, zk, base):
+    c = raw(server)
+    try:
+        assert c.create_ttl(base + "/busy", b"", ttl=1500)[0].err == 0
+        assert c.create_ttl(base + "/parent", b"", ttl=1000)[0].err == 0
+    finally:
+        c.close()
+    zk.create(base + "/parent/kid")
+    t_end = time.time() + 3.5
+    while time.time() < t_end:  # mtime keeps moving: never older than the TTL
+        zk.set(base + "/busy", b"x")
+        time.sleep(0.3)
+    assert zk.exists(base + "/busy") is not None
+    assert zk.exists(base + "/parent") is not None  # has a child: kept although expired
+    zk.delete(base + "/parent/kid")
+    wait_until(lambda: zk.exists(base + "/busy") is None, 12, msg="TTL node reaped after updates stop")
+    wait_until(lambda: zk.exists(base + "/parent") is None, 12, msg="expired TTL node reaped once childless")
+
+
+def test_nested_containers_cascade(server, zk, base):
+    c = raw(server)
+    try:
+        for p in ("/c1", "/c1/c2"):
+            assert c.create2(base + p, b"", flags=zkraw.CONTAINER, opname="createContainer")[0].err == 0
+    finally:
+        c.close()
+    zk.create(base + "/c1/c2/leaf")
+    zk.delete(base + "/c1/c2/leaf")
+    wait_until(lambda: zk.exists(base + "/c1/c2") is None, 10, msg="inner container reaped")
+    wait_until(lambda: zk.exists(base + "/c1") is None, 10, msg="outer container reaped in turn")
+
+
+def test_no_watch_left_by_a_denied_read(server, kazoo_factory, base):
+    """A read refused with NoAuth registers no watch; and ZooKeeper 3.8 sends no watch
+    notification about a node to a connection that cannot READ it."""
+    owner = kazoo_factory(server, auth_data=[("digest", "o:pw")])
+    owner.create(base + "/priv", b"", acl=[make_digest_acl("o", "pw", all=True)])
+    c = raw(server)
+    try:
+        assert c.get(base + "/priv", watch=True)[0].err == zkraw.NOAUTH
+        assert c.children(base + "/priv", watch=True)[0].err == zkraw.NOAUTH
+        rep, st = c.exists(base + "/priv", watch=True)  # exists needs no permission
+        assert rep.err == 0 and st is not None
+        owner.set(base + "/priv", b"1")
+        evs = c.wait_events(1, timeout=1.0)
+        assert evs == [], "notification about a node this connection cannot read: %r" % evs
+        owner.set_acls(base + "/priv", OPEN_ACL_UNSAFE)
+        owner.create(base + "/priv/kid", b"")
+        owner.set(base + "/priv", b"2")
+        evs = c.wait_events(1, timeout=1.0)
+        assert evs == [], "a refused read left a watch behind: %r" % evs
+        # control: now readable, a watch works
+        assert c.get(base + "/priv", watch=True)[0].err == 0
+        owner.set(base + "/priv", b"3")
+        evs = c.wait_events(1, timeout=5)
+        assert [(e.type, e.path) for e in evs] == [(zkraw.EV_DATA_CHANGED, base + "/priv")]
+    finally:
+        c.close()
+
+
+def test_multi_builds_a_subtree_with_ephemerals(server, kazoo_factory, base):
+    a = kazoo_factory(server)
+    t = a.transaction()
+    t.create(base + "/p", b"p")
+    t.create(base + "/p/q", b"q")
+    t.create(base + "/p/q/e", b"e", ephemeral=True)
+    t.create(base + "/p/s-", b"", sequence=True)
+    t.create(base + "/p/es-", b"", ephemeral=True, sequence=True)
+    res = a.transaction_result = t.commit()
+    assert res == [base + "/p", base + "/p/q", base + "/p/q/e", base + "/p/s-0000000001", base + "/p/es-0000000002"]
+    z = a.last_zxid
+    for p in res:
+        st = a.exists(p)
+        assert st.czxid == z and st.mzxid == z, p
+    assert a.exists(base + "/p/q/e").ephemeralOwner == a.client_id[0]
+    assert a.exists(base + "/p/es-0000000002").ephemeralOwner == a.client_id[0]
+    assert a.exists(base + "/p").cversion == 3 and a.exists(base + "/p").pzxid == z
+    # a child of an ephemeral inside the same multi is refused and nothing is applied
+    t = a.transaction()
+    t.create(base + "/p/e2", b"", ephemeral=True)
+    t.create(base + "/p/e2/x", b"")
+    res = t.commit()
+    assert isinstance(res[0], RolledBackError) and isinstance(res[1], NoChildrenForEphemeralsError)
+    assert a.exists(base + "/p/e2") is None
+    a.stop()
+    obs = kazoo_factory(server)
+    assert sorted(obs.get_children(base + "/p")) == ["q", "s-0000000001"]
+    assert obs.get_children(base + "/p/q") == []
