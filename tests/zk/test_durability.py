@@ -275,3 +275,67 @@ def test_restart_reproduces_every_stat_exactly(make_server, crash):
     finally:
         c.stop()
         c.close()
+
+
+def _fill_and_crash(server, n=200):
+    import zkraw
+    c = zkraw.RawClient(server.port)
+    c.connect()
+    c.create("/x", b"")
+    for i in range(n):
+        assert c.create("/x/n%03d" % i, b"v%03d" % i)[0].err == 0
+    c.close()
+    server.kill9()
+    import glob
+    import os
+    logs = sorted(glob.glob(os.path.join(server.data_dir, "version-2", "log.*")) +
+                  glob.glob(os.path.join(server.data_dir, "log.*")), key=os.path.getmtime)
+    assert logs, "no transaction log found under %s" % server.data_dir
+    return logs[-1]
+
+
+@pytest.mark.parametrize("how", ["zeroed", "truncated"])
+def test_torn_last_record_is_cut_off(make_server, how):
+    server = make_server(extra={"snapCount": 100000})
+    path = _fill_and_crash(server)
+    b = bytearray(open(path, "rb").read())
+    end = len(b.rstrip(b"\0"))
+    if how == "zeroed":  # the tail of the last record never reached the disk
+        b[end - 5:] = b"\0" * (len(b) - (end - 5))
+    else:
+        b = b[:end - 5]
+    open(path, "wb").write(bytes(b))
+    server.start()
+    import zkraw
+    c = zkraw.RawClient(server.port)
+    try:
+        c.connect()
+        rep, kids = c.children("/x")
+        assert rep.err == 0
+        assert sorted(kids) == ["n%03d" % i for i in range(199)], "only the torn last record may be lost"
+        assert c.create("/x/after", b"")[0].err == 0  # and the log is writable again
+    finally:
+        c.close()
+    server.restart()
+    c = zkraw.RawClient(server.port)
+    try:
+        c.connect()
+        assert len(c.children("/x")[1]) == 200
+    finally:
+        c.close()
+
+
+def test_corrupt_record_in_the_middle_refuses_to_start(make_server, server_kind):
+    server = make_server(extra={"snapCount": 100000})
+    path = _fill_and_crash(server)
+    b = bytearray(open(path, "rb").read())
+    end = len(b.rstrip(b"\0"))
+    b[end // 2] ^= 0xFF
+    open(path, "wb").write(bytes(b))
+    with pytest.raises(RuntimeError) as ei:
+        server.start(timeout=20)
+    assert server.proc.returncode not in (None, 0), "must exit non-zero"
+    if server_kind == "ours":
+        import os
+        msg = str(ei.value)
+        assert os.path.basename(path) in msg and "offset" in msg, msg
