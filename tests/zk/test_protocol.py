@@ -402,3 +402,130 @@ def test_four_letter_word_whitelist(make_server):
     for cmd in ("stat", "mntr", "envi"):
         out = srv.four(cmd)
         assert out.strip() == "%s is not executed because it is not in the whitelist." % cmd, (cmd, out)
+
+
+# ---------------------------------------------------------------------------- sessions, raw
+def test_pings_keep_a_session_alive(server, kazoo_factory):
+    obs = kazoo_factory(server)
+    c = connected(server, timeout_ms=1500)
+    path = "/alive-%d" % random.randrange(10 ** 9)
+    try:
+        assert c.create(path, b"", flags=zkraw.EPHEMERAL)[0].err == 0
+        t_end = time.time() + 4.0
+        while time.time() < t_end:
+            assert c.ping().err == 0
+            time.sleep(0.4)
+        assert obs.exists(path) is not None
+        assert c.exists(path)[0].err == 0
+    finally:
+        c.close()
+
+
+def test_expired_session_connection_is_closed(server, kazoo_factory):
+    obs = kazoo_factory(server)
+    c = connected(server, timeout_ms=1500)
+    path = "/expire-%d" % random.randrange(10 ** 9)
+    try:
+        assert c.create(path, b"", flags=zkraw.EPHEMERAL)[0].err == 0
+        t0 = time.time()
+        # no pings: the server expires the session and closes the connection
+        expect_closed(c, timeout=10)
+        assert time.time() - t0 >= 1.0
+        # ZooKeeper closes the connection after the closeSession txn removed the ephemerals
+        if obs.exists(path) is not None:
+            t1 = time.time()
+            try:
+                wait_until(lambda: obs.exists(path) is None, 10)
+                later = "removed %.2fs later" % (time.time() - t1)
+            except AssertionError:
+                later = "still there 10s later"
+            raise AssertionError("connection closed at expiry while the session's ephemeral still existed (%s)" % later)
+    finally:
+        c.close()
+
+
+def test_close_session_fires_own_watches_before_the_reply(server, kazoo_factory):
+    """As in the captured reconnect: closeSession deletes the session's ephemerals and the
+    session's own watches on them fire before the closeSession reply."""
+    zk = kazoo_factory(server)
+    base = "/own-%d" % random.randrange(10 ** 9)
+    zk.create(base)
+    c = connected(server)
+    try:
+        assert c.create(base + "/e", b"", flags=zkraw.EPHEMERAL)[0].err == 0
+        c.get(base + "/e", watch=True)
+        c.children(base, watch=True)
+        rep = c.close_session()
+        assert rep.err == 0
+        assert sorted((e.type, e.path) for e in c.events) == sorted([
+            (zkraw.EV_DELETED, base + "/e"), (zkraw.EV_CHILDREN_CHANGED, base)])
+    finally:
+        c.close()
+
+
+def test_client_ahead_of_server_is_refused(server):
+    witness = connected(server)
+    try:
+        z = witness.ping().zxid
+        c = RawClient(server.port)
+        try:
+            with pytest.raises((zkraw.Closed, AssertionError, socket.timeout)):
+                c.connect(last_zxid=z + 1000, recv_timeout=5)
+                # some servers answer first and close right after; either way no usable session
+                c.exists("/")
+        finally:
+            c.close()
+        healthy(server, witness)
+    finally:
+        witness.close()
+
+
+def test_event_arrives_before_the_new_data(server, kazoo_factory):
+    zk = kazoo_factory(server)
+    path = "/order-%d" % random.randrange(10 ** 9)
+    zk.create(path, b"0")
+    c = connected(server)
+    try:
+        assert c.get(path, watch=True)[0].err == 0
+        zk.set_async(path, b"1")
+        for _ in range(2000):
+            rep, data, st = c.get(path)
+            if st.version == 1:
+                assert [(e.type, e.path) for e in c.events] == [(zkraw.EV_DATA_CHANGED, path)], \
+                    "saw the new data before the watch event"
+                break
+        else:
+            raise AssertionError("change never seen")
+    finally:
+        c.close()
+
+
+def test_big_multi_and_big_data_and_unicode_paths(server):
+    c = connected(server)
+    base = "/big-%d" % random.randrange(10 ** 9)
+    try:
+        assert c.create(base, b"")[0].err == 0
+        ops = [("create", zkraw.body_create("%s/n%04d" % (base, i), b"d" * 50)) for i in range(1000)]
+        rep, res = c.multi(ops)
+        assert rep.err == 0 and len(res) == 1000 and all(r[0] == zkraw.OP["create"] for r in res)
+        rep, kids, st = c.children2(base)
+        assert len(kids) == 1000 and st.numChildren == 1000 and st.pzxid == rep.zxid
+        # all-or-nothing for a big one too
+        ops = [("delete", zkraw.body_path_version("%s/n%04d" % (base, i))) for i in range(1000)]
+        ops.append(("delete", zkraw.body_path_version(base + "/missing")))
+        rep, res = c.multi(ops)
+        assert res[-1] == (-1, zkraw.NONODE) and res[0] == (-1, 0)
+        assert c.children2(base)[2].numChildren == 1000
+        blob = bytes(range(256)) * 800  # 204800 bytes < jute.maxbuffer
+        assert c.create(base + "/blob", blob)[0].err == 0
+        rep, data, st = c.get(base + "/blob")
+        assert data == blob and st.dataLength == len(blob)
+        for name in ("ünïcødé", "space name", "日本語", "a:b@c", "x" * 200):
+            p = base + "/" + name
+            assert c.create(p, name.encode())[0].err == 0, p
+            rep, data, _ = c.get(p)
+            assert rep.err == 0 and data == name.encode()
+        names = c.children(base)[1]
+        assert {"ünïcødé", "space name", "日本語", "a:b@c", "x" * 200} <= set(names)
+    finally:
+        c.close()
