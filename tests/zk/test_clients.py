@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from conftest import CLI_MT, CLIENT_CP, wait_until
+from zkharness import CLI_MT, CLIENT_CP, wait_until
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -9,7 +9,7 @@ import pytest
 from kazoo.client import KazooClient
 from kazoo.protocol.states import KazooState
 
-from conftest import wait_until
+from zkharness import wait_until
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -14,7 +14,7 @@ from kazoo.protocol.states import KazooState
 from kazoo.security import ACL, Id, make_digest_acl, make_digest_acl_credential, OPEN_ACL_UNSAFE
 
 import zkraw
-from conftest import SUPER_PASSWORD, SUPER_USER, wait_until
+from zkharness import SUPER_PASSWORD, SUPER_USER, wait_until
 
 
 class Events:

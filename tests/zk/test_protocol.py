@@ -9,7 +9,7 @@ import time
 import pytest
 
 import zkraw
-from conftest import JUTE_MAXBUFFER, TICK_MS, MIN_SESSION_MS, MAX_SESSION_MS, wait_until
+from zkharness import JUTE_MAXBUFFER, TICK_MS, MIN_SESSION_MS, MAX_SESSION_MS, wait_until
 from zkraw import RawClient, p_int, p_str, p_bool
 
 
