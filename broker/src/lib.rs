@@ -1,1 +1,19 @@
-//! The Kafka-compatible broker (being built: see issue 5).
+//! The Kafka-compatible broker (issue 5): Kafka 2.5's ZooKeeper layout, Kafka's on-disk log
+//! format, and the produce/fetch/admin APIs through the `kafka-protocol` codec.
+//!
+//! Flow: `server` (frames, dispatch) -> `server::handlers` (one per API) -> `log`
+//! (segments) and `admin` / `zkdata` (ZooKeeper writes) ; `controller` elects leaders and
+//! writes partition state; `metadata` keeps each broker's view of the cluster from the znodes.
+//! Not here yet: consumer groups and idempotence (issue 6), follower replication and ISR
+//! (issue 7) — every partition has exactly one live copy, its leader's.
+
+pub mod admin;
+pub mod broker;
+pub mod config;
+pub mod controller;
+pub mod log;
+pub mod metadata;
+pub mod server;
+pub mod topic_config;
+pub mod zk;
+pub mod zkdata;

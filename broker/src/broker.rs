@@ -1,0 +1,306 @@
+//! The broker process: startup in Kafka 2.5's order, shared state, background loops.
+//!
+//! Startup: connect to ZooKeeper (creating the chroot if missing), create the persistent
+//! top-level paths, get or create `/cluster/id`, resolve broker.id (`/brokers/seqid` for -1),
+//! check `meta.properties`, open and recover the logs, register `/brokers/ids/<id>`
+//! (multi[create ephemeral; setData]), allocate a producer id block, start the controller
+//! task, the metadata sync task, retention and checkpoints, then the listener.
+//! Shutdown: stop accepting, flush and checkpoint the logs, close the ZooKeeper session (the
+//! ephemerals go at once).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::config::BrokerConfig;
+use crate::log::partition_log::now_ms;
+use crate::log::LogManager;
+use crate::metadata::{self, ClusterMeta, MetadataCache};
+use crate::topic_config::TopicConfig;
+use crate::zk::jute::code;
+use crate::zk::{self as zkc, Op, ZkClient, ZkError, ZkEvent};
+use crate::zkdata;
+
+pub struct Broker {
+    pub id: i32,
+    pub cfg: BrokerConfig,
+    pub cluster_id: String,
+    pub zk: ZkClient,
+    pub logs: LogManager,
+    pub meta: MetadataCache,
+    shutting_down: AtomicBool,
+}
+
+impl Broker {
+    pub fn shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Relaxed)
+    }
+
+    pub fn topic_config(&self, meta: &ClusterMeta, topic: &str) -> TopicConfig {
+        TopicConfig::resolve(&self.cfg, &meta.config_map(topic))
+    }
+
+    /// Connects and performs the whole startup sequence up to (not including) the listener.
+    pub async fn start(cfg: BrokerConfig) -> anyhow::Result<Arc<Broker>> {
+        let (hosts, chroot) = zkc::split_connect(&cfg.zookeeper_connect);
+        let session = Duration::from_millis(cfg.zookeeper_session_timeout_ms);
+        let conn_timeout = Duration::from_millis(cfg.zookeeper_connection_timeout_ms);
+        if !chroot.is_empty() {
+            // Kafka 2.5 creates a missing chroot with a separate, chroot-less session.
+            let root = ZkClient::connect(hosts.clone(), String::new(), session, conn_timeout)
+                .await
+                .with_context(|| format!("connecting to ZooKeeper at {}", cfg.zookeeper_connect))?;
+            if root.exists(&chroot, false).await?.is_none() {
+                tracing::info!("creating chroot {chroot}");
+                match root.create_recursive(&chroot, None).await {
+                    Ok(()) | Err(ZkError::Code(code::NODE_EXISTS)) => {}
+                    Err(e) => return Err(e).context("creating the zookeeper.connect chroot"),
+                }
+            }
+            root.close().await;
+        }
+        let zk = ZkClient::connect(hosts, chroot, session, conn_timeout)
+            .await
+            .with_context(|| format!("connecting to ZooKeeper at {}", cfg.zookeeper_connect))?;
+
+        for p in zkdata::PERSISTENT_PATHS {
+            match zk.create_recursive(p, None).await {
+                Ok(()) | Err(ZkError::Code(code::NODE_EXISTS)) => {}
+                Err(e) => return Err(e).with_context(|| format!("creating {p}")),
+            }
+        }
+        let cluster_id = cluster_id(&zk).await?;
+        tracing::info!("Cluster ID = {cluster_id}");
+
+        let id = if cfg.broker_id >= 0 {
+            cfg.broker_id
+        } else if let Some(id) = LogManager::stored_broker_id(&cfg.log_dirs) {
+            id
+        } else {
+            // Kafka: setData /brokers/seqid (any version); id = its new version + reserved.broker.max.id.
+            let stat = zk.set_data("/brokers/seqid", Some(b""), -1).await.context("generating a broker id")?;
+            stat.version + cfg.reserved_broker_max_id
+        };
+        LogManager::check_meta(&cfg.log_dirs, id, &cluster_id).map_err(|e| anyhow::anyhow!("{e}"))?;
+
+        let _ = zk.get_data("/config/brokers/<default>", false).await;
+        let _ = zk.get_data(&format!("/config/brokers/{id}"), false).await;
+
+        let logs = LogManager::new(&cfg);
+        let started = std::time::Instant::now();
+        let n = tokio::task::block_in_place(|| logs.load_existing()).context("loading logs")?;
+        tracing::info!("loaded {n} partition log(s) in {:?}", started.elapsed());
+
+        let broker = Arc::new(Broker {
+            id,
+            cfg,
+            cluster_id,
+            zk,
+            logs,
+            meta: MetadataCache::default(),
+            shutting_down: AtomicBool::new(false),
+        });
+        let _ = broker.zk.get_children("/brokers/topics", false).await;
+        let _ = broker.zk.get_children("/brokers/ids", false).await;
+        broker.register().await?;
+        broker.allocate_producer_id_block().await;
+        tokio::spawn(crate::controller::run(broker.clone()));
+        tokio::spawn(sync_loop(broker.clone()));
+        tokio::spawn(maintenance_loop(broker.clone()));
+        // Wait (bounded) for a first metadata view so that the first requests see our topics.
+        let _ = tokio::time::timeout(Duration::from_secs(5), async {
+            while broker.meta.get().brokers.is_empty() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        Ok(broker)
+    }
+
+    /// `/brokers/ids/<id>` as multi[create ephemeral null; setData json version 0].
+    async fn register(&self) -> anyhow::Result<()> {
+        let path = zkdata::broker_path(self.id);
+        let json = zkdata::broker_json(&self.cfg, now_ms());
+        for attempt in 0..40 {
+            let res = self
+                .zk
+                .multi(&[
+                    Op::Create { path: path.clone(), data: None, ephemeral: true },
+                    Op::SetData { path: path.clone(), data: Some(json.clone().into_bytes()), version: 0 },
+                ])
+                .await?;
+            match ZkClient::multi_error(&res) {
+                None => {
+                    tracing::info!("registered broker {} at path {path}", self.id);
+                    return Ok(());
+                }
+                Some(code::NODE_EXISTS) => {
+                    // Our previous session's ephemeral may still be there until it expires.
+                    if let Some((_, stat)) = self.zk.get_data(&path, false).await? {
+                        if stat.ephemeral_owner == self.zk.session_id() {
+                            return Ok(());
+                        }
+                    }
+                    if attempt == 0 {
+                        tracing::warn!("{path} exists (another broker with id {} or an old session); waiting", self.id);
+                    }
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Some(c) => anyhow::bail!("registering {path}: ZooKeeper error {c}"),
+            }
+        }
+        anyhow::bail!(
+            "Error while creating ephemeral at {path}, node already exists and owner does not match current session: another broker is registered with broker.id={}",
+            self.id
+        )
+    }
+
+    /// Kafka 2.5's ProducerIdManager at startup: claim the next block of 1000 ids.
+    async fn allocate_producer_id_block(&self) {
+        for _ in 0..10 {
+            let (start, version) = match self.zk.get_data("/latest_producer_id_block", false).await {
+                Ok(Some((Some(d), stat))) if !d.is_empty() => {
+                    (zkdata::parse_producer_id_block_end(&d).map(|e| e + 1).unwrap_or(0), stat.version)
+                }
+                Ok(Some((_, stat))) => (0, stat.version),
+                _ => return,
+            };
+            let json = zkdata::producer_id_block_json(self.id, start, start + 999);
+            match self.zk.set_data("/latest_producer_id_block", Some(json.as_bytes()), version).await {
+                Ok(_) => return,
+                Err(ZkError::Code(code::BAD_VERSION)) => continue,
+                Err(e) => {
+                    tracing::warn!("producer id block: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Flushes, checkpoints and closes the session.
+    pub async fn shutdown(&self) {
+        self.shutting_down.store(true, Ordering::Relaxed);
+        tracing::info!("shutting down broker {}", self.id);
+        tokio::task::block_in_place(|| self.logs.checkpoint(true));
+        self.zk.close().await;
+        tracing::info!("shut down completed");
+    }
+
+    /// Applies a fresh cluster view: opens logs we lead, drops logs of deleted topics.
+    fn apply(&self, old: &ClusterMeta, new: &ClusterMeta) {
+        for (t, tm) in &new.topics {
+            let cfg = self.topic_config(new, t);
+            for (p, pm) in &tm.partitions {
+                if pm.leader() == self.id || (pm.replicas.contains(&self.id) && self.logs.get(t, *p).is_some()) {
+                    match self.logs.get_or_create(t, *p, cfg.clone()) {
+                        Ok(part) => part.leader_epoch.store(pm.leader_epoch().max(0), Ordering::Relaxed),
+                        Err(e) => tracing::error!("cannot open log {t}-{p}: {e}"),
+                    }
+                }
+            }
+            self.logs.update_config(t, &cfg);
+        }
+        for (t, tm) in &old.topics {
+            if !new.topics.contains_key(t) {
+                for p in tm.partitions.keys() {
+                    self.logs.delete(t, *p);
+                }
+            } else if let Some(nt) = new.topics.get(t) {
+                for p in tm.partitions.keys() {
+                    if !nt.partitions.contains_key(p) {
+                        self.logs.delete(t, *p);
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn cluster_id(zk: &ZkClient) -> anyhow::Result<String> {
+    if let Some((Some(d), _)) = zk.get_data("/cluster/id", false).await? {
+        if let Some(id) = zkdata::parse_cluster_id(&d) {
+            return Ok(id);
+        }
+    }
+    let id = zkdata::new_cluster_id();
+    match zk.create_recursive("/cluster/id", Some(zkdata::cluster_id_json(&id).as_bytes())).await {
+        Ok(()) => Ok(id),
+        Err(ZkError::Code(code::NODE_EXISTS)) => {
+            let d = zk.get_data("/cluster/id", false).await?.and_then(|(d, _)| d).unwrap_or_default();
+            zkdata::parse_cluster_id(&d).ok_or_else(|| anyhow::anyhow!("unparseable /cluster/id"))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Keeps the metadata cache in step with ZooKeeper; re-registers after a session expiry.
+async fn sync_loop(broker: Arc<Broker>) {
+    let mut events = broker.zk.subscribe();
+    let listener = broker.cfg.advertised().name.clone();
+    let mut old = ClusterMeta::default();
+    loop {
+        if broker.shutting_down() {
+            return;
+        }
+        match metadata::read_cluster(&broker.zk, &listener).await {
+            Ok(new) => {
+                if new != old {
+                    broker.apply(&old, &new);
+                    broker.meta.set(new.clone());
+                    old = new;
+                }
+            }
+            Err(e) => tracing::warn!("metadata refresh failed: {e}"),
+        }
+        let incomplete = !old.complete();
+        let wait = if incomplete { Duration::from_millis(100) } else { Duration::from_secs(10) };
+        let ev = tokio::time::timeout(wait, events.recv()).await;
+        if let Ok(Ok(ZkEvent::NewSession)) = ev {
+            tracing::warn!("ZooKeeper session expired; registering broker {} again", broker.id);
+            if let Err(e) = broker.register().await {
+                tracing::error!("re-registration failed: {e}");
+            }
+        }
+        // Coalesce a burst of watch events into one refresh.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        while let Ok(e) = events.try_recv() {
+            if matches!(e, ZkEvent::NewSession) {
+                if let Err(e) = broker.register().await {
+                    tracing::error!("re-registration failed: {e}");
+                }
+            }
+        }
+    }
+}
+
+/// Retention on log.retention.check.interval.ms, checkpoints every few seconds, flush.ms.
+async fn maintenance_loop(broker: Arc<Broker>) {
+    let retention_every = Duration::from_millis(broker.cfg.log_retention_check_interval_ms.max(100));
+    let mut last_retention = std::time::Instant::now();
+    let flush_every = broker.cfg.log_flush_interval_ms.map(|ms| Duration::from_millis(ms.max(1) as u64));
+    let mut last_flush = std::time::Instant::now();
+    let tick = Duration::from_millis(200).min(retention_every);
+    let mut last_checkpoint = std::time::Instant::now();
+    loop {
+        tokio::time::sleep(tick).await;
+        if broker.shutting_down() {
+            return;
+        }
+        if last_retention.elapsed() >= retention_every {
+            last_retention = std::time::Instant::now();
+            let b = broker.clone();
+            let _ = tokio::task::spawn_blocking(move || b.logs.apply_retention()).await;
+        }
+        let flush = flush_every.map(|f| last_flush.elapsed() >= f).unwrap_or(false);
+        if flush || last_checkpoint.elapsed() >= Duration::from_secs(5) {
+            if flush {
+                last_flush = std::time::Instant::now();
+            }
+            last_checkpoint = std::time::Instant::now();
+            let b = broker.clone();
+            let _ = tokio::task::spawn_blocking(move || b.logs.checkpoint(flush)).await;
+        }
+    }
+}

@@ -1,0 +1,434 @@
+//! Record batches (magic 2), the unit the log stores, validates and serves.
+//!
+//! Layout (big-endian), as Kafka's DefaultRecordBatch:
+//! ```text
+//!  0 baseOffset i64        8 batchLength i32 (bytes after this field)
+//! 12 partitionLeaderEpoch i32                 16 magic i8 (= 2)
+//! 17 crc u32 (CRC-32C of bytes 21..end)       21 attributes i16
+//!    (bits 0-2 compression, 3 timestamp type, 4 transactional, 5 control)
+//! 23 lastOffsetDelta i32  27 firstTimestamp i64  35 maxTimestamp i64
+//! 43 producerId i64       51 producerEpoch i16   53 baseSequence i32
+//! 57 recordsCount i32     61 records (compressed as a whole when bits 0-2 != 0)
+//! ```
+//! Each record: length varint, attributes i8, timestampDelta varlong, offsetDelta varint,
+//! key (varint length, -1 = null), value (likewise), header count varint, headers.
+//! Pure functions on bytes: validation for Produce and for recovery, offset assignment.
+
+use std::io::Read;
+
+pub const HEADER_LEN: usize = 61;
+/// Bytes before batchLength's payload starts (baseOffset + batchLength).
+pub const LOG_OVERHEAD: usize = 12;
+const MAX_DECOMPRESSED: u64 = 512 * 1024 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchHeader {
+    pub base_offset: i64,
+    pub batch_length: i32,
+    pub leader_epoch: i32,
+    pub magic: i8,
+    pub crc: u32,
+    pub attributes: i16,
+    pub last_offset_delta: i32,
+    pub first_timestamp: i64,
+    pub max_timestamp: i64,
+    pub producer_id: i64,
+    pub records_count: i32,
+}
+
+impl BatchHeader {
+    pub fn total_size(&self) -> usize {
+        LOG_OVERHEAD + self.batch_length.max(0) as usize
+    }
+    pub fn last_offset(&self) -> i64 {
+        self.base_offset + self.last_offset_delta as i64
+    }
+    pub fn compression(&self) -> i16 {
+        self.attributes & 0x7
+    }
+    pub fn is_control(&self) -> bool {
+        self.attributes & 0x20 != 0
+    }
+}
+
+fn be_i64(b: &[u8], at: usize) -> i64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[at..at + 8]);
+    i64::from_be_bytes(a)
+}
+fn be_i32(b: &[u8], at: usize) -> i32 {
+    let mut a = [0u8; 4];
+    a.copy_from_slice(&b[at..at + 4]);
+    i32::from_be_bytes(a)
+}
+fn be_i16(b: &[u8], at: usize) -> i16 {
+    i16::from_be_bytes([b[at], b[at + 1]])
+}
+
+/// Parses the fixed header; None if fewer than 61 bytes.
+pub fn parse_header(b: &[u8]) -> Option<BatchHeader> {
+    if b.len() < HEADER_LEN {
+        return None;
+    }
+    Some(BatchHeader {
+        base_offset: be_i64(b, 0),
+        batch_length: be_i32(b, 8),
+        leader_epoch: be_i32(b, 12),
+        magic: b[16] as i8,
+        crc: be_i32(b, 17) as u32,
+        attributes: be_i16(b, 21),
+        last_offset_delta: be_i32(b, 23),
+        first_timestamp: be_i64(b, 27),
+        max_timestamp: be_i64(b, 35),
+        producer_id: be_i64(b, 43),
+        records_count: be_i32(b, 57),
+    })
+}
+
+/// Why a batch is refused; maps to Kafka error codes in the Produce handler.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BatchError {
+    /// CORRUPT_MESSAGE (2): bad CRC, bad lengths, truncated data.
+    #[error("corrupt record batch: {0}")]
+    Corrupt(String),
+    /// MESSAGE_TOO_LARGE (10).
+    #[error("record batch of {0} bytes exceeds the maximum {1}")]
+    TooLarge(usize, i64),
+    /// INVALID_RECORD (87): well-formed but inconsistent records.
+    #[error("invalid record: {0}")]
+    InvalidRecord(String),
+    /// UNSUPPORTED_FOR_MESSAGE_FORMAT (43): magic 0/1 in a v3+ produce request.
+    #[error("unsupported magic {0}")]
+    Magic(i8),
+    /// UNSUPPORTED_COMPRESSION_TYPE (76).
+    #[error("unsupported compression codec {0}")]
+    Compression(i16),
+}
+
+/// Summary of a validated Produce payload.
+#[derive(Debug, Clone, Default)]
+pub struct Validated {
+    /// Number of offsets the payload occupies (sum of lastOffsetDelta + 1).
+    pub offsets: i64,
+    pub batches: usize,
+    pub max_timestamp: i64,
+    pub records: i64,
+}
+
+/// Checks the CRC of one whole batch (header + payload).
+pub fn crc_ok(batch: &[u8]) -> bool {
+    match parse_header(batch) {
+        Some(h) if batch.len() >= h.total_size() && h.total_size() >= HEADER_LEN => {
+            crc32c::crc32c(&batch[21..h.total_size()]) == h.crc
+        }
+        _ => false,
+    }
+}
+
+/// Validates a Produce request's records field: whole magic-2 batches, CRCs, sizes, record
+/// structure (decompressing when needed).
+pub fn validate_produce(records: &[u8], max_batch_bytes: i64) -> Result<Validated, BatchError> {
+    let mut v = Validated { max_timestamp: -1, ..Default::default() };
+    let mut pos = 0usize;
+    if records.is_empty() {
+        return Err(BatchError::Corrupt("empty record set".into()));
+    }
+    while pos < records.len() {
+        let rest = &records[pos..];
+        if rest.len() < 17 {
+            return Err(BatchError::Corrupt("truncated batch header".into()));
+        }
+        let magic = rest[16] as i8;
+        if magic != 2 {
+            return Err(BatchError::Magic(magic));
+        }
+        let h = parse_header(rest).ok_or_else(|| BatchError::Corrupt("truncated batch header".into()))?;
+        if h.batch_length < (HEADER_LEN - LOG_OVERHEAD) as i32 {
+            return Err(BatchError::Corrupt(format!("batch length {} too small", h.batch_length)));
+        }
+        let size = h.total_size();
+        if size > rest.len() {
+            return Err(BatchError::Corrupt(format!("batch of {size} bytes but only {} left", rest.len())));
+        }
+        if max_batch_bytes >= 0 && size as i64 > max_batch_bytes {
+            return Err(BatchError::TooLarge(size, max_batch_bytes));
+        }
+        let batch = &rest[..size];
+        if crc32c::crc32c(&batch[21..]) != h.crc {
+            return Err(BatchError::Corrupt("CRC mismatch".into()));
+        }
+        if h.records_count < 0 || h.last_offset_delta < 0 {
+            return Err(BatchError::InvalidRecord("negative record count or offset delta".into()));
+        }
+        let n = validate_records(&h, &batch[HEADER_LEN..])?;
+        if !h.is_control() && n == 0 {
+            return Err(BatchError::InvalidRecord("batch without records".into()));
+        }
+        v.offsets += h.last_offset_delta as i64 + 1;
+        v.records += n;
+        v.batches += 1;
+        v.max_timestamp = v.max_timestamp.max(h.max_timestamp);
+        pos += size;
+    }
+    Ok(v)
+}
+
+/// Decompresses a batch payload per its codec.
+pub fn decompress(codec: i16, data: &[u8]) -> Result<Vec<u8>, BatchError> {
+    let corrupt = |e: &dyn std::fmt::Display| BatchError::Corrupt(format!("cannot decompress: {e}"));
+    let mut out = Vec::new();
+    match codec {
+        0 => out.extend_from_slice(data),
+        1 => {
+            flate2::read::GzDecoder::new(data).take(MAX_DECOMPRESSED).read_to_end(&mut out).map_err(|e| corrupt(&e))?;
+        }
+        2 => out = snappy_decompress(data)?,
+        3 => {
+            lz4_flex::frame::FrameDecoder::new(data).take(MAX_DECOMPRESSED).read_to_end(&mut out).map_err(|e| corrupt(&e))?;
+        }
+        4 => {
+            zstd::stream::read::Decoder::new(data)
+                .map_err(|e| corrupt(&e))?
+                .take(MAX_DECOMPRESSED)
+                .read_to_end(&mut out)
+                .map_err(|e| corrupt(&e))?;
+        }
+        c => return Err(BatchError::Compression(c)),
+    }
+    Ok(out)
+}
+
+/// Snappy as Kafka clients send it: xerial-framed (Java, kafka-python) or raw (librdkafka may).
+fn snappy_decompress(data: &[u8]) -> Result<Vec<u8>, BatchError> {
+    const MAGIC: &[u8] = b"\x82SNAPPY\x00";
+    let corrupt = |m: &str| BatchError::Corrupt(format!("cannot decompress snappy: {m}"));
+    let mut dec = snap::raw::Decoder::new();
+    if data.len() >= 16 && &data[..8] == MAGIC {
+        let mut out = Vec::new();
+        let mut pos = 16;
+        while pos < data.len() {
+            if data.len() - pos < 4 {
+                return Err(corrupt("truncated block length"));
+            }
+            let n = be_i32(data, pos);
+            pos += 4;
+            if n < 0 || data.len() - pos < n as usize {
+                return Err(corrupt("truncated block"));
+            }
+            let block = &data[pos..pos + n as usize];
+            let len = snap::raw::decompress_len(block).map_err(|e| corrupt(&e.to_string()))?;
+            if (out.len() + len) as u64 > MAX_DECOMPRESSED {
+                return Err(corrupt("too large"));
+            }
+            let start = out.len();
+            out.resize(start + len, 0);
+            dec.decompress(block, &mut out[start..]).map_err(|e| corrupt(&e.to_string()))?;
+            pos += n as usize;
+        }
+        Ok(out)
+    } else {
+        let len = snap::raw::decompress_len(data).map_err(|e| corrupt(&e.to_string()))?;
+        if len as u64 > MAX_DECOMPRESSED {
+            return Err(corrupt("too large"));
+        }
+        dec.decompress_vec(data).map_err(|e| corrupt(&e.to_string()))
+    }
+}
+
+struct Cursor<'a> {
+    b: &'a [u8],
+    pos: usize,
+}
+
+impl Cursor<'_> {
+    fn varlong(&mut self) -> Option<i64> {
+        let mut v: u64 = 0;
+        for i in 0..10 {
+            let byte = *self.b.get(self.pos)?;
+            self.pos += 1;
+            v |= ((byte & 0x7f) as u64) << (7 * i);
+            if byte & 0x80 == 0 {
+                return Some(((v >> 1) as i64) ^ -((v & 1) as i64));
+            }
+        }
+        None
+    }
+    fn skip(&mut self, n: i64) -> Option<()> {
+        if n < 0 {
+            return Some(());
+        }
+        let n = usize::try_from(n).ok()?;
+        if self.b.len() - self.pos < n {
+            return None;
+        }
+        self.pos += n;
+        Some(())
+    }
+}
+
+/// Walks the records of one batch; returns how many there are.
+fn validate_records(h: &BatchHeader, payload: &[u8]) -> Result<i64, BatchError> {
+    let data;
+    let body: &[u8] = if h.compression() == 0 {
+        payload
+    } else {
+        data = decompress(h.compression(), payload)?;
+        &data
+    };
+    let bad = |m: &str| BatchError::InvalidRecord(m.to_string());
+    let mut c = Cursor { b: body, pos: 0 };
+    let mut n: i64 = 0;
+    while c.pos < body.len() {
+        let len = c.varlong().ok_or_else(|| bad("bad record length"))?;
+        if len < 0 || (body.len() - c.pos) < len as usize {
+            return Err(bad("record length beyond batch"));
+        }
+        let end = c.pos + len as usize;
+        let mut r = Cursor { b: &body[..end], pos: c.pos };
+        let parse = (|| -> Option<i64> {
+            r.skip(1)?; // attributes
+            r.varlong()?; // timestamp delta
+            let od = r.varlong()?;
+            let kl = r.varlong()?;
+            r.skip(kl)?;
+            let vl = r.varlong()?;
+            r.skip(vl)?;
+            let hc = r.varlong()?;
+            if hc < 0 {
+                return None;
+            }
+            for _ in 0..hc {
+                let hk = r.varlong()?;
+                if hk < 0 {
+                    return None;
+                }
+                r.skip(hk)?;
+                let hv = r.varlong()?;
+                r.skip(hv)?;
+            }
+            Some(od)
+        })();
+        let od = parse.ok_or_else(|| bad("malformed record"))?;
+        if r.pos != end {
+            return Err(bad("record has trailing bytes"));
+        }
+        if od != n {
+            return Err(bad("offset deltas are not sequential"));
+        }
+        n += 1;
+        c.pos = end;
+    }
+    if n != h.records_count as i64 {
+        return Err(bad(&format!("batch says {} records, found {n}", h.records_count)));
+    }
+    if n > 0 && h.last_offset_delta as i64 != n - 1 {
+        return Err(bad("lastOffsetDelta does not match the records"));
+    }
+    Ok(n)
+}
+
+/// Assigns offsets: rewrites baseOffset and partitionLeaderEpoch (outside the CRC) of every
+/// batch; with LogAppendTime also the timestamp type and maxTimestamp (and the CRC).
+/// Returns the next offset.
+pub fn assign_offsets(buf: &mut [u8], mut next: i64, leader_epoch: i32, log_append_time: Option<i64>) -> i64 {
+    let mut pos = 0;
+    while pos + HEADER_LEN <= buf.len() {
+        let Some(h) = parse_header(&buf[pos..]) else { break };
+        let size = h.total_size();
+        if pos + size > buf.len() {
+            break;
+        }
+        buf[pos..pos + 8].copy_from_slice(&next.to_be_bytes());
+        buf[pos + 12..pos + 16].copy_from_slice(&leader_epoch.to_be_bytes());
+        if let Some(now) = log_append_time {
+            let attrs = h.attributes | 0x08;
+            buf[pos + 21..pos + 23].copy_from_slice(&attrs.to_be_bytes());
+            buf[pos + 35..pos + 43].copy_from_slice(&now.to_be_bytes());
+            let crc = crc32c::crc32c(&buf[pos + 21..pos + size]);
+            buf[pos + 17..pos + 21].copy_from_slice(&crc.to_be_bytes());
+        }
+        next += h.last_offset_delta as i64 + 1;
+        pos += size;
+    }
+    next
+}
+
+#[cfg(test)]
+pub mod tests {
+    use super::*;
+
+    fn varint(out: &mut Vec<u8>, v: i64) {
+        let mut z = ((v << 1) ^ (v >> 63)) as u64;
+        loop {
+            if z < 0x80 {
+                out.push(z as u8);
+                return;
+            }
+            out.push((z as u8 & 0x7f) | 0x80);
+            z >>= 7;
+        }
+    }
+
+    /// Builds an uncompressed batch of `values` (test helper, also used by log tests).
+    pub fn batch(values: &[&[u8]], ts: i64) -> Vec<u8> {
+        let mut recs = Vec::new();
+        for (i, v) in values.iter().enumerate() {
+            let mut r = Vec::new();
+            r.push(0);
+            varint(&mut r, 0);
+            varint(&mut r, i as i64);
+            varint(&mut r, -1);
+            varint(&mut r, v.len() as i64);
+            r.extend_from_slice(v);
+            varint(&mut r, 0);
+            varint(&mut recs, r.len() as i64);
+            recs.extend_from_slice(&r);
+        }
+        let mut b = Vec::new();
+        b.extend_from_slice(&0i64.to_be_bytes());
+        b.extend_from_slice(&((HEADER_LEN - 12 + recs.len()) as i32).to_be_bytes());
+        b.extend_from_slice(&0i32.to_be_bytes());
+        b.push(2);
+        b.extend_from_slice(&0u32.to_be_bytes());
+        b.extend_from_slice(&0i16.to_be_bytes());
+        b.extend_from_slice(&(values.len() as i32 - 1).to_be_bytes());
+        b.extend_from_slice(&ts.to_be_bytes());
+        b.extend_from_slice(&ts.to_be_bytes());
+        b.extend_from_slice(&(-1i64).to_be_bytes());
+        b.extend_from_slice(&(-1i16).to_be_bytes());
+        b.extend_from_slice(&(-1i32).to_be_bytes());
+        b.extend_from_slice(&(values.len() as i32).to_be_bytes());
+        b.extend_from_slice(&recs);
+        let crc = crc32c::crc32c(&b[21..]);
+        b[17..21].copy_from_slice(&crc.to_be_bytes());
+        b
+    }
+
+    #[test]
+    fn validates_and_assigns() {
+        let mut b = batch(&[b"a", b"bb", b"ccc"], 1000);
+        let v = validate_produce(&b, 1 << 20).unwrap();
+        assert_eq!((v.offsets, v.records), (3, 3));
+        assert_eq!(assign_offsets(&mut b, 10, 0, None), 13);
+        assert_eq!(parse_header(&b).unwrap().base_offset, 10);
+        assert!(crc_ok(&b));
+        assign_offsets(&mut b, 10, 0, Some(5));
+        assert!(crc_ok(&b));
+        assert_eq!(parse_header(&b).unwrap().max_timestamp, 5);
+    }
+
+    #[test]
+    fn rejects_corruption() {
+        let mut b = batch(&[b"a"], 1);
+        let last = b.len() - 2;
+        b[last] ^= 0xff;
+        assert!(matches!(validate_produce(&b, 1 << 20), Err(BatchError::Corrupt(_))));
+        let b = batch(&[b"a"], 1);
+        assert!(matches!(validate_produce(&b[..b.len() - 1], 1 << 20), Err(BatchError::Corrupt(_))));
+        assert!(matches!(validate_produce(&b, 10), Err(BatchError::TooLarge(..))));
+        let mut m = b.clone();
+        m[16] = 1;
+        assert!(matches!(validate_produce(&m, 1 << 20), Err(BatchError::Magic(1))));
+        assert!(validate_produce(&[0u8; 5], 100).is_err());
+    }
+}

@@ -1,0 +1,383 @@
+//! The log of one partition: `<log.dir>/<topic>-<partition>/`, a sorted set of segments.
+//!
+//! Appends go to the active (last) segment, which rolls on `segment.bytes` / `segment.ms`.
+//! Retention deletes whole segments by time and size; DeleteRecords moves the log start
+//! offset. `leader-epoch-checkpoint` in the directory holds `0\n<count>\n<epoch> <offset>`
+//! lines, as Kafka's. Single replica: the high watermark is the log end offset (replication
+//! is issue 7 and will separate the two).
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use super::batch;
+use super::segment::Segment;
+use crate::topic_config::TopicConfig;
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("offset {0} out of range")]
+    OffsetOutOfRange(i64),
+    #[error(transparent)]
+    Batch(#[from] batch::BatchError),
+    #[error("I/O error: {0}")]
+    Io(#[from] io::Error),
+}
+
+pub struct Log {
+    pub dir: PathBuf,
+    pub topic: String,
+    pub partition: i32,
+    segments: BTreeMap<i64, Segment>,
+    pub log_end_offset: i64,
+    pub log_start_offset: i64,
+    pub recovery_point: i64,
+    pub config: TopicConfig,
+    epochs: Vec<(i32, i64)>,
+    unflushed: i64,
+}
+
+/// Result of an append.
+pub struct Appended {
+    pub base_offset: i64,
+    pub log_append_time: i64,
+}
+
+impl Log {
+    /// Opens (recovering the segments from the recovery point on) or creates a log.
+    pub fn open(dir: &Path, topic: &str, partition: i32, config: TopicConfig, recovery_point: i64, log_start: i64) -> Result<Log, LogError> {
+        std::fs::create_dir_all(dir)?;
+        let now = now_ms();
+        let mut bases: Vec<i64> = Vec::new();
+        for e in std::fs::read_dir(dir)? {
+            let name = e?.file_name().to_string_lossy().to_string();
+            if let Some(stem) = name.strip_suffix(".log") {
+                if stem.len() == 20 {
+                    if let Ok(b) = stem.parse::<i64>() {
+                        bases.push(b);
+                    }
+                }
+            }
+            // Leftovers of an interrupted deletion or swap: Kafka deletes them at startup too.
+            if name.ends_with(".deleted") || name.ends_with(".cleaned") || name.ends_with(".swap") {
+                let _ = std::fs::remove_file(dir.join(&name));
+            }
+        }
+        bases.sort_unstable();
+        let mut segments = BTreeMap::new();
+        let mut next = 0;
+        let last = bases.last().copied();
+        for b in &bases {
+            let next_base = bases.iter().find(|x| *x > b).copied();
+            // Recover every segment that may hold data past the recovery point.
+            let recover = Some(*b) == last || next_base.map(|n| n > recovery_point).unwrap_or(true);
+            let (seg, n) = Segment::open(dir, *b, recover, config.index_interval_bytes, now)?;
+            next = n.max(*b);
+            segments.insert(*b, seg);
+        }
+        if segments.is_empty() {
+            let start = log_start.max(0);
+            segments.insert(start, Segment::create(dir, start, now)?);
+            next = start;
+        }
+        let first_base = segments.keys().next().copied().unwrap_or(0);
+        let mut log = Log {
+            dir: dir.to_path_buf(),
+            topic: topic.to_string(),
+            partition,
+            segments,
+            log_end_offset: next,
+            log_start_offset: log_start.max(first_base).min(next),
+            recovery_point: next,
+            config,
+            epochs: Vec::new(),
+            unflushed: 0,
+        };
+        log.epochs = log.read_epochs();
+        Ok(log)
+    }
+
+    fn epochs_path(&self) -> PathBuf {
+        self.dir.join("leader-epoch-checkpoint")
+    }
+
+    fn read_epochs(&self) -> Vec<(i32, i64)> {
+        let Ok(text) = std::fs::read_to_string(self.epochs_path()) else { return Vec::new() };
+        text.lines()
+            .skip(2)
+            .filter_map(|l| {
+                let mut it = l.split_whitespace();
+                Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
+            })
+            .filter(|(_, o): &(i32, i64)| *o <= self.log_end_offset)
+            .collect()
+    }
+
+    fn write_epochs(&self) -> io::Result<()> {
+        let mut s = format!("0\n{}\n", self.epochs.len());
+        for (e, o) in &self.epochs {
+            s.push_str(&format!("{e} {o}\n"));
+        }
+        super::write_atomically(&self.epochs_path(), s.as_bytes())
+    }
+
+    pub fn high_watermark(&self) -> i64 {
+        self.log_end_offset
+    }
+
+    fn active(&mut self) -> &mut Segment {
+        // Never empty: open() always leaves at least one segment and roll() adds before removing.
+        let Some((_, s)) = self.segments.iter_mut().next_back() else { unreachable!("a log always has a segment") };
+        s
+    }
+
+    fn roll(&mut self) -> io::Result<()> {
+        let base = self.log_end_offset;
+        if self.segments.contains_key(&base) {
+            return Ok(());
+        }
+        self.active().flush()?;
+        let seg = Segment::create(&self.dir, base, now_ms())?;
+        self.segments.insert(base, seg);
+        self.recovery_point = base;
+        Ok(())
+    }
+
+    /// Appends a validated Produce payload, assigning offsets. `data` is rewritten in place.
+    pub fn append(&mut self, data: &mut [u8], leader_epoch: i32) -> Result<Appended, LogError> {
+        let now = now_ms();
+        let append_time = if self.config.log_append_time { Some(now) } else { None };
+        let base = self.log_end_offset;
+        let (size, roll_ms, seg_bytes) = {
+            let cfg = &self.config;
+            (data.len() as u64, cfg.segment_ms, cfg.segment_bytes as u64)
+        };
+        let active = self.active();
+        let too_big = active.size > 0 && active.size + size > seg_bytes;
+        let too_old = active.size > 0 && now - active.created_ms > roll_ms;
+        if too_big || too_old || size as u64 + active.size > u32::MAX as u64 {
+            self.roll()?;
+        }
+        let next = batch::assign_offsets(data, base, leader_epoch, append_time);
+        let interval = self.config.index_interval_bytes;
+        let active = self.active();
+        if active.size == 0 {
+            active.created_ms = now;
+        }
+        active.append(data, interval)?;
+        self.log_end_offset = next;
+        if self.epochs.last().map(|(e, _)| *e < leader_epoch).unwrap_or(true) {
+            self.epochs.push((leader_epoch, base));
+            self.write_epochs()?;
+        }
+        self.unflushed += next - base;
+        if self.unflushed >= self.config.flush_messages {
+            self.flush()?;
+        }
+        Ok(Appended { base_offset: base, log_append_time: append_time.unwrap_or(-1) })
+    }
+
+    pub fn flush(&mut self) -> io::Result<()> {
+        if let Some((_, s)) = self.segments.iter().next_back() {
+            s.flush()?;
+        }
+        self.unflushed = 0;
+        self.recovery_point = self.log_end_offset;
+        Ok(())
+    }
+
+    /// Reads whole batches starting with the one holding `offset`, up to about `max` bytes.
+    pub fn read(&self, offset: i64, max: usize) -> Result<Vec<u8>, LogError> {
+        if offset < self.log_start_offset || offset > self.log_end_offset {
+            return Err(LogError::OffsetOutOfRange(offset));
+        }
+        if offset == self.log_end_offset {
+            return Ok(Vec::new());
+        }
+        for (_, seg) in self.segments.range(..=offset).next_back().into_iter().chain(self.segments.range(offset + 1..)) {
+            if let Some(f) = seg.find(offset)? {
+                return Ok(seg.read(f.position, max)?);
+            }
+        }
+        Ok(Vec::new())
+    }
+
+    /// ListOffsets by timestamp: first offset whose batch has a timestamp >= ts.
+    pub fn offset_for_time(&self, ts: i64) -> Result<Option<(i64, i64)>, LogError> {
+        for seg in self.segments.values() {
+            if let Some((pos, base)) = seg.find_by_time(ts)? {
+                // Find the exact record offset inside the batch: scan its records' timestamps.
+                let data = seg.read(pos, 0)?;
+                let off = first_record_at_or_after(&data, ts).unwrap_or(base).max(self.log_start_offset);
+                let h = batch::parse_header(&data);
+                return Ok(Some((off, h.map(|h| h.max_timestamp).unwrap_or(ts))));
+            }
+        }
+        Ok(None)
+    }
+
+    /// DeleteRecords: moves the log start offset and drops segments wholly below it.
+    pub fn delete_records_before(&mut self, offset: i64) -> Result<i64, LogError> {
+        if offset > self.high_watermark() || offset < 0 {
+            return Err(LogError::OffsetOutOfRange(offset));
+        }
+        if offset > self.log_start_offset {
+            self.log_start_offset = offset;
+        }
+        self.drop_segments_below_start()?;
+        Ok(self.log_start_offset)
+    }
+
+    fn drop_segments_below_start(&mut self) -> io::Result<()> {
+        loop {
+            let bases: Vec<i64> = self.segments.keys().copied().take(2).collect();
+            if bases.len() < 2 || bases[1] > self.log_start_offset {
+                break;
+            }
+            if let Some(seg) = self.segments.remove(&bases[0]) {
+                seg.delete_files();
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies retention.ms / retention.bytes; returns how many segments were deleted.
+    pub fn apply_retention(&mut self, now: i64) -> io::Result<usize> {
+        if self.config.compact && !self.config.overrides.get("cleanup.policy").map(|p| p.contains("delete")).unwrap_or(false) {
+            return Ok(0);
+        }
+        let mut deleted = 0;
+        let retention_ms = self.config.retention_ms;
+        let retention_bytes = self.config.retention_bytes;
+        loop {
+            let total: u64 = self.segments.values().map(|s| s.size).sum();
+            let Some((&base, first)) = self.segments.iter().next() else { break };
+            if first.size == 0 {
+                break;
+            }
+            let by_time = retention_ms >= 0 && first.max_timestamp >= 0 && now - first.max_timestamp > retention_ms;
+            let by_size = retention_bytes >= 0 && total.saturating_sub(first.size) >= retention_bytes as u64;
+            if !by_time && !by_size {
+                break;
+            }
+            if self.segments.len() == 1 {
+                // Kafka rolls the active segment so that it can be deleted.
+                self.roll()?;
+            }
+            if let Some(seg) = self.segments.remove(&base) {
+                seg.delete_files();
+                deleted += 1;
+            }
+            let new_first = self.segments.keys().next().copied().unwrap_or(self.log_end_offset);
+            self.log_start_offset = self.log_start_offset.max(new_first);
+        }
+        Ok(deleted)
+    }
+
+    pub fn size_bytes(&self) -> u64 {
+        self.segments.values().map(|s| s.size).sum()
+    }
+
+    pub fn delete_dir(self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Offset of the first record with timestamp >= ts in one batch (decompressing if needed).
+fn first_record_at_or_after(b: &[u8], ts: i64) -> Option<i64> {
+    let h = batch::parse_header(b)?;
+    let payload = b.get(batch::HEADER_LEN..h.total_size())?;
+    let body = batch::decompress(h.compression(), payload).ok()?;
+    let log_append = h.attributes & 0x08 != 0;
+    if log_append {
+        return Some(h.base_offset);
+    }
+    let mut pos = 0usize;
+    let read = |pos: &mut usize| -> Option<i64> {
+        let mut v: u64 = 0;
+        for i in 0..10 {
+            let byte = *body.get(*pos)?;
+            *pos += 1;
+            v |= ((byte & 0x7f) as u64) << (7 * i);
+            if byte & 0x80 == 0 {
+                return Some(((v >> 1) as i64) ^ -((v & 1) as i64));
+            }
+        }
+        None
+    };
+    while pos < body.len() {
+        let len = read(&mut pos)?;
+        let end = pos + usize::try_from(len).ok()?;
+        let mut p = pos + 1;
+        let td = read(&mut p)?;
+        let od = read(&mut p)?;
+        if h.first_timestamp + td >= ts {
+            return Some(h.base_offset + od);
+        }
+        pos = end;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{parse_properties, BrokerConfig};
+    use crate::log::batch::tests::batch;
+
+    fn cfg(seg: i64) -> TopicConfig {
+        let b = BrokerConfig::from_pairs(parse_properties(&format!("zookeeper.connect=x:1\nlog.segment.bytes={seg}\nlog.index.interval.bytes=100\n"))).unwrap();
+        TopicConfig::resolve(&b, &Default::default())
+    }
+
+    #[test]
+    fn append_read_roll_recover() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().join("t-0");
+        let mut log = Log::open(&dir, "t", 0, cfg(1000), 0, 0).unwrap();
+        for i in 0..50 {
+            let mut b = batch(&[format!("value-{i}").as_bytes(), b"x"], 1000 + i);
+            log.append(&mut b, 0).unwrap();
+        }
+        assert_eq!(log.log_end_offset, 100);
+        assert!(log.segments.len() > 1, "rolled by size");
+        let data = log.read(57, 1 << 20).unwrap();
+        let h = batch::parse_header(&data).unwrap();
+        assert_eq!(h.base_offset, 56);
+        assert_eq!(log.offset_for_time(1030).unwrap().unwrap().0, 60);
+        // Tear the tail like a kill -9 in the middle of a write.
+        let last = *log.segments.keys().next_back().unwrap();
+        drop(log);
+        let p = crate::log::segment::file_name(&dir, last, "log");
+        let len = std::fs::metadata(&p).unwrap().len();
+        let f = std::fs::OpenOptions::new().write(true).open(&p).unwrap();
+        f.set_len(len - 5).unwrap();
+        let log = Log::open(&dir, "t", 0, cfg(1000), 0, 0).unwrap();
+        assert_eq!(log.log_end_offset, 98);
+        assert!(log.read(97, 100).is_ok());
+        assert!(matches!(log.read(99, 100), Err(LogError::OffsetOutOfRange(99))));
+    }
+
+    #[test]
+    fn retention_and_delete_records() {
+        let d = tempfile::tempdir().unwrap();
+        let mut log = Log::open(&d.path().join("t-0"), "t", 0, cfg(200), 0, 0).unwrap();
+        for i in 0..20 {
+            let mut b = batch(&[b"abcdefghij"], i);
+            log.append(&mut b, 0).unwrap();
+        }
+        assert_eq!(log.delete_records_before(5).unwrap(), 5);
+        assert!(log.read(4, 100).is_err());
+        log.config.retention_ms = 10;
+        log.apply_retention(now_ms()).unwrap();
+        assert_eq!(log.log_start_offset, 20);
+        assert_eq!(log.log_end_offset, 20);
+    }
+}

@@ -1,0 +1,110 @@
+//! The broker's view of the cluster, read from ZooKeeper.
+//!
+//! In Kafka 2.5 the controller pushes this view to brokers with UpdateMetadata and
+//! LeaderAndIsr requests. Until the inter-broker protocol lands (issue 7, replication), every
+//! broker reads the same facts straight from the znodes the controller writes
+//! (`/brokers/ids/*`, `/brokers/topics/*`, `.../partitions/<p>/state`, `/config/topics/*`),
+//! with watches, and rebuilds this snapshot. The snapshot is immutable and swapped whole.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use crate::zk::{ZkClient, ZkResult};
+use crate::zkdata::{self, BrokerInfo, PartitionState};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionMeta {
+    pub replicas: Vec<i32>,
+    /// None until the controller wrote the partition's state znode.
+    pub state: Option<PartitionState>,
+}
+
+impl PartitionMeta {
+    pub fn leader(&self) -> i32 {
+        self.state.as_ref().map(|s| s.leader).unwrap_or(-1)
+    }
+    pub fn leader_epoch(&self) -> i32 {
+        self.state.as_ref().map(|s| s.leader_epoch).unwrap_or(-1)
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TopicMeta {
+    pub partitions: BTreeMap<i32, PartitionMeta>,
+    pub config: Vec<(String, String)>,
+    /// Marked for deletion (/admin/delete_topics/<t> exists).
+    pub deleting: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClusterMeta {
+    pub brokers: BTreeMap<i32, BrokerInfo>,
+    pub topics: BTreeMap<String, TopicMeta>,
+    pub controller: i32,
+}
+
+impl ClusterMeta {
+    /// True when every partition of every topic has a state znode.
+    pub fn complete(&self) -> bool {
+        self.topics.values().all(|t| t.partitions.values().all(|p| p.state.is_some()))
+    }
+    pub fn config_map(&self, topic: &str) -> BTreeMap<String, String> {
+        self.topics.get(topic).map(|t| t.config.iter().cloned().collect()).unwrap_or_default()
+    }
+}
+
+#[derive(Default)]
+pub struct MetadataCache {
+    inner: RwLock<Arc<ClusterMeta>>,
+    pub changed: tokio::sync::Notify,
+}
+
+impl MetadataCache {
+    pub fn get(&self) -> Arc<ClusterMeta> {
+        self.inner.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+    pub fn set(&self, m: ClusterMeta) {
+        *self.inner.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(m);
+        self.changed.notify_waiters();
+    }
+}
+
+/// Reads the whole cluster view from ZooKeeper, setting watches on what may change.
+pub async fn read_cluster(zk: &ZkClient, listener: &str) -> ZkResult<ClusterMeta> {
+    let mut m = ClusterMeta { controller: -1, ..Default::default() };
+    for id in zk.get_children("/brokers/ids", true).await?.unwrap_or_default() {
+        let Ok(n) = id.parse::<i32>() else { continue };
+        if let Some((Some(data), _)) = zk.get_data(&zkdata::broker_path(n), false).await? {
+            if let Some(b) = zkdata::parse_broker(n, &data, listener) {
+                m.brokers.insert(n, b);
+            }
+        }
+    }
+    if let Some((Some(data), _)) = zk.get_data("/controller", true).await? {
+        m.controller = zkdata::parse_controller(&data).unwrap_or(-1);
+    } else {
+        zk.exists("/controller", true).await?;
+    }
+    let deleting: Vec<String> = zk.get_children("/admin/delete_topics", true).await?.unwrap_or_default();
+    zk.get_children("/config/changes", true).await?;
+    for t in zk.get_children("/brokers/topics", true).await?.unwrap_or_default() {
+        let Some((Some(data), _)) = zk.get_data(&zkdata::topic_path(&t), true).await? else { continue };
+        let Some(assign) = zkdata::parse_topic(&data) else {
+            tracing::warn!("unparseable topic znode {}", zkdata::topic_path(&t));
+            continue;
+        };
+        let mut tm = TopicMeta { deleting: deleting.contains(&t), ..Default::default() };
+        for (p, replicas) in assign {
+            let state = match zk.get_data(&zkdata::state_path(&t, p), true).await? {
+                Some((Some(d), _)) => zkdata::parse_state(&d),
+                _ => None,
+            };
+            tm.partitions.insert(p, PartitionMeta { replicas, state });
+        }
+        if let Some((Some(d), _)) = zk.get_data(&zkdata::topic_config_path(&t), false).await? {
+            tm.config = zkdata::parse_topic_config(&d).unwrap_or_default();
+        }
+        m.topics.insert(t, tm);
+    }
+    Ok(m)
+}

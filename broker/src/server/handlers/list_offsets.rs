@@ -1,0 +1,50 @@
+//! ListOffsets: -2 earliest (log start), -1 latest (high watermark), else the first offset
+//! whose timestamp is >= the one asked (offset -1 when none, as Kafka).
+
+use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
+use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
+
+use crate::broker::Broker;
+use crate::server::errors;
+
+pub async fn handle(broker: &Broker, req: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
+    let meta = broker.meta.get();
+    let mut resp = ListOffsetsResponse::default();
+    for t in &req.topics {
+        let topic = t.name.0.as_str();
+        let mut tr = ListOffsetsTopicResponse::default();
+        tr.name = t.name.clone();
+        for p in &t.partitions {
+            let mut pr = ListOffsetsPartitionResponse::default();
+            pr.partition_index = p.partition_index;
+            pr.timestamp = -1;
+            pr.offset = -1;
+            let pm = meta.topics.get(topic).and_then(|x| x.partitions.get(&p.partition_index));
+            match (pm, broker.logs.get(topic, p.partition_index)) {
+                (None, _) => pr.error_code = errors::UNKNOWN_TOPIC_OR_PARTITION,
+                (Some(pm), Some(part)) if pm.leader() == broker.id => {
+                    if version >= 4 {
+                        pr.leader_epoch = pm.leader_epoch();
+                    }
+                    let log = part.lock();
+                    match p.timestamp {
+                        -2 => pr.offset = log.log_start_offset,
+                        -1 => pr.offset = log.high_watermark(),
+                        ts => match tokio::task::block_in_place(|| log.offset_for_time(ts)) {
+                            Ok(Some((off, ts))) => {
+                                pr.offset = off;
+                                pr.timestamp = ts;
+                            }
+                            Ok(None) => {}
+                            Err(e) => pr.error_code = errors::from_log(&e),
+                        },
+                    }
+                }
+                _ => pr.error_code = errors::NOT_LEADER_OR_FOLLOWER,
+            }
+            tr.partitions.push(pr);
+        }
+        resp.topics.push(tr);
+    }
+    resp
+}

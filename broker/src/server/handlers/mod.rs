@@ -1,0 +1,146 @@
+//! One handler per Kafka API. Each takes the decoded request and returns the response
+//! value; errors are Kafka error codes inside the response, never a dropped connection.
+
+pub mod alter_configs;
+pub mod api_versions;
+pub mod create_partitions;
+pub mod create_topics;
+pub mod delete_records;
+pub mod delete_topics;
+pub mod describe_configs;
+pub mod fetch;
+pub mod incremental_alter_configs;
+pub mod list_offsets;
+pub mod metadata;
+pub mod produce;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use kafka_protocol::messages::TopicName;
+use kafka_protocol::protocol::StrBytes;
+
+use crate::admin::{self, AdminError};
+use crate::broker::Broker;
+use crate::server::errors;
+use crate::topic_config;
+use crate::zkdata;
+
+pub fn sb(s: &str) -> StrBytes {
+    StrBytes::from_string(s.to_string())
+}
+
+pub fn tn(s: &str) -> TopicName {
+    TopicName(sb(s))
+}
+
+/// A topic-creation failure: Kafka error code and message.
+pub type TopicError = (i16, String);
+
+/// Validates and writes a new topic (CreateTopics and auto-creation share this).
+pub async fn create_topic(
+    broker: &Broker,
+    name: &str,
+    partitions: i32,
+    replication_factor: i16,
+    assignment: Option<BTreeMap<i32, Vec<i32>>>,
+    configs: Vec<(String, String)>,
+    validate_only: bool,
+) -> Result<BTreeMap<i32, Vec<i32>>, TopicError> {
+    zkdata::valid_topic_name(name).map_err(|m| (errors::INVALID_TOPIC_EXCEPTION, m))?;
+    let meta = broker.meta.get();
+    if meta.topics.contains_key(name) {
+        return Err((errors::TOPIC_ALREADY_EXISTS, format!("Topic '{name}' already exists.")));
+    }
+    for (k, v) in &configs {
+        topic_config::validate(k, v).map_err(|m| (errors::INVALID_CONFIG, m))?;
+    }
+    let brokers: Vec<i32> = meta.brokers.keys().copied().collect();
+    let assignment = match assignment {
+        Some(a) => {
+            if a.is_empty() {
+                return Err((errors::INVALID_REPLICA_ASSIGNMENT, "empty replica assignment".into()));
+            }
+            let expect: Vec<i32> = (0..a.len() as i32).collect();
+            if a.keys().copied().collect::<Vec<_>>() != expect {
+                return Err((errors::INVALID_REPLICA_ASSIGNMENT, "partitions should be a consecutive 0-based integer sequence".into()));
+            }
+            for (p, r) in &a {
+                if r.is_empty() {
+                    return Err((errors::INVALID_REPLICA_ASSIGNMENT, format!("partition {p} has no replicas")));
+                }
+                let mut seen = r.clone();
+                seen.sort_unstable();
+                seen.dedup();
+                if seen.len() != r.len() {
+                    return Err((errors::INVALID_REPLICA_ASSIGNMENT, format!("Duplicate replica assignment found: {r:?}")));
+                }
+                if let Some(b) = r.iter().find(|b| !brokers.contains(b)) {
+                    return Err((errors::INVALID_REPLICA_ASSIGNMENT, format!("Unknown broker {b} in replica assignment")));
+                }
+            }
+            a
+        }
+        None => {
+            let partitions = if partitions == -1 { broker.cfg.num_partitions } else { partitions };
+            let rf = if replication_factor == -1 { broker.cfg.default_replication_factor } else { replication_factor };
+            if partitions < 1 {
+                return Err((errors::INVALID_PARTITIONS, "Number of partitions must be larger than 0.".into()));
+            }
+            if rf < 1 {
+                return Err((errors::INVALID_REPLICATION_FACTOR, "Replication factor must be larger than 0.".into()));
+            }
+            if rf as usize > brokers.len() {
+                return Err((
+                    errors::INVALID_REPLICATION_FACTOR,
+                    format!("Replication factor: {rf} larger than available brokers: {}.", brokers.len()),
+                ));
+            }
+            let n = brokers.len().max(1);
+            zkdata::assign_replicas(&brokers, partitions, rf as i32, 0, rand::random::<usize>() % n, rand::random::<usize>() % n)
+        }
+    };
+    if validate_only {
+        return Ok(assignment);
+    }
+    match admin::create_topic(&broker.zk, name, &assignment, &configs).await {
+        Ok(()) => {
+            tracing::info!("created topic {name} with {} partition(s)", assignment.len());
+            Ok(assignment)
+        }
+        Err(AdminError::TopicExists(_)) => Err((errors::TOPIC_ALREADY_EXISTS, format!("Topic '{name}' already exists."))),
+        Err(e) => Err((errors::UNKNOWN_SERVER_ERROR, e.to_string())),
+    }
+}
+
+/// Waits until `pred` holds on the metadata cache, or the timeout passes.
+pub async fn wait_meta(broker: &Broker, timeout: Duration, pred: impl Fn(&crate::metadata::ClusterMeta) -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let changed = broker.meta.changed.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        if pred(&broker.meta.get()) {
+            return true;
+        }
+        if tokio::time::timeout_at(deadline, changed).await.is_err() {
+            return pred(&broker.meta.get());
+        }
+    }
+}
+
+/// Auto-creates a topic if the broker allows it; returns whether a creation was started.
+pub async fn auto_create(broker: &Broker, name: &str) -> bool {
+    if !broker.cfg.auto_create_topics_enable || zkdata::valid_topic_name(name).is_err() {
+        return false;
+    }
+    let rf = broker.cfg.default_replication_factor.min(broker.meta.get().brokers.len().max(1) as i16);
+    match create_topic(broker, name, broker.cfg.num_partitions, rf, None, Vec::new(), false).await {
+        Ok(_) => {
+            let n = name.to_string();
+            wait_meta(broker, Duration::from_millis(500), move |m| m.topics.get(&n).map(|t| !t.partitions.is_empty()).unwrap_or(false)).await;
+            true
+        }
+        Err((code, _)) => code == errors::TOPIC_ALREADY_EXISTS,
+    }
+}

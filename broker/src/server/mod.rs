@@ -1,0 +1,202 @@
+//! The Kafka listener: size-prefixed frames in, responses out in request order.
+//!
+//! Framing is two steps: the 4-byte length is checked first (negative or above
+//! `socket.request.max.bytes` closes that connection with a log line, before allocating),
+//! then the request is parsed with the `kafka-protocol` crate. As in Kafka, one request per
+//! connection is processed at a time (the channel is "muted" while a request is in flight),
+//! which keeps responses in order. An API or version we do not serve closes the connection,
+//! except ApiVersions, which answers UNSUPPORTED_VERSION in the v0 form with our table.
+
+pub mod errors;
+pub mod handlers;
+
+use std::sync::Arc;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::ApiKey;
+use kafka_protocol::protocol::{Decodable, Encodable};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tracing::Instrument;
+
+use crate::broker::Broker;
+
+/// What this broker serves: (api key, min version, max version). Only what is implemented.
+/// Versions are Kafka 2.5's where the `kafka-protocol` crate still has them (it dropped
+/// Produce v0-2, Fetch v0-3, ListOffsets v0, CreateTopics v0-1, DeleteTopics v0 and
+/// DescribeConfigs v0 along with Kafka 4.0; no client we test needs those).
+pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::Produce, 3, 9),
+    (ApiKey::Fetch, 4, 12),
+    (ApiKey::ListOffsets, 1, 6),
+    (ApiKey::Metadata, 0, 9),
+    (ApiKey::ApiVersions, 0, 3),
+    (ApiKey::CreateTopics, 2, 5),
+    (ApiKey::DeleteTopics, 1, 4),
+    (ApiKey::DeleteRecords, 0, 1),
+    (ApiKey::DescribeConfigs, 1, 3),
+    (ApiKey::AlterConfigs, 0, 1),
+    (ApiKey::CreatePartitions, 0, 2),
+    (ApiKey::IncrementalAlterConfigs, 0, 1),
+];
+
+pub fn supported(key: i16, version: i16) -> Option<(ApiKey, bool)> {
+    let api = ApiKey::try_from(key).ok()?;
+    let (_, min, max) = SUPPORTED.iter().find(|(k, _, _)| *k == api)?;
+    Some((api, version >= *min && version <= *max))
+}
+
+pub async fn serve(broker: Arc<Broker>, listener: TcpListener) {
+    let mut next_conn: u64 = 0;
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        if broker.shutting_down() {
+            return;
+        }
+        next_conn += 1;
+        let b = broker.clone();
+        let span = tracing::info_span!("conn", id = next_conn, peer = %peer);
+        tokio::spawn(
+            async move {
+                if let Err(e) = connection(b, stream).await {
+                    tracing::debug!("connection closed: {e}");
+                }
+            }
+            .instrument(span),
+        );
+    }
+}
+
+async fn connection(broker: Arc<Broker>, mut stream: TcpStream) -> std::io::Result<()> {
+    let _ = stream.set_nodelay(true);
+    let max = broker.cfg.socket_request_max_bytes;
+    let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+    loop {
+        let n = match stream.read_i32().await {
+            Ok(n) => n,
+            Err(_) => return Ok(()),
+        };
+        if n < 0 || n as usize > max {
+            tracing::warn!(
+                "closing connection from {peer}: request size {n} is larger than socket.request.max.bytes ({max}) or negative"
+            );
+            return Ok(());
+        }
+        if n < 8 {
+            tracing::warn!("closing connection from {peer}: request of {n} bytes is too short for a header");
+            return Ok(());
+        }
+        let mut buf = BytesMut::zeroed(n as usize);
+        stream.read_exact(&mut buf).await?;
+        let frame = buf.freeze();
+        match handle_frame(&broker, frame, &peer).await {
+            Reply::Send(b) => stream.write_all(&b).await?,
+            Reply::None => {}
+            Reply::Close => return Ok(()),
+        }
+    }
+}
+
+enum Reply {
+    Send(Bytes),
+    None,
+    Close,
+}
+
+fn frame_response<R: Encodable>(api: ApiKey, version: i16, correlation_id: i32, resp: &R) -> Option<Bytes> {
+    let header_version = if api == ApiKey::ApiVersions { 0 } else { api.response_header_version(version) };
+    let mut body = BytesMut::new();
+    body.put_i32(0); // length, patched below
+    body.put_i32(correlation_id);
+    if header_version >= 1 {
+        body.put_u8(0); // no tagged fields
+    }
+    if let Err(e) = resp.encode(&mut body, version) {
+        tracing::error!("cannot encode {api:?} v{version} response: {e}");
+        return None;
+    }
+    let len = (body.len() - 4) as i32;
+    body[..4].copy_from_slice(&len.to_be_bytes());
+    Some(body.freeze())
+}
+
+async fn handle_frame(broker: &Arc<Broker>, frame: Bytes, peer: &str) -> Reply {
+    let mut peek = frame.clone();
+    let key = peek.get_i16();
+    let version = peek.get_i16();
+    let correlation_id = peek.get_i32();
+    let Some((api, ok)) = supported(key, version) else {
+        tracing::warn!("closing connection from {peer}: unsupported API key {key} (v{version})");
+        return Reply::Close;
+    };
+    if !ok {
+        if api == ApiKey::ApiVersions {
+            let resp = handlers::api_versions::unsupported();
+            return frame_response(api, 0, correlation_id, &resp).map(Reply::Send).unwrap_or(Reply::Close);
+        }
+        tracing::warn!("closing connection from {peer}: {api:?} v{version} is not supported");
+        return Reply::Close;
+    }
+    let mut buf = frame;
+    let header = match RequestHeader::decode(&mut buf, api.request_header_version(version)) {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::warn!("closing connection from {peer}: bad request header: {e}");
+            return Reply::Close;
+        }
+    };
+    let client = header.client_id.as_ref().map(|s| s.as_str().to_string()).unwrap_or_default();
+    let span = tracing::debug_span!("req", api = ?api, v = version, corr = correlation_id, client = %client);
+    let _ = &span;
+    macro_rules! call {
+        ($req:ty, $handler:path) => {{
+            match <$req>::decode(&mut buf, version) {
+                Ok(req) => {
+                    let resp = $handler(broker, req, version).instrument(span.clone()).await;
+                    frame_response(api, version, correlation_id, &resp).map(Reply::Send).unwrap_or(Reply::Close)
+                }
+                Err(e) => {
+                    tracing::warn!("closing connection from {peer}: malformed {api:?} v{version} request: {e}");
+                    Reply::Close
+                }
+            }
+        }};
+    }
+    use kafka_protocol::messages::*;
+    match api {
+        ApiKey::Produce => match ProduceRequest::decode(&mut buf, version) {
+            Ok(req) => {
+                let acks = req.acks;
+                let resp = handlers::produce::handle(broker, req, version).instrument(span.clone()).await;
+                if acks == 0 {
+                    Reply::None
+                } else {
+                    frame_response(api, version, correlation_id, &resp).map(Reply::Send).unwrap_or(Reply::Close)
+                }
+            }
+            Err(e) => {
+                tracing::warn!("closing connection from {peer}: malformed Produce v{version} request: {e}");
+                Reply::Close
+            }
+        },
+        ApiKey::Fetch => call!(FetchRequest, handlers::fetch::handle),
+        ApiKey::ListOffsets => call!(ListOffsetsRequest, handlers::list_offsets::handle),
+        ApiKey::Metadata => call!(MetadataRequest, handlers::metadata::handle),
+        ApiKey::ApiVersions => call!(ApiVersionsRequest, handlers::api_versions::handle),
+        ApiKey::CreateTopics => call!(CreateTopicsRequest, handlers::create_topics::handle),
+        ApiKey::DeleteTopics => call!(DeleteTopicsRequest, handlers::delete_topics::handle),
+        ApiKey::DeleteRecords => call!(DeleteRecordsRequest, handlers::delete_records::handle),
+        ApiKey::DescribeConfigs => call!(DescribeConfigsRequest, handlers::describe_configs::handle),
+        ApiKey::AlterConfigs => call!(AlterConfigsRequest, handlers::alter_configs::handle),
+        ApiKey::IncrementalAlterConfigs => call!(IncrementalAlterConfigsRequest, handlers::incremental_alter_configs::handle),
+        ApiKey::CreatePartitions => call!(CreatePartitionsRequest, handlers::create_partitions::handle),
+        _ => Reply::Close,
+    }
+}
