@@ -93,6 +93,8 @@ def kazoo_factory():
 
     def make(srv, timeout=10.0, start=True, **kw):
         kw.setdefault("timeout", timeout)
+        # reconnect quickly after a server restart (kazoo's default backoff grows to a minute)
+        kw.setdefault("connection_retry", dict(max_tries=-1, delay=0.1, backoff=1.5, max_delay=1.0))
         c = KazooClient(hosts=srv.hosts if hasattr(srv, "hosts") else srv, **kw)
         clients.append(c)
         if start:

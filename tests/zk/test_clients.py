@@ -163,3 +163,92 @@ def test_c_client_cli_mt_ephemeral_session(server, kazoo_factory):
     assert m and int(m.group(1), 16) == owner, out
     assert "[%s/eph]: rc = 0" % b in out, out
     wait_until(lambda: zk.exists(b + "/eph") is None, 15, msg="ephemeral gone after cli_mt quit")
+
+
+class InteractiveZkCli:
+    """zkCli kept open, fed line by line; output collected by a reader thread."""
+
+    def __init__(self, server):
+        import threading
+        self.p = subprocess.Popen(
+            ["java", "-Xmx128m", "-XX:TieredStopAtLevel=1", "-cp", CLIENT_CP,
+             "org.apache.zookeeper.ZooKeeperMain", "-server", server.hosts],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+        self.lines = []
+        self.t = threading.Thread(target=self._read, daemon=True)
+        self.t.start()
+
+    def _read(self):
+        for line in self.p.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def send(self, cmd):
+        self.p.stdin.write(cmd + "\n")
+        self.p.stdin.flush()
+
+    def wait_for(self, pattern, timeout=30, start=0):
+        rx = re.compile(pattern)
+        wait_until(lambda: any(rx.search(l) for l in self.lines[start:]), timeout,
+                   msg="zkCli output %r; got:\n%s" % (pattern, "\n".join(self.lines[-30:])))
+
+    def close(self):
+        try:
+            self.send("quit")
+            self.p.wait(15)
+        except Exception:
+            pass
+        if self.p.poll() is None:
+            self.p.kill()
+            self.p.wait()
+
+
+def _java_watch_restart(make_server, kazoo_factory, crash, setup_cmds, changes, expect):
+    server = make_server()
+    zk = kazoo_factory(server, timeout=20.0)
+    zk.create("/w", b"v0")
+    zk.create("/c")
+    cli = InteractiveZkCli(server)
+    try:
+        cli.wait_for(r"state:SyncConnected type:None")
+        for cmd in setup_cmds:
+            cli.send(cmd)
+        cli.send("get /w")
+        cli.wait_for(r"^v0$")
+        time.sleep(0.5)
+        mark = len(cli.lines)
+        assert not any("Disconnected" in l or "ConnectionLoss" in l for l in cli.lines), \
+            "zkCli lost its connection before the restart:\n" + "\n".join(cli.lines)
+        server.restart(crash=crash)
+        cli.wait_for(r"state:Disconnected", start=mark)
+        cli.wait_for(r"state:SyncConnected type:None", start=mark)
+        wait_until(lambda: zk.connected, 30, msg="kazoo reconnected")
+        mark = len(cli.lines)
+        changes(zk)
+        for pattern in expect:
+            cli.wait_for(pattern, start=mark)
+        assert not any("Expired" in l for l in cli.lines), "\n".join(cli.lines)
+    finally:
+        cli.close()
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/share/java/zookeeper.jar"), reason="zookeeper package missing")
+@pytest.mark.parametrize("crash", [False, True], ids=["graceful", "kill9"])
+def test_java_client_watches_survive_server_restart(make_server, kazoo_factory, crash):
+    """The Java client re-registers its one-shot watches (setWatches) after reconnecting to
+    the restarted server; changes made afterwards fire them."""
+    def changes(zk):
+        zk.set("/w", b"v1")
+        zk.create("/c/kid")
+    _java_watch_restart(make_server, kazoo_factory, crash, ["get -w /w", "ls -w /c"], changes, [
+        r"type:NodeDataChanged path:/w$", r"type:NodeChildrenChanged path:/c$"])
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/share/java/zookeeper.jar"), reason="zookeeper package missing")
+def test_java_client_persistent_watch_survives_server_restart(make_server, kazoo_factory):
+    """addWatch from the Java client, then setWatches2 after a crash-restart."""
+    def changes(zk):
+        zk.create("/r")
+        zk.create("/r/a")
+        zk.set("/r/a", b"x")
+    _java_watch_restart(make_server, kazoo_factory, True, ["addWatch -m PERSISTENT_RECURSIVE /r"], changes, [
+        r"type:NodeCreated path:/r$", r"type:NodeCreated path:/r/a$", r"type:NodeDataChanged path:/r/a$"])

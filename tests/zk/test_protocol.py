@@ -529,3 +529,58 @@ def test_big_multi_and_big_data_and_unicode_paths(server):
         assert {"ünïcødé", "space name", "日本語", "a:b@c", "x" * 200} <= set(names)
     finally:
         c.close()
+
+
+def test_reply_body_shapes_per_opcode(fresh_server):
+    """Exact reply body sizes for every opcode, as Apache ZooKeeper 3.8 sends them (a client
+    that reads a response record fails on a missing or extra field)."""
+    from zkraw import (CONTAINER, OPEN_ACL_UNSAFE, WT_DATA, body_create, body_create_ttl, body_multi,
+                       body_path_version, body_path_watch, body_set_acl, body_set_data, body_set_watches,
+                       body_set_watches2)
+    c = connected(fresh_server)
+    try:
+        got = []
+
+        def rec(name, rep):
+            got.append((name, rep.err, len(rep.body)))
+
+        rec("create", c.call("create", body_create("/a", b"x")))
+        rec("create2", c.call("create2", body_create("/b", b"x")))
+        rec("createContainer", c.call("createContainer", body_create("/cc", b"", flags=CONTAINER)))
+        rec("createTTL", c.call("createTTL", body_create_ttl("/tt", b"", ttl=100000)))
+        rec("exists", c.call("exists", body_path_watch("/a", True)))
+        rec("getData", c.call("getData", body_path_watch("/a", True)))
+        rec("checkWatches", c.call("checkWatches", p_str("/a") + p_int(WT_DATA)))
+        rec("removeWatches", c.call("removeWatches", p_str("/a") + p_int(WT_DATA)))
+        rec("setData", c.call("setData", body_set_data("/a", b"y")))
+        rec("getACL", c.call("getACL", p_str("/a")))
+        rec("setACL", c.call("setACL", body_set_acl("/a", OPEN_ACL_UNSAFE)))
+        rec("getChildren", c.call("getChildren", body_path_watch("/", True)))
+        rec("getChildren2", c.call("getChildren2", body_path_watch("/", False)))
+        rec("sync", c.call("sync", p_str("/a")))
+        rec("addWatch", c.call("addWatch", p_str("/r") + p_int(0)))
+        rec("setWatches", c.call("setWatches", body_set_watches(1, ["/a"], ["/zz"], ["/"])))
+        rec("setWatches2", c.call("setWatches2", body_set_watches2(1, ["/a"], ["/zz"], ["/"], ["/p"], ["/q"])))
+        rec("getEphemerals", c.call("getEphemerals", p_str("/")))
+        rec("getAllChildrenNumber", c.call("getAllChildrenNumber", p_str("/")))
+        rec("whoAmI", c.call("whoAmI"))
+        rec("multi", c.call("multi", body_multi([("check", body_path_version("/a", -1))])))
+        rec("multiRead", c.call("multiRead", body_multi([("getData", body_path_watch("/a"))])))
+        rec("delete", c.call("delete", body_path_version("/b")))
+        rec("auth", c.auth_digest("u", "p"))
+        rec("ping", c.ping())
+        rec("closeSession", c.call("closeSession"))
+    finally:
+        c.close()
+    expected = [
+        ("create", 0, 6), ("create2", 0, 74), ("createContainer", 0, 75), ("createTTL", 0, 75),
+        ("exists", 0, 68), ("getData", 0, 73), ("checkWatches", 0, 0), ("removeWatches", 0, 0),
+        ("setData", 0, 68), ("getACL", 0, 95), ("setACL", 0, 68), ("getChildren", 0, 39),
+        ("getChildren2", 0, 107), ("sync", 0, 6),
+        ("addWatch", 0, 4),  # an ErrorResponse(0) record: the Java client reads it
+        ("setWatches", 0, 0), ("setWatches2", 0, 0), ("getEphemerals", 0, 4),
+        ("getAllChildrenNumber", 0, 4), ("whoAmI", 0, 23), ("multi", 0, 18), ("multiRead", 0, 91),
+        ("delete", 0, 0), ("auth", 0, 0), ("ping", 0, 0), ("closeSession", 0, 0),
+    ]
+    diffs = [(g, e) for g, e in zip(got, expected) if g != e]
+    assert not diffs, "(name, err, body length) got vs expected: %s" % diffs
