@@ -140,15 +140,28 @@ def test_pipelined_responses_in_xid_order(server):
         reps = [c.read_reply(timeout=30) for _ in ops]
         xids = [r.xid for r in reps]
         assert xids == list(range(xid - len(ops) + 1, xid + 1)), "replies out of xid order"
-        zx = [r.zxid for r in reps]
-        assert zx == sorted(zx), "zxids went backwards"
+        for k in range(60):  # results as if executed one by one, in order
+            r = reps[8 * k:8 * k + 8]
+            assert [x.err for x in r] == [0, 0, 0, zkraw.NONODE, 0, 0, zkraw.BADVERSION, 0], "group %d" % k
+            d1 = zkraw.Reader(r[1].body).buf()
+            assert d1 == b"0", (
+                "group %d: getData right after create returned %r: it saw the setData pipelined after it" % (k, d1))
+            d4 = zkraw.Reader(r[4].body).buf()
+            assert d4 == b"1", "group %d: getData after setData returned %r" % (k, d4)
+            assert len(zkraw.Reader(r[5].body).strs()) == k + 1, "group %d: getChildren2" % k
+            assert r[2].zxid == r[0].zxid + 1 and r[6].zxid == r[2].zxid + 1, "group %d: write zxids" % k
+        # each reply header carries the zxid of the state it was computed on: with replies in
+        # request order, zxids never go backwards (reads and sync carry the last zxid so far)
+        back = [(ops[i][0], reps[i - 1].zxid, reps[i].zxid, ops[i + 1][0] if i + 1 < len(ops) else None)
+                for i in range(1, len(reps)) if reps[i].zxid < reps[i - 1].zxid]
+        assert not back, "reply zxid went backwards %d times; first (op, previous zxid, zxid, next op): %s" % (
+            len(back), [(o, hex(a), hex(b), n) for o, a, b, n in back[:3]])
         for k in range(60):
             r = reps[8 * k:8 * k + 8]
-            assert [x.err for x in r] == [0, 0, 0, zkraw.NONODE, 0, 0, zkraw.BADVERSION, 0]
-            assert zkraw.Reader(r[1].body).buf() == b"0"
-            assert zkraw.Reader(r[4].body).buf() == b"1"  # sees the preceding setData
-            assert len(zkraw.Reader(r[5].body).strs()) == k + 1
-            assert r[2].zxid == r[0].zxid + 1 and r[6].zxid == r[2].zxid + 1
+            for j in (1, 3, 4, 5, 7):  # reads and sync: the zxid of the write just before them
+                assert r[j].zxid == r[2 if j < 6 else 6].zxid or (j == 1 and r[j].zxid == r[0].zxid), (
+                    "group %d: %s reply zxid 0x%x, expected the last write's 0x%x" % (
+                        k, ops[8 * k + j][0], r[j].zxid, (r[0] if j == 1 else r[2] if j < 6 else r[6]).zxid))
     finally:
         c.close()
 
