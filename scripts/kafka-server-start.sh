@@ -31,7 +31,7 @@ if [ "$DAEMON" = 1 ]; then
     exit 1
   fi
   OUT="$LOG_DIR/kafkaServer.out"
-  START_LINE=$(( $(wc -l <"$OUT" 2>/dev/null || echo 0) + 1 ))
+  START_LINE=1; [ -f "$OUT" ] && START_LINE=$(( $(wc -l <"$OUT") + 1 ))
   nohup "$EXE" "$CONFIG" "$@" >>"$OUT" 2>&1 </dev/null &
   PID=$!
   echo "$PID" >"$PID_FILE"

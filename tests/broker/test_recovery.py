@@ -10,7 +10,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 
 def produce(bootstrap, t, n, prefix=b"v"):
-    p = Producer({"bootstrap.servers": bootstrap, "acks": -1, "linger.ms": 2})
+    p = Producer({"bootstrap.servers": bootstrap, "acks": -1, "linger.ms": 2, "batch.num.messages": 100})
     acked = []
     for i in range(n):
         p.produce(t, prefix + b"%d" % i, on_delivery=lambda e, m: acked.append(m.value()) if e is None else None)
@@ -33,7 +33,7 @@ def read_all(bootstrap, t, expect):
 
 
 def test_kill9_with_torn_tail_recovers(fresh_cluster):
-    c = fresh_cluster(1, log_segment_bytes=20000)
+    c = fresh_cluster(1, log_segment_bytes=5000)
     b = c.brokers[0]
     t = "durable"
     a = AdminClient({"bootstrap.servers": b.bootstrap})
