@@ -16,12 +16,13 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_ruok() { for _ in $(seq 1 100); do [ "$(echo ruok | nc -q1 127.0.0.1 "$1" 2>/dev/null)" = imok ] && return 0; sleep 0.2; done; echo "server on $1 did not start" >&2; exit 1; }
 
+# Each start_* sets PORT and appends to PIDS (no command substitution: it would lose PIDS).
 start_ours() {
   local port; port=$(free_port)
   mkdir -p "$WORK/ours-$1"
   printf 'dataDir=%s\nclientPort=%s\nclientPortAddress=127.0.0.1\nmaxClientCnxns=0\n4lw.commands.whitelist=*\n' "$WORK/ours-$1" "$port" >"$WORK/ours-$1.properties"
   "$BIN_DIR/zk-server" "$WORK/ours-$1.properties" >"$WORK/ours-$1.log" 2>&1 &
-  PIDS+=($!); wait_ruok "$port"; echo "$port"
+  PIDS+=($!); wait_ruok "$port"; PORT=$port
 }
 start_apache() {
   local port; port=$(free_port)
@@ -30,13 +31,13 @@ start_apache() {
   mkdir -p "$WORK/apache-$1"
   printf 'tickTime=2000\ndataDir=%s\nclientPort=%s\nclientPortAddress=127.0.0.1\nmaxClientCnxns=0\nadmin.enableServer=false\n4lw.commands.whitelist=*\n' "$WORK/apache-$1" "$port" >"$WORK/apache-$1.cfg"
   java -Xmx2g -cp "$CP" org.apache.zookeeper.server.quorum.QuorumPeerMain "$WORK/apache-$1.cfg" >"$WORK/apache-$1.log" 2>&1 &
-  PIDS+=($!); wait_ruok "$port"; echo "$port"
+  PIDS+=($!); wait_ruok "$port"; PORT=$port
 }
 
 echo "# $(date -u +%FT%TZ) $(nproc) cores, load: $(cut -d' ' -f1-3 /proc/loadavg), sessions=$SESSIONS payload=${PAYLOAD}B duration=${DURATION}s"
 for mix in create set get mixed; do
   # A fresh pair of servers per mix, started together, measured one after the other.
-  po=$(start_ours "$mix"); pa=$(start_apache "$mix")
+  start_ours "$mix"; po=$PORT; start_apache "$mix"; pa=$PORT
   o=$("$BIN_DIR/zk-bench" --server "127.0.0.1:$po" --mix "$mix" --sessions "$SESSIONS" --payload "$PAYLOAD" --duration "$DURATION" | tail -1)
   a=$("$BIN_DIR/zk-bench" --server "127.0.0.1:$pa" --mix "$mix" --sessions "$SESSIONS" --payload "$PAYLOAD" --duration "$DURATION" | tail -1)
   echo "$mix ours   $o"

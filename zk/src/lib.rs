@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod proto;
+pub mod quorum;
 pub mod server;
 pub mod session;
 pub mod storage;

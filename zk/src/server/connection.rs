@@ -110,7 +110,7 @@ pub async fn handle(stream: TcpStream, ctx: ConnCtx) {
             }
         }
         let msg = match RequestFrame::read(&buf) {
-            Ok(frame) => CoreMsg::Request { conn: ctx.id, frame, received },
+            Ok(frame) => CoreMsg::Request { conn: ctx.id, frame, raw: bytes::Bytes::copy_from_slice(&buf), received },
             Err(RequestError::Unsupported { xid, op }) => {
                 tracing::info!(client = %ctx.addr, op, "unsupported opcode; answering Unimplemented");
                 CoreMsg::Unsupported { conn: ctx.id, xid }

@@ -1,13 +1,16 @@
 //! The core: one task that owns the DataTree, the sessions, the watches and the order of
-//! everything. Connections send it decoded frames; it answers reads at once (or after the
-//! session's earlier writes), preps writes into transactions and hands them to the
-//! persister, and when the persister reports them durable it applies them in zxid order,
-//! fires watches, and replies. Replies on a connection therefore come back in xid order.
+//! everything on this member. Connections send it decoded frames; it answers reads at once
+//! (or after the session's own earlier writes), and sends writes into the replicated log:
+//! on the leader it preps them ([`super::prep`]) and proposes them to openraft; on a follower
+//! it forwards them to the leader, which preps and proposes. Every member applies committed
+//! entries in log order ([`SmMsg::Apply`]), fires watches, and answers its own clients, so
+//! replies on a connection come back in xid order and a client reads its own writes.
 //!
 //! ```text
-//! Connect/Request ─► prep ─► LogCmd::Append ─► (txn-log thread: write, fdatasync) ─► Durable
-//!                     │                                                          │
-//!                     └─ reads: served now, or queued behind the session's writes ◄─ apply, watches, reply
+//! client ─► Request ─► write? ── leader: prep ─► raft.client_write ─┐
+//!                        │       follower: forward to leader ───────┤ (majority, fsync)
+//!                        └ read: served now / behind own writes     ▼
+//!                                                 SmMsg::Apply ─► tree.apply ─► watches, reply
 //! ```
 
 use super::fourlw;
@@ -15,15 +18,19 @@ use super::prep::{Asker, Pending};
 use super::reads;
 use crate::config::Config;
 use crate::proto::*;
+use crate::quorum::network::{spawn_forwarder, ForwardOp, ForwardReq, MemberAddr, StreamMsg, StreamReply};
+use crate::quorum::state_machine::Meta;
+use crate::quorum::{next_zxid, LogId, Membership, NodeId, Raft, ZkBatch, ZkEntry};
 use crate::session::{password, SessionTracker};
-use crate::storage::log::{LogCmd, LogEvent};
 use crate::storage::{self, snapshot};
 use crate::tree::acl::AuthInfo;
 use crate::tree::{DataTree, Txn, TxnHeader};
 use crate::watch::WatchManager;
 use bytes::Bytes;
-use std::collections::{HashMap, VecDeque};
+use openraft::EntryPayload;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::time::{Duration, Instant};
@@ -38,14 +45,31 @@ pub enum Out {
 
 pub type OutTx = mpsc::UnboundedSender<Out>;
 
+/// openraft's state-machine calls, answered by the core.
+pub enum SmMsg {
+    Apply(Vec<crate::quorum::Entry>, oneshot::Sender<()>),
+    AppliedState(oneshot::Sender<(Option<LogId>, Membership)>),
+    BuildSnapshot(oneshot::Sender<Result<(Meta, Vec<u8>), String>>),
+    CurrentSnapshot(oneshot::Sender<Option<(Meta, Vec<u8>)>>),
+    Install(Meta, Vec<u8>, oneshot::Sender<Result<(), String>>),
+}
+
 /// Messages into the core.
 pub enum CoreMsg {
     Connect { conn: u64, addr: SocketAddr, req: ConnectRequest, out: OutTx, closer: Arc<Notify> },
-    Request { conn: u64, frame: RequestFrame, received: Instant },
+    Request { conn: u64, frame: RequestFrame, raw: Bytes, received: Instant },
     /// A well-formed header with an opcode we do not serve: answered `Unimplemented`, in order.
     Unsupported { conn: u64, xid: i32 },
     Disconnected { conn: u64 },
     FourLetter { cmd: String, reply: oneshot::Sender<String> },
+    Sm(SmMsg),
+    /// The Raft handle, once it exists (it needs the core running first).
+    Started(Raft),
+    /// A proposal of ours was not committed (leadership lost): fail that request.
+    WriteFailed { req: u64 },
+    FromFollower { from: NodeId, msg: StreamMsg, reply: mpsc::UnboundedSender<StreamReply> },
+    FromLeader { leader: NodeId, msg: StreamReply },
+    ForwardLost { leader: NodeId },
     Shutdown,
 }
 
@@ -107,35 +131,43 @@ pub struct ServerStats {
     pub count: u64,
 }
 
-/// Where the outcome of an in-flight item goes.
+/// Where the outcome of a local write goes.
 enum Reply {
-    None,
     Client { conn: u64, xid: i32, op: OpCode, sub_ops: Vec<OpCode>, received: Instant },
     Connect { conn: u64, timeout: i32 },
     Close { conn: u64, xid: i32, received: Instant },
 }
 
-enum Item {
-    Txn { header: TxnHeader, txn: Txn, touched: Vec<String> },
-    /// sync: no transaction, just a place in the order.
-    Sync { path: String },
-}
-
-struct Inflight {
-    seq: u64,
+/// A write (or sync) of one of our clients, waiting for the log.
+struct Local {
     session: i64,
-    item: Item,
     reply: Reply,
+    /// Sent to the leader over the forwarding stream (fails if that stream breaks).
+    forwarded: bool,
 }
 
-/// A session's requests waiting for its earlier writes.
+/// A session's requests in arrival order: replies leave strictly in this order.
 enum Queued {
-    Inflight(u64),
+    /// A write or sync still waiting for the log.
+    Write(u64),
+    /// Answered, waiting for the earlier entries: the reply, and whether to close after it.
+    Done { conn: u64, frame: Bytes, close: bool },
     Read { conn: u64, frame: RequestFrame, received: Instant },
+}
+
+/// This member's view of the group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Leader,
+    Follower(NodeId),
+    /// No known leader: not serving clients.
+    Electing,
 }
 
 pub struct Core {
     pub cfg: Arc<Config>,
+    pub my_id: NodeId,
+    pub members: BTreeMap<NodeId, MemberAddr>,
     pub tree: DataTree,
     pub sessions: SessionTracker,
     pub watches: WatchManager,
@@ -143,16 +175,69 @@ pub struct Core {
     pub session_conn: HashMap<i64, u64>,
     pub stats: ServerStats,
     pub started: std::time::SystemTime,
+    pub role: Role,
+    pub raft: Option<Raft>,
+    pub metrics: Option<openraft::RaftMetrics<NodeId, openraft::BasicNode>>,
     pending: Pending,
+    next_prep: u64,
+    prep_touched: HashMap<u64, Vec<String>>,
     queues: HashMap<i64, VecDeque<Queued>>,
-    inflight: VecDeque<Inflight>,
-    next_seq: u64,
-    next_zxid: i64,
-    log_tx: std::sync::mpsc::Sender<LogCmd>,
-    txns_since_snapshot: u64,
-    snapshot_threshold: u64,
-    snapshot_running: Arc<std::sync::atomic::AtomicBool>,
+    local: HashMap<u64, Local>,
+    next_req: u64,
+    /// The paths of syncs in flight (answered with their path).
+    sync_paths: HashMap<u64, String>,
+    forward: Option<(NodeId, mpsc::UnboundedSender<StreamMsg>)>,
+    proposer: Option<mpsc::UnboundedSender<Proposal>>,
+    pub last_applied: Option<LogId>,
+    pub membership: Membership,
+    current_snapshot: Option<(Meta, PathBuf)>,
+    self_tx: mpsc::UnboundedSender<CoreMsg>,
     triggers: Vec<crate::tree::Trigger>,
+}
+
+type Proposal = (ZkEntry, NodeId, u64, Option<mpsc::UnboundedSender<StreamReply>>);
+
+/// The proposer task: group commit. It sends one batch at a time into the log: everything
+/// that queued up while the previous batch was being made durable goes into the next one
+/// entry (one fsync). Order is kept, so a session's writes commit in xid order. Successes are
+/// answered by apply; failures (leadership lost) are reported here.
+fn spawn_proposer(raft: Raft, me: NodeId, core: mpsc::UnboundedSender<CoreMsg>) -> mpsc::UnboundedSender<Proposal> {
+    const MAX_BATCH: usize = 2048;
+    let (tx, mut rx) = mpsc::unbounded_channel::<Proposal>();
+    tokio::spawn(async move {
+        while let Some(first) = rx.recv().await {
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(p) => batch.push(p),
+                    Err(_) => break,
+                }
+            }
+            let mut waiting = Vec::with_capacity(batch.len());
+            let mut entries = Vec::with_capacity(batch.len());
+            for (entry, origin, req, reply) in batch {
+                entries.push(entry);
+                waiting.push((origin, req, reply));
+            }
+            let ok = match raft.client_write_ff(ZkBatch(entries)).await {
+                Ok(rx) => matches!(rx.await, Ok(Ok(_))),
+                Err(_) => false,
+            };
+            if !ok {
+                for (origin, req, reply) in waiting {
+                    if req == 0 {
+                        continue;
+                    }
+                    if origin == me {
+                        let _ = core.send(CoreMsg::WriteFailed { req });
+                    } else if let Some(r) = reply {
+                        let _ = r.send(StreamReply::Failed { req });
+                    }
+                }
+            }
+        }
+    });
+    tx
 }
 
 fn now_ms() -> i64 {
@@ -175,86 +260,110 @@ fn is_write(op: OpCode) -> bool {
     )
 }
 
+/// What startup found on disk for the state machine.
+pub struct Loaded {
+    pub tree: DataTree,
+    pub sessions: BTreeMap<i64, i32>,
+    pub snapshot: Option<(Meta, PathBuf)>,
+}
+
+/// Loads the newest snapshot that verifies (older ones are tried if the newest is damaged).
+pub fn load_snapshot(snap_dir: &std::path::Path) -> anyhow::Result<Loaded> {
+    for (_, path) in storage::list(snap_dir, "snapshot")?.iter().rev() {
+        let bytes = std::fs::read(path)?;
+        match snapshot::decode(&path.display().to_string(), &bytes) {
+            Ok((tree, sessions, meta)) => {
+                let meta: Meta = bincode::deserialize(&meta).map_err(|e| anyhow::anyhow!("{}: bad snapshot metadata: {e}", path.display()))?;
+                return Ok(Loaded { tree, sessions, snapshot: Some((meta, path.clone())) });
+            }
+            Err(e) => tracing::warn!(error = %e, "skipping unusable snapshot, trying an older one"),
+        }
+    }
+    Ok(Loaded { tree: DataTree::new(), sessions: BTreeMap::new(), snapshot: None })
+}
+
 impl Core {
-    pub fn new(cfg: Arc<Config>, recovered: storage::Recovered, log_tx: std::sync::mpsc::Sender<LogCmd>) -> Core {
-        let mut sessions = SessionTracker::new(0, now_ms());
+    pub fn new(cfg: Arc<Config>, my_id: NodeId, members: BTreeMap<NodeId, MemberAddr>, loaded: Loaded, self_tx: mpsc::UnboundedSender<CoreMsg>) -> Core {
+        let mut sessions = SessionTracker::new(my_id as u8, now_ms());
         let now = Instant::now();
-        let tree = recovered.tree;
-        for (id, timeout) in &recovered.sessions {
+        for (id, timeout) in &loaded.sessions {
             sessions.add(*id, *timeout, now);
         }
-        // Ephemerals whose session is unknown (should not happen) get a session that expires.
-        let orphans: Vec<i64> = tree.ephemeral_owners().map(|(s, _)| *s).filter(|s| sessions.get(*s).is_none()).collect();
-        for s in orphans {
-            tracing::warn!(session = format!("{s:#x}"), "ephemerals without a session: it will expire");
-            sessions.add(s, cfg.max_session_timeout as i32, now);
-        }
-        let next_zxid = tree.last_zxid + 1;
-        let threshold = Self::pick_threshold(cfg.snap_count);
+        let (last_applied, membership) = match &loaded.snapshot {
+            Some((m, _)) => (m.last_log_id, m.last_membership.clone()),
+            None => (None, Membership::default()),
+        };
         Core {
             cfg,
-            tree,
+            my_id,
+            members,
+            tree: loaded.tree,
             sessions,
             watches: WatchManager::default(),
             conns: HashMap::new(),
             session_conn: HashMap::new(),
             stats: ServerStats { min_latency: u64::MAX, ..Default::default() },
             started: std::time::SystemTime::now(),
+            role: Role::Electing,
+            raft: None,
+            metrics: None,
             pending: Pending::default(),
+            next_prep: 1,
+            prep_touched: HashMap::new(),
             queues: HashMap::new(),
-            inflight: VecDeque::new(),
-            next_seq: 1,
-            next_zxid,
-            log_tx,
-            txns_since_snapshot: recovered.replayed as u64,
-            snapshot_threshold: threshold,
-            snapshot_running: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            local: HashMap::new(),
+            next_req: 1,
+            sync_paths: HashMap::new(),
+            forward: None,
+            proposer: None,
+            last_applied,
+            membership,
+            current_snapshot: loaded.snapshot,
+            self_tx,
             triggers: Vec::new(),
         }
     }
 
-    /// ZooKeeper snapshots after snapCount/2 + random(snapCount/2) txns, so ensemble members
-    /// do not all snapshot at once.
-    fn pick_threshold(snap_count: u64) -> u64 {
-        let half = (snap_count / 2).max(1);
-        half + rand::random::<u64>() % half
+    pub fn standalone(&self) -> bool {
+        self.members.len() <= 1
     }
 
     pub fn outstanding(&self) -> usize {
-        self.inflight.len() + self.queues.values().map(|q| q.len()).sum::<usize>()
+        self.local.len() + self.queues.values().map(|q| q.len()).sum::<usize>()
     }
 
-    /// The main loop. Ends on shutdown or when the log fails (then the caller exits non-zero).
-    pub async fn run(mut self, mut rx: mpsc::UnboundedReceiver<CoreMsg>, mut log_rx: mpsc::UnboundedReceiver<LogEvent>) -> Result<(), String> {
+    /// The main loop; ends on shutdown.
+    pub async fn run(mut self, mut rx: mpsc::UnboundedReceiver<CoreMsg>) {
         let tick = Duration::from_millis((self.cfg.tick_time as u64 / 2).clamp(10, 1000));
         let mut expiry = tokio::time::interval(tick);
         expiry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut reaper = tokio::time::interval(Duration::from_millis(self.cfg.container_check_interval_ms));
         reaper.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut metrics_rx: Option<tokio::sync::watch::Receiver<openraft::RaftMetrics<NodeId, openraft::BasicNode>>> = None;
         loop {
             tokio::select! {
-                biased;
-                ev = log_rx.recv() => match ev {
-                    Some(LogEvent::Durable { seq }) => self.on_durable(seq),
-                    Some(LogEvent::Failed(e)) => return Err(e),
-                    None => return Err("transaction log thread stopped".into()),
-                },
                 msg = rx.recv() => match msg {
-                    Some(CoreMsg::Shutdown) | None => return Ok(()),
+                    Some(CoreMsg::Shutdown) | None => return,
+                    Some(CoreMsg::Started(raft)) => {
+                        metrics_rx = Some(raft.metrics());
+                        self.raft = Some(raft);
+                        self.on_metrics(metrics_rx.as_mut().map(|m| m.borrow_and_update().clone()));
+                    }
                     Some(m) => self.on_msg(m),
                 },
-                _ = expiry.tick() => self.expire_sessions(),
+                changed = async {
+                    match metrics_rx.as_mut() {
+                        Some(m) => m.changed().await.map(|_| m.borrow_and_update().clone()),
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    match changed {
+                        Ok(m) => self.on_metrics(Some(m)),
+                        Err(_) => metrics_rx = None,
+                    }
+                }
+                _ = expiry.tick() => self.on_tick(),
                 _ = reaper.tick() => self.reap(),
-            }
-        }
-    }
-
-    /// Waits until every submitted write is durable and applied (used at shutdown).
-    pub async fn drain(&mut self, log_rx: &mut mpsc::UnboundedReceiver<LogEvent>) {
-        while !self.inflight.is_empty() {
-            match tokio::time::timeout(Duration::from_secs(10), log_rx.recv()).await {
-                Ok(Some(LogEvent::Durable { seq })) => self.on_durable(seq),
-                _ => return,
             }
         }
     }
@@ -262,7 +371,7 @@ impl Core {
     fn on_msg(&mut self, m: CoreMsg) {
         match m {
             CoreMsg::Connect { conn, addr, req, out, closer } => self.on_connect(conn, addr, req, out, closer),
-            CoreMsg::Request { conn, frame, received } => self.on_request(conn, frame, received),
+            CoreMsg::Request { conn, frame, raw, received } => self.on_request(conn, frame, raw, received),
             CoreMsg::Unsupported { conn, xid } => {
                 let frame = reply_frame(xid, self.tree.last_zxid, ErrorCode::Unimplemented, &Response::Empty);
                 self.send(conn, frame);
@@ -271,7 +380,24 @@ impl Core {
             CoreMsg::FourLetter { cmd, reply } => {
                 let _ = reply.send(fourlw::answer(self, &cmd));
             }
-            CoreMsg::Shutdown => {}
+            CoreMsg::Sm(sm) => self.on_sm(sm),
+            CoreMsg::WriteFailed { req } => self.fail_local(req),
+            CoreMsg::FromFollower { from, msg, reply } => self.on_follower_msg(from, msg, reply),
+            CoreMsg::FromLeader { leader, msg } => {
+                if self.role != Role::Follower(leader) {
+                    return;
+                }
+                let StreamReply::Failed { req } = msg;
+                self.fail_local(req);
+            }
+            CoreMsg::ForwardLost { leader } => {
+                if self.forward.as_ref().is_some_and(|(l, _)| *l == leader) {
+                    tracing::info!(leader, "lost the connection to the leader");
+                    self.forward = None;
+                    self.fail_forwarded();
+                }
+            }
+            CoreMsg::Started(_) | CoreMsg::Shutdown => {}
         }
     }
 
@@ -294,12 +420,96 @@ impl Core {
         }
     }
 
+    // ---- roles -------------------------------------------------------------------------
+
+    fn on_metrics(&mut self, m: Option<openraft::RaftMetrics<NodeId, openraft::BasicNode>>) {
+        let Some(m) = m else { return };
+        let role = match m.current_leader {
+            Some(l) if l == self.my_id && m.state == openraft::ServerState::Leader => Role::Leader,
+            Some(l) if l != self.my_id => Role::Follower(l),
+            _ => Role::Electing,
+        };
+        self.metrics = Some(m);
+        if role == self.role {
+            return;
+        }
+        tracing::info!(member = self.my_id, ?role, "role changed");
+        let old = self.role;
+        self.role = role;
+        // In-flight changes prepped as leader may never commit: start from the tree again.
+        self.pending = Pending::default();
+        self.prep_touched.clear();
+        match role {
+            Role::Leader => {
+                self.forward = None;
+                // Every session gets a full timeout from the new leader, as in ZooKeeper.
+                let now = Instant::now();
+                for id in self.sessions.table().keys() {
+                    self.sessions.touch(*id, now);
+                }
+                if matches!(old, Role::Follower(_)) {
+                    self.fail_forwarded();
+                }
+            }
+            Role::Follower(l) => {
+                self.fail_forwarded();
+                let addr = self.members.get(&l).map(|a| a.peer.clone()).unwrap_or_default();
+                let tx = spawn_forwarder(self.my_id, l, addr, self.self_tx.clone());
+                self.forward = Some((l, tx));
+            }
+            Role::Electing => {
+                self.forward = None;
+                self.fail_forwarded();
+                if !self.standalone() {
+                    // Like a ZooKeeper follower that lost its leader: drop clients; they
+                    // reconnect to a member that serves.
+                    let conns: Vec<u64> = self.conns.keys().copied().collect();
+                    for c in conns {
+                        self.close_conn(c);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Fails every local write that went to the leader over the stream.
+    fn fail_forwarded(&mut self) {
+        let reqs: Vec<u64> = self.local.iter().filter(|(_, l)| l.forwarded).map(|(r, _)| *r).collect();
+        for r in reqs {
+            self.fail_local(r);
+        }
+    }
+
+    /// A local write that will not be answered by the log: the client's connection is
+    /// closed (it sees ConnectionLoss and retries, possibly on another member).
+    fn fail_local(&mut self, req: u64) {
+        let Some(l) = self.local.remove(&req) else { return };
+        let conn = match l.reply {
+            Reply::Client { conn, .. } | Reply::Connect { conn, .. } | Reply::Close { conn, .. } => conn,
+        };
+        tracing::debug!(session = format!("{:#x}", l.session), "write not committed (leader change); closing the client connection");
+        self.queues.remove(&l.session);
+        self.close_conn(conn);
+    }
+
+    // ---- clients -----------------------------------------------------------------------
+
+    fn serving(&self) -> bool {
+        self.role != Role::Electing
+    }
+
     fn on_connect(&mut self, conn: u64, addr: SocketAddr, req: ConnectRequest, out: OutTx, closer: Arc<Notify>) {
         let now = Instant::now();
         let auth = AuthInfo::from_ip(&addr.ip().to_string());
         let mut c = Conn { out, closer, addr, session: 0, auth, stats: ConnStats::new(), read_only_flag: req.read_only.is_some() };
         c.stats.received = 1;
         self.stats.received += 1;
+        if !self.serving() {
+            tracing::info!(client = %addr, "refusing connection: this member has no leader (not serving requests)");
+            let _ = c.out.send(Out::Close);
+            c.closer.notify_one();
+            return;
+        }
         if req.last_zxid_seen > self.tree.last_zxid {
             tracing::info!(client = %addr, last_zxid_seen = format!("{:#x}", req.last_zxid_seen), our_zxid = format!("{:#x}", self.tree.last_zxid),
                 "refusing session request: the client has seen a newer zxid than this server");
@@ -314,10 +524,8 @@ impl Core {
             c.session = id;
             self.conns.insert(conn, c);
             self.session_conn.insert(id, conn);
-            let zxid = self.alloc_zxid();
-            let header = TxnHeader { session: id, cxid: 0, zxid, time: now_ms() };
             tracing::debug!(session = format!("{id:#x}"), client = %addr, timeout, "new session");
-            self.submit(id, Item::Txn { header, txn: Txn::CreateSession { timeout }, touched: Vec::new() }, Reply::Connect { conn, timeout });
+            self.propose(id, 0, ForwardOp::CreateSession { timeout }, Reply::Connect { conn, timeout });
             return;
         }
         let id = req.session_id;
@@ -333,8 +541,6 @@ impl Core {
             c.closer.notify_one();
             return;
         }
-        // Reattach: the old connection (if any) is closed and its watches dropped; the client
-        // re-registers them with setWatches.
         if let Some(old) = self.session_conn.get(&id).copied() {
             if old != conn {
                 tracing::info!(session = format!("{id:#x}"), client = %addr, "session moved to a new connection; closing the old one");
@@ -365,34 +571,7 @@ impl Core {
         self.close_conn(conn);
     }
 
-    fn alloc_zxid(&mut self) -> i64 {
-        let z = self.next_zxid;
-        self.next_zxid += 1;
-        z
-    }
-
-    fn submit(&mut self, session: i64, item: Item, reply: Reply) {
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        let cmd = match &item {
-            Item::Txn { header, txn, .. } => {
-                let mut w = Writer::new();
-                header.write(&mut w);
-                txn.write(&mut w);
-                LogCmd::Append { seq, zxid: header.zxid, payload: w.buf.to_vec() }
-            }
-            Item::Sync { .. } => LogCmd::Barrier { seq },
-        };
-        if self.log_tx.send(cmd).is_err() {
-            tracing::error!("transaction log thread is gone; the write cannot be made durable");
-        }
-        if session != 0 && !matches!(reply, Reply::None) {
-            self.queues.entry(session).or_default().push_back(Queued::Inflight(seq));
-        }
-        self.inflight.push_back(Inflight { seq, session, item, reply });
-    }
-
-    fn on_request(&mut self, conn: u64, frame: RequestFrame, received: Instant) {
+    fn on_request(&mut self, conn: u64, frame: RequestFrame, raw: Bytes, received: Instant) {
         let Some(c) = self.conns.get_mut(&conn) else { return };
         c.stats.received += 1;
         c.stats.last_cxid = frame.xid;
@@ -418,11 +597,20 @@ impl Core {
             return;
         }
         if is_write(frame.op) {
-            self.prep_and_submit(conn, session, frame, received);
-        } else if let Request::Sync { path } = frame.req {
-            // A barrier behind every write submitted so far: answered once they are durable.
+            let sub_ops = match &frame.req {
+                Request::Multi(ops) => ops.iter().map(|(o, _)| *o).collect(),
+                _ => Vec::new(),
+            };
+            let (reply, op) = if frame.op == OpCode::CloseSession {
+                self.sessions.set_closing(session);
+                (Reply::Close { conn, xid: frame.xid, received }, ForwardOp::CloseSession)
+            } else {
+                (Reply::Client { conn, xid: frame.xid, op: frame.op, sub_ops, received }, ForwardOp::Frame(raw.to_vec()))
+            };
+            self.propose(session, conn, op, reply);
+        } else if let Request::Sync { .. } = frame.req {
             let reply = Reply::Client { conn, xid: frame.xid, op: frame.op, sub_ops: Vec::new(), received };
-            self.submit(session, Item::Sync { path }, reply);
+            self.start_sync(session, reply, frame);
         } else if self.queues.get(&session).is_some_and(|q| !q.is_empty()) {
             self.queues.entry(session).or_default().push_back(Queued::Read { conn, frame, received });
         } else {
@@ -430,38 +618,173 @@ impl Core {
         }
     }
 
-    fn prep_and_submit(&mut self, conn: u64, session: i64, frame: RequestFrame, received: Instant) {
-        let zxid = self.alloc_zxid();
+    fn new_local(&mut self, session: i64, reply: Reply, forwarded: bool) -> u64 {
+        let req = self.next_req;
+        self.next_req += 1;
+        self.local.insert(req, Local { session, reply, forwarded });
+        self.queues.entry(session).or_default().push_back(Queued::Write(req));
+        req
+    }
+
+    /// Sends a write of one of our clients into the log: prep + propose on the leader,
+    /// forward on a follower.
+    fn propose(&mut self, session: i64, conn: u64, op: ForwardOp, reply: Reply) {
+        match self.role {
+            Role::Leader => {
+                let req = self.new_local(session, reply, false);
+                let auth = self.conns.get(&conn).map(|c| c.auth.clone()).unwrap_or_default();
+                let my_id = self.my_id;
+                self.prep_and_propose(my_id, req, session, &op, &auth, None);
+            }
+            Role::Follower(_) => {
+                let req = self.new_local(session, reply, true);
+                let (auth, is_super) = self
+                    .conns
+                    .get(&conn)
+                    .map(|c| (c.auth.ids.iter().map(|i| (i.scheme.clone(), i.id.clone())).collect(), c.auth.is_super))
+                    .unwrap_or_default();
+                let fwd = ForwardReq { origin: self.my_id, req, session, op, auth, is_super };
+                let sent = self.forward.as_ref().is_some_and(|(_, tx)| tx.send(StreamMsg::Forward(fwd)).is_ok());
+                if !sent {
+                    self.fail_local(req);
+                }
+            }
+            Role::Electing => {
+                let req = self.new_local(session, reply, false);
+                self.fail_local(req);
+            }
+        }
+    }
+
+    /// Leader: validates a write against the tree and in-flight changes and proposes it.
+    fn prep_and_propose(&mut self, origin: NodeId, req: u64, session: i64, op: &ForwardOp, auth: &AuthInfo, reply: Option<mpsc::UnboundedSender<StreamReply>>) {
+        let prep_id = self.next_prep;
+        self.next_prep += 1;
         let time = now_ms();
-        let RequestFrame { xid, op, req } = frame;
-        let (txn, touched) = if op == OpCode::CloseSession {
-            self.sessions.set_closing(session);
-            self.pending.prep_close(&self.tree, session, zxid)
-        } else {
-            let Some(c) = self.conns.get(&conn) else { return };
-            let who = Asker { session, auth: &c.auth };
-            self.pending.prep(&self.tree, &self.cfg, &who, op, &req, zxid, time)
+        let (cxid, txn, touched) = match op {
+            ForwardOp::CreateSession { timeout } => (0, Txn::CreateSession { timeout: *timeout }, Vec::new()),
+            ForwardOp::Sync => {
+                let entry = ZkEntry { origin, req, prep_node: 0, prep_id: 0, session, cxid: 0, time, txn: Vec::new() };
+                self.submit_entry(entry, origin, req, reply);
+                return;
+            }
+            ForwardOp::CloseSession => {
+                self.sessions.set_closing(session);
+                let (t, touched) = self.pending.prep_close(&self.tree, session, prep_id as i64);
+                (0, t, touched)
+            }
+            ForwardOp::Frame(raw) => match RequestFrame::read(raw) {
+                Ok(frame) => {
+                    let who = Asker { session, auth };
+                    let (t, touched) = self.pending.prep(&self.tree, &self.cfg, &who, frame.op, &frame.req, prep_id as i64, time);
+                    (frame.xid, t, touched)
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "undecodable forwarded request");
+                    (0, Txn::Error { err: ErrorCode::MarshallingError.code() }, Vec::new())
+                }
+            },
         };
-        let sub_ops = match &req {
-            Request::Multi(ops) => ops.iter().map(|(o, _)| *o).collect(),
-            _ => Vec::new(),
+        if !touched.is_empty() {
+            self.prep_touched.insert(prep_id, touched);
+        }
+        let mut w = Writer::new();
+        txn.write(&mut w);
+        let entry = ZkEntry { origin, req, prep_node: self.my_id, prep_id, session, cxid, time, txn: w.buf.to_vec() };
+        self.submit_entry(entry, origin, req, reply);
+    }
+
+    /// Proposes an entry. Proposals go through one channel to one task so the log keeps the
+    /// order in which the core prepped them (a session's writes must commit in xid order).
+    fn submit_entry(&mut self, entry: ZkEntry, origin: NodeId, req: u64, reply: Option<mpsc::UnboundedSender<StreamReply>>) {
+        if self.proposer.is_none() {
+            if let Some(raft) = self.raft.clone() {
+                self.proposer = Some(spawn_proposer(raft, self.my_id, self.self_tx.clone()));
+            }
+        }
+        let sent = self.proposer.as_ref().is_some_and(|p| p.send((entry, origin, req, reply)).is_ok());
+        if !sent && origin == self.my_id {
+            self.fail_local(req);
+        }
+    }
+
+    /// Leader side of the forwarding stream.
+    fn on_follower_msg(&mut self, from: NodeId, msg: StreamMsg, reply: mpsc::UnboundedSender<StreamReply>) {
+        match msg {
+            StreamMsg::Forward(f) => {
+                if self.role != Role::Leader {
+                    let _ = reply.send(StreamReply::Failed { req: f.req });
+                    return;
+                }
+                self.sessions.touch(f.session, Instant::now());
+                let auth = AuthInfo { ids: f.auth.iter().map(|(s, i)| Id::new(s, i)).collect(), is_super: f.is_super };
+                self.prep_and_propose(f.origin, f.req, f.session, &f.op, &auth, Some(reply));
+            }
+            StreamMsg::Touch(ids) => {
+                let now = Instant::now();
+                for id in ids {
+                    self.sessions.touch(id, now);
+                }
+            }
+        }
+        let _ = from;
+    }
+
+    /// sync: a log entry with no transaction. It commits after everything proposed before it
+    /// (on any member), and this member answers when it applies it, in the session's order.
+    fn start_sync(&mut self, session: i64, reply: Reply, frame: RequestFrame) {
+        let Request::Sync { path } = frame.req else { return };
+        let conn = match &reply {
+            Reply::Client { conn, .. } => *conn,
+            _ => 0,
         };
-        let header = TxnHeader { session, cxid: xid, zxid, time };
-        let reply = if op == OpCode::CloseSession {
-            Reply::Close { conn, xid, received }
-        } else {
-            Reply::Client { conn, xid, op, sub_ops, received }
-        };
-        self.submit(session, Item::Txn { header, txn, touched }, reply);
+        let req = self.next_req;
+        self.sync_paths.insert(req, path);
+        self.propose(session, conn, ForwardOp::Sync, reply);
+    }
+
+    fn finish_sync(&mut self, req: u64) {
+        let path = self.sync_paths.remove(&req).unwrap_or_default();
+        let r = crate::tree::ApplyResult { err: ErrorCode::Ok, path: Some(path), stat: None, multi: vec![] };
+        self.complete_local(req, Some((r, Txn::Error { err: 0 })));
     }
 
     fn serve_read(&mut self, conn: u64, frame: RequestFrame, received: Instant) {
+        let f = self.read_reply(conn, frame, received);
+        self.send(conn, f);
+    }
+
+    /// Evaluates a read against the tree as it is now and returns the reply frame.
+    fn read_reply(&mut self, conn: u64, frame: RequestFrame, received: Instant) -> Bytes {
         let xid = frame.xid;
         let op = frame.op;
         let (err, resp) = reads::serve(self, conn, frame);
-        let f = reply_frame(xid, self.tree.last_zxid, err, &resp);
         self.record_latency(conn, op, self.tree.last_zxid, received);
-        self.send(conn, f);
+        reply_frame(xid, self.tree.last_zxid, err, &resp)
+    }
+
+    /// Evaluates, now, the queued reads of `session` in `range` of its queue (they must see
+    /// exactly the writes before them), keeping their replies in place.
+    fn evaluate_reads(&mut self, session: i64, from: usize, to_write: Option<u64>) {
+        let mut i = from;
+        loop {
+            let Some(q) = self.queues.get_mut(&session) else { return };
+            let Some(item) = q.get_mut(i) else { return };
+            match item {
+                Queued::Write(r) if Some(*r) == to_write || to_write.is_none() => return,
+                Queued::Read { .. } => {
+                    let placeholder = Queued::Done { conn: 0, frame: Bytes::new(), close: false };
+                    if let Queued::Read { conn, frame, received } = std::mem::replace(item, placeholder) {
+                        let f = self.read_reply(conn, frame, received);
+                        if let Some(slot) = self.queues.get_mut(&session).and_then(|q| q.get_mut(i)) {
+                            *slot = Queued::Done { conn, frame: f, close: false };
+                        }
+                    }
+                }
+                _ => {}
+            }
+            i += 1;
+        }
     }
 
     fn record_latency(&mut self, conn: u64, op: OpCode, zxid: i64, received: Instant) {
@@ -486,78 +809,163 @@ impl Core {
         }
     }
 
-    fn on_durable(&mut self, upto: u64) {
-        while self.inflight.front().is_some_and(|i| i.seq <= upto) {
-            let Some(item) = self.inflight.pop_front() else { break };
-            self.complete(item);
-        }
-        if self.txns_since_snapshot >= self.snapshot_threshold {
-            self.take_snapshot();
+    // ---- the state machine ---------------------------------------------------------------
+
+    fn on_sm(&mut self, m: SmMsg) {
+        match m {
+            SmMsg::Apply(entries, done) => {
+                for e in entries {
+                    self.apply_entry(e);
+                }
+                let _ = done.send(());
+            }
+            SmMsg::AppliedState(tx) => {
+                let _ = tx.send((self.last_applied, self.membership.clone()));
+            }
+            SmMsg::BuildSnapshot(tx) => self.build_snapshot(tx),
+            SmMsg::CurrentSnapshot(tx) => {
+                let cur = self.current_snapshot.as_ref().and_then(|(m, p)| std::fs::read(p).ok().map(|b| (m.clone(), b)));
+                let _ = tx.send(cur);
+            }
+            SmMsg::Install(meta, bytes, tx) => {
+                let _ = tx.send(self.install_snapshot(meta, bytes));
+            }
         }
     }
 
-    fn complete(&mut self, it: Inflight) {
-        let Inflight { seq, session, item, reply } = it;
-        let result;
-        let mut zxid = self.tree.last_zxid;
-        match item {
-            Item::Txn { header, txn, touched } => {
-                let mut triggers = std::mem::take(&mut self.triggers);
-                triggers.clear();
-                let r = self.tree.apply(&header, &txn, &mut triggers);
-                self.pending.committed(header.zxid, &touched, header.session);
-                self.txns_since_snapshot += 1;
-                zxid = header.zxid;
-                for (ev, path) in triggers.drain(..) {
-                    self.fire(ev, &path, zxid);
-                }
-                self.triggers = triggers;
-                if matches!(txn, Txn::CloseSession) {
-                    self.end_session(header.session, matches!(reply, Reply::Close { .. }));
-                }
-                result = Some((r, txn));
+    fn apply_entry(&mut self, e: crate::quorum::Entry) {
+        let log_id = e.log_id;
+        self.last_applied = Some(log_id);
+        match e.payload {
+            EntryPayload::Blank => {}
+            EntryPayload::Membership(m) => {
+                self.membership = Membership::new(Some(log_id), m);
             }
-            Item::Sync { path } => {
-                let r = crate::tree::ApplyResult { err: ErrorCode::Ok, path: Some(path), stat: None, multi: vec![] };
-                result = Some((r, Txn::Error { err: 0 }));
+            EntryPayload::Normal(batch) => {
+                for ze in batch.0 {
+                    self.apply_one(ze, log_id.leader_id.term);
+                }
             }
         }
-        match reply {
-            Reply::None => {}
-            Reply::Connect { conn, timeout } => self.send_connect_response(conn, session, timeout),
+    }
+
+    /// Applies one write of a batch (or answers a sync barrier).
+    fn apply_one(&mut self, ze: ZkEntry, term: u64) {
+        if ze.txn.is_empty() {
+            // A sync barrier: nothing to apply.
+            if ze.origin == self.my_id && ze.req != 0 {
+                self.evaluate_reads(ze.session, 0, Some(ze.req));
+                self.finish_sync(ze.req);
+            }
+            return;
+        }
+        let txn = match Txn::read(&mut Reader::new(&ze.txn)) {
+            Ok(t) => t,
+            Err(err) => {
+                tracing::error!(error = %err, "undecodable log entry; applying it as a failed write");
+                Txn::Error { err: ErrorCode::MarshallingError.code() }
+            }
+        };
+        let zxid = next_zxid(self.tree.last_zxid, term);
+        if ze.origin == self.my_id && ze.req != 0 {
+            // Reads queued before this write (behind a pending sync) must not see it.
+            self.evaluate_reads(ze.session, 0, Some(ze.req));
+        }
+        let header = TxnHeader { session: ze.session, cxid: ze.cxid, zxid, time: ze.time };
+        let mut triggers = std::mem::take(&mut self.triggers);
+        triggers.clear();
+        let r = self.tree.apply(&header, &txn, &mut triggers);
+        if ze.prep_node == self.my_id {
+            let touched = self.prep_touched.remove(&ze.prep_id).unwrap_or_default();
+            self.pending.committed(ze.prep_id as i64, &touched, ze.session);
+        }
+        for (ev, path, acl) in triggers.drain(..) {
+            self.fire(ev, &path, &acl, zxid);
+        }
+        self.triggers = triggers;
+        match &txn {
+            Txn::CreateSession { timeout } => {
+                if self.sessions.get(ze.session).is_none() {
+                    self.sessions.add(ze.session, *timeout, Instant::now());
+                }
+            }
+            Txn::CloseSession => {
+                let reply_pending = ze.origin == self.my_id && ze.req != 0;
+                self.end_session(ze.session, reply_pending);
+            }
+            _ => {}
+        }
+        if ze.origin == self.my_id && ze.req != 0 {
+            self.complete_local(ze.req, Some((r, txn)));
+        }
+    }
+
+    fn complete_local(&mut self, req: u64, result: Option<(crate::tree::ApplyResult, Txn)>) {
+        let Some(Local { session, reply, .. }) = self.local.remove(&req) else { return };
+        let zxid = self.tree.last_zxid;
+        let (conn, frame, close) = match reply {
+            Reply::Connect { conn, timeout } => {
+                let read_only = self.conns.get(&conn).and_then(|c| c.read_only_flag.then_some(false));
+                let resp = ConnectResponse { protocol_version: 0, timeout, session_id: session, passwd: password(session), read_only };
+                let mut w = Writer::framed();
+                resp.write(&mut w);
+                (conn, w.finish_frame(), false)
+            }
             Reply::Close { conn, xid, received } => {
-                let f = reply_frame(xid, zxid, ErrorCode::Ok, &Response::Empty);
                 self.record_latency(conn, OpCode::CloseSession, zxid, received);
-                self.send(conn, f);
-                self.close_conn(conn);
+                (conn, reply_frame(xid, zxid, ErrorCode::Ok, &Response::Empty), true)
             }
             Reply::Client { conn, xid, op, sub_ops, received } => {
                 let (err, resp) = match result {
                     Some((r, txn)) => reply_for(op, &sub_ops, r, &txn),
                     None => (ErrorCode::Ok, Response::Empty),
                 };
-                let f = reply_frame(xid, zxid, err, &resp);
                 self.record_latency(conn, op, zxid, received);
-                self.send(conn, f);
+                (conn, reply_frame(xid, zxid, err, &resp), false)
             }
-        }
-        // Release the reads this session queued behind this write.
-        let mut ready = Vec::new();
-        if let Some(q) = self.queues.get_mut(&session) {
-            if matches!(q.front(), Some(Queued::Inflight(s)) if *s == seq) {
-                q.pop_front();
+        };
+        let pos = self.queues.get(&session).and_then(|q| q.iter().position(|x| matches!(x, Queued::Write(r) if *r == req)));
+        match pos {
+            Some(i) => {
+                if let Some(slot) = self.queues.get_mut(&session).and_then(|q| q.get_mut(i)) {
+                    *slot = Queued::Done { conn, frame, close };
+                }
+                // The reads right behind this write see the tree as it is now.
+                self.evaluate_reads(session, i + 1, None);
             }
-            while matches!(q.front(), Some(Queued::Read { .. })) {
-                if let Some(Queued::Read { conn, frame, received }) = q.pop_front() {
-                    ready.push((conn, frame, received));
+            None => {
+                self.send(conn, frame);
+                if close {
+                    self.close_conn(conn);
                 }
             }
-            if q.is_empty() {
-                self.queues.remove(&session);
-            }
         }
-        for (conn, frame, received) in ready {
-            self.serve_read(conn, frame, received);
+        self.drain_queue(session);
+    }
+
+    /// Sends the answered replies at the front of a session's queue and serves the reads that
+    /// were waiting behind them, stopping at the first write still in the log.
+    fn drain_queue(&mut self, session: i64) {
+        loop {
+            let Some(q) = self.queues.get_mut(&session) else { return };
+            match q.front() {
+                Some(Queued::Write(_)) => return,
+                None => {
+                    self.queues.remove(&session);
+                    return;
+                }
+                _ => {}
+            }
+            match q.pop_front() {
+                Some(Queued::Done { conn, frame, close }) => {
+                    self.send(conn, frame);
+                    if close {
+                        self.close_conn(conn);
+                    }
+                }
+                Some(Queued::Read { conn, frame, received }) => self.serve_read(conn, frame, received),
+                _ => return,
+            }
         }
     }
 
@@ -565,16 +973,16 @@ impl Core {
     /// still has to go out on it) its connection.
     fn end_session(&mut self, session: i64, reply_pending: bool) {
         self.sessions.remove(session);
-        self.queues.remove(&session);
         self.watches.remove_session(session);
         if let Some(c) = self.session_conn.get(&session).copied() {
             if !reply_pending {
+                self.queues.remove(&session);
                 self.close_conn(c);
             }
         }
     }
 
-    fn fire(&mut self, ev: EventType, path: &str, zxid: i64) {
+    fn fire(&mut self, ev: EventType, path: &str, acl: &[Acl], zxid: i64) {
         let sessions = self.watches.trigger(ev, path);
         if sessions.is_empty() {
             return;
@@ -582,69 +990,114 @@ impl Core {
         let frame = event_frame(zxid, &WatcherEvent { typ: ev as i32, state: STATE_SYNC_CONNECTED, path: path.to_string() });
         for s in sessions {
             if let Some(conn) = self.session_conn.get(&s).copied() {
-                self.send(conn, frame.clone());
+                // No notification about a node the watcher may not read (ZooKeeper 3.8).
+                if self.conns.get(&conn).is_some_and(|c| c.auth.allowed(acl, perms::READ)) {
+                    self.send(conn, frame.clone());
+                }
             }
         }
     }
 
-    fn expire_sessions(&mut self) {
-        let now = Instant::now();
-        for id in self.sessions.expired(now) {
-            tracing::info!(session = format!("{id:#x}"), "session expired");
-            if let Some(conn) = self.session_conn.get(&id).copied() {
-                self.close_conn(conn);
+    /// Leader: expire sessions. Follower: tell the leader which sessions are alive here.
+    fn on_tick(&mut self) {
+        match self.role {
+            Role::Leader => {
+                let now = Instant::now();
+                for id in self.sessions.expired(now) {
+                    // The connection closes when the closeSession is applied (end_session),
+                    // after the ephemerals are gone, as in ZooKeeper.
+                    tracing::info!(session = format!("{id:#x}"), "session expired");
+                    let auth = AuthInfo::default();
+                    self.prep_and_propose(0, 0, id, &ForwardOp::CloseSession, &auth, None);
+                }
             }
-            let zxid = self.alloc_zxid();
-            let (txn, touched) = self.pending.prep_close(&self.tree, id, zxid);
-            let header = TxnHeader { session: id, cxid: 0, zxid, time: now_ms() };
-            self.submit(id, Item::Txn { header, txn, touched }, Reply::None);
+            Role::Follower(_) => {
+                let live: Vec<i64> = self.session_conn.keys().copied().collect();
+                if !live.is_empty() {
+                    if let Some((_, tx)) = &self.forward {
+                        let _ = tx.send(StreamMsg::Touch(live));
+                    }
+                }
+            }
+            Role::Electing => {}
         }
     }
 
     fn reap(&mut self) {
+        if self.role != Role::Leader {
+            return;
+        }
         for path in self.tree.reapable(now_ms()) {
-            let zxid = self.next_zxid;
-            if let Some((txn, touched)) = self.pending.prep_reap(&self.tree, &path, zxid) {
-                self.alloc_zxid();
+            let prep_id = self.next_prep;
+            if let Some((txn, touched)) = self.pending.prep_reap(&self.tree, &path, prep_id as i64) {
+                self.next_prep += 1;
                 tracing::debug!(path = %path, "reaping empty container or expired TTL node");
-                let header = TxnHeader { session: 0, cxid: 0, zxid, time: now_ms() };
-                self.submit(0, Item::Txn { header, txn, touched }, Reply::None);
+                self.prep_touched.insert(prep_id, touched);
+                let mut w = Writer::new();
+                txn.write(&mut w);
+                let entry = ZkEntry { origin: 0, req: 0, prep_node: self.my_id, prep_id, session: 0, cxid: 0, time: now_ms(), txn: w.buf.to_vec() };
+                self.submit_entry(entry, 0, 0, None);
             }
         }
     }
 
-    fn take_snapshot(&mut self) {
-        use std::sync::atomic::Ordering;
-        if self.snapshot_running.swap(true, Ordering::SeqCst) {
-            return;
-        }
-        self.txns_since_snapshot = 0;
-        self.snapshot_threshold = Self::pick_threshold(self.cfg.snap_count);
-        let bytes = snapshot::encode(&self.tree, &self.sessions.table());
+    // ---- snapshots -----------------------------------------------------------------------
+
+    fn snapshot_meta(&self) -> Meta {
+        let id = self.last_applied.map_or_else(|| "0-0".to_string(), |l| format!("{}-{}", l.leader_id.term, l.index));
+        Meta { last_log_id: self.last_applied, last_membership: self.membership.clone(), snapshot_id: format!("{id}-{}", now_ms()) }
+    }
+
+    fn build_snapshot(&mut self, tx: oneshot::Sender<Result<(Meta, Vec<u8>), String>>) {
+        let meta = self.snapshot_meta();
+        let meta_bytes = match bincode::serialize(&meta) {
+            Ok(b) => b,
+            Err(e) => {
+                let _ = tx.send(Err(e.to_string()));
+                return;
+            }
+        };
+        let bytes = snapshot::encode(&self.tree, &self.sessions.table(), &meta_bytes);
         let zxid = self.tree.last_zxid;
-        let _ = self.log_tx.send(LogCmd::Roll);
         let snap_dir = self.cfg.snap_dir();
         let log_dir = self.cfg.log_dir();
         let retain = self.cfg.autopurge_snap_retain_count;
         let purge = self.cfg.autopurge_purge_interval > 0;
-        let running = self.snapshot_running.clone();
-        let spawned = std::thread::Builder::new().name("snapshot".into()).spawn(move || {
-            match snapshot::write(&snap_dir, zxid, &bytes) {
+        let path = snap_dir.join(snapshot::snap_name(zxid));
+        self.current_snapshot = Some((meta.clone(), path));
+        tokio::task::spawn_blocking(move || {
+            let r = snapshot::write(&snap_dir, zxid, &bytes).map_err(|e| e.to_string());
+            match &r {
                 Ok(p) => tracing::info!(file = %p.display(), bytes = bytes.len(), "snapshot written"),
-                Err(e) => tracing::error!(error = %e, "snapshot failed; the log still has every transaction"),
+                Err(e) => tracing::error!(error = %e, "snapshot failed"),
             }
             if purge {
-                match storage::purge(&snap_dir, &log_dir, retain) {
-                    Ok(d) if !d.is_empty() => tracing::info!(files = d.len(), "autopurge removed old snapshots and logs"),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "autopurge failed"),
+                if let Err(e) = storage::purge(&snap_dir, &log_dir, retain) {
+                    tracing::warn!(error = %e, "autopurge failed");
                 }
             }
-            running.store(false, Ordering::SeqCst);
+            let _ = tx.send(r.map(|_| (meta, bytes)));
         });
-        if spawned.is_err() {
-            self.snapshot_running.store(false, Ordering::SeqCst);
+    }
+
+    fn install_snapshot(&mut self, meta: Meta, bytes: Vec<u8>) -> Result<(), String> {
+        let (tree, sessions, _) = snapshot::decode("received snapshot", &bytes).map_err(|e| e.to_string())?;
+        let zxid = tree.last_zxid;
+        snapshot::write(&self.cfg.snap_dir(), zxid, &bytes).map_err(|e| e.to_string())?;
+        tracing::info!(zxid = format!("{zxid:#x}"), znodes = tree.node_count(), "installed a snapshot from the leader");
+        self.tree = tree;
+        let now = Instant::now();
+        let mut tracker = SessionTracker::new(self.my_id as u8, now_ms());
+        for (id, timeout) in &sessions {
+            tracker.add(*id, *timeout, now);
         }
+        self.sessions = tracker;
+        self.last_applied = meta.last_log_id;
+        self.membership = meta.last_membership.clone();
+        self.current_snapshot = Some((meta, self.cfg.snap_dir().join(snapshot::snap_name(zxid))));
+        self.pending = Pending::default();
+        self.prep_touched.clear();
+        Ok(())
     }
 }
 

@@ -1,7 +1,7 @@
-//! The server process: checks the directories, recovers state, binds the client port,
-//! starts the transaction-log thread and the core, accepts connections, and shuts down
-//! cleanly on SIGTERM/SIGINT (stops accepting, drains in-flight writes to disk, exits 0).
-//! Sessions survive a restart: they live in the log and snapshots, as in ZooKeeper.
+//! The server process: checks the directories and `myid`, loads the newest snapshot and the
+//! Raft log, binds the client, peer and election ports, starts the core and openraft, accepts
+//! connections, and shuts down cleanly on SIGTERM/SIGINT. Sessions survive a restart: they
+//! live in the log and snapshots, as in ZooKeeper.
 
 pub mod connection;
 pub mod core;
@@ -10,7 +10,12 @@ pub mod prep;
 pub mod reads;
 
 use crate::config::Config;
+use crate::quorum::log_store;
+use crate::quorum::network::{self, MemberAddr, Network};
+use crate::quorum::state_machine::StateMachine;
+use crate::quorum::{NodeId, Raft};
 use crate::storage;
+use std::collections::BTreeMap;
 use anyhow::{anyhow, bail, Context};
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -28,28 +33,44 @@ fn ensure_writable(dir: &Path, key: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Reads `dataDir/myid` when `server.N` lines are present; standalone otherwise.
-fn server_id(cfg: &Config) -> anyhow::Result<u8> {
+/// This member's id and every member's addresses. With no `server.N` lines the server is a
+/// one-member group (id 1) on the same code path; otherwise `dataDir/myid` names this member.
+fn membership(cfg: &Config) -> anyhow::Result<(NodeId, BTreeMap<NodeId, MemberAddr>)> {
     if cfg.servers.is_empty() {
-        return Ok(0);
+        let me = MemberAddr { peer: String::new(), election: String::new() };
+        return Ok((1, BTreeMap::from([(1, me)])));
     }
     let path = cfg.data_dir.join("myid");
-    let text = std::fs::read_to_string(&path).map_err(|e| anyhow!("{}: cannot read myid ({e}); it must hold this server's N from server.N", path.display()))?;
+    let text = std::fs::read_to_string(&path).map_err(|e| anyhow!("{}: cannot read myid ({e}); it must hold this server's N from its server.N line", path.display()))?;
     let id: u64 = text.trim().parse().map_err(|_| anyhow!("{}: myid {:?} is not a number", path.display(), text.trim()))?;
     if !cfg.servers.contains_key(&id) {
         bail!("{}: myid {id} has no matching server.{id} line in the config", path.display());
     }
-    if cfg.servers.len() > 1 {
-        bail!(
-            "server.N lines name {} servers: ensemble mode is not implemented yet in this build; \
-             remove the server.N lines to run standalone",
-            cfg.servers.len()
-        );
+    if id == 0 || id > 254 {
+        bail!("{}: myid {id} must be between 1 and 254", path.display());
     }
-    if id > 254 {
-        bail!("{}: myid {id} must be at most 254", path.display());
-    }
-    Ok(id as u8)
+    let members = cfg
+        .servers
+        .iter()
+        .map(|(n, p)| (*n, MemberAddr { peer: format!("{}:{}", p.host, p.peer_port), election: format!("{}:{}", p.host, p.election_port) }))
+        .collect();
+    Ok((id, members))
+}
+
+/// openraft's timing from `tickTime`: heartbeats every tick/10 (20..100 ms), elections after
+/// 5..10 heartbeats without a leader; snapshots every `snapCount` entries.
+fn raft_config(cfg: &Config) -> anyhow::Result<openraft::Config> {
+    let hb = (cfg.tick_time as u64 / 10).clamp(20, 100);
+    let c = openraft::Config {
+        cluster_name: "zk".into(),
+        heartbeat_interval: hb,
+        election_timeout_min: hb * 5,
+        election_timeout_max: hb * 10,
+        snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(cfg.snap_count),
+        max_in_snapshot_log_to_keep: (cfg.snap_count / 4).clamp(100, 10_000),
+        ..Default::default()
+    };
+    Ok(c.validate()?)
 }
 
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
@@ -58,21 +79,20 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     }
     ensure_writable(&cfg.data_dir, "dataDir")?;
     ensure_writable(&cfg.data_log_dir, "dataLogDir")?;
-    let _id = server_id(&cfg)?;
+    let (my_id, members) = membership(&cfg)?;
     let snap_dir = cfg.snap_dir();
     let log_dir = cfg.log_dir();
     ensure_writable(&snap_dir, "dataDir")?;
     ensure_writable(&log_dir, "dataLogDir")?;
     let started = std::time::Instant::now();
-    let recovered = storage::recover(&snap_dir, &log_dir).context("recovering the data directory")?;
+    let loaded = core::load_snapshot(&snap_dir).context("loading the newest snapshot")?;
+    let log_store = log_store::open(&log_dir, cfg.force_sync).context("opening the transaction log")?;
     tracing::info!(
-        zxid = format!("{:#x}", recovered.tree.last_zxid),
-        snapshot_zxid = format!("{:#x}", recovered.snapshot_zxid),
-        replayed = recovered.replayed,
-        znodes = recovered.tree.node_count(),
-        sessions = recovered.sessions.len(),
+        snapshot_zxid = format!("{:#x}", loaded.tree.last_zxid),
+        znodes = loaded.tree.node_count(),
+        sessions = loaded.sessions.len(),
         ms = started.elapsed().as_millis() as u64,
-        "recovered"
+        "loaded; replaying the log after the snapshot"
     );
     if cfg.autopurge_purge_interval > 0 {
         if let Err(e) = storage::purge(&snap_dir, &log_dir, cfg.autopurge_snap_retain_count) {
@@ -81,17 +101,39 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     }
     let addr = format!("{}:{}", cfg.client_port_address, cfg.client_port);
     let listener = TcpListener::bind(&addr).await.map_err(|e| anyhow!("clientPort {}: cannot listen on {addr}: {e}", cfg.client_port))?;
+    let standalone = members.len() == 1;
+    let mut peer_listeners = Vec::new();
+    if !standalone {
+        let me = &cfg.servers[&my_id];
+        for (port, what, streams) in [(me.peer_port, "peer", true), (me.election_port, "election", false)] {
+            let a = format!("{}:{}", me.host, port);
+            let l = TcpListener::bind(&a).await.map_err(|e| anyhow!("server.{my_id}: cannot listen on {what} port {a}: {e}"))?;
+            peer_listeners.push((l, streams));
+        }
+    }
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
 
-    let (log_tx, log_rx) = std::sync::mpsc::channel();
-    let (done_tx, done_rx) = mpsc::unbounded_channel();
-    let persister = storage::log::spawn_persister(log_dir.clone(), log_rx, done_tx, cfg.force_sync).context("starting the transaction log thread")?;
     let cfg = Arc::new(cfg);
-    let core = core::Core::new(cfg.clone(), recovered, log_tx);
     let (core_tx, core_rx) = mpsc::unbounded_channel();
-    let mut core_task = tokio::spawn(core.run(core_rx, done_rx));
-    tracing::info!(address = %addr, data_dir = %cfg.data_dir.display(), "binding to port {addr}; serving clients (standalone)");
+    let core = core::Core::new(cfg.clone(), my_id, members.clone(), loaded, core_tx.clone());
+    let mut core_task = tokio::spawn(core.run(core_rx));
+    let network = Network { members: members.clone() };
+    let raft = Raft::new(my_id, Arc::new(raft_config(&cfg)?), network, log_store, StateMachine::new(core_tx.clone()))
+        .await
+        .map_err(|e| anyhow!("starting replication: {e}"))?;
+    let _ = core_tx.send(core::CoreMsg::Started(raft.clone()));
+    if !raft.is_initialized().await.map_err(|e| anyhow!("{e}"))? {
+        let nodes: BTreeMap<NodeId, openraft::BasicNode> = members.iter().map(|(id, a)| (*id, openraft::BasicNode { addr: a.peer.clone() })).collect();
+        if let Err(e) = raft.initialize(nodes).await {
+            tracing::debug!(error = %e, "group already initialized");
+        }
+    }
+    for (l, streams) in peer_listeners {
+        tokio::spawn(network::serve(l, raft.clone(), core_tx.clone(), streams));
+    }
+    let mode = if standalone { "standalone".to_string() } else { format!("member {my_id} of {}", members.len()) };
+    tracing::info!(address = %addr, data_dir = %cfg.data_dir.display(), "binding to port {addr}; serving clients ({mode})");
 
     let per_ip: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::new(Mutex::new(HashMap::new()));
     let allow_cfg = cfg.clone();
@@ -103,8 +145,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             _ = int.recv() => break Ok(()),
             r = &mut core_task => {
                 break match r {
-                    Ok(Err(e)) => Err(anyhow!("stopping: {e}")),
-                    Ok(Ok(())) => Ok(()),
+                    Ok(()) => Err(anyhow!("the core stopped")),
                     Err(e) => Err(anyhow!("core task failed: {e}")),
                 };
             }
@@ -143,14 +184,11 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             }
         }
     };
-    tracing::info!("shutting down: draining in-flight writes");
+    tracing::info!("shutting down");
     drop(listener);
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), raft.shutdown()).await;
     let _ = core_tx.send(core::CoreMsg::Shutdown);
-    if !core_task.is_finished() {
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(15), &mut core_task).await;
-    }
-    drop(core_tx);
-    let _ = tokio::task::spawn_blocking(move || persister.join()).await;
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), &mut core_task).await;
     tracing::info!("stopped");
     outcome
 }

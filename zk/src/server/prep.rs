@@ -293,9 +293,9 @@ impl Pending {
         undo: &mut Vec<(String, Option<Change>)>,
         touched: &mut Vec<String>,
     ) -> PrepResult<Txn> {
-        let mode = CreateMode::from_flags(c.flags).ok_or(ErrorCode::BadArguments)?;
+        // createContainer makes a container whatever the flags say, as ZooKeeper does.
+        let mode = if op == OpCode::CreateContainer { CreateMode::Container } else { CreateMode::from_flags(c.flags).ok_or(ErrorCode::BadArguments)? };
         match op {
-            OpCode::CreateContainer if mode != CreateMode::Container => return Err(ErrorCode::BadArguments),
             OpCode::CreateTtl => {
                 if !cfg.extended_types_enabled {
                     return Err(ErrorCode::Unimplemented);

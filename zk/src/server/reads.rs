@@ -137,7 +137,8 @@ fn serve_inner(core: &mut Core, conn: u64, frame: RequestFrame) -> Result<Respon
                 }
             }
             core.watches.add(kind, &path, session);
-            Ok(Response::Empty)
+            // ZooKeeper answers addWatch with an ErrorResponse body (an int, 0).
+            Ok(Response::Number(0))
         }
         Request::CheckWatches { path, typ } => {
             if core.watches.check(&path, typ, session) {

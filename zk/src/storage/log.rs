@@ -1,11 +1,8 @@
-//! The transaction log: where a write becomes durable before it is acknowledged.
+//! The record log: append-only files of checksummed records, preallocated, fsynced by the
+//! caller in batches. The Raft log (`quorum::log_store`) is written in this format; a write
+//! is acknowledged only after its record is here and fsynced.
 //!
-//! Sits between prep and apply: the core hands each encoded transaction to the
-//! [`Persister`] thread, which appends everything that is queued, issues one `fdatasync`
-//! for the whole batch (group commit) and reports back the highest sequence number that is
-//! now on disk. Only then does the core apply and answer.
-//!
-//! File format (`<dataLogDir>/version-2/log.<first zxid in hex>`):
+//! File format (`<dataLogDir>/version-2/log.<file number in hex>`):
 //! ```text
 //! header  : magic "RZKL" (4 bytes) | format version u32 = 1 | reserved u64 = 0     (16 bytes)
 //! record* : payload length u32 | crc32c(payload) u32 | payload
@@ -21,7 +18,6 @@
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
 
 pub const LOG_MAGIC: &[u8; 4] = b"RZKL";
 pub const HEADER_LEN: u64 = 16;
@@ -29,28 +25,8 @@ const PREALLOC: u64 = 4 << 20;
 /// Largest payload a record may claim; anything larger is treated as damage.
 pub const MAX_RECORD: u32 = 256 << 20;
 
-/// Work for the persister thread, in submission order.
-#[derive(Debug)]
-pub enum LogCmd {
-    /// Append this payload (zxid = its transaction's zxid) under sequence number `seq`.
-    Append { seq: u64, zxid: i64, payload: Vec<u8> },
-    /// Nothing to write; reported durable once everything before it is.
-    Barrier { seq: u64 },
-    /// Start a new log file with the next append (after a snapshot).
-    Roll,
-}
-
-/// What the persister reports back.
-#[derive(Debug)]
-pub enum LogEvent {
-    /// Everything up to and including `seq` is on disk.
-    Durable { seq: u64 },
-    /// The log cannot be written; the server must stop rather than acknowledge anything.
-    Failed(String),
-}
-
-pub fn log_name(zxid: i64) -> String {
-    format!("log.{zxid:x}")
+pub fn log_name(seq: i64) -> String {
+    format!("log.{seq:x}")
 }
 
 /// Appends records to the current log file.
@@ -111,7 +87,7 @@ impl LogWriter {
         Ok(())
     }
 
-    fn flush_pending(&mut self, out: &mut Vec<u8>) -> std::io::Result<()> {
+    pub fn flush_pending(&mut self, out: &mut Vec<u8>) -> std::io::Result<()> {
         if out.is_empty() {
             return Ok(());
         }
@@ -151,59 +127,6 @@ impl LogWriter {
         }
         Ok(())
     }
-}
-
-/// The persister thread: group commit. Returns its join handle.
-pub fn spawn_persister(
-    dir: PathBuf,
-    rx: mpsc::Receiver<LogCmd>,
-    done: tokio::sync::mpsc::UnboundedSender<LogEvent>,
-    force_sync: bool,
-) -> std::io::Result<std::thread::JoinHandle<()>> {
-    std::thread::Builder::new().name("txn-log".into()).spawn(move || {
-        let mut w = LogWriter::new(&dir, true);
-        let mut buf = Vec::with_capacity(1 << 20);
-        while let Ok(first) = rx.recv() {
-            let mut last_seq = 0u64;
-            let mut wrote = false;
-            let mut cmd = Some(first);
-            let mut result = Ok(());
-            // Drain everything queued: one fsync for the whole batch.
-            while let Some(c) = cmd.take() {
-                match c {
-                    LogCmd::Append { seq, zxid, payload } => {
-                        last_seq = seq;
-                        wrote = true;
-                        if result.is_ok() {
-                            result = w.append(zxid, &payload, &mut buf);
-                        }
-                    }
-                    LogCmd::Barrier { seq } => last_seq = seq,
-                    LogCmd::Roll => {
-                        if result.is_ok() {
-                            result = w.sync(&mut buf);
-                        }
-                        w.roll();
-                    }
-                }
-                if buf.len() < (8 << 20) {
-                    cmd = rx.try_recv().ok();
-                }
-            }
-            if wrote && result.is_ok() {
-                result = if force_sync { w.sync(&mut buf) } else { w.flush_pending(&mut buf) };
-            }
-            let ev = match result {
-                Ok(()) => LogEvent::Durable { seq: last_seq },
-                Err(e) => LogEvent::Failed(format!("transaction log {}: {e}", w.path.display())),
-            };
-            let failed = matches!(ev, LogEvent::Failed(_));
-            if done.send(ev).is_err() || failed {
-                return;
-            }
-        }
-        let _ = w.sync(&mut buf);
-    })
 }
 
 /// One record read back from a log file.
@@ -343,29 +266,4 @@ mod tests {
         assert!(matches!(scan(&p), Err(ScanError::BadHeader { .. })));
     }
 
-    #[test]
-    fn persister_group_commits() {
-        let d = tempfile::tempdir().unwrap();
-        let (tx, rx) = mpsc::channel();
-        let (dtx, mut drx) = tokio::sync::mpsc::unbounded_channel();
-        for i in 1..=100u64 {
-            tx.send(LogCmd::Append { seq: i, zxid: i as i64, payload: vec![i as u8; 10] }).unwrap();
-        }
-        tx.send(LogCmd::Barrier { seq: 101 }).unwrap();
-        let h = spawn_persister(d.path().to_path_buf(), rx, dtx, true).unwrap();
-        let mut last = 0;
-        while last < 101 {
-            match drx.blocking_recv().unwrap() {
-                LogEvent::Durable { seq } => {
-                    assert!(seq > last);
-                    last = seq;
-                }
-                LogEvent::Failed(e) => panic!("{e}"),
-            }
-        }
-        drop(tx);
-        h.join().unwrap();
-        let (recs, _) = scan(&d.path().join(log_name(1))).unwrap();
-        assert_eq!(recs.len(), 100);
-    }
 }

@@ -6,7 +6,9 @@
 //!
 //! File format (`<dataDir>/version-2/snapshot.<zxid in hex>`), big-endian:
 //! ```text
-//! magic "RZKS" (4) | format version u32 = 1 | zxid i64
+//! magic "RZKS" (4) | format version u32 = 2 | zxid i64
+//! meta:     buffer (length i32 + bytes): the replication layer's snapshot metadata
+//!           (openraft's SnapshotMeta in bincode: last log id, membership)
 //! sessions: count i32, then per session id i64 | timeout i32
 //! nodes:    as `DataTree::write_nodes` (count i64, then path, data, acl, stat per node)
 //! trailer:  crc32c of every byte before it, u32
@@ -22,15 +24,16 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub const SNAP_MAGIC: &[u8; 4] = b"RZKS";
+const VERSION: i32 = 2;
 
 pub fn snap_name(zxid: i64) -> String {
     format!("snapshot.{zxid:x}")
 }
 
 /// Encodes a snapshot of `tree` and `sessions` (id -> timeout) at `tree.last_zxid`.
-pub fn encode(tree: &DataTree, sessions: &BTreeMap<i64, i32>) -> Vec<u8> {
+pub fn encode(tree: &DataTree, sessions: &BTreeMap<i64, i32>, meta: &[u8]) -> Vec<u8> {
     let mut w = Writer::new();
-    w.bytes(SNAP_MAGIC).int(1).long(tree.last_zxid);
+    w.bytes(SNAP_MAGIC).int(VERSION).long(tree.last_zxid).buffer(Some(meta));
     w.int(sessions.len() as i32);
     for (id, timeout) in sessions {
         w.long(*id).int(*timeout);
@@ -53,9 +56,9 @@ pub enum SnapError {
     Io(String, std::io::Error),
 }
 
-/// Decodes and verifies a snapshot file's bytes.
-pub fn decode(name: &str, bytes: &[u8]) -> Result<(DataTree, BTreeMap<i64, i32>), SnapError> {
-    if bytes.len() < 16 + 4 || &bytes[..4] != SNAP_MAGIC || bytes[4..8] != 1u32.to_be_bytes() {
+/// Decodes and verifies a snapshot file's bytes: the tree, the sessions and the meta blob.
+pub fn decode(name: &str, bytes: &[u8]) -> Result<(DataTree, BTreeMap<i64, i32>, Vec<u8>), SnapError> {
+    if bytes.len() < 16 + 4 || &bytes[..4] != SNAP_MAGIC || bytes[4..8] != VERSION.to_be_bytes() {
         return Err(SnapError::BadHeader(name.to_string()));
     }
     let (body, trailer) = bytes.split_at(bytes.len() - 4);
@@ -65,9 +68,10 @@ pub fn decode(name: &str, bytes: &[u8]) -> Result<(DataTree, BTreeMap<i64, i32>)
     let de = |e| SnapError::Decode(name.to_string(), e);
     let mut r = Reader::new(&body[8..]);
     let zxid = r.long().map_err(de)?;
+    let meta = r.buffer().map_err(de)?.unwrap_or_default();
     let sessions = r.vec(12, |r| Ok((r.long()?, r.int()?))).map_err(de)?.into_iter().collect();
     let tree = DataTree::read_nodes(&mut r, zxid).map_err(de)?;
-    Ok((tree, sessions))
+    Ok((tree, sessions, meta))
 }
 
 /// Writes a snapshot durably (tmp file, fsync, rename, fsync the directory).
@@ -93,16 +97,21 @@ mod tests {
         let mut tree = DataTree::new();
         tree.last_zxid = 0x42;
         let sessions = BTreeMap::from([(5i64, 6000i32), (6, 4000)]);
-        let bytes = encode(&tree, &sessions);
+        let bytes = encode(&tree, &sessions, b"meta");
         let p = write(d.path(), 0x42, &bytes).unwrap();
         assert!(p.ends_with("snapshot.42"));
-        let (t2, s2) = decode("x", &std::fs::read(&p).unwrap()).unwrap();
+        let (t2, s2, m2) = decode("x", &std::fs::read(&p).unwrap()).unwrap();
         assert_eq!((t2.last_zxid, t2.node_count()), (0x42, tree.node_count()));
         assert_eq!(s2, sessions);
+        assert_eq!(m2, b"meta");
         let mut bad = bytes.clone();
         bad[30] ^= 1;
         assert!(matches!(decode("x", &bad), Err(SnapError::Checksum(_))));
         assert!(matches!(decode("x", &bytes[..bytes.len() - 1]), Err(SnapError::Checksum(_)) | Err(SnapError::BadHeader(_))));
         assert!(matches!(decode("x", b"nope"), Err(SnapError::BadHeader(_))));
+        // A version-1 snapshot (or anyone else's) is refused, not misread.
+        let mut v1 = bytes.clone();
+        v1[7] = 1;
+        assert!(matches!(decode("x", &v1), Err(SnapError::BadHeader(_))));
     }
 }

@@ -52,8 +52,9 @@ impl ApplyResult {
     }
 }
 
-/// A watch trigger produced by apply: which event happened on which path.
-pub type Trigger = (EventType, String);
+/// A watch trigger produced by apply: which event happened on which path, and that node's ACL
+/// (watchers without READ on it are not told, as in ZooKeeper 3.8).
+pub type Trigger = (EventType, String, Arc<Vec<Acl>>);
 
 pub struct DataTree {
     nodes: HashMap<String, Node>,
@@ -275,8 +276,9 @@ impl DataTree {
                 n.stat.mzxid = h.zxid;
                 n.stat.mtime = h.time;
                 let stat = n.stat;
+                let acl = n.acl.clone();
                 self.data_size = self.data_size - old + stat.data_length as u64;
-                triggers.push((EventType::NodeDataChanged, path.clone()));
+                triggers.push((EventType::NodeDataChanged, path.clone(), acl));
                 ApplyResult { stat: Some(client_stat(&stat)), ..ApplyResult::ok() }
             }
             Txn::SetAcl { path, acl, version } => {
@@ -316,6 +318,7 @@ impl DataTree {
         }
         let parent_path = parent_of(path).to_string();
         let Some(parent) = self.nodes.get_mut(&parent_path) else { return Err(ErrorCode::NoNode) };
+        let parent_acl = parent.acl.clone();
         parent.children.insert(name_of(path).to_string());
         parent.stat.num_children = parent.children.len() as i32;
         parent.stat.cversion = parent_cversion;
@@ -335,10 +338,11 @@ impl DataTree {
             pzxid: h.zxid,
         };
         self.data_size += path.len() as u64 + data_length as u64;
-        self.nodes.insert(path.to_string(), Node { data, acl: Arc::new(acl.to_vec()), stat, children: BTreeSet::new() });
+        let acl = Arc::new(acl.to_vec());
+        self.nodes.insert(path.to_string(), Node { data, acl: acl.clone(), stat, children: BTreeSet::new() });
         self.index(path, owner);
-        triggers.push((EventType::NodeCreated, path.to_string()));
-        triggers.push((EventType::NodeChildrenChanged, parent_path));
+        triggers.push((EventType::NodeCreated, path.to_string(), acl));
+        triggers.push((EventType::NodeChildrenChanged, parent_path, parent_acl));
         Ok(stat)
     }
 
@@ -360,15 +364,17 @@ impl DataTree {
             self.extended.remove(path);
         }
         let parent_path = parent_of(path).to_string();
+        let mut parent_acl = Arc::new(Vec::new());
         if let Some(parent) = self.nodes.get_mut(&parent_path) {
+            parent_acl = parent.acl.clone();
             parent.children.remove(name_of(path));
             parent.stat.num_children = parent.children.len() as i32;
             if zxid > parent.stat.pzxid {
                 parent.stat.pzxid = zxid;
             }
         }
-        triggers.push((EventType::NodeDeleted, path.to_string()));
-        triggers.push((EventType::NodeChildrenChanged, parent_path));
+        triggers.push((EventType::NodeDeleted, path.to_string(), node.acl.clone()));
+        triggers.push((EventType::NodeChildrenChanged, parent_path, parent_acl));
         Ok(())
     }
 
