@@ -3,7 +3,7 @@
 //! tools parsing them (kazoo's `server_version`, zktop, monitoring scripts) work unchanged.
 //! The connection answers `ruok` itself; the rest are computed by the core.
 
-use super::core::Core;
+use super::core::{Core, Role};
 use std::fmt::Write;
 
 pub const VERSION: &str = "3.8.0-rzk-0.1.0, built on 2026-11-21 00:00 UTC";
@@ -52,15 +52,39 @@ fn clients(core: &Core, full: bool) -> String {
     out
 }
 
+/// `Mode:` as ZooKeeper prints it.
+pub fn mode(core: &Core) -> &'static str {
+    match core.role {
+        Role::Leader if core.standalone() => "standalone",
+        Role::Leader => "leader",
+        Role::Follower(_) => "follower",
+        Role::Electing => "electing",
+    }
+}
+
+/// (followers, synced followers) as the leader sees them: members replicating from it, and
+/// those whose matched log index is within a heartbeat's worth of its own.
+fn followers(core: &Core) -> (usize, usize) {
+    let Some(m) = &core.metrics else { return (0, 0) };
+    let Some(rep) = &m.replication else { return (0, 0) };
+    let last = m.last_log_index.unwrap_or(0);
+    let others: Vec<_> = rep.iter().filter(|(id, _)| **id != core.my_id).collect();
+    let synced = others.iter().filter(|(_, l)| l.is_some_and(|l| l.index + 1000 >= last)).count();
+    (others.len(), synced)
+}
+
+const NOT_SERVING: &str = "This ZooKeeper instance is not currently serving requests\n";
+
 fn server_lines(core: &Core) -> String {
     let (min, avg, max) = latency(core);
     format!(
-        "Latency min/avg/max: {min}/{avg:.4}/{max}\nReceived: {}\nSent: {}\nConnections: {}\nOutstanding: {}\nZxid: {:#x}\nMode: standalone\nNode count: {}\n",
+        "Latency min/avg/max: {min}/{avg:.4}/{max}\nReceived: {}\nSent: {}\nConnections: {}\nOutstanding: {}\nZxid: {:#x}\nMode: {}\nNode count: {}\n",
         core.stats.received,
         core.stats.sent,
         core.conns.len(),
         core.outstanding(),
         core.tree.last_zxid,
+        mode(core),
         core.tree.node_count()
     )
 }
@@ -71,9 +95,14 @@ pub fn answer(core: &mut Core, cmd: &str) -> String {
         return not_allowed(cmd);
     }
     let cfg = core.cfg.clone();
+    let serving = core.role != Role::Electing;
+    if !serving && !matches!(cmd, "ruok" | "isro" | "conf" | "envi" | "dirs") {
+        return NOT_SERVING.into();
+    }
     match cmd {
         "ruok" => "imok".into(),
-        "isro" => "rw".into(),
+        // A member without a leader serves nothing (no read-only mode): "null", as ZooKeeper.
+        "isro" => if serving { "rw".into() } else { "null".into() },
         "srvr" => format!("Zookeeper version: {VERSION}\n{}", server_lines(core)),
         "stat" => format!("Zookeeper version: {VERSION}\nClients:\n{}\n{}", clients(core, false), server_lines(core)),
         "cons" => format!("{}\n", clients(core, true)),
@@ -95,7 +124,7 @@ pub fn answer(core: &mut Core, cmd: &str) -> String {
             "Server stats reset.\n".into()
         }
         "conf" => format!(
-            "clientPort={}\nsecureClientPort=-1\ndataDir={}\ndataDirSize={}\ndataLogDir={}\ndataLogSize={}\ntickTime={}\nmaxClientCnxns={}\nminSessionTimeout={}\nmaxSessionTimeout={}\nclientPortListenBacklog=-1\nserverId=0\n",
+            "clientPort={}\nsecureClientPort=-1\ndataDir={}\ndataDirSize={}\ndataLogDir={}\ndataLogSize={}\ntickTime={}\nmaxClientCnxns={}\nminSessionTimeout={}\nmaxSessionTimeout={}\nclientPortListenBacklog=-1\nserverId={}\n{}",
             cfg.client_port,
             cfg.snap_dir().display(),
             dir_size(&cfg.snap_dir()),
@@ -104,7 +133,17 @@ pub fn answer(core: &mut Core, cmd: &str) -> String {
             cfg.tick_time,
             cfg.max_client_cnxns,
             cfg.min_session_timeout,
-            cfg.max_session_timeout
+            cfg.max_session_timeout,
+            if core.standalone() { 0 } else { core.my_id },
+            if core.standalone() {
+                String::new()
+            } else {
+                let mut m = format!("initLimit={}\nsyncLimit={}\n", cfg.init_limit, cfg.sync_limit);
+                for (id, p) in &cfg.servers {
+                    let _ = writeln!(m, "server.{id}={}:{}:{}:participant", p.host, p.peer_port, p.election_port);
+                }
+                m
+            }
         ),
         "envi" => {
             let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
@@ -133,7 +172,7 @@ pub fn answer(core: &mut Core, cmd: &str) -> String {
                 let _ = writeln!(s, "{k}\t{v}");
             };
             kv("zk_version", VERSION.to_string());
-            kv("zk_server_state", "standalone".into());
+            kv("zk_server_state", mode(core).into());
             kv("zk_avg_latency", format!("{avg:.4}"));
             kv("zk_max_latency", max.to_string());
             kv("zk_min_latency", min.to_string());
@@ -151,6 +190,13 @@ pub fn answer(core: &mut Core, cmd: &str) -> String {
             kv("zk_local_sessions", "0".into());
             kv("zk_last_proposal_size", "-1".into());
             kv("zk_uptime", core.started.elapsed().map(|d| d.as_millis()).unwrap_or(0).to_string());
+            if core.role == Role::Leader && !core.standalone() {
+                let (f, synced) = followers(core);
+                kv("zk_learners", f.to_string());
+                kv("zk_followers", f.to_string());
+                kv("zk_synced_followers", synced.to_string());
+                kv("zk_pending_syncs", "0".into());
+            }
             s
         }
         "wchs" => format!(
