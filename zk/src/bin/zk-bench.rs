@@ -29,7 +29,8 @@ enum Mix {
 #[derive(Parser, Debug)]
 #[command(name = "zk-bench", about = "Load generator for ZooKeeper-compatible servers")]
 struct Args {
-    /// host:port of the server.
+    /// host:port of the server; a comma-separated list spreads the sessions over the members
+    /// of an ensemble round-robin.
     #[arg(long, default_value = "127.0.0.1:2181")]
     server: String,
     #[arg(long, value_enum, default_value = "mixed")]
@@ -108,7 +109,8 @@ struct Outcome {
 }
 
 async fn session(args: &Args, i: usize, run_id: u64, warmup_end: Instant, end: Instant) -> anyhow::Result<Outcome> {
-    let mut c = Client::connect(&args.server).await?;
+    let servers: Vec<&str> = args.server.split(',').collect();
+    let mut c = Client::connect(servers[i % servers.len()]).await?;
     let payload = vec![b'x'; args.payload];
     let own = format!("{}/r{run_id}-s{i}", args.root);
     if args.mix != Mix::Create {
@@ -160,7 +162,7 @@ async fn main() -> anyhow::Result<()> {
     if !args.root.starts_with('/') || args.root.len() < 2 {
         bail!("--root must be an absolute path below /");
     }
-    let mut setup = Client::connect(&args.server).await?;
+    let mut setup = Client::connect(args.server.split(',').next().unwrap_or_default()).await?;
     let e = setup.call(OpCode::Create, create(args.root.clone(), Vec::new())).await?;
     if e != 0 && e != ErrorCode::NodeExists.code() {
         bail!("creating {}: error {e}", args.root);

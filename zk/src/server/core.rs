@@ -204,8 +204,13 @@ type Proposal = (ZkEntry, NodeId, u64, Option<mpsc::UnboundedSender<StreamReply>
 fn spawn_proposer(raft: Raft, me: NodeId, core: mpsc::UnboundedSender<CoreMsg>) -> mpsc::UnboundedSender<Proposal> {
     const MAX_BATCH: usize = 2048;
     let (tx, mut rx) = mpsc::unbounded_channel::<Proposal>();
+    let inflight = Arc::new(tokio::sync::Semaphore::new(2));
     tokio::spawn(async move {
         while let Some(first) = rx.recv().await {
+            // Two batches in flight: the next one is appended as soon as this one is on disk,
+            // without waiting for it to be applied and answered. Waiting for a slot before
+            // draining the queue lets the batch grow meanwhile.
+            let Ok(permit) = inflight.clone().acquire_owned().await else { return };
             let mut batch = vec![first];
             while batch.len() < MAX_BATCH {
                 match rx.try_recv() {
@@ -219,22 +224,27 @@ fn spawn_proposer(raft: Raft, me: NodeId, core: mpsc::UnboundedSender<CoreMsg>) 
                 entries.push(entry);
                 waiting.push((origin, req, reply));
             }
-            let ok = match raft.client_write_ff(ZkBatch(entries)).await {
-                Ok(rx) => matches!(rx.await, Ok(Ok(_))),
-                Err(_) => false,
-            };
-            if !ok {
-                for (origin, req, reply) in waiting {
-                    if req == 0 {
-                        continue;
-                    }
-                    if origin == me {
-                        let _ = core.send(CoreMsg::WriteFailed { req });
-                    } else if let Some(r) = reply {
-                        let _ = r.send(StreamReply::Failed { req });
+            let outcome = raft.client_write_ff(ZkBatch(entries)).await;
+            let core = core.clone();
+            tokio::spawn(async move {
+                let ok = match outcome {
+                    Ok(rx) => matches!(rx.await, Ok(Ok(_))),
+                    Err(_) => false,
+                };
+                drop(permit);
+                if !ok {
+                    for (origin, req, reply) in waiting {
+                        if req == 0 {
+                            continue;
+                        }
+                        if origin == me {
+                            let _ = core.send(CoreMsg::WriteFailed { req });
+                        } else if let Some(r) = reply {
+                            let _ = r.send(StreamReply::Failed { req });
+                        }
                     }
                 }
-            }
+            });
         }
     });
     tx
