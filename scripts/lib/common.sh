@@ -59,14 +59,14 @@ start_server() {
 }
 
 # stop_server <binary> <pid file name> <what> <seconds>: SIGTERM the process of the pid file
-# (or any running <binary> of this checkout), wait up to <seconds>, then SIGKILL.
+# written by start_server, wait up to <seconds>, then SIGKILL. Only that process: other
+# servers of this checkout (other members, other tests) are left alone.
 stop_server() {
   local bin="$1" pid_name="$2" what="$3" secs="$4"
   local pid_file="${LOG_DIR:-$ROOT/logs}/$pid_name" pids=""
-  if [ -f "$pid_file" ] && kill -0 "$(cat "$pid_file")" 2>/dev/null; then
+  if [ -f "$pid_file" ] && kill -0 "$(cat "$pid_file")" 2>/dev/null \
+     && grep -q "$bin" "/proc/$(cat "$pid_file")/cmdline" 2>/dev/null; then
     pids="$(cat "$pid_file")"
-  else
-    pids="$(pgrep -f "$BIN_DIR/$bin" || true)"
   fi
   if [ -z "$pids" ]; then
     echo "No $what to stop"
