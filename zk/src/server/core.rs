@@ -1107,6 +1107,12 @@ impl Core {
         self.current_snapshot = Some((meta, self.cfg.snap_dir().join(snapshot::snap_name(zxid))));
         self.pending = Pending::default();
         self.prep_touched.clear();
+        // Writes of ours that the snapshot covers will never be applied one by one here: fail
+        // them (their clients reconnect and see the outcome in the data).
+        let reqs: Vec<u64> = self.local.keys().copied().collect();
+        for r in reqs {
+            self.fail_local(r);
+        }
         Ok(())
     }
 }
