@@ -9,7 +9,7 @@
 //! The vote lives in `raft-vote` (written atomically: tmp, fsync, rename, fsync dir), the last
 //! committed log id in `raft-committed` (a hint; not fsynced).
 
-use super::{read_err, write_err, Entry, LogId, NodeId, StorageError, TypeConfig};
+use super::{write_err, Entry, LogId, NodeId, StorageError, TypeConfig};
 use crate::storage::log::{self as txlog, LogWriter};
 use openraft::storage::{LogFlushed, LogState, RaftLogReader, RaftLogStorage};
 use openraft::{OptionalSend, RaftLogId, Vote};
@@ -19,6 +19,12 @@ use std::fmt::Debug;
 use std::ops::RangeBounds;
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
+
+/// Borrowing twin of [`Rec`] for writing (same variant order, so the same bincode bytes).
+#[derive(Serialize)]
+enum RecRef<'a> {
+    Entry(&'a Entry),
+}
 
 #[derive(Serialize, Deserialize)]
 enum Rec {
@@ -30,7 +36,8 @@ enum Rec {
 }
 
 enum WriteCmd {
-    Append(Vec<Vec<u8>>, LogFlushed<TypeConfig>),
+    /// Encoded entries, the greatest index among them, and openraft's callback.
+    Append(Vec<Vec<u8>>, u64, LogFlushed<TypeConfig>),
     /// Write these records and wait: truncate and purge markers.
     Sync(Vec<u8>, Option<u64>, std::sync::mpsc::SyncSender<std::io::Result<()>>),
 }
@@ -120,7 +127,8 @@ fn writer(dir: PathBuf, rx: mpsc::Receiver<WriteCmd>, mut next_seq: i64, mut fil
         let mut result: std::io::Result<()> = Ok(());
         while let Some(c) = cmd.take() {
             match c {
-                WriteCmd::Append(recs, cb) => {
+                WriteCmd::Append(recs, max_index, cb) => {
+                    cur_max = cur_max.max(max_index);
                     for r in recs {
                         if result.is_ok() {
                             if !opened {
@@ -131,9 +139,6 @@ fn writer(dir: PathBuf, rx: mpsc::Receiver<WriteCmd>, mut next_seq: i64, mut fil
                             } else {
                                 result = w.append(next_seq, &r, &mut buf);
                             }
-                        }
-                        if let Ok(Rec::Entry(e)) = bincode::deserialize::<Rec>(&r[..r.len().min(64)]).or_else(|_| bincode::deserialize::<Rec>(&r)) {
-                            cur_max = cur_max.max(e.log_id.index);
                         }
                     }
                     callbacks.push(cb);
@@ -286,14 +291,16 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I::IntoIter: OptionalSend,
     {
         let mut recs = Vec::new();
+        let mut max_index = 0;
         {
             let mut g = lock(&self.inner);
             for e in entries {
-                recs.push(bincode::serialize(&Rec::Entry(e.clone())).map_err(write_err)?);
+                recs.push(bincode::serialize(&RecRef::Entry(&e)).map_err(write_err)?);
+                max_index = max_index.max(e.log_id.index);
                 g.entries.insert(e.log_id.index, e);
             }
         }
-        self.tx.send(WriteCmd::Append(recs, callback)).map_err(write_err)
+        self.tx.send(WriteCmd::Append(recs, max_index, callback)).map_err(write_err)
     }
 
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
@@ -311,7 +318,3 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 }
 
-#[allow(dead_code)]
-fn unused(_: &dyn Fn() -> StorageError) {
-    let _ = read_err("");
-}

@@ -41,7 +41,7 @@ pub struct ZkEntry {
 }
 
 /// What one Raft entry carries: writes in the order the leader prepped them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ZkBatch(pub Vec<ZkEntry>);
 
 openraft::declare_raft_types!(
@@ -72,6 +72,9 @@ pub fn next_zxid(last: i64, term: u64) -> i64 {
 }
 
 #[cfg(test)]
+mod storage_suite;
+
+#[cfg(test)]
 mod tests {
     #[test]
     fn zxids_count_within_a_term_and_restart_with_a_new_one() {
@@ -90,7 +93,4 @@ pub(crate) fn write_err(e: impl std::fmt::Display) -> StorageError {
     openraft::StorageIOError::write_logs(openraft::AnyError::new(&io)).into()
 }
 
-pub(crate) fn read_err(e: impl std::fmt::Display) -> StorageError {
-    let io = io_err(e);
-    openraft::StorageIOError::read_logs(openraft::AnyError::new(&io)).into()
-}
+
