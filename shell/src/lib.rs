@@ -3,6 +3,8 @@
 //!
 //! `zookeeper_shell` is the `zookeeper-shell` binary: a client of any ZooKeeper-compatible
 //! server that behaves like Apache ZooKeeper's zkCli (and so like Kafka's
-//! `zookeeper-shell.sh`). The `kafka-*` tools will live beside it.
+//! `zookeeper-shell.sh`). `kafka` is the `kafka-tools` binary behind the `scripts/kafka-*.sh` tools (Kafka 2.5 flags and
+//! output formats) with its own small client on the `kafka-protocol` codec.
 
+pub mod kafka;
 pub mod zookeeper_shell;

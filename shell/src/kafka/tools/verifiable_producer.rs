@@ -1,0 +1,5 @@
+//! (in progress)
+pub async fn main(_args: &[String]) -> i32 {
+    eprintln!("not implemented yet");
+    1
+}
