@@ -30,6 +30,8 @@ pub struct Broker {
     pub zk: ZkClient,
     pub logs: LogManager,
     pub meta: MetadataCache,
+    pub groups: crate::group::GroupCoordinator,
+    pub producer_ids: crate::producer_ids::ProducerIdManager,
     shutting_down: AtomicBool,
 }
 
@@ -89,6 +91,7 @@ impl Broker {
         let _ = zk.get_data(&format!("/config/brokers/{id}"), false).await;
 
         let logs = LogManager::new(&cfg);
+        let cfg_for_groups = cfg.clone();
         let started = std::time::Instant::now();
         let n = tokio::task::block_in_place(|| logs.load_existing()).context("loading logs")?;
         tracing::info!("loaded {n} partition log(s) in {:?}", started.elapsed());
@@ -100,15 +103,18 @@ impl Broker {
             zk,
             logs,
             meta: MetadataCache::default(),
+            groups: crate::group::GroupCoordinator::new(crate::group::Settings::from_config(&cfg_for_groups)),
+            producer_ids: Default::default(),
             shutting_down: AtomicBool::new(false),
         });
         let _ = broker.zk.get_children("/brokers/topics", false).await;
         let _ = broker.zk.get_children("/brokers/ids", false).await;
         broker.register().await?;
-        broker.allocate_producer_id_block().await;
+        broker.producer_ids.init(&broker.zk, broker.id).await;
         tokio::spawn(crate::controller::run(broker.clone()));
         tokio::spawn(sync_loop(broker.clone()));
         tokio::spawn(maintenance_loop(broker.clone()));
+        tokio::spawn(group_timer(broker.clone()));
         // Wait (bounded) for a first metadata view so that the first requests see our topics.
         let _ = tokio::time::timeout(Duration::from_secs(5), async {
             while broker.meta.get().brokers.is_empty() {
@@ -157,28 +163,6 @@ impl Broker {
         )
     }
 
-    /// Kafka 2.5's ProducerIdManager at startup: claim the next block of 1000 ids.
-    async fn allocate_producer_id_block(&self) {
-        for _ in 0..10 {
-            let (start, version) = match self.zk.get_data("/latest_producer_id_block", false).await {
-                Ok(Some((Some(d), stat))) if !d.is_empty() => {
-                    (zkdata::parse_producer_id_block_end(&d).map(|e| e + 1).unwrap_or(0), stat.version)
-                }
-                Ok(Some((_, stat))) => (0, stat.version),
-                _ => return,
-            };
-            let json = zkdata::producer_id_block_json(self.id, start, start + 999);
-            match self.zk.set_data("/latest_producer_id_block", Some(json.as_bytes()), version).await {
-                Ok(_) => return,
-                Err(ZkError::Code(code::BAD_VERSION)) => continue,
-                Err(e) => {
-                    tracing::warn!("producer id block: {e}");
-                    return;
-                }
-            }
-        }
-    }
-
     /// Flushes, checkpoints and closes the session.
     pub async fn shutdown(&self) {
         self.shutting_down.store(true, Ordering::Relaxed);
@@ -202,6 +186,13 @@ impl Broker {
             }
             self.logs.update_config(t, &cfg);
         }
+        // Group coordination follows leadership of __consumer_offsets partitions.
+        let offsets = new.topics.get(crate::group::OFFSETS_TOPIC);
+        let led: std::collections::BTreeSet<i32> = offsets
+            .map(|t| t.partitions.iter().filter(|(_, pm)| pm.leader() == self.id).map(|(p, _)| *p).collect())
+            .unwrap_or_default();
+        let count = offsets.map(|t| t.partitions.len() as i32).filter(|n| *n > 0);
+        tokio::task::block_in_place(|| self.groups.update_ownership(&self.logs, &led, count));
         for (t, tm) in &old.topics {
             if !new.topics.contains_key(t) {
                 for p in tm.partitions.keys() {
@@ -272,6 +263,17 @@ async fn sync_loop(broker: Arc<Broker>) {
                 }
             }
         }
+    }
+}
+
+/// The group coordinator's timers (sessions, rebalance deadlines, offset retention).
+async fn group_timer(broker: Arc<Broker>) {
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if broker.shutting_down() {
+            return;
+        }
+        tokio::task::block_in_place(|| broker.groups.tick(&broker.logs));
     }
 }
 

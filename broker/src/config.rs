@@ -61,6 +61,12 @@ pub struct BrokerConfig {
     pub offsets_topic_replication_factor: i16,
     pub offsets_topic_segment_bytes: i64,
     pub group_initial_rebalance_delay_ms: i64,
+    pub group_min_session_timeout_ms: i64,
+    pub group_max_session_timeout_ms: i64,
+    pub group_max_size: i64,
+    pub offsets_retention_ms: i64,
+    pub offsets_retention_check_interval_ms: i64,
+    pub offset_metadata_max_bytes: i64,
     pub jmx_port: i32,
     pub rack: Option<String>,
     /// Every key as given (for DescribeConfigs on the broker).
@@ -318,6 +324,12 @@ impl BrokerConfig {
             offsets_topic_replication_factor: i("offsets.topic.replication.factor", 3)? as i16,
             offsets_topic_segment_bytes: l("offsets.topic.segment.bytes", 104_857_600)?,
             group_initial_rebalance_delay_ms: l("group.initial.rebalance.delay.ms", 3000)?,
+            group_min_session_timeout_ms: l("group.min.session.timeout.ms", 6000)?,
+            group_max_session_timeout_ms: l("group.max.session.timeout.ms", 1_800_000)?,
+            group_max_size: l("group.max.size", i32::MAX as i64)?,
+            offsets_retention_ms: l("offsets.retention.minutes", 10080)?.saturating_mul(60_000),
+            offsets_retention_check_interval_ms: l("offsets.retention.check.interval.ms", 600_000)?,
+            offset_metadata_max_bytes: l("offset.metadata.max.bytes", 4096)?,
             jmx_port: std::env::var("JMX_PORT").ok().and_then(|v| v.parse().ok()).unwrap_or(-1),
             rack: get("broker.rack").map(str::to_string),
             raw: raw.clone(),
@@ -354,7 +366,8 @@ const KNOWN: &[&str] = &[
     "log.message.timestamp.type", "compression.type", "min.insync.replicas", "log.cleanup.policy",
     "zookeeper.connect", "zookeeper.connection.timeout.ms", "zookeeper.session.timeout.ms",
     "offsets.topic.num.partitions", "offsets.topic.replication.factor", "offsets.topic.segment.bytes",
-    "group.initial.rebalance.delay.ms", "broker.rack",
+    "group.initial.rebalance.delay.ms", "broker.rack", "group.min.session.timeout.ms", "group.max.session.timeout.ms",
+    "group.max.size", "offsets.retention.minutes", "offsets.retention.check.interval.ms", "offset.metadata.max.bytes",
 ];
 
 #[cfg(test)]

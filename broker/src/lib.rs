@@ -4,15 +4,19 @@
 //! Flow: `server` (frames, dispatch) -> `server::handlers` (one per API) -> `log`
 //! (segments) and `admin` / `zkdata` (ZooKeeper writes) ; `controller` elects leaders and
 //! writes partition state; `metadata` keeps each broker's view of the cluster from the znodes.
-//! Not here yet: consumer groups and idempotence (issue 6), follower replication and ISR
-//! (issue 7) — every partition has exactly one live copy, its leader's.
+//! `group` is the group coordinator on `__consumer_offsets`; `producer_ids` hands out
+//! idempotent producer ids (the per-partition sequence checks live in `log::producer_state`).
+//! Not here yet: transactions, follower replication and ISR (issue 7) — every partition has
+//! exactly one live copy, its leader's.
 
 pub mod admin;
 pub mod broker;
 pub mod config;
 pub mod controller;
+pub mod group;
 pub mod log;
 pub mod metadata;
+pub mod producer_ids;
 pub mod server;
 pub mod topic_config;
 pub mod zk;

@@ -79,6 +79,9 @@ class Broker:
             "num.partitions": "1",
             "log.retention.check.interval.ms": "500",
             "zookeeper.session.timeout.ms": "6000",
+            # As Kafka's shipped server.properties: a one-broker offsets topic, no join delay.
+            "offsets.topic.replication.factor": "1",
+            "group.initial.rebalance.delay.ms": "0",
         }
         self.props.update({k.replace("_", "."): str(v) for k, v in overrides.items()})
         self.proc = None

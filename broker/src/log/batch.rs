@@ -33,6 +33,8 @@ pub struct BatchHeader {
     pub first_timestamp: i64,
     pub max_timestamp: i64,
     pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub base_sequence: i32,
     pub records_count: i32,
 }
 
@@ -48,6 +50,21 @@ impl BatchHeader {
     }
     pub fn is_control(&self) -> bool {
         self.attributes & 0x20 != 0
+    }
+    pub fn is_transactional(&self) -> bool {
+        self.attributes & 0x10 != 0
+    }
+    /// Sequence of the batch's last record (sequences wrap at i32::MAX, as Kafka's).
+    pub fn last_sequence(&self) -> i32 {
+        if self.base_sequence < 0 {
+            return -1;
+        }
+        let last = self.base_sequence as i64 + self.last_offset_delta as i64;
+        if last > i32::MAX as i64 {
+            (last - i32::MAX as i64 - 1) as i32
+        } else {
+            last as i32
+        }
     }
 }
 
@@ -81,6 +98,8 @@ pub fn parse_header(b: &[u8]) -> Option<BatchHeader> {
         first_timestamp: be_i64(b, 27),
         max_timestamp: be_i64(b, 35),
         producer_id: be_i64(b, 43),
+        producer_epoch: be_i16(b, 51),
+        base_sequence: be_i32(b, 53),
         records_count: be_i32(b, 57),
     })
 }
@@ -353,6 +372,128 @@ pub fn assign_offsets(buf: &mut [u8], mut next: i64, leader_epoch: i32, log_appe
     next
 }
 
+/// One record of a batch, as read back (the group coordinator loads its state this way).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub offset: i64,
+    pub timestamp: i64,
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+}
+
+/// The records of one whole batch (decompressed as needed). Control batches give none.
+pub fn records(batch: &[u8]) -> Result<Vec<Record>, BatchError> {
+    let h = parse_header(batch).ok_or_else(|| BatchError::Corrupt("truncated batch header".into()))?;
+    if h.total_size() > batch.len() || h.total_size() < HEADER_LEN {
+        return Err(BatchError::Corrupt("truncated batch".into()));
+    }
+    if h.is_control() {
+        return Ok(Vec::new());
+    }
+    let body = decompress(h.compression(), &batch[HEADER_LEN..h.total_size()])?;
+    let bad = || BatchError::InvalidRecord("malformed record".into());
+    let mut out = Vec::new();
+    let mut c = Cursor { b: &body, pos: 0 };
+    while c.pos < body.len() {
+        let len = c.varlong().ok_or_else(bad)?;
+        if len < 0 || (body.len() - c.pos) < len as usize {
+            return Err(bad());
+        }
+        let end = c.pos + len as usize;
+        let mut r = Cursor { b: &body[..end], pos: c.pos };
+        let bytes = |r: &mut Cursor| -> Option<Option<Vec<u8>>> {
+            let n = r.varlong()?;
+            if n < 0 {
+                return Some(None);
+            }
+            let start = r.pos;
+            r.skip(n)?;
+            Some(Some(r.b[start..r.pos].to_vec()))
+        };
+        let rec = (|| -> Option<Record> {
+            r.skip(1)?;
+            let td = r.varlong()?;
+            let od = r.varlong()?;
+            let key = bytes(&mut r)?;
+            let value = bytes(&mut r)?;
+            Some(Record { offset: h.base_offset + od, timestamp: h.first_timestamp + td, key, value })
+        })()
+        .ok_or_else(bad)?;
+        out.push(rec);
+        c.pos = end;
+    }
+    Ok(out)
+}
+
+fn put_varlong(out: &mut Vec<u8>, v: i64) {
+    let mut z = ((v << 1) ^ (v >> 63)) as u64;
+    loop {
+        if z < 0x80 {
+            out.push(z as u8);
+            return;
+        }
+        out.push((z as u8 & 0x7f) | 0x80);
+        z >>= 7;
+    }
+}
+
+/// Builds an uncompressed magic-2 batch of (key, value) records, all at `timestamp`, without
+/// producer id (what the broker itself writes, e.g. to `__consumer_offsets`).
+pub fn build(records: &[(Option<&[u8]>, Option<&[u8]>)], timestamp: i64) -> Vec<u8> {
+    let mut recs = Vec::new();
+    for (i, (k, v)) in records.iter().enumerate() {
+        let mut r = vec![0u8];
+        put_varlong(&mut r, 0);
+        put_varlong(&mut r, i as i64);
+        for f in [k, v] {
+            match f {
+                Some(b) => {
+                    put_varlong(&mut r, b.len() as i64);
+                    r.extend_from_slice(b);
+                }
+                None => put_varlong(&mut r, -1),
+            }
+        }
+        put_varlong(&mut r, 0);
+        put_varlong(&mut recs, r.len() as i64);
+        recs.extend_from_slice(&r);
+    }
+    let n = records.len() as i32;
+    let mut b = Vec::with_capacity(HEADER_LEN + recs.len());
+    b.extend_from_slice(&0i64.to_be_bytes());
+    b.extend_from_slice(&((HEADER_LEN - LOG_OVERHEAD + recs.len()) as i32).to_be_bytes());
+    b.extend_from_slice(&0i32.to_be_bytes());
+    b.push(2);
+    b.extend_from_slice(&0u32.to_be_bytes());
+    b.extend_from_slice(&0i16.to_be_bytes());
+    b.extend_from_slice(&(n - 1).max(0).to_be_bytes());
+    b.extend_from_slice(&timestamp.to_be_bytes());
+    b.extend_from_slice(&timestamp.to_be_bytes());
+    b.extend_from_slice(&(-1i64).to_be_bytes());
+    b.extend_from_slice(&(-1i16).to_be_bytes());
+    b.extend_from_slice(&(-1i32).to_be_bytes());
+    b.extend_from_slice(&n.to_be_bytes());
+    b.extend_from_slice(&recs);
+    let crc = crc32c::crc32c(&b[21..]);
+    b[17..21].copy_from_slice(&crc.to_be_bytes());
+    b
+}
+
+/// Splits a run of whole batches (as `Log::read` returns) into (header, bytes) pairs.
+pub fn split(data: &[u8]) -> Vec<(BatchHeader, &[u8])> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while let Some(h) = parse_header(&data[pos..]) {
+        let size = h.total_size();
+        if size < HEADER_LEN || pos + size > data.len() {
+            break;
+        }
+        out.push((h, &data[pos..pos + size]));
+        pos += size;
+    }
+    out
+}
+
 #[cfg(test)]
 pub mod tests {
     use super::*;
@@ -415,6 +556,21 @@ pub mod tests {
         assign_offsets(&mut b, 10, 0, Some(5));
         assert!(crc_ok(&b));
         assert_eq!(parse_header(&b).unwrap().max_timestamp, 5);
+    }
+
+    #[test]
+    fn build_and_read_back() {
+        let b = build(&[(Some(b"k"), Some(b"v")), (Some(b"k2"), None)], 77);
+        assert!(validate_produce(&b, 1 << 20).is_ok());
+        let r = records(&b).unwrap();
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[0], Record { offset: 0, timestamp: 77, key: Some(b"k".to_vec()), value: Some(b"v".to_vec()) });
+        assert_eq!(r[1].value, None);
+        let mut two = b.clone();
+        two.extend_from_slice(&b);
+        assert_eq!(split(&two).len(), 2);
+        let h = parse_header(&b).unwrap();
+        assert_eq!((h.producer_id, h.producer_epoch, h.base_sequence, h.last_sequence()), (-1, -1, -1, -1));
     }
 
     #[test]

@@ -13,6 +13,7 @@
 
 pub mod batch;
 pub mod partition_log;
+pub mod producer_state;
 pub mod segment;
 
 use std::collections::{BTreeMap, HashMap};
@@ -249,6 +250,9 @@ impl LogManager {
             if flush {
                 if let Err(e) = log.flush() {
                     tracing::error!("flush of {}-{} failed: {e}", tp.0, tp.1);
+                }
+                if let Err(e) = log.write_producer_snapshot() {
+                    tracing::error!("producer snapshot of {}-{} failed: {e}", tp.0, tp.1);
                 }
             }
             let Some(dir) = self.dirs.iter().find(|d| log.dir.starts_with(d)).cloned() else { continue };

@@ -11,6 +11,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use super::batch;
+use super::producer_state::{Check, ProducerError, ProducerState};
 use super::segment::Segment;
 use crate::topic_config::TopicConfig;
 
@@ -27,6 +28,8 @@ pub enum LogError {
     OffsetOutOfRange(i64),
     #[error(transparent)]
     Batch(#[from] batch::BatchError),
+    #[error(transparent)]
+    Producer(#[from] ProducerError),
     #[error("I/O error: {0}")]
     Io(#[from] io::Error),
 }
@@ -42,12 +45,16 @@ pub struct Log {
     pub config: TopicConfig,
     epochs: Vec<(i32, i64)>,
     unflushed: i64,
+    /// Idempotent producers' sequence state (see producer_state).
+    pub producers: ProducerState,
 }
 
 /// Result of an append.
 pub struct Appended {
     pub base_offset: i64,
     pub log_append_time: i64,
+    /// A producer's retry of batches already in the log: acknowledged, not appended again.
+    pub duplicate: bool,
 }
 
 impl Log {
@@ -99,9 +106,109 @@ impl Log {
             config,
             epochs: Vec::new(),
             unflushed: 0,
+            producers: ProducerState::default(),
         };
         log.epochs = log.read_epochs();
+        log.load_producer_state()?;
         Ok(log)
+    }
+
+    fn snapshot_path(&self, offset: i64) -> PathBuf {
+        self.dir.join(format!("{offset:020}.snapshot"))
+    }
+
+    fn snapshot_offsets(&self) -> Vec<i64> {
+        let mut v: Vec<i64> = std::fs::read_dir(&self.dir)
+            .map(|rd| {
+                rd.flatten()
+                    .filter_map(|e| {
+                        let name = e.file_name().to_string_lossy().to_string();
+                        let stem = name.strip_suffix(".snapshot")?;
+                        if stem.len() == 20 { stem.parse().ok() } else { None }
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort_unstable();
+        v
+    }
+
+    /// Producer state: the newest snapshot at or below the log end (newer ones are stale,
+    /// e.g. after a torn tail was cut), then the batches after it replayed from the log.
+    fn load_producer_state(&mut self) -> Result<(), LogError> {
+        let mut from = self.log_start_offset;
+        for off in self.snapshot_offsets().into_iter().rev() {
+            if off > self.log_end_offset {
+                let _ = std::fs::remove_file(self.snapshot_path(off));
+                continue;
+            }
+            match std::fs::read(self.snapshot_path(off)).ok().and_then(|d| ProducerState::decode(&d)) {
+                Some(st) => {
+                    self.producers = st;
+                    from = off.max(self.log_start_offset);
+                    break;
+                }
+                None => tracing::warn!("ignoring damaged producer snapshot {}", self.snapshot_path(off).display()),
+            }
+        }
+        while from < self.log_end_offset {
+            let data = self.read(from, 1 << 20)?;
+            let batches = batch::split(&data);
+            if batches.is_empty() {
+                break;
+            }
+            for (h, _) in batches {
+                self.producers.update(&h);
+                from = h.last_offset() + 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes `<log end offset>.snapshot` and keeps the two newest snapshots.
+    pub fn write_producer_snapshot(&self) -> io::Result<()> {
+        super::write_atomically(&self.snapshot_path(self.log_end_offset), &self.producers.encode())?;
+        let offs = self.snapshot_offsets();
+        if offs.len() > 2 {
+            for off in &offs[..offs.len() - 2] {
+                let _ = std::fs::remove_file(self.snapshot_path(*off));
+            }
+        }
+        Ok(())
+    }
+
+    /// Idempotence check of a validated payload: Some(first offset) when every batch is a
+    /// retry of one already in the log.
+    fn check_producers(&self, data: &[u8]) -> Result<Option<i64>, ProducerError> {
+        let batches = batch::split(data);
+        if batches.iter().all(|(h, _)| h.producer_id < 0) {
+            return Ok(None);
+        }
+        let mut scratch: Option<ProducerState> = None;
+        let mut dup_first = None;
+        let mut appends = 0;
+        for (h, _) in &batches {
+            let st = scratch.as_ref().unwrap_or(&self.producers);
+            match st.check(h)? {
+                Check::Duplicate { first_offset, .. } => {
+                    dup_first.get_or_insert(first_offset);
+                }
+                Check::Append => appends += 1,
+            }
+            if batches.len() > 1 {
+                let mut s = scratch.take().unwrap_or_else(|| self.producers.clone());
+                s.update(h);
+                scratch = Some(s);
+            }
+        }
+        match (dup_first, appends) {
+            (Some(first), 0) => Ok(Some(first)),
+            (Some(_), _) => {
+                let (h, _) = &batches[0];
+                Err(ProducerError::OutOfOrder { pid: h.producer_id, expected: -1, got: h.base_sequence })
+            }
+            (None, _) => Ok(None),
+        }
     }
 
     fn epochs_path(&self) -> PathBuf {
@@ -147,11 +254,16 @@ impl Log {
         let seg = Segment::create(&self.dir, base, now_ms())?;
         self.segments.insert(base, seg);
         self.recovery_point = base;
+        // As Kafka: a producer snapshot at every roll bounds the replay after a crash.
+        self.write_producer_snapshot()?;
         Ok(())
     }
 
     /// Appends a validated Produce payload, assigning offsets. `data` is rewritten in place.
     pub fn append(&mut self, data: &mut [u8], leader_epoch: i32) -> Result<Appended, LogError> {
+        if let Some(first) = self.check_producers(data)? {
+            return Ok(Appended { base_offset: first, log_append_time: -1, duplicate: true });
+        }
         let now = now_ms();
         let append_time = if self.config.log_append_time { Some(now) } else { None };
         let base = self.log_end_offset;
@@ -173,6 +285,9 @@ impl Log {
         }
         active.append(data, interval)?;
         self.log_end_offset = next;
+        for (h, _) in batch::split(data) {
+            self.producers.update(&h);
+        }
         if self.epochs.last().map(|(e, _)| *e < leader_epoch).unwrap_or(true) {
             self.epochs.push((leader_epoch, base));
             self.write_epochs()?;
@@ -181,7 +296,7 @@ impl Log {
         if self.unflushed >= self.config.flush_messages {
             self.flush()?;
         }
-        Ok(Appended { base_offset: base, log_append_time: append_time.unwrap_or(-1) })
+        Ok(Appended { base_offset: base, log_append_time: append_time.unwrap_or(-1), duplicate: false })
     }
 
     pub fn flush(&mut self) -> io::Result<()> {

@@ -28,8 +28,28 @@ pub const TOPIC_DELETION_DISABLED: i16 = 73;
 pub const UNSUPPORTED_COMPRESSION_TYPE: i16 = 76;
 pub const INVALID_RECORD: i16 = 87;
 pub const KAFKA_STORAGE_ERROR: i16 = 56;
+pub const OFFSET_METADATA_TOO_LARGE: i16 = 12;
+pub const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;
+pub const COORDINATOR_NOT_AVAILABLE: i16 = 15;
+pub const NOT_COORDINATOR: i16 = 16;
+pub const ILLEGAL_GENERATION: i16 = 22;
+pub const INCONSISTENT_GROUP_PROTOCOL: i16 = 23;
+pub const INVALID_GROUP_ID: i16 = 24;
+pub const UNKNOWN_MEMBER_ID: i16 = 25;
+pub const INVALID_SESSION_TIMEOUT: i16 = 26;
+pub const REBALANCE_IN_PROGRESS: i16 = 27;
+pub const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
+pub const INVALID_PRODUCER_EPOCH: i16 = 47;
+pub const UNKNOWN_PRODUCER_ID: i16 = 59;
+pub const NON_EMPTY_GROUP: i16 = 68;
+pub const GROUP_ID_NOT_FOUND: i16 = 69;
+pub const MEMBER_ID_REQUIRED: i16 = 79;
+pub const GROUP_MAX_SIZE_REACHED: i16 = 81;
+pub const FENCED_INSTANCE_ID: i16 = 82;
+pub const GROUP_SUBSCRIBED_TO_TOPIC: i16 = 86;
 
 use crate::log::batch::BatchError;
+use crate::log::producer_state::ProducerError;
 use crate::log::LogError;
 
 pub fn from_log(e: &LogError) -> i16 {
@@ -37,6 +57,11 @@ pub fn from_log(e: &LogError) -> i16 {
         LogError::OffsetOutOfRange(_) => OFFSET_OUT_OF_RANGE,
         LogError::Batch(b) => from_batch(b),
         LogError::Io(_) => KAFKA_STORAGE_ERROR,
+        LogError::Producer(p) => match p {
+            ProducerError::InvalidEpoch { .. } => INVALID_PRODUCER_EPOCH,
+            ProducerError::OutOfOrder { .. } => OUT_OF_ORDER_SEQUENCE_NUMBER,
+            ProducerError::UnknownProducer { .. } => UNKNOWN_PRODUCER_ID,
+        },
     }
 }
 

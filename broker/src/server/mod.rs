@@ -38,6 +38,18 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::AlterConfigs, 0, 1),
     (ApiKey::CreatePartitions, 0, 2),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
+    (ApiKey::OffsetCommit, 2, 8),
+    (ApiKey::OffsetFetch, 1, 8),
+    (ApiKey::FindCoordinator, 0, 4),
+    (ApiKey::JoinGroup, 0, 9),
+    (ApiKey::Heartbeat, 0, 4),
+    (ApiKey::LeaveGroup, 0, 5),
+    (ApiKey::SyncGroup, 0, 5),
+    (ApiKey::DescribeGroups, 0, 5),
+    (ApiKey::ListGroups, 0, 4),
+    (ApiKey::InitProducerId, 0, 4),
+    (ApiKey::DeleteGroups, 0, 2),
+    (ApiKey::OffsetDelete, 0, 0),
 ];
 
 pub fn supported(key: i16, version: i16) -> Option<(ApiKey, bool)> {
@@ -197,6 +209,29 @@ async fn handle_frame(broker: &Arc<Broker>, frame: Bytes, peer: &str) -> Reply {
         ApiKey::AlterConfigs => call!(AlterConfigsRequest, handlers::alter_configs::handle),
         ApiKey::IncrementalAlterConfigs => call!(IncrementalAlterConfigsRequest, handlers::incremental_alter_configs::handle),
         ApiKey::CreatePartitions => call!(CreatePartitionsRequest, handlers::create_partitions::handle),
+        ApiKey::OffsetCommit => call!(OffsetCommitRequest, handlers::offset_commit::handle),
+        ApiKey::OffsetFetch => call!(OffsetFetchRequest, handlers::offset_fetch::handle),
+        ApiKey::FindCoordinator => call!(FindCoordinatorRequest, handlers::find_coordinator::handle),
+        ApiKey::JoinGroup => match JoinGroupRequest::decode(&mut buf, version) {
+            Ok(req) => {
+                let ip = peer.rsplit_once(':').map(|(h, _)| h).unwrap_or(peer).trim_matches(['[', ']']);
+                let ctx = handlers::RequestCtx { client_id: client.clone(), client_host: format!("/{ip}") };
+                let resp = handlers::join_group::handle(broker, req, version, &ctx).instrument(span.clone()).await;
+                frame_response(api, version, correlation_id, &resp).map(Reply::Send).unwrap_or(Reply::Close)
+            }
+            Err(e) => {
+                tracing::warn!("closing connection from {peer}: malformed JoinGroup v{version} request: {e}");
+                Reply::Close
+            }
+        },
+        ApiKey::Heartbeat => call!(HeartbeatRequest, handlers::heartbeat::handle),
+        ApiKey::LeaveGroup => call!(LeaveGroupRequest, handlers::leave_group::handle),
+        ApiKey::SyncGroup => call!(SyncGroupRequest, handlers::sync_group::handle),
+        ApiKey::DescribeGroups => call!(DescribeGroupsRequest, handlers::describe_groups::handle),
+        ApiKey::ListGroups => call!(ListGroupsRequest, handlers::list_groups::handle),
+        ApiKey::InitProducerId => call!(InitProducerIdRequest, handlers::init_producer_id::handle),
+        ApiKey::DeleteGroups => call!(DeleteGroupsRequest, handlers::delete_groups::handle),
+        ApiKey::OffsetDelete => call!(OffsetDeleteRequest, handlers::offset_delete::handle),
         _ => Reply::Close,
     }
 }

@@ -5,14 +5,33 @@ pub mod alter_configs;
 pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_groups;
 pub mod delete_records;
 pub mod delete_topics;
 pub mod describe_configs;
+pub mod describe_groups;
 pub mod fetch;
+pub mod find_coordinator;
+pub mod heartbeat;
 pub mod incremental_alter_configs;
+pub mod init_producer_id;
+pub mod join_group;
+pub mod leave_group;
+pub mod list_groups;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offset_commit;
+pub mod offset_delete;
+pub mod offset_fetch;
 pub mod produce;
+pub mod sync_group;
+
+/// Who sent a request (JoinGroup records it for DescribeGroups).
+pub struct RequestCtx {
+    pub client_id: String,
+    /// As Kafka shows it: "/127.0.0.1".
+    pub client_host: String,
+}
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -3,7 +3,10 @@
 //! connection layer drops it); acks=1 and acks=-1 answer after the append. With a single
 //! replica (until issue 7) acks=-1 is satisfied by the leader alone, unless the topic's
 //! min.insync.replicas exceeds the ISR (then NOT_ENOUGH_REPLICAS, as Kafka).
-//! Idempotent/transactional producer state is issue 6: such batches are stored as sent.
+//! Idempotent producers (producer id, epoch, sequence in the batch header) are checked by
+//! the log's producer state: a retried batch already in the log is acknowledged with its
+//! original base offset and not appended again; a sequence gap is OUT_OF_ORDER_SEQUENCE_NUMBER,
+//! an old epoch INVALID_PRODUCER_EPOCH. Transactions are not implemented.
 
 use std::sync::atomic::Ordering;
 
@@ -69,7 +72,16 @@ pub async fn handle(broker: &Broker, req: ProduceRequest, _version: i16) -> Prod
                                 pr.base_offset = a.base_offset;
                                 pr.log_append_time_ms = a.log_append_time;
                                 pr.log_start_offset = log.log_start_offset;
-                                any = true;
+                                if a.duplicate {
+                                    tracing::debug!("duplicate batch to {topic}-{} acknowledged at offset {}", pd.index, a.base_offset);
+                                } else {
+                                    any = true;
+                                }
+                            }
+                            Err(crate::log::LogError::Producer(e)) => {
+                                tracing::info!("rejecting produce to {topic}-{}: {e}", pd.index);
+                                pr.error_code = errors::from_log(&crate::log::LogError::Producer(e));
+                                pr.error_message = Some(sb(&e.to_string()));
                             }
                             Err(e) => {
                                 tracing::error!("append to {topic}-{} failed: {e}", pd.index);

@@ -1,0 +1,108 @@
+//! FindCoordinator: the leader of the group's `__consumer_offsets` partition, in the v0-v3
+//! single form and the v4+ batched form. The offsets topic is created on first use
+//! (`offsets.topic.num.partitions`, `offsets.topic.replication.factor`, compacted); until
+//! its partition has a leader the answer is COORDINATOR_NOT_AVAILABLE and clients retry.
+//! Transaction coordinators (key type 1) do not exist here: COORDINATOR_NOT_AVAILABLE.
+
+use std::time::Duration;
+
+use kafka_protocol::messages::find_coordinator_response::Coordinator;
+use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
+
+use super::{create_topic, sb, wait_meta};
+use crate::broker::Broker;
+use crate::group::{records, OFFSETS_TOPIC};
+use crate::server::errors;
+
+fn error(key: &str, code: i16, msg: &str) -> Coordinator {
+    let mut c = Coordinator::default();
+    c.key = sb(key);
+    c.node_id = BrokerId(-1);
+    c.host = sb("");
+    c.port = -1;
+    c.error_code = code;
+    c.error_message = Some(sb(msg));
+    c
+}
+
+/// Creates `__consumer_offsets` as Kafka does on the first FindCoordinator.
+async fn create_offsets_topic(broker: &Broker) -> Result<(), (i16, String)> {
+    let live = broker.meta.get().brokers.len();
+    let rf = broker.cfg.offsets_topic_replication_factor;
+    if (live as i64) < rf as i64 {
+        let msg = format!(
+            "Number of alive brokers '{live}' does not meet the required replication factor '{rf}' for the offsets topic (configured via 'offsets.topic.replication.factor'). This error can be ignored if the cluster is starting up and not all brokers are up yet."
+        );
+        tracing::warn!("{msg}");
+        return Err((errors::COORDINATOR_NOT_AVAILABLE, msg));
+    }
+    let configs = vec![
+        ("cleanup.policy".to_string(), "compact".to_string()),
+        ("compression.type".to_string(), "producer".to_string()),
+        ("segment.bytes".to_string(), broker.cfg.offsets_topic_segment_bytes.to_string()),
+    ];
+    match create_topic(broker, OFFSETS_TOPIC, broker.cfg.offsets_topic_num_partitions, rf, None, configs, false).await {
+        Ok(_) => Ok(()),
+        Err((code, _)) if code == errors::TOPIC_ALREADY_EXISTS => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+async fn find(broker: &Broker, key: &str, key_type: i8) -> Coordinator {
+    if key_type == 1 {
+        return error(key, errors::COORDINATOR_NOT_AVAILABLE, "transactions are not supported by this broker");
+    }
+    if key_type != 0 {
+        return error(key, errors::INVALID_REQUEST, "unknown coordinator key type");
+    }
+    if !broker.meta.get().topics.contains_key(OFFSETS_TOPIC) {
+        if let Err((code, msg)) = create_offsets_topic(broker).await {
+            return error(key, code, &msg);
+        }
+    }
+    // Give a fresh topic a moment to get its leaders, so the first answer is usually useful.
+    let k = key.to_string();
+    wait_meta(broker, Duration::from_millis(2000), move |m| {
+        m.topics
+            .get(OFFSETS_TOPIC)
+            .and_then(|t| t.partitions.get(&records::partition_for(&k, t.partitions.len() as i32)))
+            .map(|p| p.leader() >= 0)
+            .unwrap_or(false)
+    })
+    .await;
+    let meta = broker.meta.get();
+    let Some(t) = meta.topics.get(OFFSETS_TOPIC) else {
+        return error(key, errors::COORDINATOR_NOT_AVAILABLE, "The coordinator is not available.");
+    };
+    let p = records::partition_for(key, t.partitions.len() as i32);
+    let leader = t.partitions.get(&p).map(|pm| pm.leader()).unwrap_or(-1);
+    match meta.brokers.get(&leader) {
+        Some(b) => {
+            let mut c = Coordinator::default();
+            c.key = sb(key);
+            c.node_id = BrokerId(b.id);
+            c.host = sb(&b.host);
+            c.port = b.port;
+            c.error_code = errors::NONE;
+            c
+        }
+        None => error(key, errors::COORDINATOR_NOT_AVAILABLE, "The coordinator is not available."),
+    }
+}
+
+pub async fn handle(broker: &Broker, req: FindCoordinatorRequest, version: i16) -> FindCoordinatorResponse {
+    let mut resp = FindCoordinatorResponse::default();
+    if version >= 4 {
+        for k in &req.coordinator_keys {
+            resp.coordinators.push(find(broker, k.as_str(), req.key_type).await);
+        }
+        return resp;
+    }
+    let c = find(broker, req.key.as_str(), req.key_type).await;
+    resp.error_code = c.error_code;
+    resp.error_message = if c.error_code == errors::NONE { None } else { c.error_message };
+    resp.node_id = c.node_id;
+    resp.host = c.host;
+    resp.port = c.port;
+    resp
+}

@@ -1,0 +1,67 @@
+//! OffsetCommit (v2-v8): group members commit with their generation; `assign()` consumers
+//! and admin tools (kafka-consumer-groups --reset-offsets) commit with generation -1 and an
+//! empty member id to a group without members. Per partition: metadata longer than
+//! `offset.metadata.max.bytes` is OFFSET_METADATA_TOO_LARGE, an unknown topic or partition
+//! UNKNOWN_TOPIC_OR_PARTITION; the rest is written to `__consumer_offsets` in one batch.
+
+use kafka_protocol::messages::offset_commit_response::{OffsetCommitResponsePartition, OffsetCommitResponseTopic};
+use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
+
+use crate::broker::Broker;
+use crate::group::records::OffsetValue;
+use crate::log::partition_log::now_ms;
+use crate::server::errors;
+
+pub async fn handle(broker: &Broker, req: OffsetCommitRequest, version: i16) -> OffsetCommitResponse {
+    let meta = broker.meta.get();
+    let now = now_ms();
+    let max = broker.groups.settings.metadata_max_bytes;
+    let mut codes: Vec<Vec<i16>> = Vec::new();
+    let mut commits = Vec::new();
+    for t in &req.topics {
+        let topic = t.name.0.as_str();
+        let mut tc = Vec::new();
+        for p in &t.partitions {
+            let md = p.committed_metadata.as_ref().map(|s| s.as_str().to_string()).unwrap_or_default();
+            let known = meta.topics.get(topic).map(|tm| tm.partitions.contains_key(&p.partition_index)).unwrap_or(false);
+            if md.len() > max {
+                tc.push(errors::OFFSET_METADATA_TOO_LARGE);
+            } else if !known {
+                tc.push(errors::UNKNOWN_TOPIC_OR_PARTITION);
+            } else {
+                tc.push(errors::NONE);
+                let v = OffsetValue {
+                    offset: p.committed_offset,
+                    leader_epoch: if version >= 6 { p.committed_leader_epoch } else { -1 },
+                    metadata: md,
+                    commit_timestamp: now,
+                    expire_timestamp: None,
+                };
+                commits.push((topic.to_string(), p.partition_index, v));
+            }
+        }
+        codes.push(tc);
+    }
+    let result = if commits.is_empty() {
+        Ok(())
+    } else {
+        let instance = req.group_instance_id.as_ref().map(|s| s.as_str()).filter(|_| version >= 7);
+        broker.groups.commit(&broker.logs, req.group_id.0.as_str(), req.generation_id_or_member_epoch, req.member_id.as_str(), instance, commits)
+    };
+    let mut resp = OffsetCommitResponse::default();
+    for (t, tc) in req.topics.iter().zip(codes) {
+        let mut tr = OffsetCommitResponseTopic::default();
+        tr.name = t.name.clone();
+        for (p, c) in t.partitions.iter().zip(tc) {
+            let mut pr = OffsetCommitResponsePartition::default();
+            pr.partition_index = p.partition_index;
+            pr.error_code = match (&result, c) {
+                (Err(e), errors::NONE) => *e,
+                (_, c) => c,
+            };
+            tr.partitions.push(pr);
+        }
+        resp.topics.push(tr);
+    }
+    resp
+}
