@@ -141,8 +141,8 @@ def test_kafka_python_produce_consume(cluster):
     t = topic_name("kp")
     create(b, t, partitions=2)
     for codec in (None, "gzip"):
-        # Idempotence (InitProducerId) is issue 6; kafka-python 3.x enables it by default with acks=all.
-        p = KafkaProducer(bootstrap_servers=b, acks="all", compression_type=codec, enable_idempotence=False)
+        # kafka-python 3.x enables idempotence by default with acks=all (InitProducerId, sequences).
+        p = KafkaProducer(bootstrap_servers=b, acks="all", compression_type=codec)
         futs = [p.send(t, key=b"k%d" % (i % 3), value=b"val-%d" % i) for i in range(50)]
         for f in futs:
             md = f.get(timeout=10)
