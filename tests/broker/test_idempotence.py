@@ -115,3 +115,120 @@ def test_producer_id_blocks_in_zookeeper(fresh_cluster):
     finally:
         zk.stop()
     assert data.decode() == '{"version":1,"broker":0,"block_start":"0","block_end":"999"}'
+
+
+class CuttingProxy:
+    """A TCP proxy in front of the broker that drops the connection instead of forwarding
+    every Nth Produce response: the request was applied, the client never hears so and
+    retries it (the 'connection cut mid-request' case)."""
+
+    def __init__(self, port, target, cut_every):
+        import socket
+        import threading
+
+        self.target, self.cut_every, self.produces, self.cuts = target, cut_every, 0, 0
+        self.lock = threading.Lock()
+        self.srv = socket.socket()
+        self.srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.srv.bind(("127.0.0.1", port))
+        self.srv.listen(16)
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        import socket
+        import threading
+
+        while not self.closed:
+            try:
+                cli, _ = self.srv.accept()
+            except OSError:
+                return
+            up = socket.create_connection(("127.0.0.1", self.target))
+            pending = []
+            threading.Thread(target=self._up, args=(cli, up, pending), daemon=True).start()
+            threading.Thread(target=self._down, args=(cli, up, pending), daemon=True).start()
+
+    @staticmethod
+    def _frame(s):
+        from kraw import read_frame
+
+        try:
+            return read_frame(s)
+        except OSError:
+            return None
+
+    def _up(self, cli, up, pending):
+        import struct
+
+        while True:
+            f = self._frame(cli)
+            if f is None:
+                break
+            pending.append(struct.unpack(">h", f[:2])[0])
+            try:
+                up.sendall(struct.pack(">i", len(f)) + f)
+            except OSError:
+                break
+        self._close(cli, up)
+
+    def _down(self, cli, up, pending):
+        import struct
+
+        while True:
+            f = self._frame(up)
+            if f is None or not pending:
+                break
+            api = pending.pop(0)
+            if api == 0:
+                with self.lock:
+                    self.produces += 1
+                    cut = self.produces % self.cut_every == 0
+                    self.cuts += cut
+                if cut:
+                    break
+            try:
+                cli.sendall(struct.pack(">i", len(f)) + f)
+            except OSError:
+                break
+        self._close(cli, up)
+
+    @staticmethod
+    def _close(*socks):
+        import socket
+
+        for s in socks:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+
+    def close(self):
+        self.closed = True
+        self.srv.close()
+
+
+def test_retries_after_cut_connections_leave_no_duplicates(fresh_cluster):
+    from kharness import free_port
+
+    pport = free_port()
+    c = fresh_cluster(1, advertised_listeners="PLAINTEXT://127.0.0.1:%d" % pport)
+    proxy = CuttingProxy(pport, c.brokers[0].port, cut_every=3)
+    try:
+        b = "127.0.0.1:%d" % pport
+        t = "idem-cut"
+        create(b, t)
+        p = Producer({"bootstrap.servers": b, "enable.idempotence": True, "linger.ms": 5, "batch.num.messages": 50,
+                      "reconnect.backoff.ms": 10, "retry.backoff.ms": 10})
+        reports = []
+        for i in range(1000):
+            p.produce(t, b"r%d" % i, on_delivery=lambda e, m: reports.append(e))
+            p.poll(0)
+        assert p.flush(60) == 0
+        assert len(reports) == 1000 and all(e is None for e in reports), [e for e in reports if e][:3]
+        assert proxy.cuts >= 2, "the proxy never cut a Produce response"
+        got = values(b, t, timeout=20)
+        assert len(got) == 1000 and sorted(got) == sorted(b"r%d" % i for i in range(1000)), "duplicates or losses in the log"
+    finally:
+        proxy.close()
