@@ -1,0 +1,304 @@
+"""Faults under a write load: kill -9 of the leader (twice), kill of a follower (catch-up from
+the log and from a snapshot), 2 of 3 members down (no split brain), a SIGSTOPped leader (no
+stale acknowledgements). Every fault test ends with the checker: every member's tree read
+back after sync, zero acknowledged writes lost, per-key order preserved, identical members."""
+
+import time
+
+import pytest
+
+from ensharness import (RawSession, Writer, check_writes, connected_port, converged, first_ack_after,
+                        format_counts, longest_gaps, sync_read_all, wait_serves, wait_until)
+
+ROOT = "/load"
+
+
+def start_writers(ens, kazoo_factory, pins, pause=0.0, session_timeout=10.0, last=None):
+    """One writer per entry of `pins` (members), each client connected to that member first
+    (all hosts listed, so it fails over; `last`: a member listed last unless pinned).
+    Returns the started writers."""
+    setup = kazoo_factory(ens.hosts)
+    setup.ensure_path(ROOT + "/log")
+    setup.ensure_path(ROOT + "/k")
+    writers = []
+    for i, m in enumerate(pins):
+        order = [m] + [o for o in ens.members if o is not m and o is not last] + ([last] if last not in (None, m) else [])
+        c = kazoo_factory(",".join(o.host for o in order), timeout=session_timeout)
+        assert connected_port(c) == m.port, "client %d is not connected to %r" % (i, m)
+        w = Writer(c, ROOT, i + 1, pause=pause)
+        w.setup()
+        writers.append(w)
+    for w in writers:
+        w.start()
+    return writers
+
+
+def total_acked(writers):
+    return sum(len(w.acked) for w in writers)
+
+
+def wait_progress(writers, n=20, timeout=15.0, msg="writes"):
+    base = total_acked(writers)
+    wait_until(lambda: total_acked(writers) >= base + n, timeout=timeout, msg="%d more acknowledged %s" % (n, msg))
+
+
+def finish_and_check(ens, writers, kazoo_factory, report):
+    """Stops the writers, reads everything back from every member, runs the checker."""
+    for w in writers:
+        w.stop()
+    for w in writers:  # ends the sessions (closeSession) so members converge on one zxid
+        w.client.stop()
+    ens.wait_formed()
+    views = {}
+    for m in ens.members:
+        c = kazoo_factory(m.host)
+        views[m.sid] = sync_read_all(c, ROOT)
+        c.stop()
+    zxid, nodes = converged(ens)
+    counts = check_writes(writers, views, ROOT)
+    errs = {}
+    for w in writers:
+        for k, v in w.errors.items():
+            errs[k] = errs.get(k, 0) + v
+    report("checker: %s; client errors %r; final zxid %#x, %d nodes on every member" % (format_counts(counts), errs, zxid, nodes))
+    report("longest pauses between acknowledgements: %s" % ", ".join("%.2fs" % g for g, _ in longest_gaps(writers)))
+    assert counts["acked"] > 0
+    assert not counts["problems"], "\n".join(counts["problems"][:30])
+    assert counts["lost"] == 0
+    return counts
+
+
+def kill_leader_and_measure(ens, writers, report, label):
+    leader = ens.leader()
+    assert leader is not None
+    others = [m for m in ens.live() if m is not leader]
+    wait_progress(writers, 10, msg="writes before the kill")
+    t0 = time.monotonic()
+    leader.kill9()
+    new = ens.wait_formed(members=others, timeout=15)
+    elected = time.monotonic() - t0
+    first = wait_until(lambda: first_ack_after(writers, t0), timeout=20, interval=0.01,
+                       msg="an acknowledged write sent after the leader was killed")
+    report("%s: killed leader member %d; member %d elected after <= %.3fs (srvr polling); first write "
+           "acknowledged %.3fs after the kill" % (label, leader.sid, new.sid, elected, first))
+    return leader, first
+
+
+def test_leader_kill_under_load(make_ensemble, kazoo_factory, report):
+    ens = make_ensemble(3)
+    # four writers: one per member, and a second one on member 1
+    writers = start_writers(ens, kazoo_factory, [ens[0], ens[1], ens[2], ens[0]])
+    times = []
+    for round_ in (1, 2):
+        killed, first = kill_leader_and_measure(ens, writers, report, "round %d" % round_)
+        times.append(first)
+        t_kill = time.monotonic()
+        # every writer keeps going (those on the killed member failed over)
+        for w in writers:
+            wait_until(lambda: len(w.acked_since(t_kill)) >= 3, timeout=20,
+                       msg="writer %d to write again after the kill" % w.cid)
+        killed.start()
+        ens.wait_formed(timeout=20)
+        wait_progress(writers, 20, msg="writes with the killed member back")
+    counts = finish_and_check(ens, writers, kazoo_factory, report)
+    assert counts["acked"] >= 100
+
+
+def test_five_members_leader_kill_under_load(make_ensemble, kazoo_factory, report):
+    ens = make_ensemble(5)
+    writers = start_writers(ens, kazoo_factory, list(ens.members))
+    killed, first = kill_leader_and_measure(ens, writers, report, "5 members")
+    # a second member down: 3 of 5 still make a majority
+    second = [m for m in ens.live() if m.mode() == "follower"][0]
+    second.kill9()
+    t = time.monotonic()
+    wait_until(lambda: first_ack_after(writers, t), timeout=15, msg="writes with 2 of 5 members down")
+    killed.start()
+    second.start()
+    ens.wait_formed(timeout=20)
+    wait_progress(writers, 20, msg="writes with all 5 back")
+    finish_and_check(ens, writers, kazoo_factory, report)
+
+
+def test_follower_restart_catches_up_from_log_and_snapshot(make_ensemble, kazoo_factory, report, server_kind):
+    # snapCount=50: members snapshot and purge their logs often, so a member that missed
+    # a few hundred writes must be sent a snapshot
+    ens = make_ensemble(3, extra={"snapCount": 50})
+    leader = ens.leader()
+    f = [m for m in ens.members if m is not leader][0]
+    other = [m for m in ens.members if m is not leader and m is not f][0]
+    writers = start_writers(ens, kazoo_factory, [leader, other, f])
+
+    # 1: a short absence -> catches up from the leader's log
+    wait_progress(writers, 10)
+    f.kill9()
+    wait_progress(writers, 30, msg="writes with a follower down")
+    f.start()
+    ens.wait_formed(timeout=20)
+    wait_progress(writers, 10)
+    fc = kazoo_factory(f.host)
+    acked = {w.log_path(a[0]) for w in writers for a in list(w.acked)}
+    fc.sync(ROOT)
+    have = {ROOT + "/log/" + c for c in fc.get_children(ROOT + "/log")}
+    assert not acked - have, "the restarted follower misses %d acknowledged writes after sync" % len(acked - have)
+
+    # 2: a long absence (several hundred writes) -> a snapshot from the leader
+    mark = len(f.log_text())
+    f.kill9()
+    before = total_acked(writers)
+    wait_until(lambda: total_acked(writers) >= before + 400, timeout=60, interval=0.1,
+               msg="400 writes with the follower down")
+    missed = total_acked(writers) - before
+    f.start()
+    ens.wait_formed(timeout=20)
+    if server_kind == "ours":
+        wait_until(lambda: "installed a snapshot from the leader" in f.log_text()[mark:], timeout=20,
+                   msg="the restarted follower to install a snapshot from the leader")
+    wait_progress(writers, 10)
+    counts = finish_and_check(ens, writers, kazoo_factory, report)
+    report("follower %d caught up after missing %d acknowledged writes" % (f.sid, missed))
+
+
+def test_two_of_three_down_no_split_brain(make_ensemble, kazoo_factory, report):
+    from kazoo.exceptions import ConnectionLoss, KazooException
+    from kazoo.handlers.threading import KazooTimeoutError
+    ens = make_ensemble(3)
+    leader = ens.leader()
+    survivor = [m for m in ens.members if m is not leader][0]
+    third = [m for m in ens.members if m is not leader and m is not survivor][0]
+    c = kazoo_factory(survivor.host, timeout=10.0)
+    c.create("/minority", b"before")
+    for i in range(20):
+        c.create("/minority/n%02d" % i, b"%d" % i)
+    c.sync("/")
+    before = sync_read_all(c, "/minority")
+    zxid_before = survivor.srvr()["zxid"]
+
+    leader.kill9()
+    third.kill9()
+    # the survivor stops serving: srvr says so, isro says null
+    wait_until(lambda: "not currently serving" in survivor.four("srvr"), timeout=10,
+               msg="the lone member to say it is not serving")
+    assert survivor.four("isro").strip() == "null"
+    # the existing client cannot write; then it is stopped, so that kazoo does not send the
+    # queued request again once a majority is back (that would be a client retry, not a
+    # server accepting a write without a quorum)
+    with pytest.raises((ConnectionLoss, KazooException, KazooTimeoutError)):
+        c.set_async("/minority", b"split-brain").get(timeout=5)
+    c.stop()
+    # a new client cannot even connect
+    from ensharness import kazoo_client
+    lone = kazoo_client(survivor.host, timeout=4.0, start=False, connection_retry=dict(max_tries=2, delay=0.1))
+    with pytest.raises(KazooTimeoutError):
+        lone.start(timeout=3)
+    lone.stop()
+    lone.close()
+    # it stays that way: no leader, no new transactions
+    deadline = time.time() + 2.0
+    while time.time() < deadline:
+        s = survivor.srvr()
+        assert not s["serving"], "the lone member serves: %r" % s["raw"]
+        time.sleep(0.1)
+
+    # one member back: a majority again; nothing lost, nothing from the minority applied
+    third.start()
+    ens.wait_formed(members=[survivor, third], timeout=20)
+    c2 = kazoo_factory(",".join([third.host, survivor.host]))
+    after = sync_read_all(c2, "/minority")
+    assert after == before, "data changed across the minority period"
+    assert c2.get("/minority")[0] == b"before"
+    c2.set("/minority", b"after")
+    leader.start()
+    ens.wait_formed(timeout=20)
+    for m in ens.members:
+        mc = kazoo_factory(m.host)
+        mc.sync("/")
+        assert mc.get("/minority")[0] == b"after", "member %d" % m.sid
+    zxid, _ = converged(ens)
+    assert zxid > zxid_before
+    report("lone member refused to serve; data intact (%d nodes) after a member came back" % len(after))
+
+
+def test_sigstop_leader_no_stale_acknowledgement(make_ensemble, kazoo_factory, report):
+    from kazoo.exceptions import KazooException
+    ens = make_ensemble(3)
+    old = ens.leader()
+    others = [m for m in ens.members if m is not old]
+    # a paused member accepts TCP connections but never answers: kazoo waits its connect
+    # timeout (session timeout / number of hosts) there, so the old leader is listed last
+    writers = start_writers(ens, kazoo_factory, [old, others[0], others[1]], session_timeout=6.0, last=old)
+    # a client of the old leader only, with a long session (it stays connected to it)
+    k = kazoo_factory(old.host, timeout=30.0)
+    k.ensure_path("/stale")
+    # a session for the raw client, made on a follower, reattached to the old leader later
+    raw = RawSession(others[0].port, 30000)
+    sid, pw = raw.session_id, raw.passwd
+    raw.create("/stale/raw-before", b"x")
+    wait_progress(writers, 10)
+
+    t0 = time.monotonic()
+    old.pause()
+    new = ens.wait_formed(members=others, timeout=15)
+    elected = time.monotonic() - t0
+    first = wait_until(lambda: first_ack_after(writers, t0), timeout=20, interval=0.01,
+                       msg="an acknowledged write after the leader was paused")
+    report("paused leader member %d; member %d elected after <= %.3fs; first write acknowledged %.3fs "
+           "after SIGSTOP" % (old.sid, new.sid, elected, first))
+    wait_progress(writers, 30, msg="writes while the old leader is paused")
+
+    # writes sent to the paused old leader: they wait in its socket buffers
+    k_result = k.create_async("/stale/kazoo", b"k")
+    stale = RawSession(old.port, 30000, session_id=sid, passwd=pw, connect=False, io_timeout=15.0)
+    stale.send_connect()
+    xid = stale.send_create("/stale/raw", b"r")
+    time.sleep(0.3)
+    old.resume()
+    # the raw client: refused, closed, an error, or an acknowledgement that must hold
+    raw_outcome = None
+    try:
+        if stale.read_connect():
+            zxid, err = stale.read_reply(xid)
+            raw_outcome = ("reply", zxid, err)
+        else:
+            raw_outcome = ("session refused",)
+    except (ConnectionError, OSError) as e:
+        raw_outcome = ("closed", type(e).__name__)
+    try:
+        k_outcome = ("ok", k_result.get(timeout=20))
+    except KazooException as e:
+        k_outcome = ("error", type(e).__name__)
+    except Exception as e:
+        k_outcome = ("error", type(e).__name__)
+    report("client of the resumed old leader: kazoo create -> %r; raw create -> %r" % (k_outcome, raw_outcome))
+
+    ens.wait_formed(timeout=20)
+    wait_progress(writers, 20, msg="writes after the old leader resumed")
+    counts = finish_and_check(ens, writers, kazoo_factory, report)
+    # whatever the old leader acknowledged must be on every member, with the zxid it gave
+    for m in ens.members:
+        mc = kazoo_factory(m.host)
+        mc.sync("/")
+        if k_outcome[0] == "ok":
+            assert mc.exists("/stale/kazoo") is not None, "member %d: write acknowledged by the resumed old leader is missing" % m.sid
+        if raw_outcome[0] == "reply" and raw_outcome[2] == 0:
+            st = mc.exists("/stale/raw")
+            assert st is not None, "member %d: raw write acknowledged by the resumed old leader (zxid %#x) is missing" % (m.sid, raw_outcome[1])
+            assert st.czxid == raw_outcome[1], "member %d: /stale/raw czxid %#x, acknowledged with %#x" % (m.sid, st.czxid, raw_outcome[1])
+    assert counts["lost"] == 0
+
+
+def test_leader_restarted_at_once_followers_serve_again(make_ensemble, kazoo_factory, report):
+    """kill -9 of the leader and an immediate restart (a supervisor restarting it, faster
+    than an election): afterwards every member serves sessions and writes again."""
+    ens = make_ensemble(3)
+    c = kazoo_factory(ens.hosts)
+    c.create("/quick", b"0")
+    c.stop()
+    for round_ in (1, 2):
+        leader = ens.leader()
+        leader.kill9()
+        leader.start()
+        ens.wait_formed(timeout=20)
+        for m in ens.members:
+            wait_serves(m, "/quick", what=" after the leader (member %d) was killed and restarted at once" % leader.sid)
+    report("leader restarted at once, twice: every member serves sessions and writes")
