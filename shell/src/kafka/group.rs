@@ -219,11 +219,13 @@ impl Member {
         sreq.group_id = GroupId(sb(&self.group));
         sreq.generation_id = self.generation;
         sreq.member_id = sb(&self.member_id);
-        sreq.protocol_type = Some(StrBytes::from_static_str("consumer"));
-        sreq.protocol_name = Some(StrBytes::from_static_str("range"));
         sreq.assignments = assignments;
         let conn = client.node(self.coordinator).await?;
-        let sresp = conn.call_with_timeout(&sreq, 3, extra).await?;
+        if conn.version_for::<SyncGroupRequest>(5)? >= 5 {
+            sreq.protocol_type = Some(StrBytes::from_static_str("consumer"));
+            sreq.protocol_name = Some(StrBytes::from_static_str("range"));
+        }
+        let sresp = conn.call_with_timeout(&sreq, 5, extra).await?;
         check(sresp.error_code, None)?;
         Ok(decode_assignment(&sresp.assignment))
     }
@@ -252,19 +254,27 @@ impl Member {
         commit_offsets(client, self.coordinator, &self.group, self.generation, &self.member_id, offsets).await
     }
 
-    pub async fn leave(&mut self, client: &mut Client) {
+    pub async fn leave(&mut self, client: &mut Client) -> Result<(), KafkaError> {
         if self.member_id.is_empty() || self.coordinator < 0 {
-            return;
+            return Ok(());
         }
+        let conn = client.node(self.coordinator).await?;
+        let v = conn.version_for::<LeaveGroupRequest>(4)?;
         let mut req = LeaveGroupRequest::default();
         req.group_id = GroupId(sb(&self.group));
-        req.member_id = sb(&self.member_id);
-        let mut mi = MemberIdentity::default();
-        mi.member_id = sb(&self.member_id);
-        req.members = vec![mi];
-        if let Ok(conn) = client.node(self.coordinator).await {
-            let _ = conn.send(&req, 3).await;
+        if v >= 3 {
+            let mut mi = MemberIdentity::default();
+            mi.member_id = sb(&self.member_id);
+            req.members = vec![mi];
+        } else {
+            req.member_id = sb(&self.member_id);
         }
+        let resp = conn.call(&req, v).await?;
+        check(resp.error_code, None)?;
+        for m in resp.members {
+            check(m.error_code, None)?;
+        }
+        Ok(())
     }
 }
 

@@ -247,7 +247,9 @@ pub async fn main(args: &[String]) -> i32 {
                 eprintln!("WARN Failed to commit offsets for group {}: {e}", m.group);
             }
         }
-        m.leave(&mut consumer.client).await;
+        if let Err(e) = m.leave(&mut consumer.client).await {
+            eprintln!("WARN Failed to leave group {}: {e}", m.group);
+        }
     }
     let code = match r {
         Ok(()) => 0,

@@ -372,17 +372,21 @@ async fn delete(client: &mut Client, p: &Parsed) -> Result<(), KafkaError> {
     }
     let mut req = DeleteTopicsRequest::default();
     req.timeout_ms = client.timeout.as_millis() as i32;
-    req.topic_names = names.iter().map(|n| tn(n)).collect();
-    req.topics = names
-        .iter()
-        .map(|n| {
-            let mut s = DeleteTopicState::default();
-            s.name = Some(tn(n));
-            s
-        })
-        .collect();
     let conn = client.controller().await?;
-    let resp = conn.send(&req, 4).await?;
+    let v = conn.version_for::<DeleteTopicsRequest>(4)?;
+    if v >= 6 {
+        req.topics = names
+            .iter()
+            .map(|n| {
+                let mut s = DeleteTopicState::default();
+                s.name = Some(tn(n));
+                s
+            })
+            .collect();
+    } else {
+        req.topic_names = names.iter().map(|n| tn(n)).collect();
+    }
+    let resp = conn.call(&req, v).await?;
     for r in resp.responses {
         crate::kafka::error::check(r.error_code, r.error_message.map(|m| m.to_string()))?;
     }

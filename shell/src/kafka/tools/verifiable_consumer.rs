@@ -86,7 +86,9 @@ pub async fn main(args: &[String]) -> i32 {
     event("startup_complete", json!({}));
     let r = run(&mut c, &mut member, &topic, max, p.has("verbose")).await;
     c.client.forget_all();
-    member.leave(&mut c.client).await;
+    if let Err(e) = member.leave(&mut c.client).await {
+        eprintln!("WARN Failed to leave group {group}: {e}");
+    }
     let code = match r {
         Ok(()) => 0,
         Err(e) => {
