@@ -145,6 +145,9 @@ def test_follower_restart_catches_up_from_log_and_snapshot(make_ensemble, kazoo_
     # 2: a long absence (several hundred writes) -> a snapshot from the leader
     mark = len(f.log_text())
     f.kill9()
+    # a session born while the follower is down, with an ephemeral: the snapshot must carry both
+    raw = RawSession(other.port, 20000)
+    eph_zxid = raw.create("/snap-eph", b"e", ephemeral=True)
     before = total_acked(writers)
     wait_until(lambda: total_acked(writers) >= before + 400, timeout=60, interval=0.1,
                msg="400 writes with the follower down")
@@ -155,6 +158,16 @@ def test_follower_restart_catches_up_from_log_and_snapshot(make_ensemble, kazoo_
         wait_until(lambda: "installed a snapshot from the leader" in f.log_text()[mark:], timeout=20,
                    msg="the restarted follower to install a snapshot from the leader")
     wait_progress(writers, 10)
+    fc = kazoo_factory(f.host)
+    fc.sync("/")
+    st = fc.exists("/snap-eph")
+    assert st is not None and st.ephemeralOwner == raw.session_id and st.czxid == eph_zxid, st
+    # the session moves to the caught-up follower: it knows it
+    moved = RawSession(f.port, 20000, session_id=raw.session_id, passwd=raw.passwd, connect=False)
+    moved.send_connect()
+    assert moved.read_connect(), "member %d, caught up from a snapshot, refused session %#x" % (f.sid, raw.session_id)
+    raw.vanish()
+    moved.vanish()
     counts = finish_and_check(ens, writers, kazoo_factory, report)
     report("follower %d caught up after missing %d acknowledged writes" % (f.sid, missed))
 
@@ -302,3 +315,38 @@ def test_leader_restarted_at_once_followers_serve_again(make_ensemble, kazoo_fac
         for m in ens.members:
             wait_serves(m, "/quick", what=" after the leader (member %d) was killed and restarted at once" % leader.sid)
     report("leader restarted at once, twice: every member serves sessions and writes")
+
+
+def test_random_faults_under_load_then_checker(make_ensemble, kazoo_factory, report):
+    """Several rounds of a random fault (seeded: ENSEMBLE_SEED) under the write load: kill -9
+    or SIGSTOP of the leader or of a follower, each healed before the next; then the checker."""
+    import os
+    import random
+    seed = int(os.environ.get("ENSEMBLE_SEED", "0")) or random.randrange(1, 1 << 30)
+    rnd = random.Random(seed)
+    ens = make_ensemble(3)
+    writers = start_writers(ens, kazoo_factory, [ens[0], ens[1], ens[2], ens[1]])
+    done = []
+    for round_ in range(6):
+        fault = rnd.choice(["kill leader", "kill follower", "pause leader", "pause follower"])
+        leader = ens.wait_formed(timeout=20)
+        victim = leader if "leader" in fault else rnd.choice([m for m in ens.members if m is not leader])
+        others = [m for m in ens.members if m is not victim]
+        wait_progress(writers, 10, msg="writes before round %d (seed %d)" % (round_, seed))
+        if fault.startswith("kill"):
+            victim.kill9()
+        else:
+            victim.pause()
+        if "leader" in fault:
+            ens.wait_formed(members=others, timeout=20)
+        wait_progress(writers, 20, timeout=25, msg="writes during %s (member %d), round %d, seed %d" % (fault, victim.sid, round_, seed))
+        if fault.startswith("kill"):
+            victim.start()
+        else:
+            time.sleep(rnd.uniform(0.0, 1.5))
+            victim.resume()
+        ens.wait_formed(timeout=20)
+        done.append("%s %d" % (fault, victim.sid))
+    wait_progress(writers, 10, msg="writes after the faults (seed %d)" % seed)
+    report("seed %d: %s" % (seed, "; ".join(done)))
+    finish_and_check(ens, writers, kazoo_factory, report)

@@ -247,3 +247,31 @@ def test_client_ahead_of_member_is_refused(make_ensemble, kazoo_factory):
     assert r.read_connect(), "member %d refused a client at its own zxid" % f.sid
     assert r.session_id == raw.session_id
     r.vanish()
+
+
+def test_old_connection_of_a_moved_session_cannot_write(make_ensemble, kazoo_factory):
+    """A session reattached on another member (the client gave up on its old connection, which
+    is still open, e.g. a slow network): a write arriving on the old connection must not be
+    applied (ZooKeeper answers SessionMoved and closes it), or a client's writes could apply
+    out of order."""
+    ens = make_ensemble(3)
+    leader = ens.leader()
+    a, b = [m for m in ens.members if m is not leader]
+    r1 = RawSession(a.port, 10000)
+    r1.create("/moved-1", b"1")
+    r2 = RawSession(b.port, 10000, session_id=r1.session_id, passwd=r1.passwd)
+    assert r2.session_id == r1.session_id
+    r2.create("/moved-2", b"new connection")
+    outcome = None
+    try:
+        zxid, err = r1.read_reply(r1.send_create("/moved-3", b"old connection"))
+        outcome = "error %d" % err if err else "acknowledged with zxid %#x" % zxid
+    except (ConnectionError, OSError) as e:
+        outcome = "closed (%s)" % type(e).__name__
+    c = kazoo_factory(ens.hosts)
+    c.sync("/")
+    applied = c.exists("/moved-3") is not None
+    r1.vanish()
+    r2.vanish()
+    assert not applied and not outcome.startswith("ack"), \
+        "a write on the old connection of a session that moved to member %d was applied (%s)" % (b.sid, outcome)
