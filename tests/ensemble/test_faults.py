@@ -350,3 +350,99 @@ def test_random_faults_under_load_then_checker(make_ensemble, kazoo_factory, rep
     wait_progress(writers, 10, msg="writes after the faults (seed %d)" % seed)
     report("seed %d: %s" % (seed, "; ".join(done)))
     finish_and_check(ens, writers, kazoo_factory, report)
+
+
+def test_compare_and_set_counter_under_leader_kills(make_ensemble, kazoo_factory, report):
+    """Clients on every member increment one counter with get + set(version): a set succeeds
+    only on the version it read. With the leader killed twice meanwhile, no update may be lost
+    (value == version at every acknowledgement and at the end) and no version acknowledged
+    twice."""
+    import threading
+    from kazoo.exceptions import BadVersionError
+    ens = make_ensemble(3)
+    setup = kazoo_factory(ens.hosts)
+    setup.create("/cas", b"0")
+    acks, unknown, lock, stop = [], [0], threading.Lock(), threading.Event()
+
+    def worker(c):
+        while not stop.is_set():
+            try:
+                data, st = c.get_async("/cas").get(timeout=5)
+                new = int(data) + 1
+                st2 = c.set_async("/cas", b"%d" % new, version=st.version).get(timeout=5)
+                with lock:
+                    acks.append((new, st2.version, st2.mzxid))
+            except BadVersionError:
+                pass
+            except Exception:
+                with lock:
+                    unknown[0] += 1
+                time.sleep(0.02)
+
+    threads = []
+    for m in list(ens.members) * 2:
+        c = kazoo_factory(ens.hosts_first(m))
+        t = threading.Thread(target=worker, args=(c,), daemon=True)
+        t.start()
+        threads.append(t)
+    for _ in range(2):
+        wait_until(lambda: len(acks) > 30, timeout=20, msg="increments")
+        n = len(acks)
+        leader = ens.leader()
+        leader.kill9()
+        ens.wait_formed(members=[m for m in ens.members if m is not leader], timeout=20)
+        wait_until(lambda: len(acks) > n + 30, timeout=20, msg="increments after the leader was killed")
+        leader.start()
+        ens.wait_formed(timeout=20)
+    stop.set()
+    for t in threads:
+        t.join(10)
+    bad = [a for a in acks if a[0] != a[1]]
+    versions = [a[1] for a in acks]
+    dup = len(versions) - len(set(versions))
+    final = {}
+    for m in ens.members:
+        c = kazoo_factory(m.host)
+        c.sync("/cas")
+        data, st = c.get("/cas")
+        final[m.sid] = (int(data), st.version)
+    report("compare-and-set: %d increments acknowledged, %d with an unknown outcome; final value/version %r"
+           % (len(acks), unknown[0], final))
+    assert not bad, "acknowledged sets whose value != resulting version (a lost update): %r" % bad[:5]
+    assert dup == 0, "%d versions acknowledged twice" % dup
+    vals = set(final.values())
+    assert len(vals) == 1, "members differ: %r" % final
+    value, version = vals.pop()
+    assert value == version, "final value %d != version %d: an update was lost" % (value, version)
+    assert len(acks) <= value <= len(acks) + unknown[0]
+
+
+def test_resumed_old_leader_does_not_expire_live_sessions(make_ensemble, kazoo_factory, report):
+    """A leader paused for longer than a session timeout, then resumed, must not treat the
+    sessions that stayed alive through other members as expired: once it follows the new
+    leader it accepts them (a client failing over to it keeps its session)."""
+    ens = make_ensemble(3)
+    leader = ens.leader()
+    f = [m for m in ens.members if m is not leader][0]
+    k = kazoo_factory(f.host, timeout=3.0)
+    k.create("/alive", b"x", ephemeral=True)
+    sid, pw = k.client_id
+    leader.pause()
+    ens.wait_formed(members=[m for m in ens.members if m is not leader], timeout=15)
+    time.sleep(5.0)  # > the session timeout, during which the session pings through f
+    leader.resume()
+    ens.wait_formed(timeout=20)
+    old = kazoo_factory(leader.host)
+    old.sync("/")
+    assert old.exists("/alive").ephemeralOwner == sid
+    r = RawSession(leader.port, 3000, session_id=sid, passwd=pw, connect=False)
+    r.send_connect()
+    try:
+        ok = r.read_connect()
+    except (ConnectionError, OSError):
+        ok = False
+    if ok:
+        r.create("/alive-via-old-leader", b"1")
+    r.vanish()
+    assert ok, ("member %d (the resumed old leader, now %s) refused live session %#x as expired"
+                % (leader.sid, leader.mode(), sid))
