@@ -446,3 +446,61 @@ def test_resumed_old_leader_does_not_expire_live_sessions(make_ensemble, kazoo_f
     r.vanish()
     assert ok, ("member %d (the resumed old leader, now %s) refused live session %#x as expired"
                 % (leader.sid, leader.mode(), sid))
+
+
+def test_sequential_names_unique_across_leader_kill(make_ensemble, kazoo_factory, report):
+    """Sequential creates from clients on every member while the leader is killed: every
+    acknowledged name is unique and exists on every member; nothing else appears but writes
+    whose outcome was unknown."""
+    import threading
+    ens = make_ensemble(3)
+    setup = kazoo_factory(ens.hosts)
+    setup.create("/seq")
+    acked, unknown, lock, stop = [], [0], threading.Lock(), threading.Event()
+
+    def worker(c, cid):
+        i = 0
+        while not stop.is_set():
+            i += 1
+            try:
+                name = c.create_async("/seq/n-", b"%d-%d" % (cid, i), sequence=True).get(timeout=5)
+                with lock:
+                    acked.append((name, b"%d-%d" % (cid, i)))
+            except Exception:
+                with lock:
+                    unknown[0] += 1
+                time.sleep(0.02)
+
+    threads = []
+    for cid, m in enumerate(list(ens.members) * 2):
+        c = kazoo_factory(ens.hosts_first(m))
+        t = threading.Thread(target=worker, args=(c, cid), daemon=True)
+        t.start()
+        threads.append(t)
+    wait_until(lambda: len(acked) > 50, timeout=20, msg="sequential creates")
+    n = len(acked)
+    leader = ens.leader()
+    leader.kill9()
+    ens.wait_formed(members=[m for m in ens.members if m is not leader], timeout=20)
+    wait_until(lambda: len(acked) > n + 50, timeout=20, msg="sequential creates after the leader was killed")
+    leader.start()
+    ens.wait_formed(timeout=20)
+    stop.set()
+    for t in threads:
+        t.join(10)
+    names = [a[0] for a in acked]
+    assert len(names) == len(set(names)), "sequential names acknowledged twice: %r" % sorted(
+        {x for x in names if names.count(x) > 1})[:5]
+    views = {}
+    for m in ens.members:
+        c = kazoo_factory(m.host)
+        views[m.sid] = sync_read_all(c, "/seq")
+    first = views[ens.members[0].sid]
+    for sid, v in views.items():
+        assert v == first, "member %d's /seq differs" % sid
+    for name, data in acked:
+        assert name in first and first[name][0] == data, "acknowledged %s (%r) missing or different" % (name, data)
+    extra = len(first) - 1 - len(acked)
+    assert 0 <= extra <= unknown[0]
+    report("sequential: %d acknowledged names unique and present on every member, %d extra from unknown outcomes"
+           % (len(acked), extra))
