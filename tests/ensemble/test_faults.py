@@ -504,3 +504,33 @@ def test_sequential_names_unique_across_leader_kill(make_ensemble, kazoo_factory
     assert 0 <= extra <= unknown[0]
     report("sequential: %d acknowledged names unique and present on every member, %d extra from unknown outcomes"
            % (len(acked), extra))
+
+
+def test_burst_of_large_writes_keeps_the_leader(make_ensemble, kazoo_factory, report):
+    """300 pipelined creates of 100 KB (30 MB) through the leader: all acknowledged and no
+    election meanwhile (the zxid epoch of the first and last create is the same):
+    replicating a burst must not look like a dead leader."""
+    ens = make_ensemble(3)
+    leader = ens.leader()
+    c = kazoo_factory(leader.host, timeout=20.0)
+    c.create("/burst")
+    first_epoch = c.exists("/burst").czxid >> 32
+    blob = b"x" * 100000
+    errors = []
+    t = time.monotonic()
+    rs = [c.create_async("/burst/n%04d" % i, blob) for i in range(300)]
+    for r in rs:
+        try:
+            r.get(timeout=60)
+        except Exception as e:
+            errors.append(type(e).__name__)
+    took = time.monotonic() - t
+    ens.wait_formed(timeout=20)
+    c2 = kazoo_factory(ens.hosts)
+    c2.create("/burst-end")
+    last_epoch = c2.exists("/burst-end").czxid >> 32
+    modes = {m.sid: m.mode() for m in ens.members}
+    report("300 x 100 KB creates: %d errors in %.2fs; zxid epoch %d -> %d; modes after: %r"
+           % (len(errors), took, first_epoch, last_epoch, modes))
+    assert not errors, "%d of 300 large creates failed (%s); modes after: %r" % (len(errors), sorted(set(errors)), modes)
+    assert last_epoch == first_epoch, "an election happened during the burst (zxid epoch %d -> %d)" % (first_epoch, last_epoch)
