@@ -24,8 +24,12 @@ pub fn password(session: i64) -> Vec<u8> {
 pub struct Session {
     pub timeout: i32,
     pub deadline: Instant,
-    /// Set once expiry or close has been submitted; no second close.
+    /// Set once the client asked to close: its requests get SessionExpired.
     pub closing: bool,
+    /// Set once this member (as leader) proposed the expiry: not proposed twice, but the
+    /// session keeps being served until the closeSession is applied (a stale leader's
+    /// proposal never is).
+    pub expiring: bool,
 }
 
 pub struct SessionTracker {
@@ -47,7 +51,7 @@ impl SessionTracker {
     }
 
     pub fn add(&mut self, id: i64, timeout: i32, now: Instant) {
-        self.sessions.insert(id, Session { timeout, deadline: now + Duration::from_millis(timeout.max(0) as u64), closing: false });
+        self.sessions.insert(id, Session { timeout, deadline: now + Duration::from_millis(timeout.max(0) as u64), closing: false, expiring: false });
     }
 
     pub fn get(&self, id: i64) -> Option<&Session> {
@@ -75,17 +79,28 @@ impl SessionTracker {
         }
     }
 
+    /// Forgets expiries decided but never committed (this member stopped being leader).
+    pub fn clear_closing(&mut self, now: Instant) {
+        for s in self.sessions.values_mut() {
+            if s.closing || s.expiring {
+                s.closing = false;
+                s.expiring = false;
+                s.deadline = now + Duration::from_millis(s.timeout.max(0) as u64);
+            }
+        }
+    }
+
     pub fn remove(&mut self, id: i64) {
         self.sessions.remove(&id);
     }
 
     /// Sessions past their deadline that are not already closing, marked closing.
     pub fn expired(&mut self, now: Instant) -> Vec<i64> {
-        let mut out: Vec<i64> = self.sessions.iter().filter(|(_, s)| !s.closing && s.deadline <= now).map(|(id, _)| *id).collect();
+        let mut out: Vec<i64> = self.sessions.iter().filter(|(_, s)| !s.closing && !s.expiring && s.deadline <= now).map(|(id, _)| *id).collect();
         out.sort_unstable();
         for id in &out {
             if let Some(s) = self.sessions.get_mut(id) {
-                s.closing = true;
+                s.expiring = true;
             }
         }
         out
@@ -99,9 +114,9 @@ impl SessionTracker {
         self.sessions.is_empty()
     }
 
-    /// id -> timeout of live sessions, for snapshots.
+    /// id -> timeout of every session not yet closed, for snapshots and `dump`.
     pub fn table(&self) -> BTreeMap<i64, i32> {
-        self.sessions.iter().filter(|(_, s)| !s.closing).map(|(id, s)| (*id, s.timeout)).collect()
+        self.sessions.iter().map(|(id, s)| (*id, s.timeout)).collect()
     }
 }
 
@@ -125,8 +140,13 @@ mod tests {
         tokio::time::advance(Duration::from_millis(4000)).await;
         assert_eq!(t.expired(Instant::now()), vec![a, b]);
         assert!(t.expired(Instant::now()).is_empty(), "expired once only");
-        assert!(!t.touch(a, Instant::now()), "a closing session is not revived");
-        assert_eq!(t.table().len(), 0);
+        // An expiring session is still served until its closeSession is applied.
+        assert!(t.touch(a, Instant::now()));
+        assert!(t.expired(Instant::now()).is_empty(), "and its expiry is not proposed twice");
+        assert!(t.set_closing(b));
+        assert!(!t.touch(b, Instant::now()), "a closing session is not revived");
+        t.clear_closing(Instant::now());
+        assert!(t.touch(b, Instant::now()), "a close that never committed is undone");
     }
 
     #[test]

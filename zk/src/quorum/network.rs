@@ -54,6 +54,9 @@ pub enum ForwardOp {
     CloseSession,
     /// A sync barrier (no transaction).
     Sync,
+    /// The session reconnected to the origin member: from now on only its writes come from
+    /// there (older connections elsewhere get SessionMoved). Answered like a sync.
+    Reattach,
 }
 
 /// A client write forwarded to the leader for prep.
@@ -81,6 +84,8 @@ pub enum StreamMsg {
 pub enum StreamReply {
     /// A forwarded write was not accepted (not leader, leadership lost): the follower fails it.
     Failed { req: u64 },
+    /// The session has moved to another member since: answer SessionMoved.
+    Moved { req: u64 },
 }
 
 pub async fn write_frame<T: Serialize>(s: &mut (impl AsyncWriteExt + Unpin), msg: &T) -> std::io::Result<()> {

@@ -188,6 +188,8 @@ pub struct Core {
     sync_paths: HashMap<u64, String>,
     forward: Option<(NodeId, mpsc::UnboundedSender<StreamMsg>)>,
     proposer: Option<mpsc::UnboundedSender<Proposal>>,
+    /// Leader: the member each session is connected to (writes from elsewhere: SessionMoved).
+    session_owner: HashMap<i64, NodeId>,
     pub last_applied: Option<LogId>,
     pub membership: Membership,
     current_snapshot: Option<(Meta, PathBuf)>,
@@ -203,6 +205,9 @@ type Proposal = (ZkEntry, NodeId, u64, Option<mpsc::UnboundedSender<StreamReply>
 /// answered by apply; failures (leadership lost) are reported here.
 fn spawn_proposer(raft: Raft, me: NodeId, core: mpsc::UnboundedSender<CoreMsg>) -> mpsc::UnboundedSender<Proposal> {
     const MAX_BATCH: usize = 2048;
+    // Keep each Raft entry small enough that replicating it never delays heartbeats past a
+    // follower's election timeout (a burst of large writes must not look like a dead leader).
+    const MAX_BATCH_BYTES: usize = 512 << 10;
     let (tx, mut rx) = mpsc::unbounded_channel::<Proposal>();
     let inflight = Arc::new(tokio::sync::Semaphore::new(2));
     tokio::spawn(async move {
@@ -211,10 +216,14 @@ fn spawn_proposer(raft: Raft, me: NodeId, core: mpsc::UnboundedSender<CoreMsg>) 
             // without waiting for it to be applied and answered. Waiting for a slot before
             // draining the queue lets the batch grow meanwhile.
             let Ok(permit) = inflight.clone().acquire_owned().await else { return };
+            let mut bytes = first.0.txn.len();
             let mut batch = vec![first];
-            while batch.len() < MAX_BATCH {
+            while batch.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES {
                 match rx.try_recv() {
-                    Ok(p) => batch.push(p),
+                    Ok(p) => {
+                        bytes += p.0.txn.len();
+                        batch.push(p);
+                    }
                     Err(_) => break,
                 }
             }
@@ -326,6 +335,7 @@ impl Core {
             sync_paths: HashMap::new(),
             forward: None,
             proposer: None,
+            session_owner: HashMap::new(),
             last_applied,
             membership,
             current_snapshot: loaded.snapshot,
@@ -397,8 +407,10 @@ impl Core {
                 if self.role != Role::Follower(leader) {
                     return;
                 }
-                let StreamReply::Failed { req } = msg;
-                self.fail_local(req);
+                match msg {
+                    StreamReply::Failed { req } => self.fail_local(req),
+                    StreamReply::Moved { req } => self.moved(req),
+                }
             }
             CoreMsg::ForwardLost { leader } => {
                 if self.forward.as_ref().is_some_and(|(l, _)| *l == leader) {
@@ -449,6 +461,11 @@ impl Core {
         // In-flight changes prepped as leader may never commit: start from the tree again.
         self.pending = Pending::default();
         self.prep_touched.clear();
+        self.session_owner.clear();
+        if old == Role::Leader {
+            // Expiries this member decided as leader may never commit: undo them here.
+            self.sessions.clear_closing(Instant::now());
+        }
         match role {
             Role::Leader => {
                 self.forward = None;
@@ -480,6 +497,12 @@ impl Core {
                 }
             }
         }
+    }
+
+    /// A local write refused because its session now lives on another member.
+    fn moved(&mut self, req: u64) {
+        let r = crate::tree::ApplyResult { err: ErrorCode::SessionMoved, path: None, stat: None, multi: vec![] };
+        self.complete_local(req, Some((r, Txn::Error { err: ErrorCode::SessionMoved.code() })));
     }
 
     /// Fails every local write that went to the leader over the stream.
@@ -563,7 +586,13 @@ impl Core {
         self.conns.insert(conn, c);
         self.session_conn.insert(id, conn);
         tracing::debug!(session = format!("{id:#x}"), client = %addr, "session reattached");
-        self.send_connect_response(conn, id, timeout);
+        // The leader must learn that the session lives here before the client is answered,
+        // so a write still in flight on its old connection elsewhere gets SessionMoved.
+        if self.standalone() {
+            self.send_connect_response(conn, id, timeout);
+        } else {
+            self.propose(id, conn, ForwardOp::Reattach, Reply::Connect { conn, timeout });
+        }
     }
 
     fn send_connect_response(&mut self, conn: u64, session: i64, timeout: i32) {
@@ -671,9 +700,27 @@ impl Core {
         let prep_id = self.next_prep;
         self.next_prep += 1;
         let time = now_ms();
+        if origin != 0 && !self.standalone() {
+            match op {
+                ForwardOp::CreateSession { .. } | ForwardOp::Reattach => {
+                    self.session_owner.insert(session, origin);
+                }
+                _ => {
+                    if self.session_owner.get(&session).is_some_and(|o| *o != origin) {
+                        tracing::debug!(session = format!("{session:#x}"), origin, "write from a connection the session has left: SessionMoved");
+                        if origin == self.my_id {
+                            self.moved(req);
+                        } else if let Some(r) = reply {
+                            let _ = r.send(StreamReply::Moved { req });
+                        }
+                        return;
+                    }
+                }
+            }
+        }
         let (cxid, txn, touched) = match op {
             ForwardOp::CreateSession { timeout } => (0, Txn::CreateSession { timeout: *timeout }, Vec::new()),
-            ForwardOp::Sync => {
+            ForwardOp::Sync | ForwardOp::Reattach => {
                 let entry = ZkEntry { origin, req, prep_node: 0, prep_id: 0, session, cxid: 0, time, txn: Vec::new() };
                 self.submit_entry(entry, origin, req, reply);
                 return;
@@ -862,10 +909,14 @@ impl Core {
     /// Applies one write of a batch (or answers a sync barrier).
     fn apply_one(&mut self, ze: ZkEntry, term: u64) {
         if ze.txn.is_empty() {
-            // A sync barrier: nothing to apply.
+            // A sync or reattach barrier: nothing to apply.
             if ze.origin == self.my_id && ze.req != 0 {
                 self.evaluate_reads(ze.session, 0, Some(ze.req));
-                self.finish_sync(ze.req);
+                if self.sync_paths.contains_key(&ze.req) {
+                    self.finish_sync(ze.req);
+                } else {
+                    self.complete_local(ze.req, None);
+                }
             }
             return;
         }
@@ -1021,7 +1072,12 @@ impl Core {
                     self.prep_and_propose(0, 0, id, &ForwardOp::CloseSession, &auth, None);
                 }
             }
-            Role::Follower(_) => {
+            Role::Follower(l) => {
+                if self.forward.is_none() {
+                    // The stream to the leader broke (or the leader was not listening yet).
+                    let addr = self.members.get(&l).map(|a| a.peer.clone()).unwrap_or_default();
+                    self.forward = Some((l, spawn_forwarder(self.my_id, l, addr, self.self_tx.clone())));
+                }
                 let live: Vec<i64> = self.session_conn.keys().copied().collect();
                 if !live.is_empty() {
                     if let Some((_, tx)) = &self.forward {

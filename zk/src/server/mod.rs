@@ -57,17 +57,22 @@ fn membership(cfg: &Config) -> anyhow::Result<(NodeId, BTreeMap<NodeId, MemberAd
     Ok((id, members))
 }
 
-/// openraft's timing from `tickTime`: heartbeats every tick/10 (20..100 ms), elections after
-/// 5..10 heartbeats without a leader; snapshots every `snapCount` entries.
+/// openraft's timing from `tickTime`: heartbeats every tick/20 (20..50 ms), elections after
+/// 3..6 heartbeats without a leader. openraft also holds a leader lease of the maximum
+/// election timeout before voting, so a dead leader is replaced after lease + timeout
+/// (300 + 150..300 ms at the default tickTime); snapshots every `snapCount` entries.
 fn raft_config(cfg: &Config) -> anyhow::Result<openraft::Config> {
-    let hb = (cfg.tick_time as u64 / 10).clamp(20, 100);
+    let hb = (cfg.tick_time as u64 / 20).clamp(20, 50);
     let c = openraft::Config {
         cluster_name: "zk".into(),
         heartbeat_interval: hb,
-        election_timeout_min: hb * 5,
-        election_timeout_max: hb * 10,
+        election_timeout_min: hb * 3,
+        election_timeout_max: hb * 6,
         snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(cfg.snap_count),
         max_in_snapshot_log_to_keep: (cfg.snap_count / 4).clamp(100, 10_000),
+        // Entries are batches of up to 512 KiB: two per AppendEntries keeps each RPC short
+        // (openraft gives an AppendEntries about one heartbeat before timing it out).
+        max_payload_entries: 2,
         ..Default::default()
     };
     Ok(c.validate()?)
