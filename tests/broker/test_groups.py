@@ -317,3 +317,43 @@ def test_static_member_restart_keeps_assignment(fresh_cluster):
     finally:
         m1.stop()
         m2.stop()
+
+
+def java_hash(s):
+    """Java's String.hashCode: over UTF-16 code units, 32-bit wrapping."""
+    units = s.encode("utf-16-be")
+    h = 0
+    for i in range(0, len(units), 2):
+        h = (h * 31 + int.from_bytes(units[i:i + 2], "big")) & 0xFFFFFFFF
+    return h - (1 << 32) if h >= 1 << 31 else h
+
+
+def test_coordinator_placement_on_three_brokers(fresh_cluster):
+    import kraw2
+
+    c = fresh_cluster(3)
+    b = c.bootstrap
+    t = name("three")
+    create(b, t, 3)
+    produce(b, t, 30, 3)
+    a = AdminClient({"bootstrap.servers": b})
+    nodes = set()
+    groups = [name("pg") for _ in range(4)]
+    for g in groups:
+        cons = Consumer({"bootstrap.servers": b, "group.id": g, "auto.offset.reset": "earliest", "enable.auto.commit": False})
+        cons.subscribe([t])
+        assert len(consume(cons, 30)) == 30
+        cons.commit(asynchronous=False)
+        cons.close()
+        # Every broker names the same coordinator: the leader of partition
+        # (javaHashCode(group) & 0x7fffffff) % 50 of __consumer_offsets.
+        md = a.list_topics("__consumer_offsets", timeout=10).topics["__consumer_offsets"]
+        leader = md.partitions[(java_hash(g) & 0x7FFFFFFF) % len(md.partitions)].leader
+        for br in c.brokers:
+            conn = kraw2.Conn(br.port)
+            assert kraw2.find_coordinator(conn, g) == (0, leader)
+            conn.close()
+        nodes.add(leader)
+        assert committed(b, g, t, 3) == {0: 10, 1: 10, 2: 10}
+    assert len(md.partitions) == 50
+    assert len({p.leader for p in md.partitions.values()}) == 3, "offsets partitions spread over the brokers"

@@ -824,6 +824,25 @@ mod tests {
     }
 
     #[test]
+    fn initial_delay_waits_for_more_members() {
+        let cfg = GroupConfig { initial_rebalance_delay_ms: 1000, max_size: 100 };
+        let mut g = Group::new("g", 0);
+        let (tx, mut a) = oneshot::channel();
+        g.join(params("", None, false), tx, 0, &cfg);
+        g.tick(600, &cfg);
+        let (tx, mut b) = oneshot::channel();
+        g.join(params("", None, false), tx, 600, &cfg);
+        g.tick(1100, &cfg);
+        deliver(&mut g);
+        assert!(a.try_recv().is_err(), "the second member extended the delay");
+        g.tick(1601, &cfg);
+        deliver(&mut g);
+        let (ra, rb) = (a.try_recv().unwrap(), b.try_recv().unwrap());
+        assert_eq!((ra.generation, rb.generation, g.members.len()), (1, 1, 2));
+        assert_eq!(ra.members.len() + rb.members.len(), 2, "only the leader gets the member list");
+    }
+
+    #[test]
     fn inconsistent_protocols_are_refused() {
         let mut g = Group::new("g", 0);
         let _a = join(&mut g, params("", None, false), 0);
