@@ -357,3 +357,39 @@ def test_coordinator_placement_on_three_brokers(fresh_cluster):
         assert committed(b, g, t, 3) == {0: 10, 1: 10, 2: 10}
     assert len(md.partitions) == 50
     assert len({p.leader for p in md.partitions.values()}) == 3, "offsets partitions spread over the brokers"
+
+
+def test_kafka_python_admin_groups(fresh_cluster):
+    from kafka import KafkaAdminClient, TopicPartition as KTP
+    from kafka.admin import OffsetSpec
+    from kafka.structs import OffsetAndMetadata
+
+    c = fresh_cluster(1)
+    b = c.bootstrap
+    t = name("kpa")
+    g = name("kpag")
+    create(b, t, 2)
+    produce(b, t, 20, 2)
+    cons = Consumer({"bootstrap.servers": b, "group.id": g, "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    cons.subscribe([t])
+    assert len(consume(cons, 20)) == 20
+    cons.commit(asynchronous=False)
+    a = KafkaAdminClient(bootstrap_servers=b)
+    try:
+        assert {"group_id": g, "protocol_type": "consumer", "group_state": "Stable"} in a.list_groups(states_filter=["Stable"])
+        d = a.describe_groups([g])[g]
+        assert d["group_state"] == "Stable" and d["protocol_data"] == "range"
+        assert d["members"][0]["member_metadata"]["topics"] == [t]
+        offs = a.list_group_offsets({g: None})[g]
+        assert {tp.partition: om.offset for tp, om in offs.items()} == {0: 10, 1: 10}
+        cons.close()
+        a.alter_group_offsets(g, {KTP(t, 0): OffsetAndMetadata(3, "", -1)})
+        a.reset_group_offsets(g, {KTP(t, 1): OffsetSpec.EARLIEST})
+        offs = a.list_group_offsets({g: None})[g]
+        assert {tp.partition: om.offset for tp, om in offs.items()} == {0: 3, 1: 0}
+        a.delete_group_offsets(g, [KTP(t, 1)])
+        assert [tp.partition for tp in a.list_group_offsets({g: None})[g]] == [0]
+        a.delete_groups([g])
+        assert g not in [x["group_id"] for x in a.list_groups()]
+    finally:
+        a.close()
