@@ -67,6 +67,7 @@ pub struct BrokerConfig {
     pub offsets_retention_ms: i64,
     pub offsets_retention_check_interval_ms: i64,
     pub offset_metadata_max_bytes: i64,
+    pub transactional_id_expiration_ms: i64,
     pub jmx_port: i32,
     pub rack: Option<String>,
     /// Every key as given (for DescribeConfigs on the broker).
@@ -330,6 +331,7 @@ impl BrokerConfig {
             offsets_retention_ms: l("offsets.retention.minutes", 10080)?.saturating_mul(60_000),
             offsets_retention_check_interval_ms: l("offsets.retention.check.interval.ms", 600_000)?,
             offset_metadata_max_bytes: l("offset.metadata.max.bytes", 4096)?,
+            transactional_id_expiration_ms: l("transactional.id.expiration.ms", 604_800_000)?,
             jmx_port: std::env::var("JMX_PORT").ok().and_then(|v| v.parse().ok()).unwrap_or(-1),
             rack: get("broker.rack").map(str::to_string),
             raw: raw.clone(),
@@ -368,6 +370,7 @@ const KNOWN: &[&str] = &[
     "offsets.topic.num.partitions", "offsets.topic.replication.factor", "offsets.topic.segment.bytes",
     "group.initial.rebalance.delay.ms", "broker.rack", "group.min.session.timeout.ms", "group.max.session.timeout.ms",
     "group.max.size", "offsets.retention.minutes", "offsets.retention.check.interval.ms", "offset.metadata.max.bytes",
+    "transactional.id.expiration.ms",
 ];
 
 #[cfg(test)]

@@ -275,10 +275,14 @@ impl LogManager {
         }
     }
 
-    /// One retention pass over every log.
+    /// One retention pass over every log (and expiry of idle idempotent producers).
     pub fn apply_retention(&self) {
         let now = partition_log::now_ms();
         for (tp, p) in self.all() {
+            let n = p.lock().producers.expire(now, self.broker.transactional_id_expiration_ms);
+            if n > 0 {
+                tracing::info!("expired {n} idle producer id(s) of {}-{}", tp.0, tp.1);
+            }
             match p.lock().apply_retention(now) {
                 Ok(0) => {}
                 Ok(n) => tracing::info!("retention deleted {n} segment(s) of {}-{}", tp.0, tp.1),

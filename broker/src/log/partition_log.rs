@@ -142,7 +142,7 @@ impl Log {
                 let _ = std::fs::remove_file(self.snapshot_path(off));
                 continue;
             }
-            match std::fs::read(self.snapshot_path(off)).ok().and_then(|d| ProducerState::decode(&d)) {
+            match std::fs::read(self.snapshot_path(off)).ok().and_then(|d| ProducerState::decode(&d, now_ms())) {
                 Some(st) => {
                     self.producers = st;
                     from = off.max(self.log_start_offset);
@@ -157,8 +157,9 @@ impl Log {
             if batches.is_empty() {
                 break;
             }
+            let now = now_ms();
             for (h, _) in batches {
-                self.producers.update(&h);
+                self.producers.update(&h, now);
                 from = h.last_offset() + 1;
             }
         }
@@ -197,7 +198,7 @@ impl Log {
             }
             if batches.len() > 1 {
                 let mut s = scratch.take().unwrap_or_else(|| self.producers.clone());
-                s.update(h);
+                s.update(h, 0);
                 scratch = Some(s);
             }
         }
@@ -286,7 +287,7 @@ impl Log {
         active.append(data, interval)?;
         self.log_end_offset = next;
         for (h, _) in batch::split(data) {
-            self.producers.update(&h);
+            self.producers.update(&h, now);
         }
         if self.epochs.last().map(|(e, _)| *e < leader_epoch).unwrap_or(true) {
             self.epochs.push((leader_epoch, base));

@@ -40,6 +40,8 @@ pub struct BatchMeta {
 pub struct ProducerEntry {
     pub epoch: i16,
     pub batches: VecDeque<BatchMeta>,
+    /// Broker wall-clock time of the last append or load (client timestamps can be anything).
+    pub last_seen_ms: i64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -101,12 +103,13 @@ impl ProducerState {
         Ok(Check::Append)
     }
 
-    /// Records an appended batch (header with its assigned offsets).
-    pub fn update(&mut self, h: &BatchHeader) {
+    /// Records an appended batch (header with its assigned offsets) at broker time `now`.
+    pub fn update(&mut self, h: &BatchHeader, now: i64) {
         if h.producer_id < 0 || h.base_sequence < 0 || h.is_control() {
             return;
         }
-        let e = self.producers.entry(h.producer_id).or_insert(ProducerEntry { epoch: h.producer_epoch, batches: VecDeque::new() });
+        let e = self.producers.entry(h.producer_id).or_insert(ProducerEntry { epoch: h.producer_epoch, batches: VecDeque::new(), last_seen_ms: now });
+        e.last_seen_ms = now;
         if h.producer_epoch != e.epoch {
             e.epoch = h.producer_epoch;
             e.batches.clear();
@@ -121,6 +124,14 @@ impl ProducerState {
         while e.batches.len() > CACHED_BATCHES {
             e.batches.pop_front();
         }
+    }
+
+    /// Forgets producers whose last batch is older than `max_age_ms` (Kafka 2.5 expires them
+    /// after `transactional.id.expiration.ms`). Returns how many were removed.
+    pub fn expire(&mut self, now: i64, max_age_ms: i64) -> usize {
+        let before = self.producers.len();
+        self.producers.retain(|_, e| now - e.last_seen_ms <= max_age_ms);
+        before - self.producers.len()
     }
 
     pub fn encode(&self) -> Vec<u8> {
@@ -151,7 +162,7 @@ impl ProducerState {
     }
 
     /// Parses a snapshot; None if it is damaged (the log is then replayed from its start).
-    pub fn decode(data: &[u8]) -> Option<ProducerState> {
+    pub fn decode(data: &[u8], now: i64) -> Option<ProducerState> {
         if data.len() < 10 || i16::from_be_bytes([data[0], data[1]]) != 1 {
             return None;
         }
@@ -178,7 +189,7 @@ impl ProducerState {
             let first_seq = if last_seq as i64 - delta as i64 >= 0 { last_seq - delta } else { (last_seq as i64 - delta as i64 + i32::MAX as i64 + 1) as i32 };
             let mut batches = VecDeque::new();
             batches.push_back(BatchMeta { first_seq, last_seq, first_offset: last_offset - delta as i64, last_offset, timestamp: ts });
-            st.producers.insert(pid, ProducerEntry { epoch, batches });
+            st.producers.insert(pid, ProducerEntry { epoch, batches, last_seen_ms: now });
         }
         Some(st)
     }
@@ -210,25 +221,28 @@ mod tests {
     fn sequences_duplicates_epochs() {
         let mut s = ProducerState::default();
         assert_eq!(s.check(&hdr(7, 0, 0, 3, 0)), Ok(Check::Append));
-        s.update(&hdr(7, 0, 0, 3, 10));
+        s.update(&hdr(7, 0, 0, 3, 10), 0);
         assert_eq!(s.check(&hdr(7, 0, 0, 3, 0)), Ok(Check::Duplicate { first_offset: 10, last_offset: 12 }));
         assert!(matches!(s.check(&hdr(7, 0, 5, 1, 0)), Err(ProducerError::OutOfOrder { expected: 3, got: 5, .. })));
         assert_eq!(s.check(&hdr(7, 0, 3, 1, 0)), Ok(Check::Append));
-        s.update(&hdr(7, 1, 0, 1, 13));
+        s.update(&hdr(7, 1, 0, 1, 13), 0);
         assert!(matches!(s.check(&hdr(7, 0, 1, 1, 0)), Err(ProducerError::InvalidEpoch { .. })));
         assert!(matches!(s.check(&hdr(7, 2, 4, 1, 0)), Err(ProducerError::OutOfOrder { .. })));
         assert!(matches!(s.check(&hdr(8, 0, 4, 1, 0)), Err(ProducerError::UnknownProducer { .. })));
         assert_eq!(s.check(&hdr(-1, -1, -1, 1, 0)), Ok(Check::Append));
+        assert_eq!(s.expire(100, 1000), 0);
+        assert_eq!(s.expire(5000, 1000), 1);
+        assert!(s.producers.is_empty());
     }
 
     #[test]
     fn snapshot_roundtrip_and_damage() {
         let mut s = ProducerState::default();
-        s.update(&hdr(7, 2, 0, 3, 10));
-        s.update(&hdr(7, 2, 3, 2, 13));
-        s.update(&hdr(9, 0, i32::MAX, 2, 20));
+        s.update(&hdr(7, 2, 0, 3, 10), 0);
+        s.update(&hdr(7, 2, 3, 2, 13), 0);
+        s.update(&hdr(9, 0, i32::MAX, 2, 20), 0);
         let bytes = s.encode();
-        let back = ProducerState::decode(&bytes).unwrap();
+        let back = ProducerState::decode(&bytes, 0).unwrap();
         assert_eq!(back.producers[&7].epoch, 2);
         assert_eq!(*back.producers[&7].batches.back().unwrap(), BatchMeta { first_seq: 3, last_seq: 4, first_offset: 13, last_offset: 14, timestamp: 1 });
         assert_eq!(back.producers[&9].batches.back().unwrap().first_seq, i32::MAX);
@@ -236,7 +250,7 @@ mod tests {
         let mut bad = bytes.clone();
         let n = bad.len() - 1;
         bad[n] ^= 1;
-        assert!(ProducerState::decode(&bad).is_none());
-        assert!(ProducerState::decode(&[0, 1]).is_none());
+        assert!(ProducerState::decode(&bad, 0).is_none());
+        assert!(ProducerState::decode(&[0, 1], 0).is_none());
     }
 }
