@@ -274,17 +274,6 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         Ok(lock(&self.inner).vote)
     }
 
-    async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
-        let b = bincode::serialize(&committed).map_err(write_err)?;
-        self.write_file_atomic("raft-committed", &b, false).map_err(write_err)?;
-        lock(&self.inner).committed = committed;
-        Ok(())
-    }
-
-    async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
-        Ok(lock(&self.inner).committed)
-    }
-
     async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<(), StorageError>
     where
         I: IntoIterator<Item = Entry> + OptionalSend,
