@@ -6,8 +6,9 @@
 //! a conflicting suffix) or a purge (entries before a snapshot). Loading replays the records in
 //! order, so the log never has to be rewritten in place. A writer thread appends whatever is
 //! queued and fsyncs once for the batch (group commit) before telling openraft it is durable.
-//! The vote lives in `raft-vote` (written atomically: tmp, fsync, rename, fsync dir), the last
-//! committed log id in `raft-committed` (a hint; not fsynced).
+//! The vote lives in `raft-vote` (written atomically: tmp, fsync, rename, fsync dir). The
+//! committed index is not stored (a rename per commit cost half the write throughput): after
+//! a restart openraft learns it again from the next leader's first commit.
 
 use super::{write_err, Entry, LogId, NodeId, StorageError, TypeConfig};
 use crate::storage::log::{self as txlog, LogWriter};
@@ -46,7 +47,6 @@ struct Inner {
     entries: BTreeMap<u64, Entry>,
     last_purged: Option<LogId>,
     vote: Option<Vote<NodeId>>,
-    committed: Option<LogId>,
 }
 
 #[derive(Clone)]
@@ -62,7 +62,7 @@ fn lock(m: &Mutex<Inner>) -> std::sync::MutexGuard<'_, Inner> {
 
 /// Loads the log from `dir` (cutting a torn tail) and starts the writer thread.
 pub fn open(dir: &Path, force_sync: bool) -> anyhow::Result<LogStore> {
-    let mut inner = Inner { entries: BTreeMap::new(), last_purged: None, vote: None, committed: None };
+    let mut inner = Inner { entries: BTreeMap::new(), last_purged: None, vote: None };
     let files = crate::storage::list(dir, "log")?;
     let last = files.len().saturating_sub(1);
     let mut max_seq = 0i64;
@@ -100,14 +100,6 @@ pub fn open(dir: &Path, force_sync: bool) -> anyhow::Result<LogStore> {
     }
     if let Ok(b) = std::fs::read(dir.join("raft-vote")) {
         inner.vote = Some(bincode::deserialize(&b).map_err(|e| anyhow::anyhow!("{}: unreadable vote: {e}", dir.join("raft-vote").display()))?);
-    }
-    if let Ok(b) = std::fs::read(dir.join("raft-committed")) {
-        inner.committed = bincode::deserialize::<Option<LogId>>(&b).ok().flatten();
-    }
-    // `raft-committed` is a hint written without fsync; it can never be beyond the log.
-    let last_index = inner.entries.keys().next_back().copied().or(inner.last_purged.map(|l| l.index));
-    if inner.committed.map(|c| c.index) > last_index {
-        inner.committed = inner.entries.iter().next_back().map(|(_, e)| e.log_id).or(inner.last_purged);
     }
     let (tx, rx) = mpsc::channel();
     let wdir = dir.to_path_buf();
