@@ -675,7 +675,12 @@ impl Core {
                 let my_id = self.my_id;
                 self.prep_and_propose(my_id, req, session, &op, &auth, None);
             }
-            Role::Follower(_) => {
+            Role::Follower(l) => {
+                if self.forward.is_none() {
+                    // The stream broke: re-open it now rather than fail this client.
+                    let addr = self.members.get(&l).map(|a| a.peer.clone()).unwrap_or_default();
+                    self.forward = Some((l, spawn_forwarder(self.my_id, l, addr, self.self_tx.clone())));
+                }
                 let req = self.new_local(session, reply, true);
                 let (auth, is_super) = self
                     .conns
