@@ -20,8 +20,15 @@ def test_three_brokers_leaders_spread_and_failover(fresh_cluster):
     assert len(a.list_topics(timeout=5).brokers) == 3
     t = "spread"
     a.create_topics([NewTopic(t, 6, 1)], operation_timeout=10)[t].result(15)
-    md = a.list_topics(t, timeout=10)
-    leaders = [md.topics[t].partitions[p].leader for p in range(6)]
+    # As in Kafka, leaders appear in metadata shortly after CreateTopics returns (the
+    # controller elects them asynchronously): wait for them, bounded.
+    deadline = time.time() + 15
+    while True:
+        md = a.list_topics(t, timeout=10)
+        leaders = [md.topics[t].partitions[p].leader for p in range(6)]
+        if -1 not in leaders or time.time() > deadline:
+            break
+        time.sleep(0.2)
     assert sorted(set(leaders)) == [0, 1, 2], leaders
     p = Producer({"bootstrap.servers": c.bootstrap})
     for i in range(60):
