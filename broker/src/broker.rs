@@ -9,6 +9,7 @@
 //! ephemerals go at once).
 
 use std::sync::atomic::{AtomicBool, Ordering};
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,6 +33,10 @@ pub struct Broker {
     pub meta: MetadataCache,
     pub groups: crate::group::GroupCoordinator,
     pub producer_ids: crate::producer_ids::ProducerIdManager,
+    /// ISR changes for the ISR task (see `replica::isr`).
+    pub isr_tx: tokio::sync::mpsc::UnboundedSender<crate::replica::isr::IsrChange>,
+    /// Requests for the controller task (controlled shutdown, elections, reassignments).
+    pub controller_tx: tokio::sync::mpsc::UnboundedSender<crate::controller::Command>,
     shutting_down: AtomicBool,
 }
 
@@ -91,9 +96,12 @@ impl Broker {
         let _ = zk.get_data(&format!("/config/brokers/{id}"), false).await;
 
         let logs = LogManager::new(&cfg);
+        logs.broker_id.store(id, Ordering::Relaxed);
         let cfg_for_groups = cfg.clone();
         let started = std::time::Instant::now();
         let n = tokio::task::block_in_place(|| logs.load_existing()).context("loading logs")?;
+        let (isr_tx, isr_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (controller_tx, controller_rx) = tokio::sync::mpsc::unbounded_channel();
         tracing::info!("loaded {n} partition log(s) in {:?}", started.elapsed());
 
         let broker = Arc::new(Broker {
@@ -105,13 +113,17 @@ impl Broker {
             meta: MetadataCache::default(),
             groups: crate::group::GroupCoordinator::new(crate::group::Settings::from_config(&cfg_for_groups)),
             producer_ids: Default::default(),
+            isr_tx,
+            controller_tx,
             shutting_down: AtomicBool::new(false),
         });
         let _ = broker.zk.get_children("/brokers/topics", false).await;
         let _ = broker.zk.get_children("/brokers/ids", false).await;
         broker.register().await?;
         broker.producer_ids.init(&broker.zk, broker.id).await;
-        tokio::spawn(crate::controller::run(broker.clone()));
+        tokio::spawn(crate::controller::run(broker.clone(), controller_rx));
+        tokio::spawn(crate::replica::isr::run(broker.clone(), isr_rx));
+        tokio::spawn(crate::replica::fetcher::run(broker.clone()));
         tokio::spawn(sync_loop(broker.clone()));
         tokio::spawn(maintenance_loop(broker.clone()));
         tokio::spawn(group_timer(broker.clone()));
@@ -172,19 +184,32 @@ impl Broker {
         tracing::info!("shut down completed");
     }
 
-    /// Applies a fresh cluster view: opens logs we lead, drops logs of deleted topics.
+    /// Applies a fresh cluster view: opens the logs of partitions we are a replica of and
+    /// sets each one's role (leader / follower), drops logs of deleted topics and of
+    /// partitions moved away from us.
     fn apply(&self, old: &ClusterMeta, new: &ClusterMeta) {
+        let mut roles_changed = false;
         for (t, tm) in &new.topics {
             let cfg = self.topic_config(new, t);
             for (p, pm) in &tm.partitions {
-                if pm.leader() == self.id || (pm.replicas.contains(&self.id) && self.logs.get(t, *p).is_some()) {
+                if pm.replicas.contains(&self.id) {
                     match self.logs.get_or_create(t, *p, cfg.clone()) {
-                        Ok(part) => part.leader_epoch.store(pm.leader_epoch().max(0), Ordering::Relaxed),
+                        Ok(part) => {
+                            crate::replica::apply_partition(self, &part, pm);
+                            roles_changed = true;
+                        }
                         Err(e) => tracing::error!("cannot open log {t}-{p}: {e}"),
                     }
+                } else if pm.state.is_some() && self.logs.get(t, *p).is_some() && !tm.deleting {
+                    // StopReplica(delete): a reassignment took this replica away.
+                    tracing::info!("{t}-{p}: no longer a replica here (replicas {:?}); deleting the local log", pm.replicas);
+                    self.logs.delete(t, *p);
                 }
             }
             self.logs.update_config(t, &cfg);
+        }
+        if roles_changed {
+            self.logs.hw_changed.notify_waiters();
         }
         // Group coordination follows leadership of __consumer_offsets partitions.
         let offsets = new.topics.get(crate::group::OFFSETS_TOPIC);

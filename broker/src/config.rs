@@ -70,6 +70,17 @@ pub struct BrokerConfig {
     pub transactional_id_expiration_ms: i64,
     pub jmx_port: i32,
     pub rack: Option<String>,
+    pub replica_lag_time_max_ms: i64,
+    pub replica_fetch_max_bytes: i32,
+    pub replica_fetch_wait_max_ms: i32,
+    pub replica_socket_timeout_ms: i64,
+    pub unclean_leader_election_enable: bool,
+    pub auto_leader_rebalance_enable: bool,
+    pub leader_imbalance_check_interval_ms: u64,
+    pub leader_imbalance_per_broker_percentage: i64,
+    pub controlled_shutdown_enable: bool,
+    pub controlled_shutdown_max_retries: i32,
+    pub controlled_shutdown_retry_backoff_ms: u64,
     /// Every key as given (for DescribeConfigs on the broker).
     pub raw: BTreeMap<String, String>,
     pub warnings: Vec<String>,
@@ -87,11 +98,8 @@ const ACCEPTED: &[&str] = &[
     "transaction.state.log.num.partitions", "transaction.state.log.segment.bytes",
     "transactional.id.expiration.ms", "transaction.max.timeout.ms",
     "group.min.session.timeout.ms", "group.max.session.timeout.ms", "group.max.size",
-    "replica.lag.time.max.ms", "replica.fetch.max.bytes", "replica.fetch.wait.max.ms",
-    "replica.socket.timeout.ms", "replica.socket.receive.buffer.bytes", "replica.high.watermark.checkpoint.interval.ms",
-    "unclean.leader.election.enable", "auto.leader.rebalance.enable", "leader.imbalance.check.interval.seconds",
-    "leader.imbalance.per.broker.percentage", "controlled.shutdown.enable", "controlled.shutdown.max.retries",
-    "controlled.shutdown.retry.backoff.ms", "controller.socket.timeout.ms",
+    "replica.socket.receive.buffer.bytes", "replica.high.watermark.checkpoint.interval.ms",
+    "controller.socket.timeout.ms",
     "log.cleaner.enable", "log.cleaner.threads", "log.cleaner.dedupe.buffer.size", "log.cleaner.backoff.ms",
     "log.cleaner.min.cleanable.ratio", "log.cleaner.delete.retention.ms", "log.cleaner.io.buffer.size",
     "log.segment.delete.delay.ms", "log.preallocate", "log.flush.scheduler.interval.ms",
@@ -290,6 +298,8 @@ impl BrokerConfig {
         at_least("min.insync.replicas", &min_insync_replicas.to_string(), min_insync_replicas as i64, 1)?;
         let log_retention_check_interval_ms = l("log.retention.check.interval.ms", 300_000)?;
         at_least("log.retention.check.interval.ms", &log_retention_check_interval_ms.to_string(), log_retention_check_interval_ms, 1)?;
+        let replica_lag_time_max_ms = l("replica.lag.time.max.ms", 30_000)?;
+        at_least("replica.lag.time.max.ms", &replica_lag_time_max_ms.to_string(), replica_lag_time_max_ms, 1)?;
         let log_flush_interval_ms = match get("log.flush.interval.ms") { Some(v) => Some(long("log.flush.interval.ms", v)?), None => None };
 
         let cfg = BrokerConfig {
@@ -334,6 +344,17 @@ impl BrokerConfig {
             transactional_id_expiration_ms: l("transactional.id.expiration.ms", 604_800_000)?,
             jmx_port: std::env::var("JMX_PORT").ok().and_then(|v| v.parse().ok()).unwrap_or(-1),
             rack: get("broker.rack").map(str::to_string),
+            replica_lag_time_max_ms,
+            replica_fetch_max_bytes: i("replica.fetch.max.bytes", 1_048_576)?.max(1),
+            replica_fetch_wait_max_ms: i("replica.fetch.wait.max.ms", 500)?.max(0),
+            replica_socket_timeout_ms: l("replica.socket.timeout.ms", 30_000)?.max(1),
+            unclean_leader_election_enable: b("unclean.leader.election.enable", false)?,
+            auto_leader_rebalance_enable: b("auto.leader.rebalance.enable", true)?,
+            leader_imbalance_check_interval_ms: (l("leader.imbalance.check.interval.seconds", 300)?.max(1) as u64).saturating_mul(1000),
+            leader_imbalance_per_broker_percentage: l("leader.imbalance.per.broker.percentage", 10)?,
+            controlled_shutdown_enable: b("controlled.shutdown.enable", true)?,
+            controlled_shutdown_max_retries: i("controlled.shutdown.max.retries", 3)?.max(1),
+            controlled_shutdown_retry_backoff_ms: l("controlled.shutdown.retry.backoff.ms", 5000)?.max(0) as u64,
             raw: raw.clone(),
             warnings: Vec::new(),
         };
@@ -360,6 +381,10 @@ impl BrokerConfig {
 
 const KNOWN: &[&str] = &[
     "broker.id", "reserved.broker.max.id", "listeners", "advertised.listeners", "listener.security.protocol.map",
+    "replica.lag.time.max.ms", "replica.fetch.max.bytes", "replica.fetch.wait.max.ms", "replica.socket.timeout.ms",
+    "unclean.leader.election.enable", "auto.leader.rebalance.enable", "leader.imbalance.check.interval.seconds",
+    "leader.imbalance.per.broker.percentage", "controlled.shutdown.enable", "controlled.shutdown.max.retries",
+    "controlled.shutdown.retry.backoff.ms",
     "log.dirs", "log.dir", "num.partitions", "default.replication.factor", "auto.create.topics.enable",
     "delete.topic.enable", "log.retention.hours", "log.retention.minutes", "log.retention.ms",
     "log.retention.bytes", "log.segment.bytes", "log.roll.ms", "log.roll.hours",

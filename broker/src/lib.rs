@@ -6,8 +6,8 @@
 //! writes partition state; `metadata` keeps each broker's view of the cluster from the znodes.
 //! `group` is the group coordinator on `__consumer_offsets`; `producer_ids` hands out
 //! idempotent producer ids (the per-partition sequence checks live in `log::producer_state`).
-//! Not here yet: transactions, follower replication and ISR (issue 7) — every partition has
-//! exactly one live copy, its leader's.
+//! `replica` is replication: followers fetch from leaders, the ISR and high watermark,
+//! acks=all, truncation by leader epoch. Not here: transactions.
 
 pub mod admin;
 pub mod broker;
@@ -17,6 +17,7 @@ pub mod group;
 pub mod log;
 pub mod metadata;
 pub mod producer_ids;
+pub mod replica;
 pub mod server;
 pub mod topic_config;
 pub mod zk;

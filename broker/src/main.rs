@@ -71,6 +71,8 @@ async fn run(cfg: broker::config::BrokerConfig) -> anyhow::Result<()> {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
+    // Keep serving while leadership moves away (clients follow it), then stop.
+    broker::replica::shutdown::run(&broker).await;
     server.abort();
     broker.shutdown().await;
     Ok(())

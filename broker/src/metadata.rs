@@ -17,6 +17,11 @@ pub struct PartitionMeta {
     pub replicas: Vec<i32>,
     /// None until the controller wrote the partition's state znode.
     pub state: Option<PartitionState>,
+    /// The state znode's version (leaders update the ISR conditionally on it).
+    pub state_version: i32,
+    /// Reassignment in progress (the topic znode's `adding_replicas` / `removing_replicas`).
+    pub adding: Vec<i32>,
+    pub removing: Vec<i32>,
 }
 
 impl PartitionMeta {
@@ -89,17 +94,20 @@ pub async fn read_cluster(zk: &ZkClient, listener: &str) -> ZkResult<ClusterMeta
     zk.get_children("/config/changes", true).await?;
     for t in zk.get_children("/brokers/topics", true).await?.unwrap_or_default() {
         let Some((Some(data), _)) = zk.get_data(&zkdata::topic_path(&t), true).await? else { continue };
+        let reassign = zkdata::parse_topic_reassignments(&data);
         let Some(assign) = zkdata::parse_topic(&data) else {
             tracing::warn!("unparseable topic znode {}", zkdata::topic_path(&t));
             continue;
         };
         let mut tm = TopicMeta { deleting: deleting.contains(&t), ..Default::default() };
         for (p, replicas) in assign {
-            let state = match zk.get_data(&zkdata::state_path(&t, p), true).await? {
-                Some((Some(d), _)) => zkdata::parse_state(&d),
-                _ => None,
+            let (state, state_version) = match zk.get_data(&zkdata::state_path(&t, p), true).await? {
+                Some((Some(d), stat)) => (zkdata::parse_state(&d), stat.version),
+                _ => (None, -1),
             };
-            tm.partitions.insert(p, PartitionMeta { replicas, state });
+            let adding = reassign.get(&p).map(|r| r.0.clone()).unwrap_or_default();
+            let removing = reassign.get(&p).map(|r| r.1.clone()).unwrap_or_default();
+            tm.partitions.insert(p, PartitionMeta { replicas, state, state_version, adding, removing });
         }
         if let Some((Some(d), _)) = zk.get_data(&zkdata::topic_config_path(&t), false).await? {
             tm.config = zkdata::parse_topic_config(&d).unwrap_or_default();

@@ -81,7 +81,7 @@ pub fn broker_default(b: &BrokerConfig, key: &str) -> (String, Source) {
         "segment.index.bytes" => (b.log_index_size_max_bytes.to_string(), b.raw.contains_key("log.index.size.max.bytes")),
         "segment.jitter.ms" => ("0".into(), false),
         "segment.ms" => (b.log_roll_ms.to_string(), ["log.roll.ms", "log.roll.hours"].iter().any(|k| b.raw.contains_key(*k))),
-        "unclean.leader.election.enable" => ("false".into(), false),
+        "unclean.leader.election.enable" => (b.unclean_leader_election_enable.to_string(), b.raw.contains_key("unclean.leader.election.enable")),
         _ => (String::new(), false),
     };
     (val, if from_file { Source::StaticBroker } else { Source::Default })
@@ -148,6 +148,8 @@ pub struct TopicConfig {
     pub log_append_time: bool,
     pub compact: bool,
     pub flush_messages: i64,
+    pub min_insync_replicas: i64,
+    pub unclean_leader_election: bool,
 }
 
 impl TopicConfig {
@@ -165,6 +167,8 @@ impl TopicConfig {
             log_append_time: get("message.timestamp.type") == "LogAppendTime",
             compact: get("cleanup.policy").contains("compact"),
             flush_messages: num("flush.messages", b.log_flush_interval_messages),
+            min_insync_replicas: num("min.insync.replicas", b.min_insync_replicas as i64).max(1),
+            unclean_leader_election: get("unclean.leader.election.enable").trim().eq_ignore_ascii_case("true"),
         }
     }
 }

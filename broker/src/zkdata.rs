@@ -185,6 +185,74 @@ pub fn topic_json(assignment: &BTreeMap<i32, Vec<i32>>) -> String {
     format!("{{\"version\":2,\"partitions\":{{{}}},\"adding_replicas\":{{}},\"removing_replicas\":{{}}}}", parts.join(","))
 }
 
+/// `/brokers/topics/<t>` during a reassignment: `partitions` holds the full replica set
+/// (target first, then the replicas being removed), as Kafka 2.5's controller writes it.
+pub fn topic_json_reassigning(
+    assignment: &BTreeMap<i32, Vec<i32>>,
+    adding: &BTreeMap<i32, Vec<i32>>,
+    removing: &BTreeMap<i32, Vec<i32>>,
+) -> String {
+    let obj = |m: &BTreeMap<i32, Vec<i32>>| {
+        m.iter().filter(|(_, r)| !r.is_empty()).map(|(p, r)| format!("\"{p}\":{}", int_list(r))).collect::<Vec<_>>().join(",")
+    };
+    format!(
+        "{{\"version\":2,\"partitions\":{{{}}},\"adding_replicas\":{{{}}},\"removing_replicas\":{{{}}}}}",
+        obj(assignment),
+        obj(adding),
+        obj(removing)
+    )
+}
+
+/// The topic znode's in-flight reassignments: partition -> (adding, removing).
+pub fn parse_topic_reassignments(data: &[u8]) -> BTreeMap<i32, (Vec<i32>, Vec<i32>)> {
+    let mut out: BTreeMap<i32, (Vec<i32>, Vec<i32>)> = BTreeMap::new();
+    let Ok(v) = serde_json::from_slice::<Value>(data) else { return out };
+    for (field, adding) in [("adding_replicas", true), ("removing_replicas", false)] {
+        let Some(m) = v.get(field).and_then(|x| x.as_object()) else { continue };
+        for (k, r) in m {
+            let (Ok(p), Some(list)) = (k.parse::<i32>(), r.as_array()) else { continue };
+            let ids: Vec<i32> = list.iter().filter_map(|x| x.as_i64().map(|n| n as i32)).collect();
+            let e = out.entry(p).or_default();
+            if adding {
+                e.0 = ids;
+            } else {
+                e.1 = ids;
+            }
+        }
+    }
+    out
+}
+
+/// `/isr_change_notification/isr_change_NNNNNNNNNN` as Kafka 2.5's leaders write it.
+pub fn isr_change_json(partitions: &[(String, i32)]) -> String {
+    let parts: Vec<String> = partitions.iter().map(|(t, p)| format!("{{\"topic\":{},\"partition\":{p}}}", q(t))).collect();
+    format!("{{\"version\":1,\"partitions\":[{}]}}", parts.join(","))
+}
+
+/// `/admin/reassign_partitions` (Kafka 2.5's ZooKeeper path of kafka-reassign-partitions):
+/// `{"version":1,"partitions":[{"topic":"t","partition":0,"replicas":[1,2]}]}`.
+pub fn parse_reassign_partitions(data: &[u8]) -> Option<Vec<(String, i32, Vec<i32>)>> {
+    let v: Value = serde_json::from_slice(data).ok()?;
+    let mut out = Vec::new();
+    for e in v.get("partitions")?.as_array()? {
+        let t = e.get("topic")?.as_str()?.to_string();
+        let p = e.get("partition")?.as_i64()? as i32;
+        let r = e.get("replicas")?.as_array()?.iter().filter_map(|x| x.as_i64().map(|n| n as i32)).collect();
+        out.push((t, p, r));
+    }
+    Some(out)
+}
+
+/// `/admin/preferred_replica_election`: `{"version":1,"partitions":[{"topic":"t","partition":0}]}`.
+pub fn parse_preferred_election(data: &[u8]) -> Option<Vec<(String, i32)>> {
+    let v: Value = serde_json::from_slice(data).ok()?;
+    let mut out = Vec::new();
+    for e in v.get("partitions")?.as_array()? {
+        out.push((e.get("topic")?.as_str()?.to_string(), e.get("partition")?.as_i64()? as i32));
+    }
+    Some(out)
+}
+
 pub fn parse_topic(data: &[u8]) -> Option<BTreeMap<i32, Vec<i32>>> {
     let v: Value = serde_json::from_slice(data).ok()?;
     let parts = v.get("partitions")?.as_object()?;
@@ -333,6 +401,18 @@ mod tests {
         assert_eq!(producer_id_block_json(0, 0, 999), r#"{"version":1,"broker":0,"block_start":"0","block_end":"999"}"#);
         assert_eq!(new_cluster_id().len(), 22);
         assert!(parse_state(b"garbage").is_none());
+        let mut add = BTreeMap::new();
+        add.insert(0, vec![2]);
+        let mut rm = BTreeMap::new();
+        rm.insert(0, vec![0]);
+        let mut full = BTreeMap::new();
+        full.insert(0, vec![1, 2, 0]);
+        let j = topic_json_reassigning(&full, &add, &rm);
+        assert_eq!(j, r#"{"version":2,"partitions":{"0":[1,2,0]},"adding_replicas":{"0":[2]},"removing_replicas":{"0":[0]}}"#);
+        assert_eq!(parse_topic_reassignments(j.as_bytes()).get(&0), Some(&(vec![2], vec![0])));
+        assert_eq!(isr_change_json(&[("t".into(), 1)]), r#"{"version":1,"partitions":[{"topic":"t","partition":1}]}"#);
+        let r = parse_reassign_partitions(br#"{"version":1,"partitions":[{"topic":"t","partition":0,"replicas":[1,2]}]}"#);
+        assert_eq!(r, Some(vec![("t".to_string(), 0, vec![1, 2])]));
     }
 
     #[test]

@@ -134,13 +134,9 @@ impl GroupCoordinator {
         let refs: Vec<(Option<&[u8]>, Option<&[u8]>)> = recs.iter().map(|(k, v)| (Some(k.as_slice()), v.as_deref())).collect();
         let mut b = batch::build(&refs, now_ms());
         let Some(part) = logs.get(OFFSETS_TOPIC, partition) else { return Err(errors::NOT_COORDINATOR) };
-        let epoch = part.leader_epoch.load(Ordering::Relaxed);
-        let res = part.lock().append(&mut b, epoch);
+        let res = crate::replica::append_leader(logs, &part, &mut b);
         match res {
-            Ok(_) => {
-                logs.appended.notify_waiters();
-                Ok(())
-            }
+            Ok(_) => Ok(()),
             Err(e) => {
                 tracing::error!("cannot write to {OFFSETS_TOPIC}-{partition}: {e}");
                 Err(errors::COORDINATOR_NOT_AVAILABLE)

@@ -37,16 +37,21 @@ pub fn write_atomically(path: &Path, data: &[u8]) -> std::io::Result<()> {
 
 pub type TopicPartition = (String, i32);
 
-/// One partition hosted here: its log plus the leader epoch it is served at.
+/// One partition hosted here: its log, the leader epoch it is served at, and its
+/// replication state (see `crate::replica`). Lock order: `repl` before `log`.
 pub struct Partition {
     pub log: Mutex<Log>,
     pub leader_epoch: std::sync::atomic::AtomicI32,
+    pub repl: Mutex<crate::replica::state::ReplicaState>,
 }
 
 impl Partition {
     /// Locks the log; a poisoned lock (a panic elsewhere) still gives the data.
     pub fn lock(&self) -> std::sync::MutexGuard<'_, Log> {
         self.log.lock().unwrap_or_else(|e| e.into_inner())
+    }
+    pub fn repl(&self) -> std::sync::MutexGuard<'_, crate::replica::state::ReplicaState> {
+        self.repl.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -55,8 +60,13 @@ pub struct LogManager {
     partitions: RwLock<HashMap<TopicPartition, Arc<Partition>>>,
     recovery_points: HashMap<PathBuf, BTreeMap<TopicPartition, i64>>,
     log_starts: HashMap<PathBuf, BTreeMap<TopicPartition, i64>>,
-    /// Woken on every append (fetch long polling).
+    high_watermarks: HashMap<PathBuf, BTreeMap<TopicPartition, i64>>,
+    /// Woken on every append and high watermark move (fetch long polling).
     pub appended: tokio::sync::Notify,
+    /// Woken when a high watermark moves or a partition changes role (acks=all waits).
+    pub hw_changed: tokio::sync::Notify,
+    /// This broker's id (set once it is known; leaders compute high watermarks with it).
+    pub broker_id: std::sync::atomic::AtomicI32,
     broker: BrokerConfig,
 }
 
@@ -151,16 +161,21 @@ impl LogManager {
     pub fn new(broker: &BrokerConfig) -> LogManager {
         let mut recovery_points = HashMap::new();
         let mut log_starts = HashMap::new();
+        let mut high_watermarks = HashMap::new();
         for d in &broker.log_dirs {
             recovery_points.insert(d.clone(), read_checkpoint(&d.join("recovery-point-offset-checkpoint")));
             log_starts.insert(d.clone(), read_checkpoint(&d.join("log-start-offset-checkpoint")));
+            high_watermarks.insert(d.clone(), read_checkpoint(&d.join("replication-offset-checkpoint")));
         }
         LogManager {
             dirs: broker.log_dirs.clone(),
             partitions: RwLock::new(HashMap::new()),
             recovery_points,
             log_starts,
+            high_watermarks,
             appended: tokio::sync::Notify::new(),
+            hw_changed: tokio::sync::Notify::new(),
+            broker_id: std::sync::atomic::AtomicI32::new(broker.broker_id),
             broker: broker.clone(),
         }
     }
@@ -188,8 +203,15 @@ impl LogManager {
         let rp = self.recovery_points.get(dir).and_then(|m| m.get(tp)).copied().unwrap_or(0);
         let ls = self.log_starts.get(dir).and_then(|m| m.get(tp)).copied().unwrap_or(0);
         let path = dir.join(format!("{}-{}", tp.0, tp.1));
-        let log = Log::open(&path, &tp.0, tp.1, cfg, rp, ls)?;
-        let p = Arc::new(Partition { log: Mutex::new(log), leader_epoch: std::sync::atomic::AtomicI32::new(0) });
+        let mut log = Log::open(&path, &tp.0, tp.1, cfg, rp, ls)?;
+        if let Some(hw) = self.high_watermarks.get(dir).and_then(|m| m.get(tp)) {
+            log.set_high_watermark(*hw);
+        }
+        let p = Arc::new(Partition {
+            log: Mutex::new(log),
+            leader_epoch: std::sync::atomic::AtomicI32::new(0),
+            repl: Mutex::new(Default::default()),
+        });
         self.partitions.write().unwrap_or_else(|e| e.into_inner()).insert(tp.clone(), p.clone());
         Ok(p)
     }

@@ -3,8 +3,11 @@
 //! Appends go to the active (last) segment, which rolls on `segment.bytes` / `segment.ms`.
 //! Retention deletes whole segments by time and size; DeleteRecords moves the log start
 //! offset. `leader-epoch-checkpoint` in the directory holds `0\n<count>\n<epoch> <offset>`
-//! lines, as Kafka's. Single replica: the high watermark is the log end offset (replication
-//! is issue 7 and will separate the two).
+//! lines, as Kafka's. The high watermark (the offset below which every in-sync replica has
+//! the data) is kept here but moved by `replica` (the leader from its followers' fetch
+//! offsets, a follower from its leader's answers); consumers read only below it. Followers
+//! append the leader's batches as they are (`append_replica`) and cut divergent tails with
+//! `truncate_to` after asking the leader where their last leader epoch ended.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -42,6 +45,8 @@ pub struct Log {
     pub log_end_offset: i64,
     pub log_start_offset: i64,
     pub recovery_point: i64,
+    /// Replicated to every in-sync replica below this offset (see `replica`).
+    high_watermark: i64,
     pub config: TopicConfig,
     epochs: Vec<(i32, i64)>,
     unflushed: i64,
@@ -52,6 +57,8 @@ pub struct Log {
 /// Result of an append.
 pub struct Appended {
     pub base_offset: i64,
+    /// The log end offset after the append (for a duplicate: the retried batch's end).
+    pub next_offset: i64,
     pub log_append_time: i64,
     /// A producer's retry of batches already in the log: acknowledged, not appended again.
     pub duplicate: bool,
@@ -103,6 +110,7 @@ impl Log {
             log_end_offset: next,
             log_start_offset: log_start.max(first_base).min(next),
             recovery_point: next,
+            high_watermark: 0,
             config,
             epochs: Vec::new(),
             unflushed: 0,
@@ -237,7 +245,190 @@ impl Log {
     }
 
     pub fn high_watermark(&self) -> i64 {
-        self.log_end_offset
+        self.high_watermark.clamp(self.log_start_offset, self.log_end_offset)
+    }
+
+    /// Moves the high watermark (clamped to the log); returns whether it moved forward.
+    pub fn set_high_watermark(&mut self, hw: i64) -> bool {
+        let hw = hw.clamp(self.log_start_offset, self.log_end_offset);
+        let old = self.high_watermark();
+        self.high_watermark = hw;
+        hw > old
+    }
+
+    /// The newest leader epoch in the epoch cache.
+    pub fn latest_epoch(&self) -> Option<i32> {
+        self.epochs.last().map(|(e, _)| *e)
+    }
+
+    /// Start offset of the newest epoch in the cache (Kafka's leaderEpochStartOffset).
+    pub fn latest_epoch_start(&self) -> Option<i64> {
+        self.epochs.last().map(|(_, o)| *o)
+    }
+
+    /// Records that `epoch` starts at the current log end (a new leader does this at once,
+    /// before its first append, as Kafka's makeLeader).
+    pub fn assign_epoch(&mut self, epoch: i32) -> io::Result<()> {
+        if self.epochs.last().map(|(e, _)| *e < epoch).unwrap_or(true) {
+            let start = self.log_end_offset;
+            self.epochs.retain(|(_, o)| *o < start);
+            self.epochs.push((epoch, start));
+            self.write_epochs()?;
+        }
+        Ok(())
+    }
+
+    /// OffsetsForLeaderEpoch, as Kafka's LeaderEpochFileCache.endOffsetFor: the largest
+    /// epoch <= `requested` this log knows and the offset where it ended (the start of the
+    /// next epoch, or the log end for the newest). (-1, -1) when the epoch is unknown.
+    pub fn end_offset_for_epoch(&self, requested: i32) -> (i32, i64) {
+        if requested < 0 {
+            return (-1, -1);
+        }
+        match self.epochs.last() {
+            None => (-1, -1),
+            Some((latest, _)) if *latest == requested => (requested, self.log_end_offset),
+            Some(_) => {
+                let above = self.epochs.iter().find(|(e, _)| *e > requested);
+                let below = self.epochs.iter().rev().find(|(e, _)| *e <= requested);
+                match (below, above) {
+                    // Older than anything we have: the first epoch's start bounds it.
+                    (None, Some((_, start))) => (-1, *start),
+                    (Some((e, _)), Some((_, start))) => (*e, *start),
+                    (Some((e, _)), None) => (*e, self.log_end_offset),
+                    (None, None) => (-1, -1),
+                }
+            }
+        }
+    }
+
+    /// Cuts the log back to `offset` (a follower removing a divergent tail). A cut inside a
+    /// batch removes the whole batch, as segments hold whole batches. Indexes, the epoch
+    /// cache and the producer state follow.
+    pub fn truncate_to(&mut self, offset: i64) -> Result<(), LogError> {
+        if offset >= self.log_end_offset {
+            return Ok(());
+        }
+        let offset = offset.max(0);
+        tracing::info!("truncating {}-{} from {} to offset {offset}", self.topic, self.partition, self.log_end_offset);
+        if offset <= self.segments.keys().next().copied().unwrap_or(0) {
+            return self.truncate_fully_and_start_at(offset);
+        }
+        let doomed: Vec<i64> = self.segments.range(offset + 1..).map(|(b, _)| *b).collect();
+        for b in doomed {
+            if let Some(seg) = self.segments.remove(&b) {
+                seg.delete_files();
+            }
+        }
+        let interval = self.config.index_interval_bytes;
+        let next = match self.segments.range_mut(..=offset).next_back() {
+            Some((_, seg)) => seg.truncate_to(offset, interval)?,
+            None => offset,
+        };
+        self.after_truncation(next)
+    }
+
+    /// Drops every segment and starts empty at `offset` (a follower far behind a leader whose
+    /// log now starts later, or a truncation below the first segment).
+    pub fn truncate_fully_and_start_at(&mut self, offset: i64) -> Result<(), LogError> {
+        let bases: Vec<i64> = self.segments.keys().copied().collect();
+        for b in bases {
+            if let Some(seg) = self.segments.remove(&b) {
+                seg.delete_files();
+            }
+        }
+        self.segments.insert(offset, Segment::create(&self.dir, offset, now_ms())?);
+        self.log_start_offset = offset;
+        self.after_truncation(offset)
+    }
+
+    fn after_truncation(&mut self, next: i64) -> Result<(), LogError> {
+        self.log_end_offset = next;
+        self.log_start_offset = self.log_start_offset.min(next);
+        self.recovery_point = self.recovery_point.min(next);
+        self.high_watermark = self.high_watermark.min(next);
+        self.epochs.retain(|(_, o)| *o < next);
+        self.write_epochs()?;
+        for off in self.snapshot_offsets() {
+            if off > next {
+                let _ = std::fs::remove_file(self.snapshot_path(off));
+            }
+        }
+        self.producers = ProducerState::default();
+        self.load_producer_state()?;
+        Ok(())
+    }
+
+    /// Follower append: the leader's batches, offsets and epochs kept as they are. Batches
+    /// wholly below our log end (a re-sent range) are skipped; a gap is an error.
+    pub fn append_replica(&mut self, data: &[u8]) -> Result<usize, LogError> {
+        let mut appended = 0;
+        for (h, bytes) in batch::split(data) {
+            if h.last_offset() < self.log_end_offset {
+                continue;
+            }
+            if h.base_offset != self.log_end_offset || h.magic != 2 || !batch::crc_ok(bytes) {
+                return Err(LogError::Batch(batch::BatchError::Corrupt(format!(
+                    "replica batch at offset {} does not continue the log at {} or fails its CRC",
+                    h.base_offset, self.log_end_offset
+                ))));
+            }
+            let now = now_ms();
+            let (roll_ms, seg_bytes) = (self.config.segment_ms, self.config.segment_bytes as u64);
+            let size = bytes.len() as u64;
+            let active = self.active();
+            let too_big = active.size > 0 && active.size + size > seg_bytes;
+            let too_old = active.size > 0 && now - active.created_ms > roll_ms;
+            if too_big || too_old || size + active.size > u32::MAX as u64 {
+                self.roll()?;
+            }
+            let interval = self.config.index_interval_bytes;
+            let active = self.active();
+            if active.size == 0 {
+                active.created_ms = now;
+            }
+            active.append(bytes, interval)?;
+            self.log_end_offset = h.last_offset() + 1;
+            self.producers.update(&h, now);
+            if h.leader_epoch >= 0 && self.epochs.last().map(|(e, _)| *e < h.leader_epoch).unwrap_or(true) {
+                self.epochs.push((h.leader_epoch, h.base_offset));
+                self.write_epochs()?;
+            }
+            self.unflushed += h.last_offset() + 1 - h.base_offset;
+            appended += bytes.len();
+        }
+        if self.unflushed >= self.config.flush_messages {
+            self.flush()?;
+        }
+        Ok(appended)
+    }
+
+    /// Moves the log start offset up to the leader's (a follower following DeleteRecords).
+    pub fn advance_log_start(&mut self, offset: i64) -> Result<(), LogError> {
+        let offset = offset.min(self.high_watermark());
+        if offset > self.log_start_offset {
+            self.log_start_offset = offset;
+            self.drop_segments_below_start()?;
+        }
+        Ok(())
+    }
+
+    /// Like `read`, but only batches that start below `limit` (consumers stop at the high
+    /// watermark; batch boundaries are the same on every replica).
+    pub fn read_below(&self, offset: i64, max: usize, limit: i64) -> Result<Vec<u8>, LogError> {
+        if offset >= limit && offset <= self.log_end_offset && offset >= self.log_start_offset {
+            return Ok(Vec::new());
+        }
+        let mut data = self.read(offset, max)?;
+        let mut keep = 0usize;
+        for (h, bytes) in batch::split(&data) {
+            if h.base_offset >= limit {
+                break;
+            }
+            keep += bytes.len();
+        }
+        data.truncate(keep);
+        Ok(data)
     }
 
     fn active(&mut self) -> &mut Segment {
@@ -263,7 +454,9 @@ impl Log {
     /// Appends a validated Produce payload, assigning offsets. `data` is rewritten in place.
     pub fn append(&mut self, data: &mut [u8], leader_epoch: i32) -> Result<Appended, LogError> {
         if let Some(first) = self.check_producers(data)? {
-            return Ok(Appended { base_offset: first, log_append_time: -1, duplicate: true });
+            let count: i64 = batch::split(data).iter().map(|(h, _)| h.last_offset_delta as i64 + 1).sum();
+            let next_offset = first + count.max(1);
+            return Ok(Appended { base_offset: first, next_offset, log_append_time: -1, duplicate: true });
         }
         let now = now_ms();
         let append_time = if self.config.log_append_time { Some(now) } else { None };
@@ -297,7 +490,7 @@ impl Log {
         if self.unflushed >= self.config.flush_messages {
             self.flush()?;
         }
-        Ok(Appended { base_offset: base, log_append_time: append_time.unwrap_or(-1), duplicate: false })
+        Ok(Appended { base_offset: base, next_offset: next, log_append_time: append_time.unwrap_or(-1), duplicate: false })
     }
 
     pub fn flush(&mut self) -> io::Result<()> {

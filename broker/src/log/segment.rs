@@ -283,6 +283,16 @@ impl Segment {
         Ok(buf)
     }
 
+    /// Cuts the segment before the batch holding `offset` and rebuilds its indexes; returns
+    /// the segment's next offset afterwards.
+    pub fn truncate_to(&mut self, offset: i64, index_interval: i64) -> io::Result<i64> {
+        if let Some(f) = self.find(offset)? {
+            self.log.set_len(f.position)?;
+            self.size = f.position;
+        }
+        self.recover(index_interval)
+    }
+
     pub fn flush(&self) -> io::Result<()> {
         self.log.sync_data()?;
         self.index_file.sync_data()?;

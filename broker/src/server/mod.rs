@@ -7,6 +7,7 @@
 //! which keeps responses in order. An API or version we do not serve closes the connection,
 //! except ApiVersions, which answers UNSUPPORTED_VERSION in the v0 form with our table.
 
+pub mod controlled_shutdown;
 pub mod errors;
 pub mod handlers;
 
@@ -50,6 +51,10 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::InitProducerId, 0, 4),
     (ApiKey::DeleteGroups, 0, 2),
     (ApiKey::OffsetDelete, 0, 0),
+    (ApiKey::OffsetForLeaderEpoch, 2, 4),
+    (ApiKey::ElectLeaders, 0, 2),
+    (ApiKey::AlterPartitionReassignments, 0, 0),
+    (ApiKey::ListPartitionReassignments, 0, 0),
 ];
 
 pub fn supported(key: i16, version: i16) -> Option<(ApiKey, bool)> {
@@ -144,6 +149,16 @@ async fn handle_frame(broker: &Arc<Broker>, frame: Bytes, peer: &str) -> Reply {
     let key = peek.get_i16();
     let version = peek.get_i16();
     let correlation_id = peek.get_i32();
+    if key == controlled_shutdown::API_KEY {
+        // Inter-broker; hand-encoded (see controlled_shutdown).
+        let Some(req) = controlled_shutdown::decode_request(frame) else {
+            tracing::warn!("closing connection from {peer}: malformed or unsupported ControlledShutdown v{version}");
+            return Reply::Close;
+        };
+        tracing::info!("ControlledShutdown v{} from broker {} ({peer})", req.version, req.broker_id);
+        let (code, remaining) = controlled_shutdown::ask_controller(broker, req.broker_id).await;
+        return Reply::Send(controlled_shutdown::encode_response(req.correlation_id, code, &remaining));
+    }
     let Some((api, ok)) = supported(key, version) else {
         tracing::warn!("closing connection from {peer}: unsupported API key {key} (v{version})");
         return Reply::Close;
@@ -232,6 +247,10 @@ async fn handle_frame(broker: &Arc<Broker>, frame: Bytes, peer: &str) -> Reply {
         ApiKey::InitProducerId => call!(InitProducerIdRequest, handlers::init_producer_id::handle),
         ApiKey::DeleteGroups => call!(DeleteGroupsRequest, handlers::delete_groups::handle),
         ApiKey::OffsetDelete => call!(OffsetDeleteRequest, handlers::offset_delete::handle),
+        ApiKey::OffsetForLeaderEpoch => call!(OffsetForLeaderEpochRequest, handlers::offset_for_leader_epoch::handle),
+        ApiKey::ElectLeaders => call!(ElectLeadersRequest, handlers::elect_leaders::handle),
+        ApiKey::AlterPartitionReassignments => call!(AlterPartitionReassignmentsRequest, handlers::alter_partition_reassignments::handle),
+        ApiKey::ListPartitionReassignments => call!(ListPartitionReassignmentsRequest, handlers::list_partition_reassignments::handle),
         _ => Reply::Close,
     }
 }

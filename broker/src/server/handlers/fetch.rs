@@ -2,7 +2,10 @@
 //! and max_bytes overall (always at least one batch, as Kafka), waits up to max_wait_ms for
 //! min_bytes, woken by appends. Sessionless: session_id 0 in every answer, which clients
 //! treat as "send full fetch requests" (Kafka does the same when its session cache is full).
-//! Single replica: high watermark = last stable offset = log end offset.
+//! Consumers (replica id -1) read only below the high watermark (= last stable offset: no
+//! transactions). A follower (replica id = its broker id) reads up to the log end; its fetch
+//! offset is its log end offset, which moves the high watermark and the ISR (see `replica`).
+//! A current leader epoch older than ours is FENCED_LEADER_EPOCH, newer UNKNOWN_LEADER_EPOCH.
 
 use std::time::Duration;
 
@@ -32,9 +35,17 @@ fn read_all(broker: &Broker, req: &FetchRequest) -> (FetchResponse, usize) {
             pd.aborted_transactions = if req.isolation_level == 1 { Some(Vec::new()) } else { None };
             let pm = meta.topics.get(topic).and_then(|t| t.partitions.get(&fp.partition));
             let part = broker.logs.get(topic, fp.partition);
+            let follower = req.replica_id.0 >= 0;
+            let leads = part.as_ref().and_then(|p| crate::replica::leader_isr(p)).map(|(_, e)| e);
             match (pm, part) {
                 (None, _) => pd.error_code = errors::UNKNOWN_TOPIC_OR_PARTITION,
-                (Some(pm), Some(part)) if pm.leader() == broker.id => {
+                (Some(_), Some(_)) if leads.is_some() && fp.current_leader_epoch >= 0 && Some(fp.current_leader_epoch) < leads => {
+                    pd.error_code = errors::FENCED_LEADER_EPOCH;
+                }
+                (Some(_), Some(_)) if leads.is_some() && fp.current_leader_epoch >= 0 && Some(fp.current_leader_epoch) > leads => {
+                    pd.error_code = errors::UNKNOWN_LEADER_EPOCH;
+                }
+                (Some(_), Some(part)) if leads.is_some() => {
                     let log = part.lock();
                     pd.high_watermark = log.high_watermark();
                     pd.last_stable_offset = log.high_watermark();
@@ -45,7 +56,12 @@ fn read_all(broker: &Broker, req: &FetchRequest) -> (FetchResponse, usize) {
                     if max == 0 {
                         pd.records = Some(Bytes::new());
                     } else {
-                        match log.read(fp.fetch_offset, max) {
+                        let res = if follower {
+                            log.read(fp.fetch_offset, max)
+                        } else {
+                            log.read_below(fp.fetch_offset, max, log.high_watermark())
+                        };
+                        match res {
                             Ok(data) => {
                                 total += data.len();
                                 budget = budget.saturating_sub(data.len());
@@ -68,6 +84,23 @@ fn read_all(broker: &Broker, req: &FetchRequest) -> (FetchResponse, usize) {
 }
 
 pub async fn handle(broker: &Broker, req: FetchRequest, _version: i16) -> FetchResponse {
+    if req.replica_id.0 >= 0 {
+        // A follower: its fetch offsets are its log end offsets.
+        for ft in &req.topics {
+            for fp in &ft.partitions {
+                if let Some(part) = broker.logs.get(ft.topic.0.as_str(), fp.partition) {
+                    let _ = crate::replica::on_follower_fetch(
+                        broker,
+                        ft.topic.0.as_str(),
+                        &part,
+                        req.replica_id.0,
+                        fp.fetch_offset,
+                        fp.current_leader_epoch,
+                    );
+                }
+            }
+        }
+    }
     let wait = Duration::from_millis(req.max_wait_ms.clamp(0, 30_000) as u64);
     let deadline = tokio::time::Instant::now() + wait;
     let min_bytes = req.min_bytes.max(0) as usize;

@@ -1,14 +1,18 @@
 //! Produce: validate each partition's batches (magic 2, CRC32C, sizes, record structure),
 //! append with offsets assigned, answer per partition. acks=0 gets no response (the
-//! connection layer drops it); acks=1 and acks=-1 answer after the append. With a single
-//! replica (until issue 7) acks=-1 is satisfied by the leader alone, unless the topic's
-//! min.insync.replicas exceeds the ISR (then NOT_ENOUGH_REPLICAS, as Kafka).
+//! connection layer drops it); acks=1 answers after the leader's append; acks=-1 first
+//! refuses with NOT_ENOUGH_REPLICAS when the ISR is smaller than the topic's
+//! min.insync.replicas, then waits (up to the request's timeout) until the high watermark
+//! passes the appended batches — every ISR member has them — and answers
+//! NOT_ENOUGH_REPLICAS_AFTER_APPEND if the ISR shrank below the minimum meanwhile, or
+//! REQUEST_TIMED_OUT (the write may or may not commit; the client must not count it).
 //! Idempotent producers (producer id, epoch, sequence in the batch header) are checked by
 //! the log's producer state: a retried batch already in the log is acknowledged with its
 //! original base offset and not appended again; a sequence gap is OUT_OF_ORDER_SEQUENCE_NUMBER,
 //! an old epoch INVALID_PRODUCER_EPOCH. Transactions are not implemented.
 
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
 
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
@@ -21,7 +25,8 @@ use crate::server::errors;
 pub async fn handle(broker: &Broker, req: ProduceRequest, _version: i16) -> ProduceResponse {
     let mut resp = ProduceResponse::default();
     let acks_ok = matches!(req.acks, -1 | 0 | 1);
-    let mut any = false;
+    // acks=-1: (topic, partition index in the response, partition, offset to reach).
+    let mut waits: Vec<(usize, usize, Arc<crate::log::Partition>, i64, usize)> = Vec::new();
     for td in req.topic_data {
         let topic = td.name.0.as_str().to_string();
         let mut meta = broker.meta.get();
@@ -39,19 +44,21 @@ pub async fn handle(broker: &Broker, req: ProduceRequest, _version: i16) -> Prod
             let tm = meta.topics.get(&topic);
             let pm = tm.and_then(|t| t.partitions.get(&pd.index));
             let part = broker.logs.get(&topic, pd.index);
-            let min_isr = tm.map(|_| broker.topic_config(&meta, &topic)).map(|_| {
-                meta.config_map(&topic).get("min.insync.replicas").and_then(|v| v.parse::<usize>().ok()).unwrap_or(broker.cfg.min_insync_replicas as usize)
-            });
+            let min_isr = broker.topic_config(&meta, &topic).min_insync_replicas.max(1) as usize;
+            let isr = part.as_ref().and_then(|p| crate::replica::leader_isr(p));
             if !acks_ok {
                 pr.error_code = errors::INVALID_REQUIRED_ACKS;
             } else if pm.is_none() {
                 pr.error_code = errors::UNKNOWN_TOPIC_OR_PARTITION;
-            } else if pm.map(|p| p.leader()) != Some(broker.id) || part.is_none() {
+            } else if isr.is_none() || part.is_none() {
                 pr.error_code = errors::NOT_LEADER_OR_FOLLOWER;
-            } else if req.acks == -1
-                && pm.and_then(|p| p.state.as_ref()).map(|s| s.isr.len()).unwrap_or(0) < min_isr.unwrap_or(1)
-            {
+            } else if req.acks == -1 && isr.map(|(n, _)| n).unwrap_or(0) < min_isr {
                 pr.error_code = errors::NOT_ENOUGH_REPLICAS;
+                pr.error_message = Some(sb(&format!(
+                    "The size of the current ISR {} is insufficient to satisfy the min.isr requirement of {min_isr} for partition {topic}-{}",
+                    isr.map(|(n, _)| n).unwrap_or(0),
+                    pd.index
+                )));
             } else if let (Some(part), Some(records)) = (part, pd.records) {
                 let max = {
                     let log = part.lock();
@@ -65,17 +72,16 @@ pub async fn handle(broker: &Broker, req: ProduceRequest, _version: i16) -> Prod
                     }
                     Ok(_) => {
                         let mut data = records.to_vec();
-                        let epoch = part.leader_epoch.load(Ordering::Relaxed);
-                        let mut log = part.lock();
-                        match log.append(&mut data, epoch) {
+                        match crate::replica::append_leader(&broker.logs, &part, &mut data) {
                             Ok(a) => {
                                 pr.base_offset = a.base_offset;
                                 pr.log_append_time_ms = a.log_append_time;
-                                pr.log_start_offset = log.log_start_offset;
+                                pr.log_start_offset = part.lock().log_start_offset;
                                 if a.duplicate {
                                     tracing::debug!("duplicate batch to {topic}-{} acknowledged at offset {}", pd.index, a.base_offset);
-                                } else {
-                                    any = true;
+                                }
+                                if req.acks == -1 {
+                                    waits.push((resp.responses.len(), tr.partition_responses.len(), part.clone(), a.next_offset, min_isr));
                                 }
                             }
                             Err(crate::log::LogError::Producer(e)) => {
@@ -97,8 +103,59 @@ pub async fn handle(broker: &Broker, req: ProduceRequest, _version: i16) -> Prod
         }
         resp.responses.push(tr);
     }
-    if any {
-        broker.logs.appended.notify_waiters();
+    if !waits.is_empty() {
+        let timeout = Duration::from_millis(req.timeout_ms.clamp(0, 300_000) as u64);
+        await_replication(broker, &mut resp, waits, timeout).await;
     }
     resp
+}
+
+/// acks=-1: waits until each partition's high watermark reaches its appended end.
+async fn await_replication(
+    broker: &Broker,
+    resp: &mut ProduceResponse,
+    waits: Vec<(usize, usize, Arc<crate::log::Partition>, i64, usize)>,
+    timeout: Duration,
+) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut open: Vec<_> = waits;
+    loop {
+        let changed = broker.logs.hw_changed.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        let mut still = Vec::new();
+        for w in open {
+            let (ti, pi, part, target, min_isr) = &w;
+            let isr = crate::replica::leader_isr(part);
+            let hw = part.lock().high_watermark();
+            let Some(pr) = resp.responses.get_mut(*ti).and_then(|t| t.partition_responses.get_mut(*pi)) else { continue };
+            match isr {
+                None => {
+                    // Lost leadership while waiting: the write may be lost; the client retries.
+                    pr.error_code = errors::NOT_LEADER_OR_FOLLOWER;
+                    pr.base_offset = -1;
+                }
+                Some((n, _)) if hw >= *target => {
+                    if n < *min_isr {
+                        pr.error_code = errors::NOT_ENOUGH_REPLICAS_AFTER_APPEND;
+                        pr.error_message = Some(sb(&format!("The ISR shrank to {n}, below min.insync.replicas={min_isr}, after the append")));
+                    }
+                }
+                Some(_) => still.push(w),
+            }
+        }
+        open = still;
+        if open.is_empty() || broker.shutting_down() {
+            break;
+        }
+        if tokio::time::timeout_at(deadline, changed).await.is_err() {
+            break;
+        }
+    }
+    for (ti, pi, _, _, _) in open {
+        if let Some(pr) = resp.responses.get_mut(ti).and_then(|t| t.partition_responses.get_mut(pi)) {
+            pr.error_code = errors::REQUEST_TIMED_OUT;
+            pr.error_message = Some(sb("Timed out waiting for the in-sync replicas to replicate the records"));
+        }
+    }
 }

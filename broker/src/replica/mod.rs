@@ -1,0 +1,173 @@
+//! Replication (issue 7): where a partition's copies are kept in step.
+//!
+//! ```text
+//! metadata sync (znodes) -> apply_partition: become leader / follower / neither
+//! leader:   Produce -> append_leader -> advance_hw          (acks=all waits on hw_changed)
+//!           Fetch from a follower (replica_id >= 0) -> on_follower_fetch -> advance_hw,
+//!           maybe an ISR expansion (isr::write)
+//!           isr::shrink_loop: members lagging replica.lag.time.max.ms leave the ISR
+//! follower: fetcher: OffsetsForLeaderEpoch -> truncate_to, then Fetch -> append_replica,
+//!           high watermark = min(leader's, own log end)
+//! ```
+//! The ISR lives in the partition's state znode; leaders change it with a conditional
+//! setData on the version they know and announce it under `/isr_change_notification`, the
+//! controller changes it on broker failure and elections (see `controller`).
+
+pub mod client;
+pub mod fetcher;
+pub mod isr;
+pub mod shutdown;
+pub mod state;
+
+use std::sync::atomic::Ordering;
+
+use crate::broker::Broker;
+use crate::log::partition_log::now_ms;
+use crate::log::partition_log::Appended;
+use crate::log::{LogError, LogManager, Partition};
+use crate::metadata::PartitionMeta;
+use state::Role;
+
+/// Brings one hosted partition's role in line with its state znode.
+pub fn apply_partition(broker: &Broker, part: &Partition, pm: &PartitionMeta) {
+    let me = broker.id;
+    let Some(st) = pm.state.as_ref() else { return };
+    let mut repl = part.repl();
+    let now = now_ms();
+    let epoch_changed = repl.leader_epoch != st.leader_epoch;
+    if st.leader == me {
+        if repl.role != Role::Leader || epoch_changed {
+            repl.become_leader(st.leader_epoch, st.controller_epoch, &pm.replicas, &st.isr, pm.state_version, now);
+            part.leader_epoch.store(st.leader_epoch.max(0), Ordering::Relaxed);
+            let mut log = part.lock();
+            if let Err(e) = log.assign_epoch(st.leader_epoch.max(0)) {
+                tracing::error!("{}-{}: cannot record leader epoch: {e}", log.topic, log.partition);
+            }
+            tracing::info!(
+                "{}-{}: leader at epoch {} with ISR {:?}, log end {}, high watermark {}",
+                log.topic,
+                log.partition,
+                st.leader_epoch,
+                st.isr,
+                log.log_end_offset,
+                log.high_watermark()
+            );
+            drop(log);
+            advance_hw_locked(me, part, &repl);
+        } else if pm.state_version > repl.zk_version {
+            // Our own ISR write coming back, or the controller's at the same epoch.
+            repl.isr = st.isr.clone();
+            repl.zk_version = pm.state_version;
+            repl.replicas = pm.replicas.clone();
+            advance_hw_locked(me, part, &repl);
+        } else if repl.replicas != pm.replicas {
+            repl.replicas = pm.replicas.clone();
+        }
+    } else if st.leader >= 0 {
+        if repl.role != (Role::Follower { leader: st.leader }) || epoch_changed {
+            repl.become_follower(st.leader, st.leader_epoch, st.controller_epoch, &pm.replicas, &st.isr, pm.state_version);
+            part.leader_epoch.store(st.leader_epoch.max(0), Ordering::Relaxed);
+            let log = part.lock();
+            tracing::info!("{}-{}: follower of broker {} at epoch {}, log end {}", log.topic, log.partition, st.leader, st.leader_epoch, log.log_end_offset);
+        } else {
+            repl.isr = st.isr.clone();
+            repl.zk_version = pm.state_version;
+        }
+    } else if repl.role != Role::None || epoch_changed {
+        repl.become_none(st.leader_epoch);
+    }
+}
+
+/// Moves the leader's high watermark to what the ISR has. Caller holds `repl`.
+fn advance_hw_locked(me: i32, part: &Partition, repl: &state::ReplicaState) -> bool {
+    if repl.role != Role::Leader {
+        return false;
+    }
+    let mut log = part.lock();
+    match repl.isr_min_leo(me, log.log_end_offset) {
+        Some(hw) => log.set_high_watermark(hw),
+        None => false,
+    }
+}
+
+/// Recomputes a led partition's high watermark; wakes waiters when it moved.
+pub fn advance_hw(logs: &LogManager, part: &Partition) -> bool {
+    let moved = {
+        let repl = part.repl();
+        advance_hw_locked(logs.broker_id.load(Ordering::Relaxed), part, &repl)
+    };
+    if moved {
+        logs.hw_changed.notify_waiters();
+        logs.appended.notify_waiters();
+    }
+    moved
+}
+
+/// A leader's append (producers, the group coordinator): offsets and epoch assigned here,
+/// then the high watermark follows if the ISR is only us.
+pub fn append_leader(logs: &LogManager, part: &Partition, data: &mut [u8]) -> Result<Appended, LogError> {
+    let epoch = part.leader_epoch.load(Ordering::Relaxed);
+    let a = part.lock().append(data, epoch)?;
+    if !a.duplicate {
+        logs.appended.notify_waiters();
+    }
+    advance_hw(logs, part);
+    Ok(a)
+}
+
+/// Leader side of a follower's Fetch: records its progress, moves the high watermark,
+/// and starts an ISR expansion when it has caught up. Err is a Kafka error code.
+pub fn on_follower_fetch(broker: &Broker, topic: &str, part: &Partition, follower: i32, fetch_offset: i64, current_epoch: i32) -> Result<(), i16> {
+    use crate::server::errors;
+    let now = now_ms();
+    let mut repl = part.repl();
+    if repl.role != Role::Leader {
+        return Err(errors::NOT_LEADER_OR_FOLLOWER);
+    }
+    if current_epoch >= 0 && current_epoch < repl.leader_epoch {
+        return Err(errors::FENCED_LEADER_EPOCH);
+    }
+    if current_epoch > repl.leader_epoch {
+        return Err(errors::UNKNOWN_LEADER_EPOCH);
+    }
+    if !repl.replicas.contains(&follower) {
+        return Err(errors::NOT_LEADER_OR_FOLLOWER);
+    }
+    let (leo, hw, epoch_start) = {
+        let log = part.lock();
+        (log.log_end_offset, log.high_watermark(), log.latest_epoch_start().unwrap_or(0))
+    };
+    repl.record_fetch(follower, fetch_offset, leo, now);
+    let moved = advance_hw_locked(broker.id, part, &repl);
+    let hw = if moved { part.lock().high_watermark() } else { hw };
+    let join = !repl.isr_write_pending && repl.may_join(follower, hw, epoch_start);
+    if join {
+        repl.isr_write_pending = true;
+        let mut new_isr = repl.isr.clone();
+        new_isr.push(follower);
+        let order: Vec<i32> = repl.replicas.clone();
+        new_isr.sort_by_key(|r| order.iter().position(|x| x == r).unwrap_or(usize::MAX));
+        let req = isr::IsrChange {
+            topic: topic.to_string(),
+            partition: part.lock().partition,
+            leader_epoch: repl.leader_epoch,
+            controller_epoch: repl.controller_epoch,
+            zk_version: repl.zk_version,
+            new_isr,
+        };
+        tracing::info!("{}-{}: expanding ISR {:?} -> {:?} (broker {follower} caught up)", req.topic, req.partition, repl.isr, req.new_isr);
+        isr::spawn_write(broker, req);
+    }
+    drop(repl);
+    if moved {
+        broker.logs.hw_changed.notify_waiters();
+        broker.logs.appended.notify_waiters();
+    }
+    Ok(())
+}
+
+/// The leader's ISR size and leader epoch, or None when we do not lead the partition.
+pub fn leader_isr(part: &Partition) -> Option<(usize, i32)> {
+    let repl = part.repl();
+    (repl.role == Role::Leader).then(|| (repl.isr.len(), repl.leader_epoch))
+}

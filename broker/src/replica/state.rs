@@ -1,0 +1,211 @@
+//! One partition's replication state on this broker, without I/O: its role (leader,
+//! follower of some broker, or neither), the leader epoch and ISR it serves at, the state
+//! znode version a leader's ISR update is conditional on, and — on a leader — each
+//! follower's progress as learnt from its fetches.
+//!
+//! The leader's rules are Kafka's (Partition.scala / Replica.scala in 2.5):
+//! - a follower's log end offset is the offset it fetches from;
+//! - it is "caught up" at the time of a fetch reaching the leader's log end, or at the time
+//!   of the previous fetch if this one reaches the log end the leader had then;
+//! - an ISR member not caught up for `replica.lag.time.max.ms` leaves the ISR;
+//! - a replica outside the ISR joins when its log end reaches the high watermark and the
+//!   start of the leader's current epoch;
+//! - the high watermark is the smallest log end offset over the ISR, and never moves back.
+
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// No leader known, or not a replica.
+    None,
+    Leader,
+    Follower { leader: i32 },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FollowerProgress {
+    /// -1 until the follower's first fetch at this epoch.
+    pub leo: i64,
+    pub caught_up_ms: i64,
+    last_fetch_leader_leo: i64,
+    last_fetch_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaState {
+    pub role: Role,
+    pub leader_epoch: i32,
+    pub controller_epoch: i32,
+    pub replicas: Vec<i32>,
+    pub isr: Vec<i32>,
+    /// Version of the partition's state znode this ISR was read or written at.
+    pub zk_version: i32,
+    pub followers: BTreeMap<i32, FollowerProgress>,
+    /// An ISR change is being written to ZooKeeper (one at a time, as Kafka).
+    pub isr_write_pending: bool,
+    /// A follower must ask its leader where its log diverges before fetching.
+    pub needs_truncation: bool,
+}
+
+impl Default for ReplicaState {
+    fn default() -> Self {
+        ReplicaState {
+            role: Role::None,
+            leader_epoch: -1,
+            controller_epoch: -1,
+            replicas: Vec::new(),
+            isr: Vec::new(),
+            zk_version: -1,
+            followers: BTreeMap::new(),
+            isr_write_pending: false,
+            needs_truncation: false,
+        }
+    }
+}
+
+impl ReplicaState {
+    /// Takes leadership at `epoch`. Followers in the ISR count as caught up now (Kafka resets
+    /// their lastCaughtUpTime so that a new leader does not shrink the ISR at once).
+    pub fn become_leader(&mut self, epoch: i32, controller_epoch: i32, replicas: &[i32], isr: &[i32], zk_version: i32, now: i64) {
+        self.role = Role::Leader;
+        self.leader_epoch = epoch;
+        self.controller_epoch = controller_epoch;
+        self.replicas = replicas.to_vec();
+        self.isr = isr.to_vec();
+        self.zk_version = zk_version;
+        self.isr_write_pending = false;
+        self.needs_truncation = false;
+        self.followers = replicas
+            .iter()
+            .map(|r| {
+                let t = if isr.contains(r) { now } else { 0 };
+                (*r, FollowerProgress { leo: -1, caught_up_ms: t, last_fetch_leader_leo: -1, last_fetch_ms: t })
+            })
+            .collect();
+    }
+
+    pub fn become_follower(&mut self, leader: i32, epoch: i32, controller_epoch: i32, replicas: &[i32], isr: &[i32], zk_version: i32) {
+        self.role = Role::Follower { leader };
+        self.leader_epoch = epoch;
+        self.controller_epoch = controller_epoch;
+        self.replicas = replicas.to_vec();
+        self.isr = isr.to_vec();
+        self.zk_version = zk_version;
+        self.followers.clear();
+        self.isr_write_pending = false;
+        self.needs_truncation = true;
+    }
+
+    pub fn become_none(&mut self, epoch: i32) {
+        self.role = Role::None;
+        self.leader_epoch = epoch;
+        self.followers.clear();
+        self.needs_truncation = false;
+    }
+
+    /// A follower fetched from `fetch_offset` while our log end was `leader_leo`.
+    pub fn record_fetch(&mut self, follower: i32, fetch_offset: i64, leader_leo: i64, now: i64) {
+        let p = self.followers.entry(follower).or_insert(FollowerProgress {
+            leo: -1,
+            caught_up_ms: 0,
+            last_fetch_leader_leo: -1,
+            last_fetch_ms: 0,
+        });
+        if fetch_offset >= leader_leo {
+            p.caught_up_ms = now;
+        } else if p.last_fetch_leader_leo >= 0 && fetch_offset >= p.last_fetch_leader_leo {
+            p.caught_up_ms = p.caught_up_ms.max(p.last_fetch_ms);
+        }
+        p.leo = fetch_offset;
+        p.last_fetch_leader_leo = leader_leo;
+        p.last_fetch_ms = now;
+    }
+
+    /// The high watermark the ISR supports: the least log end offset over its members
+    /// (ours is `my_leo`). None while an ISR follower has not fetched yet at this epoch.
+    pub fn isr_min_leo(&self, me: i32, my_leo: i64) -> Option<i64> {
+        let mut min = my_leo;
+        for r in &self.isr {
+            if *r == me {
+                continue;
+            }
+            let leo = self.followers.get(r).map(|p| p.leo).unwrap_or(-1);
+            if leo < 0 {
+                return None;
+            }
+            min = min.min(leo);
+        }
+        Some(min)
+    }
+
+    /// ISR members (other than us) that have not caught up within `lag_ms`.
+    pub fn lagging(&self, me: i32, now: i64, lag_ms: i64) -> Vec<i32> {
+        self.isr
+            .iter()
+            .copied()
+            .filter(|r| *r != me)
+            .filter(|r| self.followers.get(r).map(|p| now - p.caught_up_ms > lag_ms).unwrap_or(true))
+            .collect()
+    }
+
+    /// Whether `follower` (outside the ISR) may join it now.
+    pub fn may_join(&self, follower: i32, hw: i64, epoch_start: i64) -> bool {
+        if self.isr.contains(&follower) || !self.replicas.contains(&follower) {
+            return false;
+        }
+        match self.followers.get(&follower) {
+            Some(p) => p.leo >= 0 && p.leo >= hw && p.leo >= epoch_start,
+            None => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn high_watermark_waits_for_every_isr_member() {
+        let mut s = ReplicaState::default();
+        s.become_leader(3, 1, &[0, 1, 2], &[0, 1, 2], 5, 1000);
+        assert_eq!(s.isr_min_leo(0, 10), None, "followers have not fetched yet");
+        s.record_fetch(1, 10, 10, 1001);
+        assert_eq!(s.isr_min_leo(0, 10), None);
+        s.record_fetch(2, 7, 10, 1002);
+        assert_eq!(s.isr_min_leo(0, 10), Some(7));
+        s.record_fetch(2, 10, 10, 1003);
+        assert_eq!(s.isr_min_leo(0, 12), Some(10));
+        // Without the slow member in the ISR the others decide.
+        s.isr = vec![0, 1];
+        assert_eq!(s.isr_min_leo(0, 12), Some(10));
+    }
+
+    #[test]
+    fn lag_follows_kafkas_caught_up_rule() {
+        let mut s = ReplicaState::default();
+        s.become_leader(1, 1, &[0, 1], &[0, 1], 0, 0);
+        assert!(s.lagging(0, 100, 1000).is_empty(), "a new leader counts ISR members as caught up");
+        assert_eq!(s.lagging(0, 1001, 1000), vec![1]);
+        // Fetching behind the log end, but at the end the leader had at the previous fetch.
+        s.record_fetch(1, 5, 10, 1500);
+        assert_eq!(s.lagging(0, 1600, 1000), vec![1], "not caught up yet");
+        s.record_fetch(1, 10, 12, 2000);
+        assert_eq!(s.followers[&1].caught_up_ms, 1500);
+        s.record_fetch(1, 12, 12, 2100);
+        assert!(s.lagging(0, 3000, 1000).is_empty());
+        assert_eq!(s.lagging(0, 3101, 1000), vec![1]);
+    }
+
+    #[test]
+    fn joining_needs_the_high_watermark_and_the_epoch_start() {
+        let mut s = ReplicaState::default();
+        s.become_leader(2, 1, &[0, 1], &[0], 0, 0);
+        assert!(!s.may_join(1, 5, 3), "no fetch yet");
+        s.record_fetch(1, 4, 10, 10);
+        assert!(!s.may_join(1, 5, 3));
+        s.record_fetch(1, 5, 10, 20);
+        assert!(s.may_join(1, 5, 3));
+        assert!(!s.may_join(1, 5, 8), "must reach the current epoch's start");
+        assert!(!s.may_join(7, 0, 0), "not a replica");
+    }
+}
