@@ -2,6 +2,7 @@
 
 import socket
 import struct
+import time
 
 from kraw import crc32c, frame, header, kstr, read_frame, varint  # noqa: F401 (re-exported)
 
@@ -63,11 +64,13 @@ class Conn:
 
 
 def idempotent_batch(values, pid, epoch, seq):
+    # Timestamped now: a batch from 1970 would be deleted by the next retention check.
+    now = int(time.time() * 1000)
     recs = b""
     for i, v in enumerate(values):
         body = b"\x00" + varint(0) + varint(i) + varint(-1) + varint(len(v)) + v + varint(0)
         recs += varint(len(body)) + body
-    after_crc = struct.pack(">hiqqqhii", 0, len(values) - 1, 0, 0, pid, epoch, seq, len(values)) + recs
+    after_crc = struct.pack(">hiqqqhii", 0, len(values) - 1, now, now, pid, epoch, seq, len(values)) + recs
     after_len = struct.pack(">ibI", 0, 2, crc32c(after_crc)) + after_crc
     return struct.pack(">qi", 0, len(after_len)) + after_len
 

@@ -207,7 +207,7 @@ fn spawn_proposer(raft: Raft, me: NodeId, core: mpsc::UnboundedSender<CoreMsg>) 
     const MAX_BATCH: usize = 2048;
     // Keep each Raft entry small enough that replicating it never delays heartbeats past a
     // follower's election timeout (a burst of large writes must not look like a dead leader).
-    const MAX_BATCH_BYTES: usize = 512 << 10;
+    const MAX_BATCH_BYTES: usize = 256 << 10;
     let (tx, mut rx) = mpsc::unbounded_channel::<Proposal>();
     let inflight = Arc::new(tokio::sync::Semaphore::new(2));
     tokio::spawn(async move {

@@ -70,9 +70,10 @@ fn raft_config(cfg: &Config) -> anyhow::Result<openraft::Config> {
         election_timeout_max: hb * 6,
         snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(cfg.snap_count),
         max_in_snapshot_log_to_keep: (cfg.snap_count / 4).clamp(100, 10_000),
-        // Entries are batches of up to 512 KiB: two per AppendEntries keeps each RPC short
-        // (openraft gives an AppendEntries about one heartbeat before timing it out).
-        max_payload_entries: 2,
+        // Entries are batches of up to 256 KiB, one per AppendEntries: openraft times an
+        // AppendEntries out after one heartbeat interval (20..50 ms), and the follower's
+        // fsync of the payload must fit in it even on a loaded machine.
+        max_payload_entries: 1,
         ..Default::default()
     };
     Ok(c.validate()?)
