@@ -19,6 +19,8 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from kazoo.client import KazooClient
 
+import pytest
+
 import kraw2
 
 NOT_ENOUGH_REPLICAS = 19
@@ -341,6 +343,7 @@ def test_reassignment_through_zookeeper_path(fresh_cluster):
     assert got == [b"m%d" % i for i in range(200)]
 
 
+@pytest.mark.timeout(420)
 def test_checker_kills_stops_and_restarts_under_acks_all(fresh_cluster, capsys):
     """Kafka's replication system test in small: acks=all producers record every
     acknowledged (partition, offset, value) while leaders are killed, the controller is
@@ -414,7 +417,8 @@ def test_checker_kills_stops_and_restarts_under_acks_all(fresh_cluster, capsys):
         for th in threads:
             th.join(90)
     got = consume_all(c, t, parts, timeout=90)
-    lost = [(k, v) for k, v in acked.items() if dict(got.get(k[0], [])).get(k[1]) != v]
+    by_offset = {p: dict(recs) for p, recs in got.items()}
+    lost = [(k, v) for k, v in acked.items() if by_offset.get(k[0], {}).get(k[1]) != v]
     values = [v for recs in got.values() for _, v in recs]
     dups = len(values) - len(set(values))
     for p in range(parts):
