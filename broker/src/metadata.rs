@@ -1,8 +1,8 @@
 //! The broker's view of the cluster, read from ZooKeeper.
 //!
 //! In Kafka 2.5 the controller pushes this view to brokers with UpdateMetadata and
-//! LeaderAndIsr requests. Until the inter-broker protocol lands (issue 7, replication), every
-//! broker reads the same facts straight from the znodes the controller writes
+//! LeaderAndIsr requests (which the `kafka-protocol` codec no longer carries). Here every
+//! broker reads the same facts straight from the znodes the controller and the leaders write
 //! (`/brokers/ids/*`, `/brokers/topics/*`, `.../partitions/<p>/state`, `/config/topics/*`),
 //! with watches, and rebuilds this snapshot. The snapshot is immutable and swapped whole.
 
