@@ -150,6 +150,9 @@ pub struct TopicConfig {
     pub flush_messages: i64,
     pub min_insync_replicas: i64,
     pub unclean_leader_election: bool,
+    /// `compression.type`: None = keep the producer's codec, else the codec id batches are
+    /// stored with (0 uncompressed, 1 gzip, 2 snappy, 3 lz4, 4 zstd).
+    pub compression: Option<i16>,
 }
 
 impl TopicConfig {
@@ -169,6 +172,14 @@ impl TopicConfig {
             flush_messages: num("flush.messages", b.log_flush_interval_messages),
             min_insync_replicas: num("min.insync.replicas", b.min_insync_replicas as i64).max(1),
             unclean_leader_election: get("unclean.leader.election.enable").trim().eq_ignore_ascii_case("true"),
+            compression: match get("compression.type").trim().to_ascii_lowercase().as_str() {
+                "uncompressed" => Some(0),
+                "gzip" => Some(1),
+                "snappy" => Some(2),
+                "lz4" => Some(3),
+                "zstd" => Some(4),
+                _ => None,
+            },
         }
     }
 }

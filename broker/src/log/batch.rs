@@ -217,6 +217,65 @@ pub fn decompress(codec: i16, data: &[u8]) -> Result<Vec<u8>, BatchError> {
     Ok(out)
 }
 
+/// Compresses a batch payload (the records) with a codec, as Kafka's clients frame it:
+/// gzip, xerial-framed snappy (what Java's SnappyOutputStream writes), LZ4 frames with
+/// independent blocks, zstd.
+pub fn compress(codec: i16, data: &[u8]) -> Result<Vec<u8>, BatchError> {
+    use std::io::Write;
+    let fail = |e: &dyn std::fmt::Display| BatchError::Corrupt(format!("cannot compress: {e}"));
+    match codec {
+        0 => Ok(data.to_vec()),
+        1 => {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            e.write_all(data).map_err(|x| fail(&x))?;
+            e.finish().map_err(|x| fail(&x))
+        }
+        2 => {
+            let mut out = Vec::with_capacity(data.len() / 2 + 32);
+            out.extend_from_slice(b"\x82SNAPPY\x00");
+            out.extend_from_slice(&1i32.to_be_bytes());
+            out.extend_from_slice(&1i32.to_be_bytes());
+            let mut enc = snap::raw::Encoder::new();
+            for chunk in data.chunks(32 * 1024) {
+                let block = enc.compress_vec(chunk).map_err(|x| fail(&x))?;
+                out.extend_from_slice(&(block.len() as i32).to_be_bytes());
+                out.extend_from_slice(&block);
+            }
+            Ok(out)
+        }
+        3 => {
+            let info = lz4_flex::frame::FrameInfo::new().block_mode(lz4_flex::frame::BlockMode::Independent);
+            let mut e = lz4_flex::frame::FrameEncoder::with_frame_info(info, Vec::new());
+            e.write_all(data).map_err(|x| fail(&x))?;
+            e.finish().map_err(|x| fail(&x))
+        }
+        4 => zstd::stream::encode_all(data, 3).map_err(|x| fail(&x)),
+        c => Err(BatchError::Compression(c)),
+    }
+}
+
+/// Rewrites a whole batch with another codec (a topic's `compression.type` other than
+/// `producer`): same header fields and records, new attributes, length and CRC.
+pub fn recompress(batch: &[u8], codec: i16) -> Result<Vec<u8>, BatchError> {
+    let h = parse_header(batch).ok_or_else(|| BatchError::Corrupt("truncated batch header".into()))?;
+    let payload = batch.get(HEADER_LEN..h.total_size()).ok_or_else(|| BatchError::Corrupt("truncated batch".into()))?;
+    if h.compression() == codec {
+        return Ok(batch[..h.total_size()].to_vec());
+    }
+    let records = decompress(h.compression(), payload)?;
+    let body = compress(codec, &records)?;
+    let mut out = Vec::with_capacity(HEADER_LEN + body.len());
+    out.extend_from_slice(&batch[..HEADER_LEN]);
+    out.extend_from_slice(&body);
+    let len = (out.len() - LOG_OVERHEAD) as i32;
+    out[8..12].copy_from_slice(&len.to_be_bytes());
+    let attrs = (h.attributes & !0x7) | codec;
+    out[21..23].copy_from_slice(&attrs.to_be_bytes());
+    let crc = crc32c::crc32c(&out[21..]);
+    out[17..21].copy_from_slice(&crc.to_be_bytes());
+    Ok(out)
+}
+
 /// Snappy as Kafka clients send it: xerial-framed (Java, kafka-python) or raw (librdkafka may).
 fn snappy_decompress(data: &[u8]) -> Result<Vec<u8>, BatchError> {
     const MAGIC: &[u8] = b"\x82SNAPPY\x00";
@@ -497,6 +556,23 @@ pub fn split(data: &[u8]) -> Vec<(BatchHeader, &[u8])> {
 #[cfg(test)]
 pub mod tests {
     use super::*;
+
+    #[test]
+    fn recompression_keeps_records_and_fixes_crc() {
+        let b = batch(&[b"alpha", b"beta", b"gamma"], 1234);
+        for codec in [1i16, 2, 3, 4, 0] {
+            let r = recompress(&b, codec).unwrap();
+            let h = parse_header(&r).unwrap();
+            assert_eq!(h.compression(), codec);
+            assert!(crc_ok(&r), "codec {codec}");
+            assert_eq!(h.total_size(), r.len());
+            let vals: Vec<Vec<u8>> = records(&r).unwrap().into_iter().filter_map(|x| x.value).collect();
+            assert_eq!(vals, vec![b"alpha".to_vec(), b"beta".to_vec(), b"gamma".to_vec()]);
+            // And back to the producer's form.
+            let back = recompress(&r, 0).unwrap();
+            assert_eq!(back, b);
+        }
+    }
 
     fn varint(out: &mut Vec<u8>, v: i64) {
         let mut z = ((v << 1) ^ (v >> 63)) as u64;

@@ -1,5 +1,6 @@
 //! Produce: validate each partition's batches (magic 2, CRC32C, sizes, record structure),
-//! append with offsets assigned, answer per partition. acks=0 gets no response (the
+//! recompress them when the topic's compression.type names a codec other than the
+//! producer's, append with offsets assigned, answer per partition. acks=0 gets no response (the
 //! connection layer drops it); acks=1 answers after the leader's append; acks=-1 first
 //! refuses with NOT_ENOUGH_REPLICAS when the ISR is smaller than the topic's
 //! min.insync.replicas, then waits (up to the request's timeout) until the high watermark
@@ -71,7 +72,31 @@ pub async fn handle(broker: &Broker, req: ProduceRequest, _version: i16) -> Prod
                         pr.error_message = Some(sb(&e.to_string()));
                     }
                     Ok(_) => {
-                        let mut data = records.to_vec();
+                        let target = part.lock().config.compression;
+                        let mut data = match target {
+                            Some(codec) if batch::split(&records).iter().any(|(h, _)| h.compression() != codec) => {
+                                // The topic's compression.type: store the batches recompressed.
+                                let mut out = Vec::with_capacity(records.len());
+                                let mut failed = None;
+                                for (_, b) in batch::split(&records) {
+                                    match batch::recompress(b, codec) {
+                                        Ok(r) => out.extend_from_slice(&r),
+                                        Err(e) => {
+                                            failed = Some(e);
+                                            break;
+                                        }
+                                    }
+                                }
+                                if let Some(e) = failed {
+                                    pr.error_code = errors::from_batch(&e);
+                                    pr.error_message = Some(sb(&e.to_string()));
+                                    tr.partition_responses.push(pr);
+                                    continue;
+                                }
+                                out
+                            }
+                            _ => records.to_vec(),
+                        };
                         match crate::replica::append_leader(&broker.logs, &part, &mut data) {
                             Ok(a) => {
                                 pr.base_offset = a.base_offset;
