@@ -11,6 +11,8 @@ pub mod delete_records;
 pub mod dump_log;
 pub mod log_dirs;
 pub mod producer_perf;
+pub mod reassign_json;
+pub mod replica_assignment;
 pub mod topics;
 pub mod topics_zk;
 pub mod verifiable_consumer;
