@@ -79,10 +79,7 @@ pub fn main_with_args(args: &[String]) -> i32 {
         "kafka-producer-perf-test" => rt.block_on(tools::producer_perf::main(rest)),
         "kafka-consumer-perf-test" => rt.block_on(tools::consumer_perf::main(rest)),
         "kafka-leader-election" => rt.block_on(tools::leader_election::main(rest)),
-        "kafka-reassign-partitions" => {
-            eprintln!("{tool}.sh is not available yet: this cluster has one replica per partition (see the replication issue)");
-            1
-        }
+        "kafka-reassign-partitions" => rt.block_on(tools::reassign_partitions::main(rest)),
         other => {
             eprintln!("unknown tool {other}; tools: {}", TOOLS.join(", "));
             1
