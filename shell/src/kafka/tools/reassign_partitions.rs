@@ -87,7 +87,7 @@ fn validate(p: &Parsed) -> Result<(), String> {
 /// Where the reassignment is read and written: ZooKeeper (Kafka 2.5) or the admin API.
 pub enum Backend {
     Zk(ZkCluster),
-    Admin(AdminCluster),
+    Admin(Box<AdminCluster>),
 }
 
 impl Backend {
@@ -186,7 +186,7 @@ pub async fn main(args: &[String]) -> i32 {
     } else {
         let server = p.value("bootstrap-server").unwrap_or_default();
         match connect(server, "reassign-partitions-tool", &props).await {
-            Ok(c) => Backend::Admin(AdminCluster::new(c, timeout_ms.clamp(1, i32::MAX as i64) as i32)),
+            Ok(c) => Backend::Admin(Box::new(AdminCluster::new(c, timeout_ms.clamp(1, i32::MAX as i64) as i32))),
             Err(e) => return failed(&e.to_string()),
         }
     };

@@ -61,7 +61,7 @@ fn rack_unaware(brokers: &[i32], n_partitions: i32, rf: usize, fixed_start: Opti
     let mut out = BTreeMap::new();
     for p in 0..n_partitions {
         let pu = p as usize;
-        if pu > 0 && pu % n == 0 {
+        if pu > 0 && pu.is_multiple_of(n) {
             shift += 1;
         }
         let first = (pu + start) % n;
@@ -108,7 +108,7 @@ fn rack_aware(brokers: &[BrokerMeta], n_partitions: i32, rf: usize, fixed_start:
     let mut out = BTreeMap::new();
     for p in 0..n_partitions {
         let pu = p as usize;
-        if pu > 0 && pu % n == 0 {
+        if pu > 0 && pu.is_multiple_of(n) {
             shift += 1;
         }
         let first = (pu + start) % n;
