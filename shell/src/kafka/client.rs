@@ -160,6 +160,10 @@ impl Client {
             }
         };
         let v = conn.version_for::<MetadataRequest>(9)?;
+        // The flag exists from v4 on; before it, brokers always auto-create (the field's default).
+        if v < 4 {
+            req.allow_auto_topic_creation = true;
+        }
         req.topics = match topics {
             None if v == 0 => Some(Vec::new()),
             None => None,

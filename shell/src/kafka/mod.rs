@@ -78,10 +78,8 @@ pub fn main_with_args(args: &[String]) -> i32 {
         "kafka-verifiable-consumer" => rt.block_on(tools::verifiable_consumer::main(rest)),
         "kafka-producer-perf-test" => rt.block_on(tools::producer_perf::main(rest)),
         "kafka-consumer-perf-test" => rt.block_on(tools::consumer_perf::main(rest)),
-        "kafka-leader-election" | "kafka-reassign-partitions" => {
-            eprintln!("{tool}.sh is not available yet: this cluster has one replica per partition (see the replication issue)");
-            1
-        }
+        "kafka-leader-election" => rt.block_on(tools::leader_election::main(rest)),
+        "kafka-reassign-partitions" => rt.block_on(tools::reassign_partitions::main(rest)),
         other => {
             eprintln!("unknown tool {other}; tools: {}", TOOLS.join(", "));
             1

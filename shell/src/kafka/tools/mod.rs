@@ -9,8 +9,14 @@ pub mod consumer_groups;
 pub mod consumer_perf;
 pub mod delete_records;
 pub mod dump_log;
+pub mod leader_election;
 pub mod log_dirs;
 pub mod producer_perf;
+pub mod reassign_admin;
+pub mod reassign_json;
+pub mod reassign_partitions;
+pub mod reassign_zk;
+pub mod replica_assignment;
 pub mod topics;
 pub mod topics_zk;
 pub mod verifiable_consumer;
@@ -21,6 +27,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::{BrokerId, ListOffsetsRequest};
+use kafka_protocol::protocol::Request;
 
 use super::client::{tn, Client};
 use super::error::KafkaError;
@@ -117,6 +124,38 @@ pub async fn list_offsets(client: &mut Client, parts: &[(String, i32)], timestam
         }
     }
     Ok(out)
+}
+
+/// Kafka's NOT_CONTROLLER error code.
+pub const NOT_CONTROLLER: i16 = 41;
+
+/// Sends an admin request to the controller (as the Java admin client routes ElectLeaders and
+/// the reassignment APIs), allowing `extra` beyond the client timeout for the answer. When
+/// the controller moved (`top_error` says NOT_CONTROLLER) or its connection broke, re-reads
+/// the metadata and tries the new controller, a few times within the client timeout.
+pub async fn controller_call<R: Request>(client: &mut Client, req: &R, cap: i16, extra: Duration, top_error: impl Fn(&R::Response) -> i16) -> Result<R::Response, KafkaError> {
+    let start = std::time::Instant::now();
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let result = match client.controller().await {
+            Ok(conn) => conn.call_with_timeout(req, cap, extra).await,
+            Err(e) => Err(e),
+        };
+        let retry = match &result {
+            Ok(resp) => top_error(resp) == NOT_CONTROLLER,
+            Err(KafkaError::Io(..)) | Err(KafkaError::Connect(..)) => {
+                client.forget_all();
+                true
+            }
+            Err(_) => false,
+        };
+        if !retry || attempt >= 5 || start.elapsed() >= client.timeout {
+            return result;
+        }
+        tokio::time::sleep(Duration::from_millis(200 * attempt as u64)).await;
+        client.refresh(Some(&[])).await?;
+    }
 }
 
 /// All partitions of `topic` in the cached metadata.
