@@ -13,6 +13,7 @@ pub mod admin;
 pub mod broker;
 pub mod config;
 pub mod controller;
+pub mod dynamic_config;
 pub mod group;
 pub mod log;
 pub mod metadata;

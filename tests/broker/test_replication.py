@@ -236,7 +236,8 @@ def test_leader_failover_keeps_every_acknowledged_record(fresh_cluster):
     try:
         epoch = json.loads(zk.get("/brokers/topics/%s/partitions/0/state" % t)[0])["leader_epoch"]
         broker(c, leader).kill9()
-        new = wait_until(lambda: (lambda d: d[0] if d and d[0] not in (-1, leader) else None)(describe(c, t).get(0)), 20, "a new leader")
+        # (the answer is a 1-tuple: broker 0 is a valid new leader but falsy)
+        (new,) = wait_until(lambda: (lambda d: (d[0],) if d and d[0] not in (-1, leader) else None)(describe(c, t).get(0)), 20, "a new leader")
         st = json.loads(zk.get("/brokers/topics/%s/partitions/0/state" % t)[0])
         assert new in isr and st["leader"] == new and st["leader_epoch"] > epoch and leader not in st["isr"], st
     finally:

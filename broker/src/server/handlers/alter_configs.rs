@@ -1,9 +1,9 @@
-//! AlterConfigs (the legacy, replace-everything form) for topics.
+//! AlterConfigs (the legacy, replace-everything form) for topics and dynamic broker configs.
 
 use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
 
-use super::describe_configs::TOPIC;
+use super::describe_configs::{BROKER, TOPIC};
 use super::sb;
 use crate::broker::Broker;
 use crate::server::errors;
@@ -37,9 +37,19 @@ pub async fn handle(broker: &Broker, req: AlterConfigsRequest, _version: i16) ->
         let mut r = AlterConfigsResourceResponse::default();
         r.resource_type = res.resource_type;
         r.resource_name = res.resource_name.clone();
-        if res.resource_type != TOPIC {
+        if res.resource_type == BROKER {
+            let config: Vec<(String, String)> = res
+                .configs
+                .iter()
+                .filter_map(|c| c.value.as_ref().map(|v| (c.name.as_str().to_string(), v.as_str().to_string())))
+                .collect();
+            if let Err((code, msg)) = replace_broker_config(broker, res.resource_name.as_str(), config, req.validate_only).await {
+                r.error_code = code;
+                r.error_message = Some(sb(&msg));
+            }
+        } else if res.resource_type != TOPIC {
             r.error_code = errors::INVALID_REQUEST;
-            r.error_message = Some(sb("Only topic configs can be altered (dynamic broker configs are not implemented)"));
+            r.error_message = Some(sb("Only topic and broker configs can be altered"));
         } else {
             let config: Vec<(String, String)> = res
                 .configs
@@ -54,4 +64,15 @@ pub async fn handle(broker: &Broker, req: AlterConfigsRequest, _version: i16) ->
         resp.responses.push(r);
     }
     resp
+}
+
+async fn replace_broker_config(broker: &Broker, name: &str, config: Vec<(String, String)>, validate_only: bool) -> Result<(), (i16, String)> {
+    let entity = crate::dynamic_config::entity(name).map_err(|m| (errors::INVALID_REQUEST, m))?;
+    for (k, v) in &config {
+        crate::dynamic_config::validate(k, v).map_err(|m| (errors::INVALID_CONFIG, m))?;
+    }
+    if validate_only {
+        return Ok(());
+    }
+    crate::dynamic_config::write(&broker.zk, &entity, &config).await.map_err(|e| (errors::UNKNOWN_SERVER_ERROR, e.to_string()))
 }

@@ -1,6 +1,6 @@
 //! DescribeConfigs: topic configs with their source (topic override, static broker config,
-//! default) and synonyms; broker configs as read from server.properties (read-only: dynamic
-//! broker configs are not implemented).
+//! default) and synonyms; broker configs: the dynamic ones of `dynamic_config` (per broker,
+//! then the cluster default) and those read from server.properties (read-only).
 
 use kafka_protocol::messages::describe_configs_response::{DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym};
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
@@ -80,6 +80,26 @@ pub async fn handle(broker: &Broker, req: DescribeConfigsRequest, version: i16) 
                     r.error_code = errors::INVALID_REQUEST;
                     r.error_message = Some(sb(&format!("Unexpected broker id, expected {} but received {name}", broker.id)));
                 } else {
+                    let per_broker = if name.is_empty() { Vec::new() } else { crate::dynamic_config::read(&broker.zk, name).await.unwrap_or_default() };
+                    let defaults = crate::dynamic_config::read(&broker.zk, "<default>").await.unwrap_or_default();
+                    for k in crate::dynamic_config::KEYS {
+                        if !wanted(k) {
+                            continue;
+                        }
+                        let (v, src) = match (per_broker.iter().find(|(a, _)| a == k), defaults.iter().find(|(a, _)| a == k)) {
+                            (Some((_, v)), _) => (v.clone(), 2),
+                            (None, Some((_, v))) => (v.clone(), 3),
+                            _ => continue,
+                        };
+                        let mut c = DescribeConfigsResourceResult::default();
+                        c.name = sb(k);
+                        c.value = Some(sb(&v));
+                        c.config_source = src;
+                        if version >= 3 {
+                            c.config_type = config_type('l');
+                        }
+                        r.configs.push(c);
+                    }
                     for (k, v) in &broker.cfg.raw {
                         if !wanted(k) {
                             continue;

@@ -1,0 +1,62 @@
+//! Dynamic broker configs (`/config/brokers/<id>` and `/config/brokers/<default>`), as
+//! Kafka 2.5 stores them: `{"version":1,"config":{...}}` plus a
+//! `/config/changes/config_change_` notification naming `brokers/<entity>`. Reached through
+//! (Incremental)AlterConfigs and DescribeConfigs on BROKER resources.
+//!
+//! Only the replication throttle keys are dynamic here (what `kafka-reassign-partitions
+//! --throttle` and `kafka-configs --entity-type brokers` set). They are stored, described and
+//! removed exactly as Kafka does, but this broker does not rate-limit replication by them.
+
+use crate::zk::jute::code;
+use crate::zk::{ZkClient, ZkError};
+use crate::zkdata;
+
+pub const KEYS: &[&str] = &[
+    "leader.replication.throttled.rate",
+    "follower.replication.throttled.rate",
+    "replica.alter.log.dirs.io.max.bytes.per.second",
+];
+
+/// The znode entity for a BROKER resource name: "" is the cluster default.
+pub fn entity(resource_name: &str) -> Result<String, String> {
+    if resource_name.is_empty() {
+        return Ok("<default>".into());
+    }
+    resource_name
+        .parse::<i32>()
+        .map(|id| id.to_string())
+        .map_err(|_| format!("Invalid broker id {resource_name}: broker resources are named by broker id, or empty for the default"))
+}
+
+pub fn validate(key: &str, value: &str) -> Result<(), String> {
+    if !KEYS.contains(&key) {
+        return Err(format!("Cannot update these configs dynamically: Set({key})"));
+    }
+    match value.trim().parse::<i64>() {
+        Ok(v) if v >= 0 => Ok(()),
+        _ => Err(format!("Invalid value {value} for configuration {key}: Value must be a non-negative LONG")),
+    }
+}
+
+pub async fn read(zk: &ZkClient, entity: &str) -> Result<Vec<(String, String)>, ZkError> {
+    Ok(match zk.get_data(&format!("/config/brokers/{entity}"), false).await? {
+        Some((Some(d), _)) => zkdata::parse_topic_config(&d).unwrap_or_default(),
+        _ => Vec::new(),
+    })
+}
+
+pub async fn write(zk: &ZkClient, entity: &str, config: &[(String, String)]) -> Result<(), ZkError> {
+    let path = format!("/config/brokers/{entity}");
+    let json = zkdata::topic_config_json(config);
+    match zk.set_data(&path, Some(json.as_bytes()), -1).await {
+        Ok(_) => {}
+        Err(ZkError::Code(code::NO_NODE)) => match zk.create_recursive(&path, Some(json.as_bytes())).await {
+            Ok(()) | Err(ZkError::Code(code::NODE_EXISTS)) => {}
+            Err(e) => return Err(e),
+        },
+        Err(e) => return Err(e),
+    }
+    let note = format!("{{\"version\":2,\"entity_path\":\"brokers/{entity}\"}}");
+    zk.create_flags("/config/changes/config_change_", Some(note.as_bytes()), 2).await?;
+    Ok(())
+}
