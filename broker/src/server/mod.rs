@@ -50,6 +50,7 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::InitProducerId, 0, 4),
     (ApiKey::DeleteGroups, 0, 2),
     (ApiKey::OffsetDelete, 0, 0),
+    (ApiKey::DescribeLogDirs, 0, 4),
 ];
 
 pub fn supported(key: i16, version: i16) -> Option<(ApiKey, bool)> {
@@ -232,6 +233,20 @@ async fn handle_frame(broker: &Arc<Broker>, frame: Bytes, peer: &str) -> Reply {
         ApiKey::InitProducerId => call!(InitProducerIdRequest, handlers::init_producer_id::handle),
         ApiKey::DeleteGroups => call!(DeleteGroupsRequest, handlers::delete_groups::handle),
         ApiKey::OffsetDelete => call!(OffsetDeleteRequest, handlers::offset_delete::handle),
+        ApiKey::DescribeLogDirs => {
+            // v0 travels as v1 (identical on the wire; the crate starts at v1).
+            let wire = handlers::describe_log_dirs::wire_version(version);
+            match DescribeLogDirsRequest::decode(&mut buf, wire) {
+                Ok(req) => {
+                    let resp = handlers::describe_log_dirs::handle(broker, req, version).instrument(span.clone()).await;
+                    frame_response(api, wire, correlation_id, &resp).map(Reply::Send).unwrap_or(Reply::Close)
+                }
+                Err(e) => {
+                    tracing::warn!("closing connection from {peer}: malformed DescribeLogDirs v{version} request: {e}");
+                    Reply::Close
+                }
+            }
+        }
         _ => Reply::Close,
     }
 }
