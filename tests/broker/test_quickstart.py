@@ -158,3 +158,34 @@ def test_quickstart_broker_failing_at_start_stops_zookeeper(tmp_path):
     finally:
         blocker.close()
         q.cleanup(pids)
+
+
+def test_quickstart_daemon_then_stop_scripts(tmp_path):
+    # -daemon: both in the background, pid files in LOG_DIR; the stop scripts end them.
+    zk_cfg, kafka_cfg, port = write_configs(str(tmp_path))
+    log_dir = os.path.join(str(tmp_path), "logs")
+    env = dict(os.environ, LOG_DIR=log_dir)
+    pids = []
+    try:
+        r = subprocess.run([SCRIPT, "-daemon", zk_cfg, kafka_cfg], capture_output=True, text=True, env=env, timeout=90)
+        for name in ("zookeeper.pid", "kafka.pid"):
+            path = os.path.join(log_dir, name)
+            if os.path.exists(path):
+                with open(path) as f:
+                    pids.append(int(f.read().strip()))
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert r.stdout.startswith("Kafka quickstart ready:") and "127.0.0.1:%d" % port in r.stdout
+        assert len(pids) == 2 and all(alive(p) for p in pids)
+        m = kcat("127.0.0.1:%d" % port, "-L")
+        assert m.returncode == 0 and "broker 0 at 127.0.0.1:%d" % port in m.stdout, m.stderr
+        for stop in ("kafka-server-stop.sh", "zookeeper-server-stop.sh"):
+            s = subprocess.run([os.path.join(REPO, "scripts", stop)], capture_output=True, text=True, env=env, timeout=60)
+            assert s.returncode == 0, s.stdout + s.stderr
+        deadline = time.time() + 10
+        while any(alive(p) for p in pids) and time.time() < deadline:
+            time.sleep(0.1)
+        assert not any(alive(p) for p in pids)
+    finally:
+        for pid in pids:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
