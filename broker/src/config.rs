@@ -426,4 +426,25 @@ mod tests {
         assert!(cfg("zookeeper.connect=a:1\nlisteners=PLAINTEXT://:x\n").is_err());
         assert!(cfg("zookeeper.connect=a:1\nauto.create.topics.enable=maybe\n").is_err());
     }
+
+    /// The shipped configs/server.properties and the three-broker server-{0,1,2}.properties
+    /// load without a warning, and the three are one cluster of distinct brokers.
+    #[test]
+    fn shipped_configs_load() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs");
+        let single = BrokerConfig::load(&dir.join("server.properties"), &[]).unwrap();
+        assert!(single.warnings.is_empty(), "{:?}", single.warnings);
+        assert_eq!((single.broker_id, single.offsets_topic_replication_factor), (0, 1));
+        let mut seen = Vec::new();
+        for i in 0..3 {
+            let c = BrokerConfig::load(&dir.join(format!("server-{i}.properties")), &[]).unwrap();
+            assert!(c.warnings.is_empty(), "server-{i}: {:?}", c.warnings);
+            assert_eq!(c.broker_id, i);
+            assert_eq!(c.listeners[0].port, 9092 + i as u16);
+            assert_eq!(c.log_dirs, vec![PathBuf::from(format!("/tmp/kafka-logs-{i}"))]);
+            assert_eq!(c.offsets_topic_replication_factor, 3);
+            seen.push(c.raw.get("zookeeper.connect").cloned());
+        }
+        assert!(seen.iter().all(|z| *z == seen[0] && z.is_some()));
+    }
 }

@@ -260,14 +260,21 @@ def test_19_dump_log(cluster):
 
 
 def test_20_log_dirs(cluster):
-    code, out, err = run("kafka-log-dirs", "--bootstrap-server", cluster.bootstrap, "--describe")
-    if supports(cluster.bootstrap, "DescribeLogDirs"):
-        assert code == 0, err
-        data = json.loads(out.splitlines()[-1])
-        assert data["brokers"][0]["broker"] == 0
-    else:
-        assert code == 1
-        assert "does not support DescribeLogDirs" in err
+    assert supports(cluster.bootstrap, "DescribeLogDirs")
+    code, out, err = run("kafka-log-dirs", "--bootstrap-server", cluster.bootstrap, "--describe", "--topic-list", "hello.kafka")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[:2] == ["Querying brokers for log directories information", "Received log directory information from brokers 0"]
+    data = json.loads(lines[-1])
+    assert data["version"] == 1 and data["brokers"][0]["broker"] == 0
+    d = data["brokers"][0]["logDirs"][0]
+    assert d["logDir"] == os.path.abspath(cluster.logdir) and d["error"] is None
+    parts = {p["partition"]: p for p in d["partitions"]}
+    assert parts and all(k.startswith("hello.kafka-") for k in parts)
+    # Sizes are the partitions' segment bytes.
+    for k, p in parts.items():
+        seg = os.path.join(cluster.logdir, k, "00000000000000000000.log")
+        assert p["size"] == os.path.getsize(seg) and p["offsetLag"] == 0 and p["isFuture"] is False
 
 
 def test_21_perf_tests(cluster):

@@ -55,6 +55,7 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ElectLeaders, 0, 2),
     (ApiKey::AlterPartitionReassignments, 0, 0),
     (ApiKey::ListPartitionReassignments, 0, 0),
+    (ApiKey::DescribeLogDirs, 0, 4),
 ];
 
 pub fn supported(key: i16, version: i16) -> Option<(ApiKey, bool)> {
@@ -251,6 +252,20 @@ async fn handle_frame(broker: &Arc<Broker>, frame: Bytes, peer: &str) -> Reply {
         ApiKey::ElectLeaders => call!(ElectLeadersRequest, handlers::elect_leaders::handle),
         ApiKey::AlterPartitionReassignments => call!(AlterPartitionReassignmentsRequest, handlers::alter_partition_reassignments::handle),
         ApiKey::ListPartitionReassignments => call!(ListPartitionReassignmentsRequest, handlers::list_partition_reassignments::handle),
+        ApiKey::DescribeLogDirs => {
+            // v0 travels as v1 (identical on the wire; the crate starts at v1).
+            let wire = handlers::describe_log_dirs::wire_version(version);
+            match DescribeLogDirsRequest::decode(&mut buf, wire) {
+                Ok(req) => {
+                    let resp = handlers::describe_log_dirs::handle(broker, req, version).instrument(span.clone()).await;
+                    frame_response(api, wire, correlation_id, &resp).map(Reply::Send).unwrap_or(Reply::Close)
+                }
+                Err(e) => {
+                    tracing::warn!("closing connection from {peer}: malformed DescribeLogDirs v{version} request: {e}");
+                    Reply::Close
+                }
+            }
+        }
         _ => Reply::Close,
     }
 }

@@ -10,6 +10,7 @@ pub mod delete_groups;
 pub mod delete_records;
 pub mod delete_topics;
 pub mod describe_configs;
+pub mod describe_log_dirs;
 pub mod describe_groups;
 pub mod elect_leaders;
 pub mod fetch;
