@@ -147,6 +147,8 @@ pub struct TopicConfig {
     pub max_message_bytes: i64,
     pub log_append_time: bool,
     pub compact: bool,
+    /// cleanup.policy includes `delete`: retention applies.
+    pub delete: bool,
     pub flush_messages: i64,
     pub min_insync_replicas: i64,
     pub unclean_leader_election: bool,
@@ -169,6 +171,7 @@ impl TopicConfig {
             max_message_bytes: num("max.message.bytes", b.message_max_bytes),
             log_append_time: get("message.timestamp.type") == "LogAppendTime",
             compact: get("cleanup.policy").contains("compact"),
+            delete: get("cleanup.policy").contains("delete"),
             flush_messages: num("flush.messages", b.log_flush_interval_messages),
             min_insync_replicas: num("min.insync.replicas", b.min_insync_replicas as i64).max(1),
             unclean_leader_election: get("unclean.leader.election.enable").trim().eq_ignore_ascii_case("true"),

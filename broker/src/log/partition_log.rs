@@ -559,7 +559,7 @@ impl Log {
 
     /// Applies retention.ms / retention.bytes; returns how many segments were deleted.
     pub fn apply_retention(&mut self, now: i64) -> io::Result<usize> {
-        if self.config.compact && !self.config.overrides.get("cleanup.policy").map(|p| p.contains("delete")).unwrap_or(false) {
+        if !self.config.delete {
             return Ok(0);
         }
         let mut deleted = 0;
@@ -571,9 +571,17 @@ impl Log {
             if first.size == 0 {
                 break;
             }
-            let by_time = retention_ms >= 0 && first.max_timestamp >= 0 && now - first.max_timestamp > retention_ms;
+            // Records without timestamps age by the segment's file time, as Kafka's.
+            let newest = if first.max_timestamp >= 0 { first.max_timestamp } else { first.created_ms };
+            let by_time = retention_ms >= 0 && now - newest > retention_ms;
             let by_size = retention_bytes >= 0 && total.saturating_sub(first.size) >= retention_bytes as u64;
             if !by_time && !by_size {
+                break;
+            }
+            // Never what the ISR does not all have yet: the segment must end at or below the
+            // high watermark.
+            let end = self.segments.keys().nth(1).copied().unwrap_or(self.log_end_offset);
+            if end > self.high_watermark() {
                 break;
             }
             if self.segments.len() == 1 {
@@ -682,6 +690,13 @@ mod tests {
             let mut b = batch(&[b"abcdefghij"], i);
             log.append(&mut b, 0).unwrap();
         }
+        // Nothing is replicated yet: neither DeleteRecords nor retention may pass the high
+        // watermark.
+        assert!(log.delete_records_before(5).is_err());
+        log.config.retention_ms = 10;
+        assert_eq!(log.apply_retention(now_ms()).unwrap(), 0);
+        log.config.retention_ms = 7 * 24 * 3600 * 1000;
+        log.set_high_watermark(log.log_end_offset);
         assert_eq!(log.delete_records_before(5).unwrap(), 5);
         assert!(log.read(4, 100).is_err());
         log.config.retention_ms = 10;

@@ -265,21 +265,25 @@ impl Segment {
         Ok(None)
     }
 
-    /// Reads up to `max` bytes of whole batches from `pos` (at least one whole batch).
+    /// Reads up to `max` bytes of whole batches from `pos` (at least one whole batch), with
+    /// one read of the file: the bytes are cut after the last whole batch in memory.
     pub fn read(&self, pos: u64, max: usize) -> io::Result<Vec<u8>> {
         let Some(first) = self.header_at(pos)? else { return Ok(Vec::new()) };
-        let mut end = pos + first.total_size() as u64;
-        while end < self.size {
-            let Some(h) = self.header_at(end)? else { break };
-            let next = end + h.total_size() as u64;
-            if next - pos > max as u64 || next > self.size {
+        let first_len = first.total_size() as u64;
+        let avail = self.size.saturating_sub(pos);
+        let want = (max as u64).max(first_len).min(avail);
+        let mut buf = vec![0u8; want as usize];
+        self.log.read_exact_at(&mut buf, pos)?;
+        let mut end = 0usize;
+        while end + HEADER_LEN <= buf.len() {
+            let Some(h) = batch::parse_header(&buf[end..]) else { break };
+            let next = end + h.total_size();
+            if h.total_size() < HEADER_LEN || next > buf.len() {
                 break;
             }
             end = next;
         }
-        let end = end.min(self.size);
-        let mut buf = vec![0u8; (end - pos) as usize];
-        self.log.read_exact_at(&mut buf, pos)?;
+        buf.truncate(end);
         Ok(buf)
     }
 
