@@ -37,12 +37,19 @@ pub struct Broker {
     pub isr_tx: tokio::sync::mpsc::UnboundedSender<crate::replica::isr::IsrChange>,
     /// Requests for the controller task (controlled shutdown, elections, reassignments).
     pub controller_tx: tokio::sync::mpsc::UnboundedSender<crate::controller::Command>,
+    /// Set once a controlled shutdown has moved us out of the ISRs: followers stop fetching
+    /// (Kafka's StopReplica), so that leaders do not take us back in on our way out.
+    pub fetching_stopped: AtomicBool,
     shutting_down: AtomicBool,
 }
 
 impl Broker {
     pub fn shutting_down(&self) -> bool {
         self.shutting_down.load(Ordering::Relaxed)
+    }
+
+    pub fn fetching_stopped(&self) -> bool {
+        self.fetching_stopped.load(Ordering::Relaxed) || self.shutting_down()
     }
 
     pub fn topic_config(&self, meta: &ClusterMeta, topic: &str) -> TopicConfig {
@@ -115,6 +122,7 @@ impl Broker {
             producer_ids: Default::default(),
             isr_tx,
             controller_tx,
+            fetching_stopped: AtomicBool::new(false),
             shutting_down: AtomicBool::new(false),
         });
         let _ = broker.zk.get_children("/brokers/topics", false).await;

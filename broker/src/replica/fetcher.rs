@@ -32,7 +32,7 @@ type Followed = Vec<(String, i32, Arc<Partition>)>;
 pub async fn run(broker: Arc<Broker>) {
     let mut tasks: HashMap<i32, tokio::task::JoinHandle<()>> = HashMap::new();
     loop {
-        if broker.shutting_down() {
+        if broker.fetching_stopped() {
             for (_, t) in tasks.drain() {
                 t.abort();
             }
@@ -75,7 +75,7 @@ async fn follow(broker: Arc<Broker>, leader: i32) {
     let mut conn: Option<BrokerConn> = None;
     let mut failures = 0u32;
     loop {
-        if broker.shutting_down() {
+        if broker.fetching_stopped() {
             return;
         }
         let parts = followed(&broker, leader);

@@ -29,6 +29,7 @@ pub async fn run(broker: &Broker) {
         match answer {
             Some((errors::NONE, remaining)) if remaining.is_empty() => {
                 tracing::info!("controlled shutdown succeeded");
+                broker.fetching_stopped.store(true, std::sync::atomic::Ordering::Relaxed);
                 wait_for_moves(broker).await;
                 return;
             }
