@@ -43,7 +43,10 @@ class Quickstart:
     def __init__(self, root, *args):
         self.log_dir = os.path.join(root, "logs")
         env = dict(os.environ, LOG_DIR=self.log_dir)
-        self.proc = subprocess.Popen([SCRIPT, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+        # As from a terminal: SIGINT at its default disposition. (A test runner started in the
+        # background inherits SIGINT ignored, and a shell cannot trap a signal ignored on entry.)
+        self.proc = subprocess.Popen([SCRIPT, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                                     preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         self.lines = queue.Queue()
         self.seen = []
         threading.Thread(target=self._read, daemon=True).start()

@@ -202,8 +202,7 @@ def test_acks_all_refused_below_min_insync_replicas(fresh_cluster):
     t = "minisr"
     create(c, t, 1, 3, {"min.insync.replicas": "2"}, assignment=[[0, 1, 2]])
     conn = kraw2.Conn(c.brokers[0].port)
-    batch = kraw2.idempotent_batch([b"ok"], -1, -1, -1)
-    assert kraw2.produce(conn, t, 0, batch, acks=-1) == (0, 0)
+    assert produce_as_leader(conn, t, b"ok", -1) == (0, 0)
     c.brokers[1].kill9()
     c.brokers[2].kill9()
     wait_until(lambda: describe(c, t).get(0, (None, None, None))[2] == [0], 20, "the ISR to shrink to the leader")
@@ -254,6 +253,17 @@ def test_leader_failover_keeps_every_acknowledged_record(fresh_cluster):
     wait_until(lambda: full_isr(c, t, 1), 30, "the restarted broker to rejoin the ISR")
 
 
+def produce_as_leader(conn, topic, value, acks, timeout=15):
+    """Raw produce; retries (bounded) while the broker has not yet taken the leadership that
+    metadata already shows (NOT_LEADER_OR_FOLLOWER / LEADER_NOT_AVAILABLE)."""
+    deadline = time.time() + timeout
+    while True:
+        r = kraw2.produce(conn, topic, 0, kraw2.idempotent_batch([value], -1, -1, -1), acks=acks)
+        if r[0] not in (5, 6) or time.time() > deadline:
+            return r
+        time.sleep(0.2)
+
+
 def test_returning_leader_truncates_its_divergent_tail(fresh_cluster):
     """Unclean election (allowed for this topic) makes the follower with the shorter log the
     leader; the old leader's unreplicated acks=1 tail must go when it returns, replaced by the
@@ -263,11 +273,11 @@ def test_returning_leader_truncates_its_divergent_tail(fresh_cluster):
     create(c, t, 1, 2, {"min.insync.replicas": "1", "unclean.leader.election.enable": "true"}, assignment=[[0, 1]])
     conn = kraw2.Conn(c.brokers[0].port)
     for i in range(10):
-        assert kraw2.produce(conn, t, 0, kraw2.idempotent_batch([b"c%d" % i], -1, -1, -1), acks=-1) == (0, i)
+        assert produce_as_leader(conn, t, b"c%d" % i, -1) == (0, i)
     b0, b1 = c.brokers
     b1.proc.send_signal(signal.SIGSTOP)
     try:
-        wait_until(lambda: describe(c, t)[0][2] == [0], 30, "broker 1 to leave the ISR")
+        wait_until(lambda: describe(c, t).get(0, (None, None, None))[2] == [0], 30, "broker 1 to leave the ISR")
         for i in range(5):
             assert kraw2.produce(conn, t, 0, kraw2.idempotent_batch([b"lost%d" % i], -1, -1, -1), acks=1) == (0, 10 + i)
     finally:
@@ -277,7 +287,7 @@ def test_returning_leader_truncates_its_divergent_tail(fresh_cluster):
     wait_until(lambda: describe(c, t).get(0, (-1,))[0] == 1, 40, "broker 1 to be elected (unclean)")
     conn = kraw2.Conn(b1.port)
     for i in range(3):
-        assert kraw2.produce(conn, t, 0, kraw2.idempotent_batch([b"new%d" % i], -1, -1, -1), acks=1) == (0, 10 + i)
+        assert produce_as_leader(conn, t, b"new%d" % i, 1) == (0, 10 + i)
     conn.close()
     b0.start()
     wait_until(lambda: full_isr(c, t, 1), 40, "broker 0 to truncate, catch up and rejoin the ISR")
@@ -314,10 +324,10 @@ def test_preferred_leader_comes_back(fresh_cluster):
     create(c, t, 1, 3, assignment=[[0, 1, 2]])
     assert describe(c, t)[0][0] == 0
     c.brokers[0].kill9()
-    wait_until(lambda: describe(c, t)[0][0] == 1, 20, "broker 1 to take over")
+    wait_until(lambda: describe(c, t).get(0, (None,))[0] == 1, 20, "broker 1 to take over")
     c.brokers[0].start()
     # auto.leader.rebalance.enable (default true) on a 2 s check interval.
-    wait_until(lambda: describe(c, t)[0][0] == 0 and full_isr(c, t, 1), 40, "the preferred replica to lead again")
+    wait_until(lambda: describe(c, t).get(0, (None,))[0] == 0 and full_isr(c, t, 1), 40, "the preferred replica to lead again")
 
 
 def test_reassignment_through_zookeeper_path(fresh_cluster):

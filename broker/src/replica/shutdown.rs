@@ -19,6 +19,7 @@ pub async fn run(broker: &Broker) {
     for attempt in 1..=tries {
         let meta = broker.meta.get();
         let controller = meta.controller;
+        tracing::info!("controlled shutdown: asking controller {controller} to move leadership away (attempt {attempt} of {tries})");
         let answer = if controller == broker.id {
             Some(cs::ask_controller(broker, broker.id).await)
         } else if let Some(b) = meta.brokers.get(&controller) {
