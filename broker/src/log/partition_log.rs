@@ -54,6 +54,14 @@ pub struct Log {
     pub producers: ProducerState,
 }
 
+/// A byte range of a segment file, sent to a socket as it is.
+#[derive(Clone)]
+pub struct FileSlice {
+    pub file: std::sync::Arc<std::fs::File>,
+    pub pos: u64,
+    pub len: u64,
+}
+
 /// Result of an append.
 pub struct Appended {
     pub base_offset: i64,
@@ -413,22 +421,23 @@ impl Log {
         Ok(())
     }
 
-    /// Like `read`, but only batches that start below `limit` (consumers stop at the high
-    /// watermark; batch boundaries are the same on every replica).
-    pub fn read_below(&self, offset: i64, max: usize, limit: i64) -> Result<Vec<u8>, LogError> {
-        if offset >= limit && offset <= self.log_end_offset && offset >= self.log_start_offset {
-            return Ok(Vec::new());
+    /// A fetch's byte range (see `Segment::slice`): from the batch holding `offset`, about
+    /// `max` bytes, only batches below `limit` (the high watermark for consumers, the log end
+    /// for followers), never across a segment boundary. None when there is nothing to send.
+    pub fn slice(&self, offset: i64, max: usize, limit: i64) -> Result<Option<FileSlice>, LogError> {
+        if offset < self.log_start_offset || offset > self.log_end_offset {
+            return Err(LogError::OffsetOutOfRange(offset));
         }
-        let mut data = self.read(offset, max)?;
-        let mut keep = 0usize;
-        for (h, bytes) in batch::split(&data) {
-            if h.base_offset >= limit {
-                break;
+        if offset >= limit || offset == self.log_end_offset {
+            return Ok(None);
+        }
+        for (_, seg) in self.segments.range(..=offset).next_back().into_iter().chain(self.segments.range(offset + 1..)) {
+            if let Some(f) = seg.find(offset)? {
+                let end = if limit >= self.log_end_offset { None } else { seg.find(limit)?.map(|e| e.position) };
+                return Ok(seg.slice(f.position, max, end)?.map(|(file, pos, len)| FileSlice { file, pos, len }));
             }
-            keep += bytes.len();
         }
-        data.truncate(keep);
-        Ok(data)
+        Ok(None)
     }
 
     fn active(&mut self) -> &mut Segment {

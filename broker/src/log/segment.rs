@@ -12,6 +12,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::batch::{self, HEADER_LEN};
 
@@ -21,7 +22,8 @@ pub fn file_name(dir: &Path, base: i64, ext: &str) -> PathBuf {
 
 pub struct Segment {
     pub base: i64,
-    pub log: File,
+    /// Shared so that a fetch can send a range of it straight to a socket (sendfile).
+    pub log: Arc<File>,
     pub size: u64,
     index: Vec<(u32, u32)>,
     time_index: Vec<(i64, u32)>,
@@ -45,7 +47,7 @@ impl Segment {
         let open = |ext| OpenOptions::new().read(true).create(true).append(true).open(file_name(dir, base, ext));
         Ok(Segment {
             base,
-            log: open("log")?,
+            log: Arc::new(open("log")?),
             size: 0,
             index: Vec::new(),
             time_index: Vec::new(),
@@ -212,7 +214,7 @@ impl Segment {
     /// Appends batches whose offsets are already assigned.
     pub fn append(&mut self, data: &[u8], index_interval: i64) -> io::Result<()> {
         let start = self.size;
-        self.log.write_all(data)?;
+        (&*self.log).write_all(data)?;
         let mut pos = 0usize;
         while pos + HEADER_LEN <= data.len() {
             let Some(h) = batch::parse_header(&data[pos..]) else { break };
@@ -285,6 +287,20 @@ impl Segment {
         }
         buf.truncate(end);
         Ok(buf)
+    }
+
+    /// The byte range a fetch sends from `pos`: about `max` bytes (at least the first whole
+    /// batch, KIP-74), never past `end` (a batch boundary, e.g. the high watermark's
+    /// position) nor the segment's end. The range may end inside a batch, as Kafka's
+    /// FileRecords slices do; clients drop a partial last batch. None when nothing is there.
+    pub fn slice(&self, pos: u64, max: usize, end: Option<u64>) -> io::Result<Option<(Arc<File>, u64, u64)>> {
+        let end = end.unwrap_or(self.size).min(self.size);
+        if pos >= end {
+            return Ok(None);
+        }
+        let Some(first) = self.header_at(pos)? else { return Ok(None) };
+        let len = (max as u64).max(first.total_size() as u64).min(end - pos);
+        Ok(Some((self.log.clone(), pos, len)))
     }
 
     /// Cuts the segment before the batch holding `offset` and rebuilds its indexes; returns

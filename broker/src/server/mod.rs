@@ -10,6 +10,7 @@
 pub mod controlled_shutdown;
 pub mod errors;
 pub mod handlers;
+pub mod send;
 
 use std::sync::Arc;
 
@@ -116,6 +117,7 @@ async fn connection(broker: Arc<Broker>, mut stream: TcpStream) -> std::io::Resu
         let frame = buf.freeze();
         match handle_frame(&broker, frame, &peer).await {
             Reply::Send(b) => stream.write_all(&b).await?,
+            Reply::Pieces(p) => send::write_pieces(&mut stream, &p).await?,
             Reply::None => {}
             Reply::Close => return Ok(()),
         }
@@ -124,6 +126,8 @@ async fn connection(broker: Arc<Broker>, mut stream: TcpStream) -> std::io::Resu
 
 enum Reply {
     Send(Bytes),
+    /// Bytes and segment file ranges (Fetch, zero-copy).
+    Pieces(Vec<send::Piece>),
     None,
     Close,
 }
@@ -214,7 +218,16 @@ async fn handle_frame(broker: &Arc<Broker>, frame: Bytes, peer: &str) -> Reply {
                 Reply::Close
             }
         },
-        ApiKey::Fetch => call!(FetchRequest, handlers::fetch::handle),
+        ApiKey::Fetch => match FetchRequest::decode(&mut buf, version) {
+            Ok(req) => {
+                let out = handlers::fetch::handle(broker, req, version).instrument(span.clone()).await;
+                Reply::Pieces(handlers::fetch::encode(&out, version, correlation_id))
+            }
+            Err(e) => {
+                tracing::warn!("closing connection from {peer}: malformed Fetch v{version} request: {e}");
+                Reply::Close
+            }
+        },
         ApiKey::ListOffsets => call!(ListOffsetsRequest, handlers::list_offsets::handle),
         ApiKey::Metadata => call!(MetadataRequest, handlers::metadata::handle),
         ApiKey::ApiVersions => call!(ApiVersionsRequest, handlers::api_versions::handle),

@@ -1,89 +1,94 @@
-//! Fetch: reads whole batches from the fetch offset, up to partition_max_bytes per partition
-//! and max_bytes overall (always at least one batch, as Kafka), waits up to max_wait_ms for
-//! min_bytes, woken by appends. Sessionless: session_id 0 in every answer, which clients
-//! treat as "send full fetch requests" (Kafka does the same when its session cache is full).
-//! Consumers (replica id -1) read only below the high watermark (= last stable offset: no
-//! transactions). A follower (replica id = its broker id) reads up to the log end; its fetch
-//! offset is its log end offset, which moves the high watermark and the ISR (see `replica`).
-//! A current leader epoch older than ours is FENCED_LEADER_EPOCH, newer UNKNOWN_LEADER_EPOCH.
+//! Fetch: byte ranges of the segment files from the fetch offset, up to partition_max_bytes
+//! per partition and max_bytes overall (always at least one whole batch, KIP-74), waiting up
+//! to max_wait_ms for min_bytes, woken by appends. Sessionless: session_id 0 in every answer,
+//! which clients treat as "send full fetch requests" (Kafka does the same when its session
+//! cache is full). Consumers (replica id -1) read only below the high watermark (= last
+//! stable offset: no transactions). A follower (replica id = its broker id) reads up to the
+//! log end; its fetch offset is its log end offset, which moves the high watermark and the
+//! ISR (see `replica`). A current leader epoch older than ours is FENCED_LEADER_EPOCH, newer
+//! UNKNOWN_LEADER_EPOCH.
+//!
+//! Zero-copy: the answer is encoded here (v4-v12) as header bytes with file ranges between
+//! them, and the connection sends the ranges with sendfile (see `server::send`), as Kafka's
+//! FileRecords do. A range may end inside a batch; clients drop a partial last batch.
 
 use std::time::Duration;
 
-use bytes::Bytes;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
+use bytes::{BufMut, BytesMut};
+use kafka_protocol::messages::FetchRequest;
 
 use crate::broker::Broker;
+use crate::log::partition_log::FileSlice;
 use crate::server::errors;
+use crate::server::send::Piece;
 
-fn read_all(broker: &Broker, req: &FetchRequest) -> (FetchResponse, usize) {
+pub struct PartOut {
+    pub index: i32,
+    pub error: i16,
+    pub high_watermark: i64,
+    pub last_stable_offset: i64,
+    pub log_start_offset: i64,
+    pub records: Option<FileSlice>,
+}
+
+pub struct FetchOut {
+    pub topics: Vec<(String, Vec<PartOut>)>,
+    /// read_committed asks for the (here always empty) aborted transaction list.
+    pub aborted_list: bool,
+    pub total: u64,
+}
+
+fn read_all(broker: &Broker, req: &FetchRequest) -> FetchOut {
     let meta = broker.meta.get();
-    let mut resp = FetchResponse::default();
-    let mut total = 0usize;
-    let mut budget = if req.max_bytes <= 0 { usize::MAX } else { req.max_bytes as usize };
+    let mut out = FetchOut { topics: Vec::new(), aborted_list: req.isolation_level == 1, total: 0 };
+    let mut budget = if req.max_bytes <= 0 { u64::MAX } else { req.max_bytes as u64 };
+    let follower = req.replica_id.0 >= 0;
     for ft in &req.topics {
         let topic = ft.topic.0.as_str();
-        let mut tr = FetchableTopicResponse::default();
-        tr.topic = ft.topic.clone();
+        let mut parts = Vec::with_capacity(ft.partitions.len());
         for fp in &ft.partitions {
-            let mut pd = PartitionData::default();
-            pd.partition_index = fp.partition;
-            pd.high_watermark = -1;
-            pd.last_stable_offset = -1;
-            pd.log_start_offset = -1;
-            pd.preferred_read_replica = BrokerId(-1);
-            pd.aborted_transactions = if req.isolation_level == 1 { Some(Vec::new()) } else { None };
+            let mut pd = PartOut { index: fp.partition, error: errors::NONE, high_watermark: -1, last_stable_offset: -1, log_start_offset: -1, records: None };
             let pm = meta.topics.get(topic).and_then(|t| t.partitions.get(&fp.partition));
             let part = broker.logs.get(topic, fp.partition);
-            let follower = req.replica_id.0 >= 0;
             let leads = part.as_ref().and_then(|p| crate::replica::leader_isr(p)).map(|(_, e)| e);
-            match (pm, part) {
-                (None, _) => pd.error_code = errors::UNKNOWN_TOPIC_OR_PARTITION,
-                (Some(_), Some(_)) if leads.is_some() && fp.current_leader_epoch >= 0 && Some(fp.current_leader_epoch) < leads => {
-                    pd.error_code = errors::FENCED_LEADER_EPOCH;
+            match (pm, part, leads) {
+                (None, _, _) => pd.error = errors::UNKNOWN_TOPIC_OR_PARTITION,
+                (Some(_), Some(_), Some(epoch)) if fp.current_leader_epoch >= 0 && fp.current_leader_epoch < epoch => {
+                    pd.error = errors::FENCED_LEADER_EPOCH;
                 }
-                (Some(_), Some(_)) if leads.is_some() && fp.current_leader_epoch >= 0 && Some(fp.current_leader_epoch) > leads => {
-                    pd.error_code = errors::UNKNOWN_LEADER_EPOCH;
-                }
-                (Some(_), Some(part)) if leads.is_some() => {
+                (Some(_), Some(_), Some(epoch)) if fp.current_leader_epoch > epoch => pd.error = errors::UNKNOWN_LEADER_EPOCH,
+                (Some(_), Some(part), Some(_)) => {
                     let log = part.lock();
                     pd.high_watermark = log.high_watermark();
                     pd.last_stable_offset = log.high_watermark();
                     pd.log_start_offset = log.log_start_offset;
-                    let max = (fp.partition_max_bytes.max(0) as usize).min(budget);
+                    let max = (fp.partition_max_bytes.max(0) as u64).min(budget);
                     // At least one batch for the first partition with data (KIP-74).
-                    let max = if total == 0 { max.max(1) } else { max };
-                    if max == 0 {
-                        pd.records = Some(Bytes::new());
-                    } else {
-                        let res = if follower {
-                            log.read(fp.fetch_offset, max)
-                        } else {
-                            log.read_below(fp.fetch_offset, max, log.high_watermark())
-                        };
-                        match res {
-                            Ok(data) => {
-                                total += data.len();
-                                budget = budget.saturating_sub(data.len());
-                                pd.records = Some(Bytes::from(data));
+                    let max = if out.total == 0 { max.max(1) } else { max };
+                    if max > 0 {
+                        let limit = if follower { log.log_end_offset } else { log.high_watermark() };
+                        match log.slice(fp.fetch_offset, max.min(usize::MAX as u64) as usize, limit) {
+                            Ok(slice) => {
+                                if let Some(s) = &slice {
+                                    out.total += s.len;
+                                    budget = budget.saturating_sub(s.len);
+                                }
+                                pd.records = slice;
                             }
-                            Err(e) => {
-                                pd.error_code = errors::from_log(&e);
-                                pd.records = Some(Bytes::new());
-                            }
+                            Err(e) => pd.error = errors::from_log(&e),
                         }
                     }
                 }
-                _ => pd.error_code = errors::NOT_LEADER_OR_FOLLOWER,
+                _ => pd.error = errors::NOT_LEADER_OR_FOLLOWER,
             }
-            tr.partitions.push(pd);
+            parts.push(pd);
         }
-        resp.responses.push(tr);
+        out.topics.push((topic.to_string(), parts));
     }
-    (resp, total)
+    out
 }
 
-pub async fn handle(broker: &Broker, req: FetchRequest, _version: i16) -> FetchResponse {
+pub async fn handle(broker: &Broker, req: FetchRequest, _version: i16) -> FetchOut {
     if req.replica_id.0 >= 0 {
         // A follower: its fetch offsets are its log end offsets.
         for ft in &req.topics {
@@ -103,18 +108,174 @@ pub async fn handle(broker: &Broker, req: FetchRequest, _version: i16) -> FetchR
     }
     let wait = Duration::from_millis(req.max_wait_ms.clamp(0, 30_000) as u64);
     let deadline = tokio::time::Instant::now() + wait;
-    let min_bytes = req.min_bytes.max(0) as usize;
+    let min_bytes = req.min_bytes.max(0) as u64;
     loop {
         let notified = broker.logs.appended.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let (resp, total) = tokio::task::block_in_place(|| read_all(broker, &req));
-        let has_error = resp.responses.iter().any(|t| t.partitions.iter().any(|p| p.error_code != 0));
-        if total >= min_bytes || has_error || tokio::time::Instant::now() >= deadline || broker.shutting_down() {
-            return resp;
+        let out = tokio::task::block_in_place(|| read_all(broker, &req));
+        let has_error = out.topics.iter().any(|(_, ps)| ps.iter().any(|p| p.error != errors::NONE));
+        if out.total >= min_bytes || has_error || tokio::time::Instant::now() >= deadline || broker.shutting_down() {
+            return out;
         }
         if tokio::time::timeout_at(deadline, notified).await.is_err() {
-            return tokio::task::block_in_place(|| read_all(broker, &req)).0;
+            return tokio::task::block_in_place(|| read_all(broker, &req));
+        }
+    }
+}
+
+fn put_uvarint(b: &mut BytesMut, mut v: u64) {
+    while v >= 0x80 {
+        b.put_u8((v as u8 & 0x7f) | 0x80);
+        v >>= 7;
+    }
+    b.put_u8(v as u8);
+}
+
+/// Encodes the response frame (length, header, body) for Fetch `version` (4-12) as bytes
+/// and file ranges.
+pub fn encode(out: &FetchOut, version: i16, correlation_id: i32) -> Vec<Piece> {
+    let flexible = version >= 12;
+    let mut pieces: Vec<Piece> = Vec::new();
+    let mut b = BytesMut::with_capacity(256);
+    b.put_i32(0); // frame length, patched below
+    b.put_i32(correlation_id);
+    if flexible {
+        b.put_u8(0); // header tagged fields
+    }
+    b.put_i32(0); // throttle_time_ms
+    if version >= 7 {
+        b.put_i16(errors::NONE);
+        b.put_i32(0); // session_id: sessionless
+    }
+    let array_len = |b: &mut BytesMut, n: usize| {
+        if flexible {
+            put_uvarint(b, n as u64 + 1);
+        } else {
+            b.put_i32(n as i32);
+        }
+    };
+    array_len(&mut b, out.topics.len());
+    for (topic, parts) in &out.topics {
+        if flexible {
+            put_uvarint(&mut b, topic.len() as u64 + 1);
+        } else {
+            b.put_i16(topic.len() as i16);
+        }
+        b.put_slice(topic.as_bytes());
+        array_len(&mut b, parts.len());
+        for p in parts {
+            b.put_i32(p.index);
+            b.put_i16(p.error);
+            b.put_i64(p.high_watermark);
+            b.put_i64(p.last_stable_offset);
+            if version >= 5 {
+                b.put_i64(p.log_start_offset);
+            }
+            // aborted_transactions: empty for read_committed, null otherwise
+            match (out.aborted_list, flexible) {
+                (true, true) => put_uvarint(&mut b, 1),
+                (true, false) => b.put_i32(0),
+                (false, true) => put_uvarint(&mut b, 0),
+                (false, false) => b.put_i32(-1),
+            }
+            if version >= 11 {
+                b.put_i32(-1); // preferred_read_replica
+            }
+            let len = p.records.as_ref().map(|s| s.len).unwrap_or(0);
+            if flexible {
+                put_uvarint(&mut b, len + 1);
+            } else {
+                b.put_i32(len as i32);
+            }
+            if let Some(s) = p.records.as_ref().filter(|s| s.len > 0) {
+                pieces.push(Piece::Bytes(std::mem::replace(&mut b, BytesMut::with_capacity(128)).freeze()));
+                pieces.push(Piece::File(s.clone()));
+            }
+            if flexible {
+                b.put_u8(0); // partition tagged fields
+            }
+        }
+        if flexible {
+            b.put_u8(0); // topic tagged fields
+        }
+    }
+    if flexible {
+        b.put_u8(0); // response tagged fields
+    }
+    pieces.push(Piece::Bytes(b.freeze()));
+    crate::server::send::patch_length(pieces)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::messages::{FetchResponse, ResponseHeader};
+    use kafka_protocol::protocol::Decodable;
+    use std::io::Write;
+    use std::os::unix::fs::FileExt;
+
+    fn materialize(pieces: &[Piece]) -> Vec<u8> {
+        let mut v = Vec::new();
+        for p in pieces {
+            match p {
+                Piece::Bytes(b) => v.extend_from_slice(b),
+                Piece::File(s) => {
+                    let mut buf = vec![0u8; s.len as usize];
+                    s.file.read_exact_at(&mut buf, s.pos).unwrap();
+                    v.extend_from_slice(&buf);
+                }
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn every_version_decodes_with_the_protocol_crate() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("f");
+        let mut f = std::fs::File::create(&path).unwrap();
+        f.write_all(b"0123456789abcdefghij").unwrap();
+        let file = std::sync::Arc::new(std::fs::File::open(&path).unwrap());
+        let out = FetchOut {
+            topics: vec![
+                (
+                    "t".into(),
+                    vec![
+                        PartOut { index: 0, error: 0, high_watermark: 9, last_stable_offset: 9, log_start_offset: 2, records: Some(FileSlice { file: file.clone(), pos: 3, len: 7 }) },
+                        PartOut { index: 1, error: 6, high_watermark: -1, last_stable_offset: -1, log_start_offset: -1, records: None },
+                    ],
+                ),
+                ("u".into(), vec![PartOut { index: 4, error: 0, high_watermark: 1, last_stable_offset: 1, log_start_offset: 0, records: Some(FileSlice { file, pos: 10, len: 5 }) }]),
+            ],
+            aborted_list: false,
+            total: 12,
+        };
+        for version in 4..=12i16 {
+            for aborted in [false, true] {
+                let out = FetchOut { aborted_list: aborted, topics: out.topics.iter().map(|(t, ps)| (t.clone(), ps.iter().map(|p| PartOut { records: p.records.clone(), ..*p }).collect())).collect(), ..out };
+                let bytes = materialize(&encode(&out, version, 77));
+                let len = i32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize;
+                assert_eq!(len, bytes.len() - 4, "v{version}");
+                let mut buf = bytes::Bytes::from(bytes[4..].to_vec());
+                let hv = kafka_protocol::messages::ApiKey::Fetch.response_header_version(version);
+                let h = ResponseHeader::decode(&mut buf, hv).unwrap();
+                assert_eq!(h.correlation_id, 77);
+                let r = FetchResponse::decode(&mut buf, version).unwrap();
+                assert_eq!(r.responses.len(), 2, "v{version}");
+                let p0 = &r.responses[0].partitions[0];
+                assert_eq!(p0.records.as_deref(), Some(&b"3456789"[..]), "v{version}");
+                assert_eq!((p0.high_watermark, p0.partition_index), (9, 0));
+                if version >= 5 {
+                    assert_eq!(p0.log_start_offset, 2);
+                }
+                assert_eq!(p0.aborted_transactions.as_ref().map(|a| a.len()), if aborted { Some(0) } else { None }, "v{version}");
+                assert_eq!(r.responses[0].partitions[1].error_code, 6);
+                assert_eq!(r.responses[0].partitions[1].records.as_deref(), Some(&b""[..]));
+                assert_eq!(r.responses[1].partitions[0].records.as_deref(), Some(&b"abcde"[..]));
+                assert_eq!(r.responses[1].topic.0.as_str(), "u");
+                assert!(buf.is_empty(), "v{version}: {} bytes left over", buf.len());
+            }
         }
     }
 }
