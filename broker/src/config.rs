@@ -66,6 +66,7 @@ pub struct BrokerConfig {
     pub group_max_size: i64,
     pub offsets_retention_ms: i64,
     pub offsets_retention_check_interval_ms: i64,
+    pub offsets_commit_timeout_ms: i64,
     pub offset_metadata_max_bytes: i64,
     pub transactional_id_expiration_ms: i64,
     pub jmx_port: i32,
@@ -93,7 +94,7 @@ const ACCEPTED: &[&str] = &[
     "socket.send.buffer.bytes", "socket.receive.buffer.bytes", "queued.max.requests",
     "background.threads", "num.replica.alter.log.dirs.threads",
     "offsets.topic.compression.codec", "offsets.retention.minutes", "offsets.retention.check.interval.ms",
-    "offsets.commit.timeout.ms", "offsets.load.buffer.size", "offsets.commit.required.acks",
+    "offsets.load.buffer.size", "offsets.commit.required.acks",
     "transaction.state.log.replication.factor", "transaction.state.log.min.isr",
     "transaction.state.log.num.partitions", "transaction.state.log.segment.bytes",
     "transactional.id.expiration.ms", "transaction.max.timeout.ms",
@@ -298,6 +299,8 @@ impl BrokerConfig {
         at_least("min.insync.replicas", &min_insync_replicas.to_string(), min_insync_replicas as i64, 1)?;
         let log_retention_check_interval_ms = l("log.retention.check.interval.ms", 300_000)?;
         at_least("log.retention.check.interval.ms", &log_retention_check_interval_ms.to_string(), log_retention_check_interval_ms, 1)?;
+        let offsets_commit_timeout_ms = l("offsets.commit.timeout.ms", 5000)?;
+        at_least("offsets.commit.timeout.ms", &offsets_commit_timeout_ms.to_string(), offsets_commit_timeout_ms, 1)?;
         let replica_lag_time_max_ms = l("replica.lag.time.max.ms", 30_000)?;
         at_least("replica.lag.time.max.ms", &replica_lag_time_max_ms.to_string(), replica_lag_time_max_ms, 1)?;
         let log_flush_interval_ms = match get("log.flush.interval.ms") { Some(v) => Some(long("log.flush.interval.ms", v)?), None => None };
@@ -340,6 +343,7 @@ impl BrokerConfig {
             group_max_size: l("group.max.size", i32::MAX as i64)?,
             offsets_retention_ms: l("offsets.retention.minutes", 10080)?.saturating_mul(60_000),
             offsets_retention_check_interval_ms: l("offsets.retention.check.interval.ms", 600_000)?,
+            offsets_commit_timeout_ms,
             offset_metadata_max_bytes: l("offset.metadata.max.bytes", 4096)?,
             transactional_id_expiration_ms: l("transactional.id.expiration.ms", 604_800_000)?,
             jmx_port: std::env::var("JMX_PORT").ok().and_then(|v| v.parse().ok()).unwrap_or(-1),
@@ -381,6 +385,7 @@ impl BrokerConfig {
 
 const KNOWN: &[&str] = &[
     "broker.id", "reserved.broker.max.id", "listeners", "advertised.listeners", "listener.security.protocol.map",
+    "offsets.commit.timeout.ms",
     "replica.lag.time.max.ms", "replica.fetch.max.bytes", "replica.fetch.wait.max.ms", "replica.socket.timeout.ms",
     "unclean.leader.election.enable", "auto.leader.rebalance.enable", "leader.imbalance.check.interval.seconds",
     "leader.imbalance.per.broker.percentage", "controlled.shutdown.enable", "controlled.shutdown.max.retries",

@@ -443,3 +443,31 @@ def test_checker_kills_stops_and_restarts_under_acks_all(fresh_cluster, capsys):
               % ("; ".join(steps), len(acked), len(lost), dups, len(failed), sorted(set(failed)), len(values), hws))
     assert len(acked) > 1000, "too little load to mean anything: %d" % len(acked)
     assert not lost, "acknowledged records lost: %r" % lost[:10]
+
+
+def test_committed_offsets_survive_the_coordinator(fresh_cluster):
+    """Offset commits are acknowledged once every in-sync replica of the group's
+    __consumer_offsets partition has them: killing the coordinator right after the commit
+    loses nothing."""
+    c = fresh_cluster(3, offsets_topic_replication_factor=3, offsets_topic_num_partitions=3, **FAST)
+    t = "commits"
+    create(c, t, 1, 3)
+    cons = Consumer({"bootstrap.servers": c.bootstrap, "group.id": "g-survive", "enable.auto.commit": False})
+    try:
+        cons.commit(offsets=[TopicPartition(t, 0, 42)], asynchronous=False)
+    finally:
+        cons.close()
+    a = admin(c)
+    coordinator = a.describe_consumer_groups(["g-survive"])["g-survive"].result(15).coordinator.id
+    broker(c, coordinator).kill9()
+
+    def committed():
+        k = Consumer({"bootstrap.servers": c.bootstrap, "group.id": "g-survive", "enable.auto.commit": False})
+        try:
+            return k.committed([TopicPartition(t, 0)], timeout=5)[0].offset
+        except Exception:
+            return None
+        finally:
+            k.close()
+
+    assert wait_until(lambda: committed() == 42, 40, "the commit to be read back from the new coordinator")

@@ -171,3 +171,25 @@ pub fn leader_isr(part: &Partition) -> Option<(usize, i32)> {
     let repl = part.repl();
     (repl.role == Role::Leader).then(|| (repl.isr.len(), repl.leader_epoch))
 }
+
+/// Waits until a led partition's high watermark reaches `target` (every ISR member has what
+/// was appended below it), as acks=-1 does; for writes the broker makes itself, such as
+/// committed offsets. Err: NOT_LEADER_OR_FOLLOWER when leadership moved, REQUEST_TIMED_OUT.
+pub async fn wait_replicated(logs: &LogManager, part: &Partition, target: i64, timeout: std::time::Duration) -> Result<(), i16> {
+    use crate::server::errors;
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let changed = logs.hw_changed.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        if leader_isr(part).is_none() {
+            return Err(errors::NOT_LEADER_OR_FOLLOWER);
+        }
+        if part.lock().high_watermark() >= target {
+            return Ok(());
+        }
+        if tokio::time::timeout_at(deadline, changed).await.is_err() {
+            return Err(errors::REQUEST_TIMED_OUT);
+        }
+    }
+}

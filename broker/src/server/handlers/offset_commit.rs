@@ -2,7 +2,11 @@
 //! and admin tools (kafka-consumer-groups --reset-offsets) commit with generation -1 and an
 //! empty member id to a group without members. Per partition: metadata longer than
 //! `offset.metadata.max.bytes` is OFFSET_METADATA_TOO_LARGE, an unknown topic or partition
-//! UNKNOWN_TOPIC_OR_PARTITION; the rest is written to `__consumer_offsets` in one batch.
+//! UNKNOWN_TOPIC_OR_PARTITION; the rest is written to `__consumer_offsets` in one batch, and
+//! the answer waits until every in-sync replica of that partition has it (Kafka commits
+//! offsets with acks=-1): a lost coordinator never loses an acknowledged commit. If the ISR
+//! does not get there within `offsets.commit.timeout.ms`, REQUEST_TIMED_OUT; if leadership
+//! moves meanwhile, NOT_COORDINATOR.
 
 use kafka_protocol::messages::offset_commit_response::{OffsetCommitResponsePartition, OffsetCommitResponseTopic};
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
@@ -48,6 +52,10 @@ pub async fn handle(broker: &Broker, req: OffsetCommitRequest, version: i16) -> 
         let instance = req.group_instance_id.as_ref().map(|s| s.as_str()).filter(|_| version >= 7);
         broker.groups.commit(&broker.logs, req.group_id.0.as_str(), req.generation_id_or_member_epoch, req.member_id.as_str(), instance, commits)
     };
+    let result = match result {
+        Ok(()) => replicated(broker, req.group_id.0.as_str()).await,
+        Err(e) => Err(e),
+    };
     let mut resp = OffsetCommitResponse::default();
     for (t, tc) in req.topics.iter().zip(codes) {
         let mut tr = OffsetCommitResponseTopic::default();
@@ -64,4 +72,17 @@ pub async fn handle(broker: &Broker, req: OffsetCommitRequest, version: i16) -> 
         resp.topics.push(tr);
     }
     resp
+}
+
+/// Waits for the group's `__consumer_offsets` partition to be replicated up to its log end.
+async fn replicated(broker: &Broker, group: &str) -> Result<(), i16> {
+    let p = broker.groups.partition_for(group);
+    let Some(part) = broker.logs.get(crate::group::OFFSETS_TOPIC, p) else { return Err(errors::NOT_COORDINATOR) };
+    let target = part.lock().log_end_offset;
+    let timeout = std::time::Duration::from_millis(broker.cfg.offsets_commit_timeout_ms.clamp(1, 300_000) as u64);
+    match crate::replica::wait_replicated(&broker.logs, &part, target, timeout).await {
+        Ok(()) => Ok(()),
+        Err(errors::NOT_LEADER_OR_FOLLOWER) => Err(errors::NOT_COORDINATOR),
+        Err(e) => Err(e),
+    }
 }
