@@ -53,6 +53,25 @@ pub enum Command {
     Reassign { changes: Vec<(String, i32, Option<Vec<i32>>)>, reply: oneshot::Sender<Result<Vec<PartitionResult>, i16>> },
 }
 
+/// Hands a request to this broker's controller task and waits for its answer: NOT_CONTROLLER
+/// when the task is gone (or this broker is not the controller), REQUEST_TIMED_OUT when no
+/// answer comes within `timeout`.
+pub async fn ask<T>(
+    broker: &Broker,
+    command: impl FnOnce(oneshot::Sender<Result<T, i16>>) -> Command,
+    timeout: Duration,
+) -> Result<T, i16> {
+    let (tx, rx) = oneshot::channel();
+    if broker.controller_tx.send(command(tx)).is_err() {
+        return Err(errors::NOT_CONTROLLER);
+    }
+    match tokio::time::timeout(timeout, rx).await {
+        Ok(Ok(answer)) => answer,
+        Ok(Err(_)) => Err(errors::NOT_CONTROLLER),
+        Err(_) => Err(errors::REQUEST_TIMED_OUT),
+    }
+}
+
 impl Command {
     fn refuse(self, code: i16) {
         match self {
@@ -410,9 +429,7 @@ async fn reconcile(broker: &Broker, ep: &Epoch, ctx: &mut Ctx) -> Result<bool, Z
                 }
             }
         }
-        let data = zkdata::topic_json_reassigning(&assignment, &adding, &removing);
-        let version = topic_versions.get(&t).copied().unwrap_or(-1);
-        let op = Op::SetData { path: zkdata::topic_path(&t), data: Some(data.into_bytes()), version };
+        let op = topic_write(&t, &assignment, &adding, &removing, topic_versions.get(&t).copied().unwrap_or(-1));
         if !fenced(zk, ep, op).await? {
             return Ok(false);
         }
@@ -747,9 +764,7 @@ async fn reassign(
                 }
             }
         }
-        let data = zkdata::topic_json_reassigning(&assignment, &adding, &removing);
-        let version = versions.get(&t).copied().unwrap_or(-1);
-        let op = Op::SetData { path: zkdata::topic_path(&t), data: Some(data.into_bytes()), version };
+        let op = topic_write(&t, &assignment, &adding, &removing, versions.get(&t).copied().unwrap_or(-1));
         match fenced(zk, ep, op).await {
             Ok(true) => {
                 tracing::info!("{t}: reassignment written: partitions {assignment:?}, adding {adding:?}, removing {removing:?}");
@@ -765,6 +780,12 @@ async fn reassign(
     }
     // A cancelled reassignment leaves removed replicas out of the ISR on the next pass.
     Ok((true, results))
+}
+
+/// The topic znode's rewrite (assignment plus in-flight moves), conditional on its version.
+fn topic_write(t: &str, assignment: &BTreeMap<i32, Vec<i32>>, adding: &BTreeMap<i32, Vec<i32>>, removing: &BTreeMap<i32, Vec<i32>>, version: i32) -> Op {
+    let data = zkdata::topic_json_reassigning(assignment, adding, removing);
+    Op::SetData { path: zkdata::topic_path(t), data: Some(data.into_bytes()), version }
 }
 
 /// Kafka's deleteRecursive under fencing, then the config and the deletion marker.

@@ -6,7 +6,7 @@ KAFKA_SERVER_BIN override the servers)."""
 
 import os
 import shutil
-import socket
+import sys
 import subprocess
 import tempfile
 import time
@@ -16,24 +16,9 @@ ZK_BIN = os.environ.get("ZK_SERVER_BIN", os.path.join(REPO, "target", "release",
 KAFKA_BIN = os.environ.get("KAFKA_SERVER_BIN", os.path.join(REPO, "target", "release", "kafka-server"))
 SCRIPTS = os.path.join(REPO, "scripts")
 
-
-def free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def wait_port(port, timeout=20.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return True
-        except OSError:
-            time.sleep(0.05)
-    return False
+# Ports and readiness as the broker tests do them.
+sys.path.insert(0, os.path.join(REPO, "tests", "broker"))
+from kharness import free_port, wait_port  # noqa: E402
 
 
 class Cluster:

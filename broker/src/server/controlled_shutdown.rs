@@ -117,14 +117,9 @@ pub fn decode_response(mut b: Bytes) -> Option<(i16, Vec<(String, i32)>)> {
 
 /// The controller's side, through the controller task.
 pub async fn ask_controller(broker: &Broker, broker_id: i32) -> (i16, Vec<(String, i32)>) {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    if broker.controller_tx.send(Command::ControlledShutdown { broker: broker_id, reply: tx }).is_err() {
-        return (errors::NOT_CONTROLLER, Vec::new());
-    }
-    match tokio::time::timeout(Duration::from_secs(30), rx).await {
-        Ok(Ok(Ok(remaining))) => (errors::NONE, remaining),
-        Ok(Ok(Err(code))) => (code, Vec::new()),
-        _ => (errors::REQUEST_TIMED_OUT, Vec::new()),
+    match crate::controller::ask(broker, |reply| Command::ControlledShutdown { broker: broker_id, reply }, Duration::from_secs(30)).await {
+        Ok(remaining) => (errors::NONE, remaining),
+        Err(code) => (code, Vec::new()),
     }
 }
 

@@ -104,11 +104,12 @@ impl Conn {
 
     /// Writes `req` and does not wait (Produce with acks=0 gets no response).
     pub async fn send_no_response<R: Request>(&mut self, req: &R, version: i16) -> Result<(), KafkaError> {
-        let buf = self.frame(req, version)?;
+        let (_, buf) = self.frame(req, version)?;
         self.stream.write_all(&buf).await.map_err(|e| KafkaError::Io(self.addr.clone(), e.to_string()))
     }
 
-    fn frame<R: Request>(&mut self, req: &R, version: i16) -> Result<BytesMut, KafkaError> {
+    /// The request frame (length, header, body) and the correlation id it carries.
+    fn frame<R: Request>(&mut self, req: &R, version: i16) -> Result<(i32, BytesMut), KafkaError> {
         let corr = self.next_corr;
         self.next_corr = self.next_corr.wrapping_add(1);
         let mut header = RequestHeader::default();
@@ -123,24 +124,11 @@ impl Conn {
         req.encode(&mut buf, version).map_err(enc)?;
         let len = (buf.len() - 4) as i32;
         buf[0..4].copy_from_slice(&len.to_be_bytes());
-        Ok(buf)
+        Ok((corr, buf))
     }
 
     async fn call_inner<R: Request>(&mut self, req: &R, version: i16) -> Result<R::Response, KafkaError> {
-        let corr = self.next_corr;
-        self.next_corr = self.next_corr.wrapping_add(1);
-        let mut header = RequestHeader::default();
-        header.request_api_key = R::KEY;
-        header.request_api_version = version;
-        header.correlation_id = corr;
-        header.client_id = Some(StrBytes::from_string(self.client_id.clone()));
-        let mut buf = BytesMut::new();
-        buf.put_i32(0);
-        let enc = |e: anyhow::Error| KafkaError::Protocol(format!("cannot encode {}: {e}", api_name(R::KEY)));
-        header.encode(&mut buf, R::header_version(version)).map_err(enc)?;
-        req.encode(&mut buf, version).map_err(enc)?;
-        let len = (buf.len() - 4) as i32;
-        buf[0..4].copy_from_slice(&len.to_be_bytes());
+        let (corr, buf) = self.frame(req, version)?;
         let io = |e: std::io::Error| KafkaError::Io(self.addr.clone(), e.to_string());
         self.stream.write_all(&buf).await.map_err(io)?;
         let mut lenb = [0u8; 4];

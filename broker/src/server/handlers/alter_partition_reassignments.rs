@@ -33,18 +33,11 @@ pub async fn handle(broker: &Broker, req: AlterPartitionReassignmentsRequest, ve
             changes.push((name, p.partition_index, target));
         }
     }
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let sent = broker.controller_tx.send(Command::Reassign { changes, reply: tx }).is_ok();
     let timeout = std::time::Duration::from_millis(req.timeout_ms.clamp(1000, 300_000) as u64);
-    let answer = if sent { tokio::time::timeout(timeout, rx).await.ok().and_then(|r| r.ok()) } else { None };
-    let results = match answer {
-        Some(Ok(r)) => r,
-        Some(Err(code)) => {
+    let results = match crate::controller::ask(broker, |reply| Command::Reassign { changes, reply }, timeout).await {
+        Ok(r) => r,
+        Err(code) => {
             resp.error_code = code;
-            return resp;
-        }
-        None => {
-            resp.error_code = errors::REQUEST_TIMED_OUT;
             return resp;
         }
     };

@@ -20,12 +20,9 @@ pub async fn handle(broker: &Broker, req: ElectLeadersRequest, version: i16) -> 
     let partitions = req.topic_partitions.as_ref().map(|tps| {
         tps.iter().flat_map(|t| t.partitions.iter().map(move |p| (t.topic.0.as_str().to_string(), *p))).collect::<Vec<_>>()
     });
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let sent = broker.controller_tx.send(Command::Elect { unclean, partitions, reply: tx }).is_ok();
     let timeout = std::time::Duration::from_millis(req.timeout_ms.clamp(1000, 300_000) as u64);
-    let answer = if sent { tokio::time::timeout(timeout, rx).await.ok().and_then(|r| r.ok()) } else { None };
-    match answer {
-        Some(Ok(results)) => {
+    match crate::controller::ask(broker, |reply| Command::Elect { unclean, partitions, reply }, timeout).await {
+        Ok(results) => {
             let mut by_topic: std::collections::BTreeMap<String, Vec<PartitionResult>> = Default::default();
             for (t, p, code, msg) in results {
                 let mut r = PartitionResult::default();
@@ -44,8 +41,7 @@ pub async fn handle(broker: &Broker, req: ElectLeadersRequest, version: i16) -> 
                 })
                 .collect();
         }
-        Some(Err(code)) => resp.error_code = code,
-        None => resp.error_code = errors::REQUEST_TIMED_OUT,
+        Err(code) => resp.error_code = code,
     }
     if version == 0 && resp.error_code != errors::NONE {
         // v0 has no top-level error: put it on every partition asked.

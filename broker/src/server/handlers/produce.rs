@@ -45,7 +45,8 @@ pub async fn handle(broker: &Broker, req: ProduceRequest, _version: i16) -> Prod
             let tm = meta.topics.get(&topic);
             let pm = tm.and_then(|t| t.partitions.get(&pd.index));
             let part = broker.logs.get(&topic, pd.index);
-            let min_isr = broker.topic_config(&meta, &topic).min_insync_replicas.max(1) as usize;
+            // The log keeps its topic's resolved config (kept current by the metadata sync).
+            let min_isr = part.as_ref().map(|p| p.lock().config.min_insync_replicas).unwrap_or(1).max(1) as usize;
             let isr = part.as_ref().and_then(|p| crate::replica::leader_isr(p));
             if !acks_ok {
                 pr.error_code = errors::INVALID_REQUIRED_ACKS;
