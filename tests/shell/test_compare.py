@@ -14,6 +14,9 @@ from conftest import make_chroot, run_shell, run_zkcli, split_output
 # Avoided on purpose: `version` (differs by design), `create /x ""` then `get` (the client
 # library cannot tell empty from null data, see get.rs), commands zkCli crashes on
 # (`delete -v abc`).
+# No watch fires while `printwatches off` is in effect: whether such an event is printed
+# depends on whether the client's event thread runs before the next `printwatches on`, a race
+# in zkCli and in ours alike.
 SCRIPT = """\
 ls /
 create /a
@@ -62,7 +65,6 @@ ls /a
 stat /a/b
 printwatches off
 get -w /a/b
-set /a/b w3
 printwatches
 printwatches on
 ls -x /a
