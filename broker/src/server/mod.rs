@@ -2,7 +2,8 @@
 //!
 //! Framing is two steps: the 4-byte length is checked first (negative or above
 //! `socket.request.max.bytes` closes that connection with a log line, before allocating),
-//! then the request is parsed with the `kafka-protocol` crate. As in Kafka, one request per
+//! then the body is walked against its schema (`request_guard`: no count or length is
+//! trusted) and only then parsed with the `kafka-protocol` crate. As in Kafka, one request per
 //! connection is processed at a time (the channel is "muted" while a request is in flight),
 //! which keeps responses in order. An API or version we do not serve closes the connection,
 //! except ApiVersions, which answers UNSUPPORTED_VERSION in the v0 form with our table.
@@ -10,6 +11,8 @@
 pub mod controlled_shutdown;
 pub mod errors;
 pub mod handlers;
+pub mod request_guard;
+mod request_schema;
 pub mod send;
 
 use std::sync::Arc;
@@ -184,6 +187,11 @@ async fn handle_frame(broker: &Arc<Broker>, frame: Bytes, peer: &str) -> Reply {
             return Reply::Close;
         }
     };
+    // No count or length in the body is trusted before this walk (see request_guard).
+    if let Err(e) = request_guard::check(key, version, &buf) {
+        tracing::warn!("closing connection from {peer}: malformed {api:?} v{version} request: {e}");
+        return Reply::Close;
+    }
     let client = header.client_id.as_ref().map(|s| s.as_str().to_string()).unwrap_or_default();
     let span = tracing::debug_span!("req", api = ?api, v = version, corr = correlation_id, client = %client);
     let _ = &span;
