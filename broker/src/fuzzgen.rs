@@ -81,6 +81,13 @@ impl<R: Rng> Gen<'_, R> {
     fn field(&mut self, f: &'static F) {
         let nullable = f.nullable.has(self.version);
         let compact = f.flexible.map_or(self.flexible, |v| v.has(self.version));
+        // Timeouts and waits stay short, so that a valid request is answered promptly
+        // (the wire fuzzer tells a parked request from a hang by this).
+        if matches!(f.ty, Ty::Int32) && (f.name.ends_with("Ms") || f.name.contains("Timeout")) {
+            let ms: i32 = self.rng.gen_range(0..1000);
+            self.out.extend_from_slice(&ms.to_be_bytes());
+            return;
+        }
         self.value(&f.ty, nullable, compact);
     }
 
