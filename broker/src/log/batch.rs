@@ -21,6 +21,14 @@ pub const HEADER_LEN: usize = 61;
 pub const LOG_OVERHEAD: usize = 12;
 const MAX_DECOMPRESSED: u64 = 512 * 1024 * 1024;
 
+/// A snappy block's claimed length is believed only up to what its bytes can expand to:
+/// the densest snappy element is a 3-byte copy of 64 bytes (ratio < 22), so a block
+/// claiming more than 32 times its size (plus slack for tiny blocks) is corrupt, and
+/// nothing is allocated for it.
+fn snappy_len_plausible(claimed: usize, block: usize) -> bool {
+    claimed <= block.saturating_mul(32).saturating_add(64)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatchHeader {
     pub base_offset: i64,
@@ -295,6 +303,9 @@ fn snappy_decompress(data: &[u8]) -> Result<Vec<u8>, BatchError> {
             }
             let block = &data[pos..pos + n as usize];
             let len = snap::raw::decompress_len(block).map_err(|e| corrupt(&e.to_string()))?;
+            if !snappy_len_plausible(len, block.len()) {
+                return Err(corrupt("a block claims more than its bytes can hold"));
+            }
             if (out.len() + len) as u64 > MAX_DECOMPRESSED {
                 return Err(corrupt("too large"));
             }
@@ -306,6 +317,9 @@ fn snappy_decompress(data: &[u8]) -> Result<Vec<u8>, BatchError> {
         Ok(out)
     } else {
         let len = snap::raw::decompress_len(data).map_err(|e| corrupt(&e.to_string()))?;
+        if !snappy_len_plausible(len, data.len()) {
+            return Err(corrupt("the block claims more than its bytes can hold"));
+        }
         if len as u64 > MAX_DECOMPRESSED {
             return Err(corrupt("too large"));
         }
