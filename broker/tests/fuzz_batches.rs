@@ -110,3 +110,58 @@ fn a_snappy_block_claiming_gigabytes_is_refused_without_allocating() {
     assert!(batch::decompress(2, &payload).is_err());
     assert!(peak_rss_kib() < 256 * 1024, "peak RSS {} KiB", peak_rss_kib());
 }
+
+fn varlong(out: &mut Vec<u8>, v: i64) {
+    let mut z = ((v << 1) ^ (v >> 63)) as u64;
+    while z >= 0x80 {
+        out.push((z as u8 & 0x7f) | 0x80);
+        z >>= 7;
+    }
+    out.push(z as u8);
+}
+
+#[test]
+fn a_gzip_batch_expanding_to_200_mb_is_validated_without_holding_it() {
+    use std::io::Write;
+    const VALUE: i64 = 200 * 1024 * 1024;
+    // One record whose value is 200 MB of zeros, gzip-compressed as it is written.
+    let mut rec = vec![0u8]; // attributes
+    varlong(&mut rec, 0); // timestamp delta
+    varlong(&mut rec, 0); // offset delta
+    varlong(&mut rec, -1); // null key
+    varlong(&mut rec, VALUE);
+    let trailer = [0u8]; // no headers
+    let mut head = Vec::new();
+    varlong(&mut head, rec.len() as i64 + VALUE + 1);
+    head.extend(&rec);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&head).unwrap();
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..200 {
+        gz.write_all(&zeros).unwrap();
+    }
+    gz.write_all(&trailer).unwrap();
+    let payload = gz.finish().unwrap();
+    let mut b = Vec::new();
+    b.extend(0i64.to_be_bytes());
+    b.extend(((61 - 12 + payload.len()) as i32).to_be_bytes());
+    b.extend(0i32.to_be_bytes());
+    b.push(2);
+    b.extend(0u32.to_be_bytes());
+    b.extend(1i16.to_be_bytes()); // gzip
+    b.extend(0i32.to_be_bytes()); // last offset delta
+    b.extend(1i64.to_be_bytes());
+    b.extend(1i64.to_be_bytes());
+    b.extend((-1i64).to_be_bytes());
+    b.extend((-1i16).to_be_bytes());
+    b.extend((-1i32).to_be_bytes());
+    b.extend(1i32.to_be_bytes());
+    b.extend(&payload);
+    let crc = crc32c::crc32c(&b[21..]);
+    b[17..21].copy_from_slice(&crc.to_be_bytes());
+    let v = batch::validate_produce(&b, -1).expect("a valid gzip batch");
+    assert_eq!(v.records, 1);
+    let rss = peak_rss_kib();
+    println!("{} compressed bytes validated as 200 MB of records; peak RSS {rss} KiB", b.len());
+    assert!(rss < 150 * 1024, "peak RSS {rss} KiB: the batch was held decompressed");
+}
