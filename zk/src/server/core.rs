@@ -56,7 +56,9 @@ pub enum SmMsg {
 
 /// Messages into the core.
 pub enum CoreMsg {
-    Connect { conn: u64, addr: SocketAddr, req: ConnectRequest, out: OutTx, closer: Arc<Notify> },
+    /// A handshake; `answered` fires once the connect response is queued for the connection
+    /// (dropped if the session is refused), and the connection reads nothing more before it.
+    Connect { conn: u64, addr: SocketAddr, req: ConnectRequest, out: OutTx, closer: Arc<Notify>, answered: oneshot::Sender<()> },
     Request { conn: u64, frame: RequestFrame, raw: Bytes, received: Instant },
     /// A well-formed header with an opcode we do not serve: answered `Unimplemented`, in order.
     Unsupported { conn: u64, xid: i32 },
@@ -118,6 +120,9 @@ pub struct Conn {
     pub stats: ConnStats,
     /// Whether the client's connect request carried the readOnly flag (45 bytes).
     pub read_only_flag: bool,
+    /// Fired with the first frame sent on this connection, which is always the connect
+    /// response: nothing else can be queued for a connection that has sent nothing else.
+    pub answered: Option<oneshot::Sender<()>>,
 }
 
 /// Server-wide counters for `srvr`, `stat`, `mntr`.
@@ -390,11 +395,11 @@ impl Core {
 
     fn on_msg(&mut self, m: CoreMsg) {
         match m {
-            CoreMsg::Connect { conn, addr, req, out, closer } => self.on_connect(conn, addr, req, out, closer),
+            CoreMsg::Connect { conn, addr, req, out, closer, answered } => self.on_connect(conn, addr, req, out, closer, answered),
             CoreMsg::Request { conn, frame, raw, received } => self.on_request(conn, frame, raw, received),
             CoreMsg::Unsupported { conn, xid } => {
                 let frame = reply_frame(xid, self.tree.last_zxid, ErrorCode::Unimplemented, &Response::Empty);
-                self.send(conn, frame);
+                self.reply_in_order(conn, frame, false);
             }
             CoreMsg::Disconnected { conn } => self.on_disconnect(conn),
             CoreMsg::FourLetter { cmd, reply } => {
@@ -428,6 +433,24 @@ impl Core {
             c.stats.sent += 1;
             self.stats.sent += 1;
             let _ = c.out.send(Out::Frame(frame));
+            if let Some(a) = c.answered.take() {
+                let _ = a.send(());
+            }
+        }
+    }
+
+    /// Sends a reply that needs no log entry (auth, Unimplemented, a refusal) in its
+    /// session's order: behind the replies still owed for earlier requests, if any.
+    fn reply_in_order(&mut self, conn: u64, frame: Bytes, close: bool) {
+        let Some(session) = self.conns.get(&conn).map(|c| c.session) else { return };
+        if let Some(q) = self.queues.get_mut(&session).filter(|q| !q.is_empty()) {
+            q.push_back(Queued::Done { conn, frame, close });
+            self.drain_queue(session);
+            return;
+        }
+        self.send(conn, frame);
+        if close {
+            self.close_conn(conn);
         }
     }
 
@@ -531,10 +554,10 @@ impl Core {
         self.role != Role::Electing
     }
 
-    fn on_connect(&mut self, conn: u64, addr: SocketAddr, req: ConnectRequest, out: OutTx, closer: Arc<Notify>) {
+    fn on_connect(&mut self, conn: u64, addr: SocketAddr, req: ConnectRequest, out: OutTx, closer: Arc<Notify>, answered: oneshot::Sender<()>) {
         let now = Instant::now();
         let auth = AuthInfo::from_ip(&addr.ip().to_string());
-        let mut c = Conn { out, closer, addr, session: 0, auth, stats: ConnStats::new(), read_only_flag: req.read_only.is_some() };
+        let mut c = Conn { out, closer, addr, session: 0, auth, stats: ConnStats::new(), read_only_flag: req.read_only.is_some(), answered: Some(answered) };
         c.stats.received = 1;
         self.stats.received += 1;
         if !self.serving() {
@@ -625,14 +648,14 @@ impl Core {
         }
         if let Request::Auth { scheme, auth, .. } = &frame.req {
             let super_digest = self.cfg.super_digest.clone();
+            // The credentials count from now on (as in ZooKeeper); the reply keeps its place.
             let ok = self.conns.get_mut(&conn).is_some_and(|c| c.auth.add(scheme, auth, super_digest.as_deref()));
             let err = if ok { ErrorCode::Ok } else { ErrorCode::AuthFailed };
             let f = reply_frame(frame.xid, self.tree.last_zxid, err, &Response::Empty);
-            self.send(conn, f);
             if !ok {
                 tracing::info!(session = format!("{session:#x}"), scheme = %scheme, "authentication failed; closing the connection");
-                self.close_conn(conn);
             }
+            self.reply_in_order(conn, f, !ok);
             return;
         }
         if is_write(frame.op) {
