@@ -299,3 +299,42 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::quorum::{ZkBatch, ZkEntry};
+
+    fn entry(index: u64, txn: &[u8]) -> Entry {
+        let z = ZkEntry { origin: 1, req: 2, prep_node: 1, prep_id: 3, session: 4, cxid: 5, time: 6, txn: txn.to_vec() };
+        Entry { log_id: LogId::new(openraft::CommittedLeaderId::new(1, 1), index), payload: openraft::EntryPayload::Normal(ZkBatch(vec![z])) }
+    }
+
+    /// A log record whose checksum is right but whose bincode claims a huge vector: startup
+    /// refuses with the file and offset; nothing is allocated by the claimed length.
+    #[test]
+    fn hostile_lengths_in_a_log_record_are_refused() {
+        let good = bincode::serialize(&RecRef::Entry(&entry(1, b"abc"))).unwrap();
+        let needle = [3u8, 0, 0, 0, 0, 0, 0, 0, b'a', b'b', b'c'];
+        let at = good.windows(needle.len()).position(|w| w == needle).unwrap();
+        let mut bad = good.clone();
+        bad[at..at + 8].copy_from_slice(&(u64::MAX >> 1).to_le_bytes());
+        assert!(bincode::deserialize::<Rec>(&bad).is_err());
+        // Every single-byte corruption of a record decodes or errors; none panics.
+        for i in 0..good.len() {
+            for v in [0u8, 0x7f, 0xff] {
+                let mut b = good.clone();
+                b[i] = v;
+                let _ = bincode::deserialize::<Rec>(&b);
+            }
+        }
+        let d = tempfile::tempdir().unwrap();
+        let mut w = LogWriter::new(d.path(), true);
+        let mut buf = Vec::new();
+        w.append(1, &good, &mut buf).unwrap();
+        w.append(1, &bad, &mut buf).unwrap();
+        w.sync(&mut buf).unwrap();
+        let err = open(d.path(), true).err().unwrap().to_string();
+        assert!(err.contains("log.1") && err.contains("does not decode") && err.contains("offset"), "{err}");
+    }
+}

@@ -114,4 +114,36 @@ mod tests {
         v1[7] = 1;
         assert!(matches!(decode("x", &v1), Err(SnapError::BadHeader(_))));
     }
+
+    /// A snapshot whose counts lie (with a checksum that matches, as a bug or an attacker
+    /// could write): decode errors, never an allocation sized by the count or a panic.
+    #[test]
+    fn hostile_counts_in_a_snapshot_are_decode_errors() {
+        let seal = |mut body: Vec<u8>| {
+            let crc = crc32c::crc32c(&body);
+            body.extend_from_slice(&crc.to_be_bytes());
+            body
+        };
+        let head = |w: &mut Writer| {
+            w.bytes(SNAP_MAGIC).int(VERSION).long(1).buffer(Some(b"m"));
+        };
+        for sessions in [i32::MAX, -2, 1_000_000] {
+            let mut w = Writer::new();
+            head(&mut w);
+            w.int(sessions).long(1).int(1);
+            let b = seal(w.buf.to_vec());
+            assert!(matches!(decode("x", &b), Err(SnapError::Decode(..))), "sessions {sessions}");
+        }
+        for nodes in [i64::MAX, -1, 0, 1 << 40] {
+            let mut w = Writer::new();
+            head(&mut w);
+            w.int(0).long(nodes).string("/");
+            let b = seal(w.buf.to_vec());
+            assert!(matches!(decode("x", &b), Err(SnapError::Decode(..))), "nodes {nodes}");
+        }
+        // A meta buffer claiming 2 GiB.
+        let mut w = Writer::new();
+        w.bytes(SNAP_MAGIC).int(VERSION).long(1).int(i32::MAX).int(0);
+        assert!(matches!(decode("x", &seal(w.buf.to_vec())), Err(SnapError::Decode(..))));
+    }
 }
