@@ -6,6 +6,13 @@
 //! entries in log order ([`SmMsg::Apply`]), fires watches, and answers its own clients, so
 //! replies on a connection come back in xid order and a client reads its own writes.
 //!
+//! When this member's log cannot be written (a full disk: see `quorum::log_store`), the core
+//! is told ([`CoreMsg::LogBlocked`]) and behaves like a ZooKeeper server in read-only mode:
+//! writes and syncs are answered `NotReadOnly` (nothing was done), writes already in flight
+//! lose their connection (their outcome is unknown until the log is writable again), new
+//! sessions are refused, reads and pings are served from the tree as it is, and the leader
+//! expires no sessions. All of that ends by itself when the log can be written again.
+//!
 //! ```text
 //! client ─► Request ─► write? ── leader: prep ─► raft.client_write ─┐
 //!                        │       follower: forward to leader ───────┤ (majority, fsync)
@@ -72,6 +79,10 @@ pub enum CoreMsg {
     FromFollower { from: NodeId, msg: StreamMsg, reply: mpsc::UnboundedSender<StreamReply> },
     FromLeader { leader: NodeId, msg: StreamReply },
     ForwardLost { leader: NodeId },
+    /// This member's log cannot be written (`Some(why)`) or can again (`None`).
+    LogBlocked(Option<String>),
+    /// A snapshot file is on disk: it is the current snapshot from now on.
+    SnapshotWritten(Meta, PathBuf),
     Shutdown,
 }
 
@@ -200,6 +211,8 @@ pub struct Core {
     current_snapshot: Option<(Meta, PathBuf)>,
     self_tx: mpsc::UnboundedSender<CoreMsg>,
     triggers: Vec<crate::tree::Trigger>,
+    /// Why this member's log cannot be written now, if it cannot (read-only until then).
+    pub log_blocked: Option<String>,
 }
 
 type Proposal = (ZkEntry, NodeId, u64, Option<mpsc::UnboundedSender<StreamReply>>);
@@ -346,6 +359,7 @@ impl Core {
             current_snapshot: loaded.snapshot,
             self_tx,
             triggers: Vec::new(),
+            log_blocked: None,
         }
     }
 
@@ -424,7 +438,36 @@ impl Core {
                     self.fail_forwarded();
                 }
             }
+            CoreMsg::LogBlocked(why) => self.on_log_blocked(why),
+            CoreMsg::SnapshotWritten(meta, path) => {
+                let newer = self.current_snapshot.as_ref().is_none_or(|(m, _)| m.last_log_id <= meta.last_log_id);
+                if newer {
+                    self.current_snapshot = Some((meta, path));
+                }
+            }
             CoreMsg::Started(_) | CoreMsg::Shutdown => {}
+        }
+    }
+
+    /// The log became unwritable or writable again.
+    fn on_log_blocked(&mut self, why: Option<String>) {
+        match (&self.log_blocked, why) {
+            (None, Some(why)) => {
+                tracing::warn!(reason = %why, "read-only until the log can be written: writes get NotReadOnly, reads are served");
+                self.log_blocked = Some(why);
+                // Writes in flight may or may not reach the disk once it has room again: their
+                // clients lose the connection (an unknown outcome, as ZooKeeper's ConnectionLoss).
+                let reqs: Vec<u64> = self.local.keys().copied().collect();
+                for r in reqs {
+                    self.fail_local(r);
+                }
+            }
+            (Some(_), None) => {
+                tracing::info!("the log is writable again: accepting writes");
+                self.log_blocked = None;
+            }
+            (Some(_), Some(why)) => self.log_blocked = Some(why),
+            (None, None) => {}
         }
     }
 
@@ -574,6 +617,15 @@ impl Core {
             return;
         }
         let timeout = req.timeout.clamp(self.cfg.min_session_timeout as i32, self.cfg.max_session_timeout as i32);
+        let needs_log = req.session_id == 0 || !self.standalone();
+        if needs_log && self.log_blocked.is_some() {
+            // A new session (or, in an ensemble, a reattach) is a log entry this member cannot
+            // write now: the client tries again, here later or on another member.
+            tracing::info!(client = %addr, "refusing session request: the log cannot be written (read-only)");
+            let _ = c.out.send(Out::Close);
+            c.closer.notify_one();
+            return;
+        }
         if req.session_id == 0 {
             let id = self.sessions.next_id();
             self.sessions.add(id, timeout, now);
@@ -656,6 +708,12 @@ impl Core {
                 tracing::info!(session = format!("{session:#x}"), scheme = %scheme, "authentication failed; closing the connection");
             }
             self.reply_in_order(conn, f, !ok);
+            return;
+        }
+        if self.log_blocked.is_some() && (is_write(frame.op) || frame.op == OpCode::Sync) {
+            // Read-only while the log cannot be written: refused, so certainly not done.
+            let f = reply_frame(frame.xid, self.tree.last_zxid, ErrorCode::NotReadOnly, &Response::Empty);
+            self.reply_in_order(conn, f, false);
             return;
         }
         if is_write(frame.op) {
@@ -797,7 +855,7 @@ impl Core {
     fn on_follower_msg(&mut self, from: NodeId, msg: StreamMsg, reply: mpsc::UnboundedSender<StreamReply>) {
         match msg {
             StreamMsg::Forward(f) => {
-                if self.role != Role::Leader {
+                if self.role != Role::Leader || self.log_blocked.is_some() {
                     let _ = reply.send(StreamReply::Failed { req: f.req });
                     return;
                 }
@@ -1090,6 +1148,8 @@ impl Core {
     /// Leader: expire sessions. Follower: tell the leader which sessions are alive here.
     fn on_tick(&mut self) {
         match self.role {
+            // No expiry while the log cannot be written: a closeSession could not be logged.
+            Role::Leader if self.log_blocked.is_some() => {}
             Role::Leader => {
                 let now = Instant::now();
                 for id in self.sessions.expired(now) {
@@ -1118,7 +1178,7 @@ impl Core {
     }
 
     fn reap(&mut self) {
-        if self.role != Role::Leader {
+        if self.role != Role::Leader || self.log_blocked.is_some() {
             return;
         }
         for path in self.tree.reapable(now_ms()) {
@@ -1151,26 +1211,53 @@ impl Core {
                 return;
             }
         };
-        let bytes = snapshot::encode(&self.tree, &self.sessions.table(), &meta_bytes);
+        let bytes = Arc::new(snapshot::encode(&self.tree, &self.sessions.table(), &meta_bytes));
         let zxid = self.tree.last_zxid;
         let snap_dir = self.cfg.snap_dir();
         let log_dir = self.cfg.log_dir();
         let retain = self.cfg.autopurge_snap_retain_count;
         let purge = self.cfg.autopurge_purge_interval > 0;
-        let path = snap_dir.join(snapshot::snap_name(zxid));
-        self.current_snapshot = Some((meta.clone(), path));
-        tokio::task::spawn_blocking(move || {
-            let r = snapshot::write(&snap_dir, zxid, &bytes).map_err(|e| e.to_string());
-            match &r {
-                Ok(p) => tracing::info!(file = %p.display(), bytes = bytes.len(), "snapshot written"),
-                Err(e) => tracing::error!(error = %e, "snapshot failed"),
-            }
+        let core = self.self_tx.clone();
+        // Written in the background. openraft counts a snapshot (and purges the log it covers)
+        // once this answers, so it answers only when the file is durable: a write that fails
+        // (full disk) is retried until it succeeds or openraft stops waiting. An error here
+        // would stop openraft for good.
+        tokio::spawn(async move {
+            let mut backoff = Duration::from_millis(100);
+            let mut warned = false;
+            let path = loop {
+                let (d, b) = (snap_dir.clone(), bytes.clone());
+                let r = tokio::task::spawn_blocking(move || snapshot::write(&d, zxid, &b)).await;
+                match r {
+                    Ok(Ok(p)) => break p,
+                    Ok(Err(e)) if !warned => {
+                        tracing::error!(error = %e, "snapshot failed; retrying until it can be written");
+                        warned = true;
+                    }
+                    Ok(Err(_)) => {}
+                    Err(e) => {
+                        let _ = tx.send(Err(e.to_string()));
+                        return;
+                    }
+                }
+                if tx.is_closed() {
+                    return;
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            };
+            tracing::info!(file = %path.display(), bytes = bytes.len(), "snapshot written");
             if purge {
-                if let Err(e) = storage::purge(&snap_dir, &log_dir, retain) {
-                    tracing::warn!(error = %e, "autopurge failed");
+                let (s, l) = (snap_dir.clone(), log_dir.clone());
+                match tokio::task::spawn_blocking(move || storage::purge(&s, &l, retain)).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => tracing::warn!(error = %e, "autopurge failed"),
+                    Err(e) => tracing::warn!(error = %e, "autopurge failed"),
                 }
             }
-            let _ = tx.send(r.map(|_| (meta, bytes)));
+            let _ = core.send(CoreMsg::SnapshotWritten(meta.clone(), path));
+            let bytes = Arc::try_unwrap(bytes).unwrap_or_else(|b| (*b).clone());
+            let _ = tx.send(Ok((meta, bytes)));
         });
     }
 

@@ -124,6 +124,17 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let (core_tx, core_rx) = mpsc::unbounded_channel();
     let core = core::Core::new(cfg.clone(), my_id, members.clone(), loaded, core_tx.clone());
     let mut core_task = tokio::spawn(core.run(core_rx));
+    // The core learns when the log cannot be written (and serves reads only until it can).
+    let mut health = log_store.health();
+    let health_tx = core_tx.clone();
+    tokio::spawn(async move {
+        while health.changed().await.is_ok() {
+            let blocked = health.borrow_and_update().blocked();
+            if health_tx.send(core::CoreMsg::LogBlocked(blocked)).is_err() {
+                return;
+            }
+        }
+    });
     let network = Network { members: members.clone() };
     let raft = Raft::new(my_id, Arc::new(raft_config(&cfg)?), network, log_store, StateMachine::new(core_tx.clone()))
         .await

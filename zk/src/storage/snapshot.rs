@@ -78,12 +78,18 @@ pub fn decode(name: &str, bytes: &[u8]) -> Result<(DataTree, BTreeMap<i64, i32>,
 pub fn write(dir: &Path, zxid: i64, bytes: &[u8]) -> Result<PathBuf, SnapError> {
     let path = dir.join(snap_name(zxid));
     let tmp = dir.join(format!("{}.tmp", snap_name(zxid)));
-    let io = |e| SnapError::Io(path.display().to_string(), e);
-    let mut f = File::create(&tmp).map_err(io)?;
-    f.write_all(bytes).map_err(io)?;
-    f.sync_all().map_err(io)?;
-    std::fs::rename(&tmp, &path).map_err(io)?;
-    File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+    let r = (|| {
+        let mut f = File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &path)?;
+        File::open(dir).and_then(|d| d.sync_all())
+    })();
+    if let Err(e) = r {
+        // A partial tmp file (full disk) must not keep holding the space.
+        let _ = std::fs::remove_file(&tmp);
+        return Err(SnapError::Io(path.display().to_string(), e));
+    }
     Ok(path)
 }
 
