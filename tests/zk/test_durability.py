@@ -451,3 +451,81 @@ def test_disk_full_refuses_writes_serves_reads_and_resumes(tmpfs_server):
     missing, wrong = verify(server, list(acked.items()))
     assert not missing and not wrong, "%d of %d acknowledged creates lost after restart: %s; wrong data: %s" % (
         len(missing), len(acked), missing[:10], wrong[:5])
+
+
+# ----------------------------------------------------------------------------- damaged snapshots
+def _snapshots(server):
+    import glob
+    import os
+    files = [p for p in glob.glob(os.path.join(server.data_dir, "version-2", "snapshot.*")) if not p.endswith(".tmp")]
+    return sorted(files, key=lambda p: int(p.rsplit(".", 1)[1], 16))
+
+
+def _damage(path, how):
+    b = bytearray(open(path, "rb").read())
+    if how == "flipped":
+        for k in range(8):
+            b[len(b) // 2 + 37 * k] ^= 0x5A
+    else:
+        b = b[:len(b) // 2]
+    open(path, "wb").write(bytes(b))
+
+
+def _write_nodes(server, first, n, parent="/snap"):
+    import zkraw
+    c = zkraw.RawClient(server.port)
+    try:
+        c.connect()
+        if first == 0:
+            assert c.create(parent, b"")[0].err == 0
+        for i in range(first, first + n):
+            assert c.create("%s/n%05d" % (parent, i), b"v%05d" % i)[0].err == 0
+    finally:
+        c.close()
+    return [("%s/n%05d" % (parent, i), b"v%05d" % i) for i in range(first, first + n)]
+
+
+@pytest.mark.parametrize("how", ["flipped", "truncated"])
+def test_damaged_newest_snapshot_falls_back_to_the_previous_one(make_server, server_kind, how):
+    """The newest snapshot damaged: startup uses the previous one plus the log (as ZooKeeper
+    does), names the damaged file, loses nothing, and goes on working."""
+    import os
+    server = make_server(extra={"snapCount": 200})
+    acked = _write_nodes(server, 0, 700)
+    server.stop()
+    snaps = _snapshots(server)
+    assert len(snaps) >= 2, snaps
+    _damage(snaps[-1], how)
+    server.start()
+    missing, wrong = verify(server, acked)
+    assert not missing and not wrong, (len(missing), missing[:5], wrong[:5])
+    if server_kind == "ours":
+        log = open(server.log_path, errors="replace").read()
+        assert "damaged snapshot" in log and os.path.basename(snaps[-1]) in log and "byte offset" in log, server.log_tail(20)
+    # it keeps working: more writes (new snapshots over the damaged one), another restart
+    acked += _write_nodes(server, 700, 300)
+    server.restart()
+    missing, wrong = verify(server, acked)
+    assert not missing and not wrong, (len(missing), missing[:5], wrong[:5])
+
+
+@pytest.mark.parametrize("which", ["all", "two-newest"])
+def test_damaged_snapshots_the_log_cannot_bridge_refuse_to_start(make_server, server_kind, which):
+    """No valid snapshot that the log still reaches back to: exit non-zero with a message
+    naming the damaged file and the byte offset (never start with transactions missing)."""
+    import os
+    if server_kind != "ours":
+        pytest.skip("Apache keeps every log without autopurge and replays them from the start")
+    server = make_server(extra={"snapCount": 200})
+    _write_nodes(server, 0, 700)
+    server.stop()
+    snaps = _snapshots(server)
+    assert len(snaps) >= 3, snaps
+    for p in (snaps if which == "all" else snaps[-2:]):
+        _damage(p, "flipped")
+    with pytest.raises(RuntimeError) as ei:
+        server.start(timeout=20)
+    assert server.proc.returncode not in (None, 0), "must exit non-zero"
+    msg = str(ei.value)
+    assert os.path.basename(snaps[-1]) in msg and "byte offset" in msg and "refusing to start" in msg, msg
+    assert "purged up to index" in msg, msg

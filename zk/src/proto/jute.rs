@@ -24,6 +24,9 @@ pub enum DecodeError {
     BadUtf8 { offset: usize },
     #[error("unknown {what} {value}")]
     Unknown { what: &'static str, value: i64 },
+    /// A snapshot node whose parent did not come before it.
+    #[error("node at offset {offset} has no parent before it")]
+    Orphan { offset: usize },
 }
 
 /// The most elements a vector reserves before they decode: a count that passes the
@@ -34,6 +37,19 @@ pub const MAX_PREALLOC: usize = 1024;
 /// How many elements to reserve for a vector that claims `count`.
 pub fn initial_capacity(count: usize) -> usize {
     count.min(MAX_PREALLOC)
+}
+
+impl DecodeError {
+    /// Where in the input the problem is, when known.
+    pub fn offset(&self) -> Option<usize> {
+        match self {
+            DecodeError::Truncated { offset, .. }
+            | DecodeError::BadLength { offset, .. }
+            | DecodeError::BadUtf8 { offset }
+            | DecodeError::Orphan { offset } => Some(*offset),
+            DecodeError::Unknown { .. } => None,
+        }
+    }
 }
 
 /// Cursor over one received record.

@@ -335,6 +335,28 @@ impl LogStore {
         lock(&self.inner).last_purged
     }
 
+    /// Whether the log holds every entry after `index` (the last entry a snapshot holds;
+    /// `None`: no snapshot) up to its newest one; if not, what is missing.
+    pub fn bridges(&self, index: Option<u64>) -> Result<(), String> {
+        let g = lock(&self.inner);
+        if let Some(p) = g.last_purged {
+            if index.is_none_or(|i| i < p.index) {
+                return Err(format!("the log has been purged up to index {} (entries up to there live only in snapshots)", p.index));
+            }
+        }
+        let Some(&first) = g.entries.keys().next() else { return Ok(()) };
+        let from = index.map_or(first, |i| i + 1);
+        if first > from {
+            return Err(format!("log entries {from}..={} are missing (a deleted log file?)", first - 1));
+        }
+        for (expect, &k) in (from..).zip(g.entries.range(from..).map(|(k, _)| k)) {
+            if k != expect {
+                return Err(format!("log entries {expect}..={} are missing (a deleted log file?)", k - 1));
+            }
+        }
+        Ok(())
+    }
+
     /// Waits while the log cannot be written: openraft's next write waits here rather than
     /// pile up behind a batch that is being retried.
     async fn writable(&self) {
@@ -581,5 +603,27 @@ mod tests {
         assert_eq!(health.borrow().blocked(), None);
         drop(store);
         assert_eq!(clean_entries(d.path()), vec![1, 2]);
+    }
+
+    #[test]
+    fn bridges_says_what_a_snapshot_would_miss() {
+        let d = tempfile::tempdir().unwrap();
+        let mut files = Files { dir: d.path().to_path_buf(), w: LogWriter::new(d.path(), true), next_seq: 1, files: Vec::new(), cur_max: 0, force_sync: true };
+        let mut buf = Vec::new();
+        let purge = Op::Marker(marker(&Rec::Purge(entry(2, b"").log_id)), Some(2));
+        files.run(&[Op::Append(vec![rec(1), rec(2), rec(3), rec(4)], 4), purge], &mut buf).unwrap();
+        let store = open(d.path(), true).unwrap();
+        assert!(store.bridges(None).unwrap_err().contains("purged up to index 2"));
+        assert!(store.bridges(Some(1)).is_err());
+        assert!(store.bridges(Some(2)).is_ok());
+        assert!(store.bridges(Some(9)).is_ok(), "a snapshot newer than the log needs nothing from it");
+        // A hole (a lost log file): entries 5 and 7 but not 6.
+        let d = tempfile::tempdir().unwrap();
+        let mut files = Files { dir: d.path().to_path_buf(), w: LogWriter::new(d.path(), true), next_seq: 1, files: Vec::new(), cur_max: 0, force_sync: true };
+        files.run(&[Op::Append(vec![rec(5), rec(7)], 7)], &mut buf).unwrap();
+        let store = open(d.path(), true).unwrap();
+        assert_eq!(store.bridges(Some(4)).unwrap_err(), "log entries 6..=6 are missing (a deleted log file?)");
+        assert!(store.bridges(Some(3)).unwrap_err().contains("4..=4"));
+        assert!(store.bridges(Some(6)).is_ok());
     }
 }

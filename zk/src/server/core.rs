@@ -297,27 +297,7 @@ fn is_write(op: OpCode) -> bool {
     )
 }
 
-/// What startup found on disk for the state machine.
-pub struct Loaded {
-    pub tree: DataTree,
-    pub sessions: BTreeMap<i64, i32>,
-    pub snapshot: Option<(Meta, PathBuf)>,
-}
-
-/// Loads the newest snapshot that verifies (older ones are tried if the newest is damaged).
-pub fn load_snapshot(snap_dir: &std::path::Path) -> anyhow::Result<Loaded> {
-    for (_, path) in storage::list(snap_dir, "snapshot")?.iter().rev() {
-        let bytes = std::fs::read(path)?;
-        match snapshot::decode(&path.display().to_string(), &bytes) {
-            Ok((tree, sessions, meta)) => {
-                let meta: Meta = bincode::deserialize(&meta).map_err(|e| anyhow::anyhow!("{}: bad snapshot metadata: {e}", path.display()))?;
-                return Ok(Loaded { tree, sessions, snapshot: Some((meta, path.clone())) });
-            }
-            Err(e) => tracing::warn!(error = %e, "skipping unusable snapshot, trying an older one"),
-        }
-    }
-    Ok(Loaded { tree: DataTree::new(), sessions: BTreeMap::new(), snapshot: None })
-}
+pub use super::recovery::Loaded;
 
 impl Core {
     pub fn new(cfg: Arc<Config>, my_id: NodeId, members: BTreeMap<NodeId, MemberAddr>, loaded: Loaded, self_tx: mpsc::UnboundedSender<CoreMsg>) -> Core {
@@ -442,7 +422,17 @@ impl Core {
             CoreMsg::SnapshotWritten(meta, path) => {
                 let newer = self.current_snapshot.as_ref().is_none_or(|(m, _)| m.last_log_id <= meta.last_log_id);
                 if newer {
-                    self.current_snapshot = Some((meta, path));
+                    // The log is kept from the previous snapshot on (openraft purges nothing by
+                    // itself): if this new one is ever damaged, the previous one plus the log
+                    // still rebuild everything (see `recovery`).
+                    let previous = self.current_snapshot.replace((meta, path)).and_then(|(m, _)| m.last_log_id);
+                    if let (Some(prev), Some(raft)) = (previous, self.raft.clone()) {
+                        tokio::spawn(async move {
+                            if let Err(e) = raft.trigger().purge_log(prev.index).await {
+                                tracing::debug!(error = %e, "log purge not scheduled");
+                            }
+                        });
+                    }
                 }
             }
             CoreMsg::Started(_) | CoreMsg::Shutdown => {}
