@@ -845,7 +845,10 @@ impl Core {
     fn on_follower_msg(&mut self, from: NodeId, msg: StreamMsg, reply: mpsc::UnboundedSender<StreamReply>) {
         match msg {
             StreamMsg::Forward(f) => {
-                if self.role != Role::Leader || self.log_blocked.is_some() {
+                // A leader whose own log is blocked still proposes what followers forward: the
+                // followers can commit it among themselves, and its append waiting for the disk
+                // stops this member's heartbeats, so they elect a leader that can write.
+                if self.role != Role::Leader {
                     let _ = reply.send(StreamReply::Failed { req: f.req });
                     return;
                 }
