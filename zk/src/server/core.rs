@@ -1211,10 +1211,11 @@ impl Core {
         let retain = self.cfg.autopurge_snap_retain_count;
         let purge = self.cfg.autopurge_purge_interval > 0;
         let core = self.self_tx.clone();
-        // Written in the background. openraft counts a snapshot (and purges the log it covers)
-        // once this answers, so it answers only when the file is durable: a write that fails
-        // (full disk) is retried until it succeeds or openraft stops waiting. An error here
-        // would stop openraft for good.
+        // Written in the background. openraft counts a snapshot once this answers (and the
+        // log before the previous one is purged once the file is here, SnapshotWritten), so it
+        // answers only when the file is durable: a write that fails (full disk) is retried
+        // until it succeeds or openraft stops waiting. An error here would stop openraft for
+        // good.
         tokio::spawn(async move {
             let mut backoff = Duration::from_millis(100);
             let mut warned = false;
