@@ -545,3 +545,80 @@ def test_burst_of_large_writes_keeps_the_leader(make_ensemble, kazoo_factory, re
            % (len(errors), took, first_epoch, last_epoch, modes))
     assert not errors, "%d of 300 large creates failed (%s); modes after: %r" % (len(errors), sorted(set(errors)), modes)
     assert last_epoch == first_epoch, "an election happened during the burst (zxid epoch %d -> %d)" % (first_epoch, last_epoch)
+
+
+def test_leader_disk_full_others_take_over_and_it_rejoins(make_ensemble, kazoo_factory, report, server_kind):
+    """Every member's dataDir is a 32 MiB tmpfs; the leader's is then filled. The leader turns
+    read-only (its clients read, writes are refused) and stops taking part when its log cannot
+    be appended, so the other two elect a leader and writes through a follower go on; once the
+    space is freed the old leader rejoins as a follower, and every acknowledged write is on
+    every member."""
+    import os
+    import subprocess
+    if server_kind != "ours":
+        pytest.skip("Apache ZooKeeper exits on a log write error; this checks our read-only mode")
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    ens = make_ensemble(3, start=False)
+    mounted = []
+    try:
+        for m in ens.members:
+            r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs", m.data_dir], capture_output=True, text=True, timeout=30)
+            if r.returncode != 0:
+                pytest.skip("cannot mount a tmpfs: %s" % r.stderr.strip())
+            mounted.append(m.data_dir)
+            m.write_myid()
+        old = ens.start()
+        follower = next(m for m in ens.members if m is not old)
+        c = kazoo_factory(follower.host, connection_retry=dict(max_tries=-1, delay=0.1, backoff=1.5, max_delay=0.5),
+                          command_retry=None)
+        acked = []
+        for i in range(20):
+            c.create("/df-%d" % i, b"before")
+            acked.append(("/df-%d" % i, b"before"))
+        reader = kazoo_factory(old.host)  # a session on the old leader (new ones are refused while it is read-only)
+        filler = os.path.join(old.data_dir, "filler")
+        with open(filler, "wb") as f:
+            try:
+                while True:
+                    f.write(b"\0" * (1 << 20))
+                    f.flush()
+            except OSError:
+                pass
+        # Writes big enough to need space beyond the old leader's preallocated log file.
+        value = b"v" * 16000
+        errors = []
+        t0 = time.time()
+        i = 20
+        while len(acked) < 700 and time.time() - t0 < 60:
+            try:
+                c.create("/df-%d" % i, value)
+                acked.append(("/df-%d" % i, value))
+            except ConnectionLoss as e:
+                errors.append(type(e).__name__)
+                time.sleep(0.1)
+            i += 1
+        assert len(acked) >= 700, "writes through a follower did not go on (%d acknowledged, errors %s)" % (len(acked), errors)
+        new = wait_until(lambda: ens.leader(), 10, msg="a leader")
+        assert new is not old, "the member with the full disk is still the leader"
+        assert old.mode() == "read-only"
+        assert "the Raft log cannot be written" in open(old.log_path, errors="replace").read()
+        # its clients still read
+        assert reader.get("/df-0")[0] == b"before"
+        report("leader with a full disk replaced; %d writes acknowledged through a follower meanwhile, %d connection losses"
+               % (len(acked) - 20, len(errors)))
+        os.remove(filler)
+        wait_until(lambda: old.mode() == "follower", 20, msg="the old leader rejoins as a follower")
+        for m in ens.members:
+            k = kazoo_factory(m.host)
+            k.sync("/")
+            missing = [p for p, v in acked if k.exists(p) is None]
+            assert not missing, "member %d lacks %d acknowledged writes: %s" % (m.sid, len(missing), missing[:5])
+            assert k.get(acked[-1][0])[0] == acked[-1][1]
+    finally:
+        ens.kill_all()
+        for d in mounted:
+            for _ in range(20):
+                if subprocess.run(["umount", d], capture_output=True, timeout=30).returncode == 0:
+                    break
+                time.sleep(0.25)

@@ -339,3 +339,193 @@ def test_corrupt_record_in_the_middle_refuses_to_start(make_server, server_kind)
         import os
         msg = str(ei.value)
         assert os.path.basename(path) in msg and "offset" in msg, msg
+
+
+# ----------------------------------------------------------------------------- disk full
+TMPFS_MB = 8
+FILLER_MB = 2
+
+
+@pytest.fixture
+def tmpfs_server(make_server, server_kind):
+    """A private server whose dataDir is a small tmpfs holding a filler file (freed by the test
+    to give the disk room again). Needs root for mount; unmounted at the end."""
+    import os
+    import subprocess
+    if server_kind != "ours":
+        pytest.skip("Apache ZooKeeper exits on a log write error; this checks our read-only mode")
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    server = make_server(start=False, extra={"snapCount": 400})
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%dm" % TMPFS_MB, "tmpfs", server.data_dir],
+                       capture_output=True, text=True, timeout=30)
+    if r.returncode != 0:
+        pytest.skip("cannot mount a tmpfs: %s" % r.stderr.strip())
+    filler = os.path.join(server.data_dir, "filler")
+    with open(filler, "wb") as f:
+        f.write(b"\xa5" * (FILLER_MB << 20))
+    try:
+        server.start()
+        yield server, filler
+    finally:
+        server.kill9()
+        for _ in range(20):
+            if subprocess.run(["umount", server.data_dir], capture_output=True, timeout=30).returncode == 0:
+                break
+            time.sleep(0.25)
+
+
+def test_disk_full_refuses_writes_serves_reads_and_resumes(tmpfs_server):
+    """dataDir on an 8 MiB tmpfs: creates until the disk is full. Writes are then refused
+    (NotReadOnly / ConnectionLoss, never acknowledged), reads go on, the server stays up and
+    says it is read-only; freeing space makes writes work again without a restart, and after a
+    kill -9 and restart every acknowledged create is there with its data."""
+    import os
+    from kazoo.exceptions import ConnectionLoss, NotReadOnlyCallError, KazooException
+    server, filler = tmpfs_server
+    c = KazooClient(hosts=server.hosts, timeout=20.0,
+                    connection_retry=dict(max_tries=-1, delay=0.1, backoff=1.5, max_delay=1.0), command_retry=None)
+    c.start(timeout=15)
+    acked = {}
+    errors = []
+    payload = os.urandom(3000)
+    try:
+        c.ensure_path("/full")
+        i = 0
+        deadline = time.time() + 90
+        while time.time() < deadline and i < 20000:
+            path = "/full/n%06d" % i
+            val = b"%06d:" % i + payload
+            i += 1
+            try:
+                c.create(path, val)
+                acked[path] = val
+            except (NotReadOnlyCallError, ConnectionLoss) as e:
+                errors.append(type(e).__name__)
+                if len(errors) >= 5:
+                    break
+                wait_until(lambda: c.connected, 20, msg="kazoo reconnected")
+            except KazooException as e:
+                errors.append(type(e).__name__)
+                raise AssertionError("unexpected error %r after %d acknowledged creates" % (e, len(acked)))
+        assert len(errors) >= 5, "the disk never filled: %d creates acknowledged, errors %s" % (len(acked), errors)
+        assert len(acked) > 100, "only %d creates fit before the first error" % len(acked)
+        assert "NotReadOnlyCallError" in errors, errors
+        # Full disk: the server is up, says read-only, and serves reads of everything acknowledged.
+        assert server.alive()
+        assert server.four("isro") == "ro"
+        assert "Mode: read-only" in server.four("srvr")
+        wait_until(lambda: c.connected, 20, msg="kazoo connected")
+        kids = set(c.get_children("/full"))
+        assert {p.rsplit("/", 1)[1] for p in acked} <= kids
+        some = sorted(acked)[-1]
+        assert c.get(some)[0] == acked[some]
+        assert c.exists("/full/never") is None
+        with pytest.raises(NotReadOnlyCallError):
+            c.set("/full", b"x")
+        assert "the Raft log cannot be written" in open(server.log_path, errors="replace").read()
+        # Room again: writes resume by themselves, no restart.
+        os.remove(filler)
+        start = time.time()
+
+        def one_write():
+            try:
+                c.create("/full/after-0", b"back")
+                return True
+            except (NotReadOnlyCallError, ConnectionLoss):
+                return False
+        wait_until(one_write, 30, interval=0.2, msg="writes accepted again after freeing space")
+        resumed_after = time.time() - start
+        acked["/full/after-0"] = b"back"
+        for k in range(1, 50):
+            c.create("/full/after-%d" % k, b"back %d" % k)
+            acked["/full/after-%d" % k] = b"back %d" % k
+        assert server.four("isro") == "rw"
+        print("acknowledged %d creates before the disk filled; writes resumed %.1fs after freeing space"
+              % (len(acked) - 50, resumed_after))
+    finally:
+        c.stop()
+        c.close()
+    server.kill9()
+    server.start()
+    missing, wrong = verify(server, list(acked.items()))
+    assert not missing and not wrong, "%d of %d acknowledged creates lost after restart: %s; wrong data: %s" % (
+        len(missing), len(acked), missing[:10], wrong[:5])
+
+
+# ----------------------------------------------------------------------------- damaged snapshots
+def _snapshots(server):
+    import glob
+    import os
+    files = [p for p in glob.glob(os.path.join(server.data_dir, "version-2", "snapshot.*")) if not p.endswith(".tmp")]
+    return sorted(files, key=lambda p: int(p.rsplit(".", 1)[1], 16))
+
+
+def _damage(path, how):
+    b = bytearray(open(path, "rb").read())
+    if how == "flipped":
+        for k in range(8):
+            b[len(b) // 2 + 37 * k] ^= 0x5A
+    else:
+        b = b[:len(b) // 2]
+    open(path, "wb").write(bytes(b))
+
+
+def _write_nodes(server, first, n, parent="/snap"):
+    import zkraw
+    c = zkraw.RawClient(server.port)
+    try:
+        c.connect()
+        if first == 0:
+            assert c.create(parent, b"")[0].err == 0
+        for i in range(first, first + n):
+            assert c.create("%s/n%05d" % (parent, i), b"v%05d" % i)[0].err == 0
+    finally:
+        c.close()
+    return [("%s/n%05d" % (parent, i), b"v%05d" % i) for i in range(first, first + n)]
+
+
+@pytest.mark.parametrize("how", ["flipped", "truncated"])
+def test_damaged_newest_snapshot_falls_back_to_the_previous_one(make_server, server_kind, how):
+    """The newest snapshot damaged: startup uses the previous one plus the log (as ZooKeeper
+    does), names the damaged file, loses nothing, and goes on working."""
+    import os
+    server = make_server(extra={"snapCount": 200})
+    acked = _write_nodes(server, 0, 700)
+    server.stop()
+    snaps = _snapshots(server)
+    assert len(snaps) >= 2, snaps
+    _damage(snaps[-1], how)
+    server.start()
+    missing, wrong = verify(server, acked)
+    assert not missing and not wrong, (len(missing), missing[:5], wrong[:5])
+    if server_kind == "ours":
+        log = open(server.log_path, errors="replace").read()
+        assert "damaged snapshot" in log and os.path.basename(snaps[-1]) in log and "byte offset" in log, server.log_tail(20)
+    # it keeps working: more writes (new snapshots over the damaged one), another restart
+    acked += _write_nodes(server, 700, 300)
+    server.restart()
+    missing, wrong = verify(server, acked)
+    assert not missing and not wrong, (len(missing), missing[:5], wrong[:5])
+
+
+@pytest.mark.parametrize("which", ["all", "two-newest"])
+def test_damaged_snapshots_the_log_cannot_bridge_refuse_to_start(make_server, server_kind, which):
+    """No valid snapshot that the log still reaches back to: exit non-zero with a message
+    naming the damaged file and the byte offset (never start with transactions missing)."""
+    import os
+    if server_kind != "ours":
+        pytest.skip("Apache keeps every log without autopurge and replays them from the start")
+    server = make_server(extra={"snapCount": 200})
+    _write_nodes(server, 0, 700)
+    server.stop()
+    snaps = _snapshots(server)
+    assert len(snaps) >= 3, snaps
+    for p in (snaps if which == "all" else snaps[-2:]):
+        _damage(p, "flipped")
+    with pytest.raises(RuntimeError) as ei:
+        server.start(timeout=20)
+    assert server.proc.returncode not in (None, 0), "must exit non-zero"
+    msg = str(ei.value)
+    assert os.path.basename(snaps[-1]) in msg and "byte offset" in msg and "refusing to start" in msg, msg
+    assert "purged up to index" in msg, msg

@@ -166,6 +166,107 @@ def test_pipelined_responses_in_xid_order(server):
         c.close()
 
 
+def _connect_frame(session_id=0, passwd=b"\0" * 16, timeout_ms=10000):
+    body = p_int(0) + zkraw.p_long(0) + p_int(timeout_ms) + zkraw.p_long(session_id) + zkraw.p_buf(passwd) + p_bool(False)
+    return p_int(len(body)) + body
+
+
+def _frame(xid, opname, body=b""):
+    payload = p_int(xid) + p_int(zkraw.OP[opname] if isinstance(opname, str) else opname) + body
+    return p_int(len(payload)) + payload
+
+
+def _read_connect_response(c):
+    """The next frame must be a ConnectResponse (36/37 bytes: protocol, timeout, session, passwd)."""
+    f = c.recv_frame()
+    r = zkraw.Reader(f)
+    proto, tmo, sid, pw = r.int(), r.int(), r.long(), r.buf()
+    assert len(f) in (36, 37) and proto == 0 and sid != 0 and pw is not None and len(pw) == 16, (
+        "first frame back is not the ConnectResponse: %d bytes %s" % (len(f), f[:24].hex()))
+    c.session_id, c.passwd = sid, pw
+    return sid, pw
+
+
+@pytest.mark.parametrize("op", ["exists", "getData", "create", "setData", "getChildren2", "ping", "auth",
+                                "setWatches", "unimplemented"])
+def test_request_in_the_connect_write_is_answered_after_the_connect(server, op):
+    """A request sent in the same TCP write as the ConnectRequest is answered after the
+    ConnectResponse, as ZooKeeper does (it reads nothing more until the session exists)."""
+    base = "/cw-%s-%d" % (op, random.randrange(10 ** 9))
+    setup = connected(server)
+    try:
+        assert setup.create(base, b"v0")[0].err == 0
+    finally:
+        setup.close()
+    req = {
+        "exists": (1, "exists", zkraw.body_path_watch(base)),
+        "getData": (1, "getData", zkraw.body_path_watch(base)),
+        "create": (1, "create", zkraw.body_create(base + "/c", b"x")),
+        "setData": (1, "setData", zkraw.body_set_data(base, b"v1")),
+        "getChildren2": (1, "getChildren2", zkraw.body_path_watch(base)),
+        "ping": (zkraw.PING_XID, "ping", b""),
+        "auth": (zkraw.AUTH_XID, "auth", p_int(0) + p_str("digest") + zkraw.p_buf("u:p")),
+        "setWatches": (zkraw.SET_WATCHES_XID, "setWatches", zkraw.body_set_watches(0, [base])),
+        "unimplemented": (1, 999, b""),
+    }[op]
+    for trial in range(10):
+        c = RawClient(server.port)
+        try:
+            c.send_raw(_connect_frame() + _frame(*req))
+            _read_connect_response(c)
+            rep = c.read_reply()
+            assert rep.xid == req[0], "trial %d: reply xid %d, expected %d" % (trial, rep.xid, req[0])
+            want = zkraw.UNIMPLEMENTED if op == "unimplemented" else 0
+            if op == "create" and trial > 0:
+                want = zkraw.NODEEXISTS
+            assert rep.err == want, (trial, rep)
+        finally:
+            c.close()
+
+
+@pytest.mark.parametrize("reattach", [False, True], ids=["new-session", "reattach"])
+def test_pipelined_requests_behind_the_connect_come_back_in_xid_order(server, reattach):
+    """Connect + a mix of reads and writes in one write: the ConnectResponse first, then every
+    reply in xid order, each seeing exactly the writes before it."""
+    sid, pw = 0, b"\0" * 16
+    if reattach:
+        first = connected(server, timeout_ms=20000)
+        sid, pw = first.session_id, first.passwd
+        first.close()
+    base = "/cwp-%d" % random.randrange(10 ** 9)
+    ops = [
+        ("exists", zkraw.body_path_watch(base), zkraw.NONODE),
+        ("create", zkraw.body_create(base, b"a"), 0),
+        ("getData", zkraw.body_path_watch(base), 0),
+        ("setData", zkraw.body_set_data(base, b"b", 0), 0),
+        ("getData", zkraw.body_path_watch(base), 0),
+        ("create", zkraw.body_create(base + "/k", b""), 0),
+        ("getChildren", zkraw.body_path_watch(base), 0),
+        ("setData", zkraw.body_set_data(base, b"z", 0), zkraw.BADVERSION),
+        ("sync", p_str(base), 0),
+        ("delete", zkraw.body_path_version(base + "/k"), 0),
+        ("exists", zkraw.body_path_watch(base + "/k"), zkraw.NONODE),
+        ("getData", zkraw.body_path_watch(base), 0),
+    ]
+    c = RawClient(server.port)
+    try:
+        c.send_raw(_connect_frame(sid, pw, 20000) + b"".join(_frame(i + 1, name, body) for i, (name, body, _) in enumerate(ops)))
+        got_sid, _ = _read_connect_response(c)
+        if reattach:
+            assert got_sid == sid
+        reps = [c.read_reply(timeout=20) for _ in ops]
+        assert [r.xid for r in reps] == list(range(1, len(ops) + 1)), "replies out of xid order"
+        assert [r.err for r in reps] == [e for _, _, e in ops], [(ops[i][0], r.err) for i, r in enumerate(reps)]
+        assert zkraw.Reader(reps[2].body).buf() == b"a"
+        assert zkraw.Reader(reps[4].body).buf() == b"b"
+        assert zkraw.Reader(reps[6].body).strs() == ["k"]
+        assert zkraw.Reader(reps[11].body).buf() == b"b"
+        zx = [r.zxid for r in reps]
+        assert zx == sorted(zx), "reply zxids went backwards: %s" % [hex(z) for z in zx]
+    finally:
+        c.close()
+
+
 # ---------------------------------------------------------------------------- bad input
 @pytest.mark.parametrize("case", ["negative", "huge", "over_maxbuffer_request", "max_int", "over_maxbuffer_before_connect"])
 def test_bad_frame_length_closes_only_that_connection(server, case):

@@ -5,6 +5,11 @@
 //! Everything is big-endian. A `buffer` and a `string` are an `int` length followed by
 //! the bytes, with length -1 meaning null; a `vector` is an `int` count (-1 = null)
 //! followed by the elements. Nothing here does I/O and nothing panics on input.
+//!
+//! No count read from the input is trusted: a length or element count is checked against
+//! the bytes that remain (a frame is at most `jute.maxbuffer`, checked by the connection
+//! before it is read) times the smallest size an element can have, and a vector reserves at
+//! most [`MAX_PREALLOC`] elements up front, growing only as elements actually decode.
 
 use bytes::{BufMut, BytesMut};
 
@@ -19,6 +24,32 @@ pub enum DecodeError {
     BadUtf8 { offset: usize },
     #[error("unknown {what} {value}")]
     Unknown { what: &'static str, value: i64 },
+    /// A snapshot node whose parent did not come before it.
+    #[error("node at offset {offset} has no parent before it")]
+    Orphan { offset: usize },
+}
+
+/// The most elements a vector reserves before they decode: a count that passes the
+/// bytes-remaining check may still be far more than the elements that will really decode
+/// (a 1-byte minimum per element in a 1 MiB frame, each element 100 bytes in memory).
+pub const MAX_PREALLOC: usize = 1024;
+
+/// How many elements to reserve for a vector that claims `count`.
+pub fn initial_capacity(count: usize) -> usize {
+    count.min(MAX_PREALLOC)
+}
+
+impl DecodeError {
+    /// Where in the input the problem is, when known.
+    pub fn offset(&self) -> Option<usize> {
+        match self {
+            DecodeError::Truncated { offset, .. }
+            | DecodeError::BadLength { offset, .. }
+            | DecodeError::BadUtf8 { offset }
+            | DecodeError::Orphan { offset } => Some(*offset),
+            DecodeError::Unknown { .. } => None,
+        }
+    }
 }
 
 /// Cursor over one received record.
@@ -108,7 +139,7 @@ impl<'a> Reader<'a> {
         match self.len(elem_min.max(1))? {
             None => Ok(Vec::new()),
             Some(n) => {
-                let mut v = Vec::with_capacity(n);
+                let mut v = Vec::with_capacity(initial_capacity(n));
                 for _ in 0..n {
                     v.push(f(self)?);
                 }
@@ -226,5 +257,35 @@ mod tests {
         w.buffer(Some(&[0xff, 0xfe]));
         let b = w.buf.freeze();
         assert!(matches!(Reader::new(&b).string(), Err(DecodeError::BadUtf8 { .. })));
+    }
+
+    #[test]
+    fn hostile_vector_counts_reserve_little_and_fail_cleanly() {
+        // A count that fits the bytes left at 4 bytes each, but whose elements do not decode:
+        // an error at the first bad element, and no reservation of the claimed count.
+        let n = 200_000i32;
+        let mut w = Writer::new();
+        w.int(n);
+        for _ in 0..n {
+            w.int(7); // 4 bytes each: lengths of strings that are not there
+        }
+        let b = w.buf.freeze();
+        assert!(matches!(Reader::new(&b).strings(), Err(DecodeError::BadLength { .. }) | Err(DecodeError::Truncated { .. })));
+        assert_eq!(initial_capacity(n as usize), MAX_PREALLOC);
+        assert_eq!(initial_capacity(3), 3);
+        // i32::MAX and every negative count other than -1 are refused before anything else.
+        for count in [i32::MAX, -2, i32::MIN] {
+            let mut w = Writer::new();
+            w.int(count).int(0).int(0);
+            let b = w.buf.freeze();
+            assert!(matches!(Reader::new(&b).vec(1, |r| r.int()), Err(DecodeError::BadLength { .. })), "count {count}");
+        }
+        // -1 is a null vector: empty.
+        assert!(Reader::new(&(-1i32).to_be_bytes()).strings().unwrap().is_empty());
+        // A vector of ACLs claiming more elements than 12-byte minimums fit.
+        let mut w = Writer::new();
+        w.int(3).int(1).string("world").string("anyone");
+        let b = w.buf.freeze();
+        assert!(matches!(crate::proto::Acl::read_list(&mut Reader::new(&b)), Err(DecodeError::BadLength { .. })));
     }
 }

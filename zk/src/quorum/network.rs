@@ -103,8 +103,13 @@ pub async fn read_frame<T: DeserializeOwned>(s: &mut (impl AsyncReadExt + Unpin)
     if n > MAX_FRAME {
         return Err(std::io::Error::other(format!("peer frame of {n} bytes exceeds the limit")));
     }
-    let mut b = vec![0u8; n];
-    s.read_exact(&mut b).await?;
+    // Grow with the bytes that arrive: a prefix alone (anyone can reach the peer port) must
+    // not make us allocate up to MAX_FRAME.
+    let mut b = Vec::with_capacity(n.min(64 * 1024));
+    let got = s.take(n as u64).read_to_end(&mut b).await?;
+    if got < n {
+        return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, format!("peer frame cut short: {got} of {n} bytes")));
+    }
     bincode::deserialize(&b).map_err(super::io_err)
 }
 
@@ -289,4 +294,36 @@ pub fn spawn_forwarder(my_id: NodeId, leader: NodeId, addr: String, core: mpsc::
         let _ = core.send(CoreMsg::ForwardLost { leader });
     });
     tx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn hostile_peer_frame_lengths_are_refused_or_cut_short() {
+        // Over the limit: refused from the prefix alone.
+        let (mut a, mut b) = tokio::io::duplex(64);
+        a.write_all(&(MAX_FRAME as u32 + 1).to_be_bytes()).await.unwrap();
+        assert!(read_frame::<StreamReply>(&mut b).await.is_err());
+        // Within the limit but the bytes never come: an error at EOF, not a 512 MiB buffer.
+        let (mut a, mut b) = tokio::io::duplex(64);
+        a.write_all(&(MAX_FRAME as u32).to_be_bytes()).await.unwrap();
+        a.write_all(b"abc").await.unwrap();
+        drop(a);
+        let e = read_frame::<StreamReply>(&mut b).await.unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof);
+        // A whole frame whose bincode claims a huge vector: a decode error.
+        let (mut a, mut b) = tokio::io::duplex(1024);
+        let mut body = 1u32.to_le_bytes().to_vec(); // StreamMsg::Touch, claiming u64::MAX ids
+        body.extend_from_slice(&u64::MAX.to_le_bytes());
+        body.extend_from_slice(&5i64.to_le_bytes());
+        a.write_all(&(body.len() as u32).to_be_bytes()).await.unwrap();
+        a.write_all(&body).await.unwrap();
+        assert!(read_frame::<StreamMsg>(&mut b).await.is_err());
+        // And a good frame still reads.
+        let (mut a, mut b) = tokio::io::duplex(1024);
+        write_frame(&mut a, &StreamReply::Failed { req: 7 }).await.unwrap();
+        assert!(matches!(read_frame::<StreamReply>(&mut b).await.unwrap(), StreamReply::Failed { req: 7 }));
+    }
 }

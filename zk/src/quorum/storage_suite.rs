@@ -22,7 +22,7 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachine, tempfile::TempDir> for Bui
         let log = log_store::open(&cfg.log_dir(), true).map_err(super::write_err)?;
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let members = BTreeMap::from([(1, MemberAddr { peer: String::new(), election: String::new() })]);
-        let loaded = Loaded { tree: crate::tree::DataTree::new(), sessions: BTreeMap::new(), snapshot: None };
+        let loaded = Loaded::empty();
         let core = Core::new(Arc::new(cfg), 1, members, loaded, tx.clone());
         tokio::spawn(core.run(rx));
         Ok((dir, log, StateMachine::new(tx)))

@@ -3,9 +3,14 @@
 //! connect handshake and requests, and passes them to the core. A writer task sends what the
 //! core queues for this connection, batching frames into as few writes as possible.
 //!
+//! Like ZooKeeper (which stops reading a connection while its session is being set up),
+//! nothing after the connect request is read until the core has queued the connect response:
+//! requests pipelined in the same TCP write as the handshake are answered after it, in order.
+//!
 //! Bad input (oversized or negative length, undecodable frame, unknown opcode in a place
 //! where it cannot be answered) closes this connection with a log line naming the client;
-//! nothing else is affected.
+//! nothing else is affected. A frame's buffer grows with the bytes that actually arrive, so a
+//! length prefix alone (even one within `jute.maxbuffer`) allocates nothing up front.
 
 use super::core::{CoreMsg, Out};
 use super::fourlw;
@@ -38,8 +43,14 @@ async fn read_frame<R: AsyncReadExt + Unpin>(rd: &mut R, len_bytes: [u8; 4], max
         return Err(ReadError::Bad(format!("frame length {len} outside 0..={max} (jute.maxbuffer)")));
     }
     buf.clear();
-    buf.resize(len as usize, 0);
-    rd.read_exact(buf).await.map_err(|_| ReadError::Closed)?;
+    // Grow with what arrives rather than trusting the prefix: a client that announces a big
+    // frame and sends nothing holds no memory for it.
+    let len = len as usize;
+    buf.reserve(len.min(64 * 1024));
+    let got = rd.take(len as u64).read_to_end(buf).await.map_err(|_| ReadError::Closed)?;
+    if got < len {
+        return Err(ReadError::Closed);
+    }
     Ok(())
 }
 
@@ -85,7 +96,20 @@ pub async fn handle(stream: TcpStream, ctx: ConnCtx) {
     let (out_tx, out_rx) = mpsc::unbounded_channel();
     let closer = Arc::new(Notify::new());
     let writer = tokio::spawn(write_loop(wr, out_rx, closer.clone()));
-    if ctx.core.send(CoreMsg::Connect { conn: ctx.id, addr: ctx.addr, req, out: out_tx, closer: closer.clone() }).is_err() {
+    let (answered_tx, answered_rx) = oneshot::channel();
+    if ctx.core.send(CoreMsg::Connect { conn: ctx.id, addr: ctx.addr, req, out: out_tx, closer: closer.clone(), answered: answered_tx }).is_err() {
+        return;
+    }
+    // Read nothing more until the connect response is queued (or the core refused the
+    // session, dropping `answered`): whatever the client pipelined behind its handshake is
+    // answered after the handshake.
+    let answered = tokio::select! {
+        r = answered_rx => r.is_ok(),
+        _ = closer.notified() => false,
+    };
+    if !answered {
+        let _ = ctx.core.send(CoreMsg::Disconnected { conn: ctx.id });
+        let _ = writer.await;
         return;
     }
     loop {

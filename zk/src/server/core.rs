@@ -6,6 +6,13 @@
 //! entries in log order ([`SmMsg::Apply`]), fires watches, and answers its own clients, so
 //! replies on a connection come back in xid order and a client reads its own writes.
 //!
+//! When this member's log cannot be written (a full disk: see `quorum::log_store`), the core
+//! is told ([`CoreMsg::LogBlocked`]) and behaves like a ZooKeeper server in read-only mode:
+//! writes and syncs are answered `NotReadOnly` (nothing was done), writes already in flight
+//! lose their connection (their outcome is unknown until the log is writable again), new
+//! sessions are refused, reads and pings are served from the tree as it is, and the leader
+//! expires no sessions. All of that ends by itself when the log can be written again.
+//!
 //! ```text
 //! client ─► Request ─► write? ── leader: prep ─► raft.client_write ─┐
 //!                        │       follower: forward to leader ───────┤ (majority, fsync)
@@ -56,7 +63,9 @@ pub enum SmMsg {
 
 /// Messages into the core.
 pub enum CoreMsg {
-    Connect { conn: u64, addr: SocketAddr, req: ConnectRequest, out: OutTx, closer: Arc<Notify> },
+    /// A handshake; `answered` fires once the connect response is queued for the connection
+    /// (dropped if the session is refused), and the connection reads nothing more before it.
+    Connect { conn: u64, addr: SocketAddr, req: ConnectRequest, out: OutTx, closer: Arc<Notify>, answered: oneshot::Sender<()> },
     Request { conn: u64, frame: RequestFrame, raw: Bytes, received: Instant },
     /// A well-formed header with an opcode we do not serve: answered `Unimplemented`, in order.
     Unsupported { conn: u64, xid: i32 },
@@ -70,6 +79,12 @@ pub enum CoreMsg {
     FromFollower { from: NodeId, msg: StreamMsg, reply: mpsc::UnboundedSender<StreamReply> },
     FromLeader { leader: NodeId, msg: StreamReply },
     ForwardLost { leader: NodeId },
+    /// This member's log cannot be written (`Some(why)`) or can again (`None`).
+    LogBlocked(Option<String>),
+    /// A snapshot file is on disk: it is the current snapshot from now on.
+    SnapshotWritten(Meta, PathBuf),
+    /// A snapshot received from the leader is on disk: the state machine becomes it.
+    Installed(Box<Installed>),
     Shutdown,
 }
 
@@ -118,6 +133,9 @@ pub struct Conn {
     pub stats: ConnStats,
     /// Whether the client's connect request carried the readOnly flag (45 bytes).
     pub read_only_flag: bool,
+    /// Fired with the first frame sent on this connection, which is always the connect
+    /// response: nothing else can be queued for a connection that has sent nothing else.
+    pub answered: Option<oneshot::Sender<()>>,
 }
 
 /// Server-wide counters for `srvr`, `stat`, `mntr`.
@@ -195,6 +213,47 @@ pub struct Core {
     current_snapshot: Option<(Meta, PathBuf)>,
     self_tx: mpsc::UnboundedSender<CoreMsg>,
     triggers: Vec<crate::tree::Trigger>,
+    /// Why this member's log cannot be written now, if it cannot (read-only until then).
+    pub log_blocked: Option<String>,
+}
+
+/// A received snapshot, decoded and durable, and openraft waiting for the install.
+pub struct Installed {
+    meta: Meta,
+    tree: DataTree,
+    sessions: BTreeMap<i64, i32>,
+    path: PathBuf,
+    done: oneshot::Sender<Result<(), String>>,
+}
+
+/// Writes a snapshot file, retrying (backoff up to 2 s) while it cannot be written, e.g. on a
+/// full disk; gives up only when `abandoned()` (openraft stopped waiting) or the blocking
+/// task fails. An error reported to openraft would stop it for good.
+async fn write_snapshot_retrying(dir: PathBuf, zxid: i64, bytes: Arc<Vec<u8>>, abandoned: impl Fn() -> bool) -> Result<PathBuf, String> {
+    let mut backoff = Duration::from_millis(100);
+    let mut warned = false;
+    loop {
+        let (d, b) = (dir.clone(), bytes.clone());
+        match tokio::task::spawn_blocking(move || snapshot::write(&d, zxid, &b)).await {
+            Ok(Ok(p)) => {
+                if warned {
+                    tracing::info!(file = %p.display(), "the snapshot could be written after all");
+                }
+                return Ok(p);
+            }
+            Ok(Err(e)) if !warned => {
+                tracing::error!(error = %e, "snapshot cannot be written; retrying until it can");
+                warned = true;
+            }
+            Ok(Err(_)) => {}
+            Err(e) => return Err(e.to_string()),
+        }
+        if abandoned() {
+            return Err("abandoned".into());
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(2));
+    }
 }
 
 type Proposal = (ZkEntry, NodeId, u64, Option<mpsc::UnboundedSender<StreamReply>>);
@@ -279,27 +338,7 @@ fn is_write(op: OpCode) -> bool {
     )
 }
 
-/// What startup found on disk for the state machine.
-pub struct Loaded {
-    pub tree: DataTree,
-    pub sessions: BTreeMap<i64, i32>,
-    pub snapshot: Option<(Meta, PathBuf)>,
-}
-
-/// Loads the newest snapshot that verifies (older ones are tried if the newest is damaged).
-pub fn load_snapshot(snap_dir: &std::path::Path) -> anyhow::Result<Loaded> {
-    for (_, path) in storage::list(snap_dir, "snapshot")?.iter().rev() {
-        let bytes = std::fs::read(path)?;
-        match snapshot::decode(&path.display().to_string(), &bytes) {
-            Ok((tree, sessions, meta)) => {
-                let meta: Meta = bincode::deserialize(&meta).map_err(|e| anyhow::anyhow!("{}: bad snapshot metadata: {e}", path.display()))?;
-                return Ok(Loaded { tree, sessions, snapshot: Some((meta, path.clone())) });
-            }
-            Err(e) => tracing::warn!(error = %e, "skipping unusable snapshot, trying an older one"),
-        }
-    }
-    Ok(Loaded { tree: DataTree::new(), sessions: BTreeMap::new(), snapshot: None })
-}
+pub use super::recovery::Loaded;
 
 impl Core {
     pub fn new(cfg: Arc<Config>, my_id: NodeId, members: BTreeMap<NodeId, MemberAddr>, loaded: Loaded, self_tx: mpsc::UnboundedSender<CoreMsg>) -> Core {
@@ -341,6 +380,7 @@ impl Core {
             current_snapshot: loaded.snapshot,
             self_tx,
             triggers: Vec::new(),
+            log_blocked: None,
         }
     }
 
@@ -390,11 +430,11 @@ impl Core {
 
     fn on_msg(&mut self, m: CoreMsg) {
         match m {
-            CoreMsg::Connect { conn, addr, req, out, closer } => self.on_connect(conn, addr, req, out, closer),
+            CoreMsg::Connect { conn, addr, req, out, closer, answered } => self.on_connect(conn, addr, req, out, closer, answered),
             CoreMsg::Request { conn, frame, raw, received } => self.on_request(conn, frame, raw, received),
             CoreMsg::Unsupported { conn, xid } => {
                 let frame = reply_frame(xid, self.tree.last_zxid, ErrorCode::Unimplemented, &Response::Empty);
-                self.send(conn, frame);
+                self.reply_in_order(conn, frame, false);
             }
             CoreMsg::Disconnected { conn } => self.on_disconnect(conn),
             CoreMsg::FourLetter { cmd, reply } => {
@@ -419,7 +459,47 @@ impl Core {
                     self.fail_forwarded();
                 }
             }
+            CoreMsg::LogBlocked(why) => self.on_log_blocked(why),
+            CoreMsg::Installed(i) => self.finish_install(*i),
+            CoreMsg::SnapshotWritten(meta, path) => {
+                let newer = self.current_snapshot.as_ref().is_none_or(|(m, _)| m.last_log_id <= meta.last_log_id);
+                if newer {
+                    // The log is kept from the previous snapshot on (openraft purges nothing by
+                    // itself): if this new one is ever damaged, the previous one plus the log
+                    // still rebuild everything (see `recovery`).
+                    let previous = self.current_snapshot.replace((meta, path)).and_then(|(m, _)| m.last_log_id);
+                    if let (Some(prev), Some(raft)) = (previous, self.raft.clone()) {
+                        tokio::spawn(async move {
+                            if let Err(e) = raft.trigger().purge_log(prev.index).await {
+                                tracing::debug!(error = %e, "log purge not scheduled");
+                            }
+                        });
+                    }
+                }
+            }
             CoreMsg::Started(_) | CoreMsg::Shutdown => {}
+        }
+    }
+
+    /// The log became unwritable or writable again.
+    fn on_log_blocked(&mut self, why: Option<String>) {
+        match (&self.log_blocked, why) {
+            (None, Some(why)) => {
+                tracing::warn!(reason = %why, "read-only until the log can be written: writes get NotReadOnly, reads are served");
+                self.log_blocked = Some(why);
+                // Writes in flight may or may not reach the disk once it has room again: their
+                // clients lose the connection (an unknown outcome, as ZooKeeper's ConnectionLoss).
+                let reqs: Vec<u64> = self.local.keys().copied().collect();
+                for r in reqs {
+                    self.fail_local(r);
+                }
+            }
+            (Some(_), None) => {
+                tracing::info!("the log is writable again: accepting writes");
+                self.log_blocked = None;
+            }
+            (Some(_), Some(why)) => self.log_blocked = Some(why),
+            (None, None) => {}
         }
     }
 
@@ -428,6 +508,24 @@ impl Core {
             c.stats.sent += 1;
             self.stats.sent += 1;
             let _ = c.out.send(Out::Frame(frame));
+            if let Some(a) = c.answered.take() {
+                let _ = a.send(());
+            }
+        }
+    }
+
+    /// Sends a reply that needs no log entry (auth, Unimplemented, a refusal) in its
+    /// session's order: behind the replies still owed for earlier requests, if any.
+    fn reply_in_order(&mut self, conn: u64, frame: Bytes, close: bool) {
+        let Some(session) = self.conns.get(&conn).map(|c| c.session) else { return };
+        if let Some(q) = self.queues.get_mut(&session).filter(|q| !q.is_empty()) {
+            q.push_back(Queued::Done { conn, frame, close });
+            self.drain_queue(session);
+            return;
+        }
+        self.send(conn, frame);
+        if close {
+            self.close_conn(conn);
         }
     }
 
@@ -531,10 +629,10 @@ impl Core {
         self.role != Role::Electing
     }
 
-    fn on_connect(&mut self, conn: u64, addr: SocketAddr, req: ConnectRequest, out: OutTx, closer: Arc<Notify>) {
+    fn on_connect(&mut self, conn: u64, addr: SocketAddr, req: ConnectRequest, out: OutTx, closer: Arc<Notify>, answered: oneshot::Sender<()>) {
         let now = Instant::now();
         let auth = AuthInfo::from_ip(&addr.ip().to_string());
-        let mut c = Conn { out, closer, addr, session: 0, auth, stats: ConnStats::new(), read_only_flag: req.read_only.is_some() };
+        let mut c = Conn { out, closer, addr, session: 0, auth, stats: ConnStats::new(), read_only_flag: req.read_only.is_some(), answered: Some(answered) };
         c.stats.received = 1;
         self.stats.received += 1;
         if !self.serving() {
@@ -551,6 +649,15 @@ impl Core {
             return;
         }
         let timeout = req.timeout.clamp(self.cfg.min_session_timeout as i32, self.cfg.max_session_timeout as i32);
+        let needs_log = req.session_id == 0 || !self.standalone();
+        if needs_log && self.log_blocked.is_some() {
+            // A new session (or, in an ensemble, a reattach) is a log entry this member cannot
+            // write now: the client tries again, here later or on another member.
+            tracing::info!(client = %addr, "refusing session request: the log cannot be written (read-only)");
+            let _ = c.out.send(Out::Close);
+            c.closer.notify_one();
+            return;
+        }
         if req.session_id == 0 {
             let id = self.sessions.next_id();
             self.sessions.add(id, timeout, now);
@@ -625,14 +732,20 @@ impl Core {
         }
         if let Request::Auth { scheme, auth, .. } = &frame.req {
             let super_digest = self.cfg.super_digest.clone();
+            // The credentials count from now on (as in ZooKeeper); the reply keeps its place.
             let ok = self.conns.get_mut(&conn).is_some_and(|c| c.auth.add(scheme, auth, super_digest.as_deref()));
             let err = if ok { ErrorCode::Ok } else { ErrorCode::AuthFailed };
             let f = reply_frame(frame.xid, self.tree.last_zxid, err, &Response::Empty);
-            self.send(conn, f);
             if !ok {
                 tracing::info!(session = format!("{session:#x}"), scheme = %scheme, "authentication failed; closing the connection");
-                self.close_conn(conn);
             }
+            self.reply_in_order(conn, f, !ok);
+            return;
+        }
+        if self.log_blocked.is_some() && (is_write(frame.op) || frame.op == OpCode::Sync) {
+            // Read-only while the log cannot be written: refused, so certainly not done.
+            let f = reply_frame(frame.xid, self.tree.last_zxid, ErrorCode::NotReadOnly, &Response::Empty);
+            self.reply_in_order(conn, f, false);
             return;
         }
         if is_write(frame.op) {
@@ -774,6 +887,9 @@ impl Core {
     fn on_follower_msg(&mut self, from: NodeId, msg: StreamMsg, reply: mpsc::UnboundedSender<StreamReply>) {
         match msg {
             StreamMsg::Forward(f) => {
+                // A leader whose own log is blocked still proposes what followers forward: the
+                // followers can commit it among themselves, and its append waiting for the disk
+                // stops this member's heartbeats, so they elect a leader that can write.
                 if self.role != Role::Leader {
                     let _ = reply.send(StreamReply::Failed { req: f.req });
                     return;
@@ -889,9 +1005,7 @@ impl Core {
                 let cur = self.current_snapshot.as_ref().and_then(|(m, p)| std::fs::read(p).ok().map(|b| (m.clone(), b)));
                 let _ = tx.send(cur);
             }
-            SmMsg::Install(meta, bytes, tx) => {
-                let _ = tx.send(self.install_snapshot(meta, bytes));
-            }
+            SmMsg::Install(meta, bytes, tx) => self.install_snapshot(meta, bytes, tx),
         }
     }
 
@@ -1067,6 +1181,8 @@ impl Core {
     /// Leader: expire sessions. Follower: tell the leader which sessions are alive here.
     fn on_tick(&mut self) {
         match self.role {
+            // No expiry while the log cannot be written: a closeSession could not be logged.
+            Role::Leader if self.log_blocked.is_some() => {}
             Role::Leader => {
                 let now = Instant::now();
                 for id in self.sessions.expired(now) {
@@ -1095,7 +1211,7 @@ impl Core {
     }
 
     fn reap(&mut self) {
-        if self.role != Role::Leader {
+        if self.role != Role::Leader || self.log_blocked.is_some() {
             return;
         }
         for path in self.tree.reapable(now_ms()) {
@@ -1128,34 +1244,69 @@ impl Core {
                 return;
             }
         };
-        let bytes = snapshot::encode(&self.tree, &self.sessions.table(), &meta_bytes);
+        let bytes = Arc::new(snapshot::encode(&self.tree, &self.sessions.table(), &meta_bytes));
         let zxid = self.tree.last_zxid;
         let snap_dir = self.cfg.snap_dir();
         let log_dir = self.cfg.log_dir();
         let retain = self.cfg.autopurge_snap_retain_count;
         let purge = self.cfg.autopurge_purge_interval > 0;
-        let path = snap_dir.join(snapshot::snap_name(zxid));
-        self.current_snapshot = Some((meta.clone(), path));
-        tokio::task::spawn_blocking(move || {
-            let r = snapshot::write(&snap_dir, zxid, &bytes).map_err(|e| e.to_string());
-            match &r {
-                Ok(p) => tracing::info!(file = %p.display(), bytes = bytes.len(), "snapshot written"),
-                Err(e) => tracing::error!(error = %e, "snapshot failed"),
-            }
+        let core = self.self_tx.clone();
+        // Written in the background. openraft counts a snapshot once this answers (and the
+        // log before the previous one is purged once the file is here, SnapshotWritten), so it
+        // answers only when the file is durable: a write that fails (full disk) is retried
+        // until it succeeds or openraft stops waiting. An error here would stop openraft for
+        // good.
+        tokio::spawn(async move {
+            let path = match write_snapshot_retrying(snap_dir.clone(), zxid, bytes.clone(), || tx.is_closed()).await {
+                Ok(p) => p,
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+            };
+            tracing::info!(file = %path.display(), bytes = bytes.len(), "snapshot written");
             if purge {
-                if let Err(e) = storage::purge(&snap_dir, &log_dir, retain) {
-                    tracing::warn!(error = %e, "autopurge failed");
+                let (s, l) = (snap_dir.clone(), log_dir.clone());
+                match tokio::task::spawn_blocking(move || storage::purge(&s, &l, retain)).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => tracing::warn!(error = %e, "autopurge failed"),
+                    Err(e) => tracing::warn!(error = %e, "autopurge failed"),
                 }
             }
-            let _ = tx.send(r.map(|_| (meta, bytes)));
+            let _ = core.send(CoreMsg::SnapshotWritten(meta.clone(), path));
+            let bytes = Arc::try_unwrap(bytes).unwrap_or_else(|b| (*b).clone());
+            let _ = tx.send(Ok((meta, bytes)));
         });
     }
 
-    fn install_snapshot(&mut self, meta: Meta, bytes: Vec<u8>) -> Result<(), String> {
-        let (tree, sessions, _) = snapshot::decode("received snapshot", &bytes).map_err(|e| e.to_string())?;
+    /// A snapshot from the leader: decoded now, made durable in the background (retried
+    /// while the disk cannot take it, the old tree serving reads meanwhile), then installed.
+    fn install_snapshot(&mut self, meta: Meta, bytes: Vec<u8>, done: oneshot::Sender<Result<(), String>>) {
+        let (tree, sessions, _) = match snapshot::decode("received snapshot", &bytes) {
+            Ok(d) => d,
+            Err(e) => {
+                let _ = done.send(Err(e.to_string()));
+                return;
+            }
+        };
         let zxid = tree.last_zxid;
-        snapshot::write(&self.cfg.snap_dir(), zxid, &bytes).map_err(|e| e.to_string())?;
-        tracing::info!(zxid = format!("{zxid:#x}"), znodes = tree.node_count(), "installed a snapshot from the leader");
+        let dir = self.cfg.snap_dir();
+        let core = self.self_tx.clone();
+        tokio::spawn(async move {
+            let path = match write_snapshot_retrying(dir, zxid, Arc::new(bytes), || done.is_closed()).await {
+                Ok(p) => p,
+                Err(e) => {
+                    let _ = done.send(Err(e));
+                    return;
+                }
+            };
+            let _ = core.send(CoreMsg::Installed(Box::new(Installed { meta, tree, sessions, path, done })));
+        });
+    }
+
+    fn finish_install(&mut self, i: Installed) {
+        let Installed { meta, tree, sessions, path, done } = i;
+        tracing::info!(zxid = format!("{:#x}", tree.last_zxid), znodes = tree.node_count(), "installed a snapshot from the leader");
         self.tree = tree;
         let now = Instant::now();
         let mut tracker = SessionTracker::new(self.my_id as u8, now_ms());
@@ -1165,7 +1316,7 @@ impl Core {
         self.sessions = tracker;
         self.last_applied = meta.last_log_id;
         self.membership = meta.last_membership.clone();
-        self.current_snapshot = Some((meta, self.cfg.snap_dir().join(snapshot::snap_name(zxid))));
+        self.current_snapshot = Some((meta, path));
         self.pending = Pending::default();
         self.prep_touched.clear();
         // Writes of ours that the snapshot covers will never be applied one by one here: fail
@@ -1174,7 +1325,7 @@ impl Core {
         for r in reqs {
             self.fail_local(r);
         }
-        Ok(())
+        let _ = done.send(Ok(()));
     }
 }
 

@@ -54,6 +54,9 @@ fn clients(core: &Core, full: bool) -> String {
 
 /// `Mode:` as ZooKeeper prints it.
 pub fn mode(core: &Core) -> &'static str {
+    if core.log_blocked.is_some() && core.role != Role::Electing {
+        return "read-only";
+    }
     match core.role {
         Role::Leader if core.standalone() => "standalone",
         Role::Leader => "leader",
@@ -102,7 +105,8 @@ pub fn answer(core: &mut Core, cmd: &str) -> String {
     match cmd {
         "ruok" => "imok".into(),
         // A member without a leader serves nothing (no read-only mode): "null", as ZooKeeper.
-        "isro" => if serving { "rw".into() } else { "null".into() },
+        // "ro" while the log cannot be written (writes are refused, reads served).
+        "isro" => if !serving { "null".into() } else if core.log_blocked.is_some() { "ro".into() } else { "rw".into() },
         "srvr" => format!("Zookeeper version: {VERSION}\n{}", server_lines(core)),
         "stat" => format!("Zookeeper version: {VERSION}\nClients:\n{}\n{}", clients(core, false), server_lines(core)),
         "cons" => format!("{}\n", clients(core, true)),

@@ -8,6 +8,7 @@ pub mod core;
 pub mod fourlw;
 pub mod prep;
 pub mod reads;
+pub mod recovery;
 
 use crate::config::Config;
 use crate::quorum::log_store;
@@ -60,7 +61,8 @@ fn membership(cfg: &Config) -> anyhow::Result<(NodeId, BTreeMap<NodeId, MemberAd
 /// openraft's timing from `tickTime`: heartbeats every tick/20 (20..50 ms), elections after
 /// 3..6 heartbeats without a leader. openraft also holds a leader lease of the maximum
 /// election timeout before voting, so a dead leader is replaced after lease + timeout
-/// (300 + 150..300 ms at the default tickTime); snapshots every `snapCount` entries.
+/// (300 + 150..300 ms at the default tickTime); snapshots every `snapCount` entries, the log
+/// kept from the snapshot before the newest on.
 fn raft_config(cfg: &Config) -> anyhow::Result<openraft::Config> {
     let hb = (cfg.tick_time as u64 / 20).clamp(20, 50);
     let c = openraft::Config {
@@ -69,7 +71,9 @@ fn raft_config(cfg: &Config) -> anyhow::Result<openraft::Config> {
         election_timeout_min: hb * 3,
         election_timeout_max: hb * 6,
         snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(cfg.snap_count),
-        max_in_snapshot_log_to_keep: (cfg.snap_count / 4).clamp(100, 10_000),
+        // openraft purges nothing by itself: the core purges up to the previous snapshot once a
+        // new one is on disk, so a damaged newest snapshot can fall back to the previous one.
+        max_in_snapshot_log_to_keep: u64::MAX,
         // Entries are batches of up to 256 KiB, one per AppendEntries: openraft times an
         // AppendEntries out after one heartbeat interval (20..50 ms), and the follower's
         // fsync of the payload must fit in it even on a loaded machine.
@@ -91,8 +95,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     ensure_writable(&snap_dir, "dataDir")?;
     ensure_writable(&log_dir, "dataLogDir")?;
     let started = std::time::Instant::now();
-    let loaded = core::load_snapshot(&snap_dir).context("loading the newest snapshot")?;
     let log_store = log_store::open(&log_dir, cfg.force_sync).context("opening the transaction log")?;
+    let loaded = recovery::load(&snap_dir, |index| log_store.bridges(index)).context("loading the newest valid snapshot")?;
     tracing::info!(
         snapshot_zxid = format!("{:#x}", loaded.tree.last_zxid),
         znodes = loaded.tree.node_count(),
@@ -124,6 +128,17 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let (core_tx, core_rx) = mpsc::unbounded_channel();
     let core = core::Core::new(cfg.clone(), my_id, members.clone(), loaded, core_tx.clone());
     let mut core_task = tokio::spawn(core.run(core_rx));
+    // The core learns when the log cannot be written (and serves reads only until it can).
+    let mut health = log_store.health();
+    let health_tx = core_tx.clone();
+    tokio::spawn(async move {
+        while health.changed().await.is_ok() {
+            let blocked = health.borrow_and_update().blocked();
+            if health_tx.send(core::CoreMsg::LogBlocked(blocked)).is_err() {
+                return;
+            }
+        }
+    });
     let network = Network { members: members.clone() };
     let raft = Raft::new(my_id, Arc::new(raft_config(&cfg)?), network, log_store, StateMachine::new(core_tx.clone()))
         .await

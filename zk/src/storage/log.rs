@@ -10,6 +10,11 @@
 //! padding : zeros (the file is extended ahead of the records in PREALLOC chunks, so that
 //!           fdatasync flushes data blocks only); a zero length marks the end of the log
 //! ```
+//! When the disk is (nearly) full, preallocation is given up for that file and records extend
+//! it as they are written. A write or fsync that fails leaves the caller to cut the file back
+//! to [`LogWriter::position`] as it was before the batch (see `quorum::log_store`), so no torn
+//! record stays behind a good one.
+//!
 //! Recovery ([`scan`]) reads records until the end marker. A record that fails its length
 //! or CRC check is a torn write when nothing but zeros follows it in the file (cut off and
 //! the file truncated), and corruption otherwise (startup refuses, naming file and offset).
@@ -29,6 +34,26 @@ pub fn log_name(seq: i64) -> String {
     format!("log.{seq:x}")
 }
 
+/// Test hook: a full disk. While `full` is set, after `ok_flushes` more successful flushes
+/// every record write fails with ENOSPC after writing half of its bytes (a torn write).
+#[cfg(test)]
+#[derive(Debug, Default)]
+pub struct Faults {
+    pub full: std::sync::atomic::AtomicBool,
+    pub ok_flushes: std::sync::atomic::AtomicUsize,
+}
+
+#[cfg(test)]
+impl Faults {
+    fn fail_now(&self) -> bool {
+        use std::sync::atomic::Ordering::SeqCst;
+        if !self.full.load(SeqCst) {
+            return false;
+        }
+        self.ok_flushes.fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1)).is_err()
+    }
+}
+
 /// Appends records to the current log file.
 pub struct LogWriter {
     dir: PathBuf,
@@ -37,15 +62,44 @@ pub struct LogWriter {
     pos: u64,
     allocated: u64,
     prealloc: bool,
+    /// Preallocating failed in the current file (the disk is nearly full): records extend the
+    /// file as they are written, and no further preallocation is tried in it.
+    prealloc_failed: bool,
+    /// A failed preallocation was logged (once until one succeeds again).
+    prealloc_warned: bool,
+    #[cfg(test)]
+    pub faults: Option<std::sync::Arc<Faults>>,
 }
 
 impl LogWriter {
     pub fn new(dir: &Path, prealloc: bool) -> LogWriter {
-        LogWriter { dir: dir.to_path_buf(), file: None, path: PathBuf::new(), pos: 0, allocated: 0, prealloc }
+        LogWriter {
+            dir: dir.to_path_buf(),
+            file: None,
+            path: PathBuf::new(),
+            pos: 0,
+            allocated: 0,
+            prealloc,
+            prealloc_failed: false,
+            prealloc_warned: false,
+            #[cfg(test)]
+            faults: None,
+        }
     }
 
+    /// Closes the current file: the next append starts a new one.
     pub fn roll(&mut self) {
         self.file = None;
+    }
+
+    /// Whether a file is open (the next append goes to it).
+    pub fn is_open(&self) -> bool {
+        self.file.is_some()
+    }
+
+    /// The open file and the end of the records written to it (buffered ones not counted).
+    pub fn position(&self) -> Option<(PathBuf, u64)> {
+        self.file.as_ref().map(|_| (self.path.clone(), self.pos))
     }
 
     fn open(&mut self, zxid: i64) -> std::io::Result<()> {
@@ -68,6 +122,7 @@ impl LogWriter {
         f.write_all(&header)?;
         self.pos = HEADER_LEN;
         self.allocated = HEADER_LEN;
+        self.prealloc_failed = false;
         self.file = Some(f);
         self.path = path;
         // The new file's directory entry must be durable too.
@@ -95,22 +150,35 @@ impl LogWriter {
             return Err(std::io::Error::other("log file not open"));
         };
         let end = self.pos + out.len() as u64;
-        if self.prealloc && end > self.allocated {
+        if self.prealloc && !self.prealloc_failed && end > self.allocated {
             let target = end + PREALLOC;
-            f.seek(SeekFrom::Start(self.allocated))?;
-            let zeros = vec![0u8; 1 << 20];
-            let mut at = self.allocated;
-            while at < target {
-                let n = ((target - at) as usize).min(zeros.len());
-                f.write_all(&zeros[..n])?;
-                at += n as u64;
+            match zero_fill(f, self.allocated, target) {
+                Ok(()) => {
+                    self.allocated = target;
+                    self.prealloc_warned = false;
+                }
+                Err(e) => {
+                    // Most likely a nearly full disk: give the zeros back and let the records
+                    // extend the file (fdatasync covers a size change).
+                    if !self.prealloc_warned {
+                        self.prealloc_warned = true;
+                        tracing::warn!(file = %self.path.display(), error = %e, "cannot preallocate the log file; writing records without preallocation");
+                    }
+                    self.prealloc_failed = true;
+                    f.set_len(self.allocated)?;
+                }
             }
-            f.sync_all()?;
-            self.allocated = target;
+        }
+        #[cfg(test)]
+        if self.faults.as_ref().is_some_and(|x| x.fail_now()) {
+            f.seek(SeekFrom::Start(self.pos))?;
+            f.write_all(&out[..out.len() / 2])?;
+            return Err(std::io::Error::from_raw_os_error(28)); // ENOSPC
         }
         f.seek(SeekFrom::Start(self.pos))?;
         f.write_all(out)?;
         self.pos = end;
+        self.allocated = self.allocated.max(end);
         out.clear();
         Ok(())
     }
@@ -127,6 +195,19 @@ impl LogWriter {
         }
         Ok(())
     }
+}
+
+/// Extends `f` with zeros from `from` to `to` and makes that durable.
+fn zero_fill(f: &mut File, from: u64, to: u64) -> std::io::Result<()> {
+    f.seek(SeekFrom::Start(from))?;
+    let zeros = vec![0u8; 1 << 20];
+    let mut at = from;
+    while at < to {
+        let n = ((to - at) as usize).min(zeros.len());
+        f.write_all(&zeros[..n])?;
+        at += n as u64;
+    }
+    f.sync_all()
 }
 
 /// One record read back from a log file.

@@ -3,7 +3,8 @@
 //!
 //! Files live under a `version-2` directory, as in ZooKeeper: snapshots in `dataDir`, the
 //! log in `dataLogDir` (the same directory unless configured otherwise). Startup loads the
-//! newest snapshot that verifies; openraft then replays the committed log entries after it.
+//! newest snapshot that verifies and that the log still reaches back to
+//! (`server::recovery`); openraft then replays the committed log entries after it.
 
 pub mod log;
 pub mod snapshot;
@@ -30,8 +31,8 @@ pub fn list(dir: &Path, prefix: &str) -> std::io::Result<Vec<(i64, PathBuf)>> {
 }
 
 /// Keeps the newest `retain` snapshots (at least 3, as ZooKeeper insists) and deletes older
-/// ones. The log's old files are removed by the log store when openraft purges entries that a
-/// snapshot covers. Returns what it deleted.
+/// ones. The log's old files are removed by the log store when openraft purges entries, which
+/// the core asks for up to the snapshot before the newest one. Returns what it deleted.
 pub fn purge(snap_dir: &Path, _log_dir: &Path, retain: usize) -> std::io::Result<Vec<PathBuf>> {
     let retain = retain.max(3);
     let snaps = list(snap_dir, "snapshot")?;

@@ -410,7 +410,7 @@ impl DataTree {
             let acl = Acl::read_list(r)?;
             let stat = Stat::read(r)?;
             if path != "/" && !t.nodes.contains_key(parent_of(&path)) {
-                return Err(DecodeError::Unknown { what: "orphan node at offset", value: at as i64 });
+                return Err(DecodeError::Orphan { offset: at });
             }
             let acl = acls.entry(acl.clone()).or_insert_with(|| Arc::new(acl)).clone();
             t.insert_raw(&path, data, acl, stat);
