@@ -19,7 +19,7 @@ use kafka_protocol::messages::{ApiKey, BrokerId, FetchRequest, FetchResponse, Of
 use super::client::{BrokerConn, ClientError};
 use super::state::Role;
 use crate::broker::Broker;
-use crate::log::Partition;
+use crate::log::{LogError, Partition};
 use crate::server::errors;
 use crate::server::handlers::tn;
 
@@ -63,7 +63,8 @@ fn followed(broker: &Broker, leader: i32) -> Followed {
         .logs
         .all()
         .into_iter()
-        .filter(|(_, p)| p.repl().role == Role::Follower { leader })
+        // A replica in an offline dir, or with damaged data, does not fetch (see `heal`).
+        .filter(|(_, p)| p.repl().role == Role::Follower { leader } && !p.offline() && p.lock().first_damage().is_none())
         .map(|((t, i), p)| (t, i, p))
         .collect();
     v.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
@@ -270,11 +271,20 @@ async fn fetch(broker: &Broker, c: &mut BrokerConn, parts: &Followed, timeout: D
                     progress = true;
                     let mut log = part.lock();
                     if let Some(records) = pd.records.as_ref().filter(|r| !r.is_empty()) {
-                        if let Err(e) = tokio::task::block_in_place(|| log.append_replica(records)) {
-                            tracing::warn!("{topic}-{}: cannot append the leader's data: {e}; re-checking divergence", pd.partition_index);
-                            drop(log);
-                            part.repl().needs_truncation = true;
-                            continue;
+                        match tokio::task::block_in_place(|| log.append_replica(records)) {
+                            Ok(_) => {}
+                            Err(e @ (LogError::Io(_) | LogError::Offline(_))) => {
+                                // A storage problem here (a full disk: retried next round), not
+                                // a divergence from the leader.
+                                tracing::warn!("{topic}-{}: cannot append the leader's data: {e}", pd.partition_index);
+                                continue;
+                            }
+                            Err(e) => {
+                                tracing::warn!("{topic}-{}: cannot append the leader's data: {e}; re-checking divergence", pd.partition_index);
+                                drop(log);
+                                part.repl().needs_truncation = true;
+                                continue;
+                            }
                         }
                     }
                     let hw = pd.high_watermark.min(log.log_end_offset);

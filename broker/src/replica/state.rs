@@ -45,6 +45,8 @@ pub struct ReplicaState {
     pub isr_write_pending: bool,
     /// A follower must ask its leader where its log diverges before fetching.
     pub needs_truncation: bool,
+    /// What `heal` last logged about this partition (so that it logs it once).
+    pub heal_note: Option<String>,
 }
 
 impl Default for ReplicaState {
@@ -59,6 +61,7 @@ impl Default for ReplicaState {
             followers: BTreeMap::new(),
             isr_write_pending: false,
             needs_truncation: false,
+            heal_note: None,
         }
     }
 }

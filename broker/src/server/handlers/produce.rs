@@ -11,6 +11,8 @@
 //! the log's producer state: a retried batch already in the log is acknowledged with its
 //! original base offset and not appended again; a sequence gap is OUT_OF_ORDER_SEQUENCE_NUMBER,
 //! an old epoch INVALID_PRODUCER_EPOCH. Transactions are not implemented.
+//! A storage failure (a full disk, an offline log dir) is KAFKA_STORAGE_ERROR with nothing
+//! of the batches left in the log (see `log::partition_log`); producers retry it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -118,6 +120,7 @@ pub async fn handle(broker: &Broker, req: ProduceRequest, _version: i16) -> Prod
                             Err(e) => {
                                 tracing::error!("append to {topic}-{} failed: {e}", pd.index);
                                 pr.error_code = errors::from_log(&e);
+                                pr.error_message = Some(sb(&e.to_string()));
                             }
                         }
                     }
