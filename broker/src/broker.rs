@@ -352,8 +352,12 @@ async fn maintenance_loop(broker: Arc<Broker>) {
         if broker.shutting_down() {
             return;
         }
-        let b = broker.clone();
-        let _ = tokio::task::spawn_blocking(move || b.logs.scrub(crate::log::SCRUB_BYTES_PER_PASS)).await;
+        // log.scrub.bytes.per.second, in slices of one tick (nothing once all is checked).
+        let scrub = (broker.cfg.log_scrub_bytes_per_second as u128 * tick.as_millis() / 1000) as u64;
+        if scrub > 0 {
+            let b = broker.clone();
+            let _ = tokio::task::spawn_blocking(move || b.logs.scrub(scrub)).await;
+        }
         crate::replica::heal::tick(&broker).await;
         if last_retention.elapsed() >= retention_every {
             last_retention = std::time::Instant::now();

@@ -39,10 +39,6 @@ use crate::config::BrokerConfig;
 use crate::topic_config::TopicConfig;
 use dir_health::DirHealth;
 
-/// Bytes of not yet checked segment data the background scrub checks per pass (one pass
-/// per maintenance tick, 200 ms): about 40 MB/s while there is any, nothing afterwards.
-pub const SCRUB_BYTES_PER_PASS: u64 = 8 << 20;
-
 /// Writes a file through a temp file + fsync + rename, so a crash leaves old or new. On
 /// failure the temp file is removed and the old file stays.
 pub fn write_atomically(path: &Path, data: &[u8]) -> std::io::Result<()> {

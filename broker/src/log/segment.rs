@@ -135,6 +135,14 @@ pub struct Segment {
     pub(crate) fail_after: Option<usize>,
 }
 
+/// Why loaded indexes cannot be used.
+enum IndexProblem {
+    /// The index files are garbage.
+    Garbage(String),
+    /// The index points past the end of the segment file: the segment lost its tail.
+    SegmentShort(String),
+}
+
 /// What a check of the bytes at one position found.
 enum Check {
     Valid(BatchHeader, u64),
@@ -389,10 +397,18 @@ impl Segment {
             let next = s.scan_all(index_interval, last)?;
             return Ok((s, next));
         }
-        if let Err(why) = s.load_indexes(index_interval)? {
-            tracing::warn!("{why}; rebuilding the index files of {} from the segment", s.log_path().display());
-            let next = s.scan_all(index_interval, last)?;
-            return Ok((s, next));
+        match s.load_indexes(index_interval)? {
+            Ok(()) => {}
+            Err(IndexProblem::Garbage(why)) => {
+                tracing::warn!("{why}; rebuilding the index files of {} from the segment", s.log_path().display());
+                let next = s.scan_all(index_interval, last)?;
+                return Ok((s, next));
+            }
+            Err(IndexProblem::SegmentShort(why)) => {
+                tracing::error!("{}: the segment is damaged or cut short: {why}; checking the whole segment", s.log_path().display());
+                let next = s.scan_all(index_interval, last)?;
+                return Ok((s, next));
+            }
         }
         // The framing from the last index entry to the end of the file (no CRCs: those are
         // checked lazily). It must end exactly at the end of the file.
@@ -422,59 +438,90 @@ impl Segment {
         Ok((s, next))
     }
 
-    /// Loads and checks both index files. Ok(Err(why)) when they must be rebuilt.
-    fn load_indexes(&mut self, index_interval: i64) -> io::Result<Result<(), String>> {
+    /// Loads and checks both index files. Ok(Err(_)) when they must be rebuilt (naming
+    /// every file that failed its checks).
+    fn load_indexes(&mut self, index_interval: i64) -> io::Result<Result<(), IndexProblem>> {
         let idx_path = file_name(&self.dir, self.base, "index");
         let time_path = file_name(&self.dir, self.base, "timeindex");
-        // One entry per batch at most: this bounds what is read before anything is trusted.
-        let max_entries = self.size / HEADER_LEN as u64 + 1;
-        let idx_len = self.index_file.metadata()?.len();
-        let time_len = self.time_file.metadata()?.len();
-        let bad = |p: &Path, why: String| Ok(Err(format!("index file {} is damaged: {why}", p.display())));
-        if idx_len % INDEX_ENTRY != 0 {
-            return bad(&idx_path, format!("its length {idx_len} is not a multiple of {INDEX_ENTRY}"));
+        let mut problems = Vec::new();
+        match self.load_offset_index(&idx_path, index_interval)? {
+            Ok(()) => {}
+            Err(IndexProblem::SegmentShort(why)) => return Ok(Err(IndexProblem::SegmentShort(why))),
+            Err(IndexProblem::Garbage(why)) => {
+                problems.push(format!("index file {} is damaged: {why}", idx_path.display()));
+                // The time index is checked by walking from the segment's start instead.
+                self.index.clear();
+            }
         }
-        if idx_len / INDEX_ENTRY > max_entries {
-            return bad(&idx_path, format!("{} entries for a segment of {} bytes", idx_len / INDEX_ENTRY, self.size));
+        if let Err(why) = self.load_time_index()? {
+            problems.push(format!("index file {} is damaged: {why}", time_path.display()));
         }
-        if time_len % TIME_ENTRY != 0 {
-            return bad(&time_path, format!("its length {time_len} is not a multiple of {TIME_ENTRY}"));
+        if problems.is_empty() {
+            Ok(Ok(()))
+        } else {
+            self.index.clear();
+            self.time_index.clear();
+            Ok(Err(IndexProblem::Garbage(problems.join("; "))))
         }
-        if time_len / TIME_ENTRY > max_entries {
-            return bad(&time_path, format!("{} entries for a segment of {} bytes", time_len / TIME_ENTRY, self.size));
+    }
+
+    /// One entry per batch at most: this bounds what is read before anything is trusted.
+    fn max_entries(&self) -> u64 {
+        self.size / HEADER_LEN as u64 + 1
+    }
+
+    fn load_offset_index(&mut self, path: &Path, index_interval: i64) -> io::Result<Result<(), IndexProblem>> {
+        let garbage = |why: String| Ok(Err(IndexProblem::Garbage(why)));
+        let len = self.index_file.metadata()?.len();
+        if len % INDEX_ENTRY != 0 {
+            return garbage(format!("its length {len} is not a multiple of {INDEX_ENTRY}"));
         }
-        let mut buf = vec![0u8; idx_len as usize];
+        if len / INDEX_ENTRY > self.max_entries() {
+            return garbage(format!("{} entries for a segment of {} bytes", len / INDEX_ENTRY, self.size));
+        }
+        let mut buf = vec![0u8; len as usize];
         self.index_file.read_exact_at(&mut buf, 0)?;
         let index: Vec<(u32, u32)> = buf.chunks_exact(8).map(|c| (be32(&c[0..4]), be32(&c[4..8]))).collect();
-        let mut buf = vec![0u8; time_len as usize];
-        self.time_file.read_exact_at(&mut buf, 0)?;
-        let time_index: Vec<(i64, u32)> = buf.chunks_exact(12).map(|c| (be64(&c[0..8]), be32(&c[8..12]))).collect();
         for (i, w) in index.windows(2).enumerate() {
             if w[1].0 <= w[0].0 || w[1].1 <= w[0].1 {
-                return bad(&idx_path, format!("entry {} ({}, {}) does not follow entry {i} ({}, {})", i + 1, w[1].0, w[1].1, w[0].0, w[0].1));
+                return garbage(format!("entry {} ({}, {}) does not follow entry {i} ({}, {})", i + 1, w[1].0, w[1].1, w[0].0, w[0].1));
             }
         }
         if let Some((i, e)) = index.iter().enumerate().find(|(_, e)| e.1 as u64 >= self.size) {
-            return bad(&idx_path, format!("entry {i} points at byte {} but the segment file has only {} bytes (was it cut short?)", e.1, self.size));
-        }
-        for (i, w) in time_index.windows(2).enumerate() {
-            if w[1].0 <= w[0].0 || w[1].1 < w[0].1 {
-                return bad(&time_path, format!("entry {} ({}, {}) does not follow entry {i} ({}, {})", i + 1, w[1].0, w[1].1, w[0].0, w[0].1));
-            }
+            return Ok(Err(IndexProblem::SegmentShort(format!("it has {} bytes but entry {i} of {} points at byte {}", self.size, path.display(), e.1))));
         }
         if index.is_empty() && self.size as i64 > index_interval.max(0) + 1024 * 1024 {
-            return bad(&idx_path, format!("it is empty but the segment holds {} bytes", self.size));
+            return garbage(format!("it is empty but the segment holds {} bytes", self.size));
         }
         // The first and last entries must point at the batch holding their offset.
         for i in [0, index.len().saturating_sub(1)] {
             let Some(&(rel, pos)) = index.get(i) else { continue };
             let ok = self.framed_header(pos as u64)?.is_some_and(|h| h.last_offset() == self.base + rel as i64);
             if !ok {
-                return bad(&idx_path, format!("entry {i} (offset {}, byte {pos}) does not point at the batch holding that offset", self.base + rel as i64));
+                return garbage(format!("entry {i} (offset {}, byte {pos}) does not point at the batch holding that offset", self.base + rel as i64));
             }
         }
         self.index = index;
-        // The first and last time entries must name a batch with that max timestamp.
+        Ok(Ok(()))
+    }
+
+    fn load_time_index(&mut self) -> io::Result<Result<(), String>> {
+        let len = self.time_file.metadata()?.len();
+        if len % TIME_ENTRY != 0 {
+            return Ok(Err(format!("its length {len} is not a multiple of {TIME_ENTRY}")));
+        }
+        if len / TIME_ENTRY > self.max_entries() {
+            return Ok(Err(format!("{} entries for a segment of {} bytes", len / TIME_ENTRY, self.size)));
+        }
+        let mut buf = vec![0u8; len as usize];
+        self.time_file.read_exact_at(&mut buf, 0)?;
+        let time_index: Vec<(i64, u32)> = buf.chunks_exact(12).map(|c| (be64(&c[0..8]), be32(&c[8..12]))).collect();
+        for (i, w) in time_index.windows(2).enumerate() {
+            if w[1].0 <= w[0].0 || w[1].1 < w[0].1 {
+                return Ok(Err(format!("entry {} ({}, {}) does not follow entry {i} ({}, {})", i + 1, w[1].0, w[1].1, w[0].0, w[0].1)));
+            }
+        }
+        // The first and last entries must name a batch with that max timestamp.
         for i in [0, time_index.len().saturating_sub(1)] {
             let Some(&(ts, rel)) = time_index.get(i) else { continue };
             let target = self.base + rel as i64;
@@ -483,8 +530,7 @@ impl Segment {
                 None => false,
             };
             if !ok {
-                self.index.clear();
-                return bad(&time_path, format!("entry {i} (timestamp {ts}, offset {target}) does not match the batch holding that offset"));
+                return Ok(Err(format!("entry {i} (timestamp {ts}, offset {target}) does not match the batch holding that offset")));
             }
         }
         if let Some((ts, rel)) = time_index.last() {
