@@ -658,9 +658,13 @@ impl Log {
         Ok(())
     }
 
-    /// Segment bases to look in for `offset`: the one holding it, then the later ones.
-    fn bases_from(&self, offset: i64) -> Vec<i64> {
-        self.segments.range(..=offset).next_back().map(|(b, _)| *b).into_iter().chain(self.segments.range(offset + 1..).map(|(b, _)| *b)).collect()
+    /// The segment to look in first for `offset`: the one holding it, else the first.
+    fn base_for(&self, offset: i64) -> Option<i64> {
+        self.segments.range(..=offset).next_back().or_else(|| self.segments.iter().next()).map(|(b, _)| *b)
+    }
+
+    fn base_after(&self, base: i64) -> Option<i64> {
+        self.segments.range(base + 1..).next().map(|(b, _)| *b)
     }
 
     fn damaged(&self, base: i64, d: &super::segment::Damage) -> LogError {
@@ -686,7 +690,9 @@ impl Log {
         }
         let mut budget = VERIFY_BUDGET;
         let leo = self.log_end_offset;
-        for b in self.bases_from(offset) {
+        let mut next = self.base_for(offset);
+        while let Some(b) = next {
+            next = self.base_after(b);
             let Some(seg) = self.segments.get_mut(&b) else { continue };
             let found = seg.locate(offset, &mut budget).map_err(|e| self.storage("reading", e))?;
             let seg = self.segments.get_mut(&b).ok_or(LogError::OffsetOutOfRange(offset))?;
@@ -741,9 +747,10 @@ impl Log {
         // As Kafka: a producer snapshot at every roll bounds the replay after a crash. A
         // missing snapshot only means a longer replay.
         if let Err(e) = self.write_producer_snapshot() {
-            if self.health.check(&format!("writing a producer snapshot for {}-{}", self.topic, self.partition), &e) {
-                tracing::warn!("{}-{}: cannot write a producer snapshot: {e}", self.topic, self.partition);
+            if !self.health.check(&format!("writing a producer snapshot for {}-{}", self.topic, self.partition), &e) {
+                return Err(LogError::Offline(self.health.path.clone()));
             }
+            tracing::warn!("{}-{}: cannot write a producer snapshot: {e}", self.topic, self.partition);
         }
         Ok(())
     }
@@ -793,7 +800,9 @@ impl Log {
         if offset == self.log_end_offset {
             return Ok(Vec::new());
         }
-        for b in self.bases_from(offset) {
+        let mut next = self.base_for(offset);
+        while let Some(b) = next {
+            next = self.base_after(b);
             let Some(seg) = self.segments.get_mut(&b) else { continue };
             let mut unlimited = u64::MAX;
             let found = seg.locate(offset, &mut unlimited).map_err(|e| self.storage("reading", e))?;

@@ -47,6 +47,8 @@ pub struct ReplicaState {
     pub needs_truncation: bool,
     /// What `heal` last logged about this partition (so that it logs it once).
     pub heal_note: Option<String>,
+    /// A follower that could not store fetched data fetches again only after this (ms).
+    pub fetch_backoff_until: i64,
 }
 
 impl Default for ReplicaState {
@@ -62,6 +64,7 @@ impl Default for ReplicaState {
             isr_write_pending: false,
             needs_truncation: false,
             heal_note: None,
+            fetch_backoff_until: 0,
         }
     }
 }
