@@ -95,14 +95,24 @@ def high_watermark(bootstrap, topic):
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize("stop", ["sigterm", "kill9"])
-def test_full_disk_loses_no_acknowledged_record(small_disk, stop):
+@pytest.mark.parametrize(
+    "stop,segment",
+    [
+        # The disk fills in the middle of a segment and the writes after it go on in it (the
+        # case where a torn write used to make the next recovery cut acknowledged records).
+        ("sigterm", 4 * MiB),
+        ("kill9", 4 * MiB),
+        # Small segments: rolls (new files, producer snapshots) while the disk is full.
+        ("kill9", 256 * 1024),
+    ],
+)
+def test_full_disk_loses_no_acknowledged_record(small_disk, stop, segment):
     mnt, clusters = small_disk
     logdir = os.path.join(mnt, "logs")
-    c = Cluster(1, log_dirs=logdir, log_segment_bytes=MiB)
+    c = Cluster(1, log_dirs=logdir, log_segment_bytes=segment)
     clusters.append(c)
     b = c.brokers[0]
-    t = "full-" + stop
+    t = "full-%s-%d" % (stop, segment)
     a = AdminClient({"bootstrap.servers": b.bootstrap})
     a.create_topics([NewTopic(t, 1, 1)], operation_timeout=10)[t].result(15)
     filler = os.path.join(mnt, "filler")
