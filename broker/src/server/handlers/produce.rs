@@ -118,7 +118,12 @@ pub async fn handle(broker: &Broker, req: ProduceRequest, _version: i16) -> Prod
                                 pr.error_message = Some(sb(&e.to_string()));
                             }
                             Err(e) => {
-                                tracing::error!("append to {topic}-{} failed: {e}", pd.index);
+                                if matches!(e, crate::log::LogError::Offline(_)) {
+                                    // Said once when the dir went offline.
+                                    tracing::debug!("append to {topic}-{} refused: {e}", pd.index);
+                                } else {
+                                    tracing::error!("append to {topic}-{} failed: {e}", pd.index);
+                                }
                                 pr.error_code = errors::from_log(&e);
                                 pr.error_message = Some(sb(&e.to_string()));
                             }
