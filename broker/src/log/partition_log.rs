@@ -583,7 +583,7 @@ impl Log {
     /// Rolls when the active segment cannot take `size` more bytes (or is too old).
     fn maybe_roll(&mut self, size: u64, now: i64) -> Result<(), LogError> {
         let (roll_ms, seg_bytes) = (self.config.segment_ms, self.config.segment_bytes as u64);
-        let active = self.active();
+        let active = self.active()?;
         let too_big = active.size > 0 && active.size + size > seg_bytes;
         let too_old = active.size > 0 && now - active.created_ms > roll_ms;
         if too_big || too_old || size + active.size > u32::MAX as u64 {
@@ -596,7 +596,7 @@ impl Log {
     /// so; on failure nothing of them stays on disk.
     fn write_batches(&mut self, data: &[u8], count: i64, now: i64) -> Result<(), LogError> {
         let interval = self.config.index_interval_bytes;
-        let active = self.active();
+        let active = self.active()?;
         let mark = active.mark();
         if active.size == 0 {
             active.created_ms = now;
@@ -605,7 +605,7 @@ impl Log {
             return Err(self.write_failed("appending to the log", e));
         }
         if self.unflushed + count >= self.config.flush_messages {
-            let active = self.active();
+            let active = self.active()?;
             if let Err(e) = active.flush() {
                 // Not durable: undo it rather than acknowledge it.
                 let undone = match active.rollback(&mark) {
@@ -615,7 +615,7 @@ impl Log {
                 return Err(self.write_failed("flushing the log", undone));
             }
             self.unflushed = 0;
-            self.recovery_point = self.active().next_offset;
+            self.recovery_point = self.active()?.next_offset;
         } else {
             self.unflushed += count;
         }
@@ -723,10 +723,12 @@ impl Log {
         Ok(Sliced::Empty)
     }
 
-    fn active(&mut self) -> &mut Segment {
-        // Never empty: open() always leaves at least one segment and roll() adds before removing.
-        let Some((_, s)) = self.segments.iter_mut().next_back() else { unreachable!("a log always has a segment") };
-        s
+    /// The last segment. There always is one (open() leaves one, roll() adds before anything
+    /// is removed) except after a truncation that could not create its new segment, which
+    /// took the dir offline.
+    fn active(&mut self) -> Result<&mut Segment, LogError> {
+        let dir = self.health.path.clone();
+        self.segments.iter_mut().next_back().map(|(_, s)| s).ok_or(LogError::Offline(dir))
     }
 
     fn roll(&mut self) -> Result<(), LogError> {
@@ -734,7 +736,7 @@ impl Log {
         if self.segments.contains_key(&base) {
             return Ok(());
         }
-        if let Err(e) = self.active().flush() {
+        if let Err(e) = self.active()?.flush() {
             return Err(self.storage("flushing the log before a roll", e));
         }
         let seg = match Segment::create(&self.dir, base, now_ms(), self.config.index_interval_bytes) {
@@ -1120,7 +1122,7 @@ mod tests {
             let mut b = batch(&[v.as_bytes()], i);
             if i % 7 == 3 {
                 // The disk is full in the middle of this write.
-                log.active().fail_after = Some(17);
+                log.active().unwrap().fail_after = Some(17);
                 let e = log.append(&mut b, 0).unwrap_err();
                 assert!(matches!(&e, LogError::Io(io) if crate::log::dir_health::is_out_of_space(io)), "{e}");
                 assert!(!log.health.is_offline());
@@ -1144,8 +1146,8 @@ mod tests {
         let mut log = Log::open(&dir, "t", 0, cfg(100_000), 0, 0).unwrap();
         log.append(&mut batch(&[b"a"], 1), 0).unwrap();
         // A handle that can neither write nor truncate.
-        let path = log.active().log_path();
-        log.active().log = Arc::new(std::fs::File::open(&path).unwrap());
+        let path = log.active().unwrap().log_path();
+        log.active().unwrap().log = Arc::new(std::fs::File::open(&path).unwrap());
         let e = log.append(&mut batch(&[b"b"], 2), 0).unwrap_err();
         assert!(matches!(e, LogError::Offline(_)), "{e}");
         assert!(log.health.is_offline());
