@@ -241,3 +241,18 @@ pub fn frame(api_key: i16, version: i16, header_version: i16, correlation_id: i3
     out[..4].copy_from_slice(&n.to_be_bytes());
     out
 }
+
+/// A number from the environment (`FUZZ_CASES`, `FUZZ_SEED`), or `default`.
+pub fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// This process's peak resident memory in KiB (VmHWM), the fuzz targets' memory check.
+pub fn peak_rss_kib() -> u64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    s.lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}

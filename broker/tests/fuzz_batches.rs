@@ -8,19 +8,10 @@
 //!
 //! `FUZZ_CASES` (default 20,000) and `FUZZ_SEED`; the long run is in FUZZING.md.
 
-use broker::fuzzgen;
+use broker::fuzzgen::{self, env_u64, peak_rss_kib};
 use broker::log::batch;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-fn peak_rss_kib() -> u64 {
-    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0)
-}
 
 fn random_batch(rng: &mut StdRng) -> Vec<u8> {
     let n = rng.gen_range(1..6);

@@ -17,21 +17,12 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use broker::config::{parse_properties, BrokerConfig};
-use broker::fuzzgen;
+use broker::fuzzgen::{self, env_u64, peak_rss_kib};
 use broker::log::batch;
 use broker::log::partition_log::{parse_epochs, Log, Sliced};
 use broker::topic_config::TopicConfig;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-fn peak_rss_kib() -> u64 {
-    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0)
-}
 
 fn cfg() -> TopicConfig {
     let b = BrokerConfig::from_pairs(parse_properties(

@@ -16,13 +16,9 @@ use kafka_protocol::messages::{ApiKey, RequestKind};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use broker::fuzzgen;
+use broker::fuzzgen::{self, env_u64, peak_rss_kib};
 use broker::server::request_guard;
 use broker::server::SUPPORTED;
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
 
 /// DescribeLogDirs v0 travels as v1 in the crate (identical on the wire).
 fn crate_version(api: ApiKey, v: i16) -> i16 {
@@ -31,15 +27,6 @@ fn crate_version(api: ApiKey, v: i16) -> i16 {
     } else {
         v
     }
-}
-
-fn peak_rss_kib() -> u64 {
-    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    s.lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
 }
 
 #[test]
