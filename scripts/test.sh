@@ -16,6 +16,7 @@ bash tests/install-deps.sh
 bash tests/broker/install-deps.sh
 echo "== build (release)"
 cargo build --release --workspace --bins
+cargo build --release -p broker --examples
 echo "== unit tests"
 cargo test --workspace --release
 echo "== interop tests"

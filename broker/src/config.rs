@@ -50,6 +50,15 @@ pub struct BrokerConfig {
     pub log_flush_interval_ms: Option<i64>,
     pub message_max_bytes: i64,
     pub socket_request_max_bytes: usize,
+    /// Connections the broker holds at once; at the limit it stops accepting (new ones wait
+    /// in the listen backlog) until one closes, as Kafka 2.5 does (KIP-402).
+    pub max_connections: usize,
+    /// Connections from one address; one more is closed at once with a log line.
+    pub max_connections_per_ip: usize,
+    /// Per-address exceptions: `max.connections.per.ip.overrides=host:n,host2:m`.
+    pub max_connections_per_ip_overrides: BTreeMap<String, usize>,
+    /// A connection with no request for this long is closed.
+    pub connections_max_idle_ms: u64,
     pub log_message_timestamp_type: String,
     pub compression_type: String,
     pub min_insync_replicas: i32,
@@ -107,7 +116,7 @@ const ACCEPTED: &[&str] = &[
     "log.flush.offset.checkpoint.interval.ms", "log.flush.start.offset.checkpoint.interval.ms",
     "log.message.format.version", "inter.broker.protocol.version", "inter.broker.listener.name",
     "security.inter.broker.protocol", "zookeeper.set.acl", "zookeeper.max.in.flight.requests",
-    "connections.max.idle.ms", "request.timeout.ms", "max.connections.per.ip", "max.connections",
+    "request.timeout.ms",
     "fetch.purgatory.purge.interval.requests", "producer.purgatory.purge.interval.requests",
     "metric.reporters", "metrics.num.samples", "metrics.sample.window.ms", "quota.window.num",
     "broker.id.generation.enable", "control.plane.listener.name", "log.message.timestamp.difference.max.ms",
@@ -269,6 +278,31 @@ impl BrokerConfig {
         at_least("log.segment.bytes", &log_segment_bytes.to_string(), log_segment_bytes, 14)?;
         let socket_request_max_bytes = i("socket.request.max.bytes", 104_857_600)?;
         at_least("socket.request.max.bytes", &socket_request_max_bytes.to_string(), socket_request_max_bytes as i64, 1)?;
+        let max_connections = i("max.connections", i32::MAX)?;
+        at_least("max.connections", &max_connections.to_string(), max_connections as i64, 0)?;
+        let max_connections_per_ip = i("max.connections.per.ip", i32::MAX)?;
+        at_least("max.connections.per.ip", &max_connections_per_ip.to_string(), max_connections_per_ip as i64, 0)?;
+        let mut max_connections_per_ip_overrides = BTreeMap::new();
+        if let Some(v) = get("max.connections.per.ip.overrides") {
+            for item in v.split(',').map(str::trim).filter(|x| !x.is_empty()) {
+                let parsed = item.rsplit_once(':').and_then(|(h, n)| Some((h.trim().to_string(), n.trim().parse::<usize>().ok()?)));
+                match parsed {
+                    Some((h, n)) if !h.is_empty() => {
+                        max_connections_per_ip_overrides.insert(h, n);
+                    }
+                    _ => return Err(bad("max.connections.per.ip.overrides", v, "Expected host:count entries separated by commas")),
+                }
+            }
+        }
+        if max_connections_per_ip == 0 && max_connections_per_ip_overrides.is_empty() {
+            return Err(bad(
+                "max.connections.per.ip",
+                "0",
+                "max.connections.per.ip can be set to zero only if max.connections.per.ip.overrides property is set.",
+            ));
+        }
+        let connections_max_idle_ms = l("connections.max.idle.ms", 600_000)?;
+        at_least("connections.max.idle.ms", &connections_max_idle_ms.to_string(), connections_max_idle_ms, 1)?;
         let message_max_bytes = i("message.max.bytes", 1_048_588)? as i64;
         at_least("message.max.bytes", &message_max_bytes.to_string(), message_max_bytes, 0)?;
         let ts_type = get("log.message.timestamp.type").unwrap_or("CreateTime").to_string();
@@ -327,6 +361,10 @@ impl BrokerConfig {
             log_flush_interval_ms,
             message_max_bytes,
             socket_request_max_bytes: socket_request_max_bytes as usize,
+            max_connections: max_connections as usize,
+            max_connections_per_ip: max_connections_per_ip as usize,
+            max_connections_per_ip_overrides,
+            connections_max_idle_ms: connections_max_idle_ms as u64,
             log_message_timestamp_type: ts_type,
             compression_type,
             min_insync_replicas,

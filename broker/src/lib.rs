@@ -7,13 +7,15 @@
 //! `group` is the group coordinator on `__consumer_offsets`; `producer_ids` hands out
 //! idempotent producer ids (the per-partition sequence checks live in `log::producer_state`).
 //! `replica` is replication: followers fetch from leaders, the ISR and high watermark,
-//! acks=all, truncation by leader epoch. Not here: transactions.
+//! acks=all, truncation by leader epoch. `fuzzgen` makes request frames for the fuzz tests.
+//! Not here: transactions.
 
 pub mod admin;
 pub mod broker;
 pub mod config;
 pub mod controller;
 pub mod dynamic_config;
+pub mod fuzzgen;
 pub mod group;
 pub mod log;
 pub mod metadata;

@@ -317,6 +317,26 @@ pub fn config_change_json(topic: &str) -> String {
 
 /// Kafka's replica assignment (AdminUtils.assignReplicasToBrokersRackUnaware): replicas of
 /// partition p start at broker (start + p) and followers are shifted by a per-round step.
+/// The largest znode ZooKeeper accepts by default (`jute.maxbuffer`, 0xfffff bytes).
+pub const ZNODE_MAX_BYTES: usize = 0xfffff;
+
+/// Refuses a partition count whose topic znode (`{"version":..,"partitions":{"0":[1,2],..}}`)
+/// could not fit in a znode, before anything the size of the count is built: at least
+/// `"N":[b,..],` per partition, i.e. 5 bytes plus 2 per replica. Kafka has no limit of its
+/// own here and fails in ZooKeeper instead; checking first keeps a hostile CreateTopics
+/// (2^31 - 1 partitions) from building a map of that size.
+pub fn check_topic_znode_fits(partitions: i32, replication_factor: i16) -> Result<(), String> {
+    let per = 5 + 2 * usize::try_from(replication_factor.max(1)).unwrap_or(1);
+    let n = usize::try_from(partitions).unwrap_or(0);
+    if n.saturating_mul(per) > ZNODE_MAX_BYTES {
+        return Err(format!(
+            "{partitions} partitions with replication factor {replication_factor} would not fit in the topic's znode \
+             (ZooKeeper's jute.maxbuffer is {ZNODE_MAX_BYTES} bytes)."
+        ));
+    }
+    Ok(())
+}
+
 pub fn assign_replicas(
     brokers: &[i32],
     partitions: i32,
@@ -369,6 +389,19 @@ pub fn valid_topic_name(t: &str) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_partition_count_whose_znode_cannot_fit_is_refused_up_front() {
+        assert!(check_topic_znode_fits(1, 1).is_ok());
+        assert!(check_topic_znode_fits(50_000, 3).is_ok());
+        let e = check_topic_znode_fits(i32::MAX, 1).unwrap_err();
+        assert!(e.contains("jute.maxbuffer"), "{e}");
+        assert!(check_topic_znode_fits(200_000, 1).is_err());
+        // The real znode of the largest accepted count is indeed within the limit's reach.
+        let a: BTreeMap<i32, Vec<i32>> = (0..50_000).map(|p| (p, vec![1, 2, 3])).collect();
+        assert!(topic_json(&a).len() < 2 * ZNODE_MAX_BYTES);
+    }
+
     use super::*;
     use crate::config::{parse_properties, BrokerConfig};
 

@@ -110,3 +110,51 @@ def test_bad_config_value_is_one_line_error():
 def test_unknown_key_warns(fresh_cluster):
     c = fresh_cluster(1, some_unknown_key="1")
     assert "The configuration 'some.unknown.key' was supplied but isn't a known config." in c.brokers[0].output()
+
+
+# Requests whose array counts claim far more elements than the frame holds (the kind of
+# ~20-byte frame that used to make the broker allocate tens of GiB and abort). Each is
+# (api key, version, body after the header); flexible versions (header v2) get the header's
+# empty tagged section. Every one must be refused by closing only that connection, promptly.
+HUGE = struct.pack(">i", 0x7FFFFFFF)
+HUGE_VARINT = b"\xff\xff\xff\xff\x0f"
+HOSTILE_COUNTS = [
+    (19, 2, HUGE),                                                        # CreateTopics: topics
+    (19, 3, struct.pack(">i", 1) + kraw.kstr("t") + struct.pack(">ihi", -1, -1, 1) + struct.pack(">i", 0) + HUGE),
+    (19, 5, HUGE_VARINT),                                                 # CreateTopics v5 (flexible)
+    (0, 3, struct.pack(">h", -1) + struct.pack(">hi", 1, 1000) + HUGE),  # Produce: topic_data
+    (0, 7, struct.pack(">h", -1) + struct.pack(">hi", 1, 1000) + struct.pack(">i", 1) + kraw.kstr("t") + HUGE),
+    (3, 0, HUGE), (3, 1, HUGE), (3, 4, HUGE + b"\x01"), (3, 9, HUGE_VARINT),  # Metadata
+    (2, 1, struct.pack(">i", -1) + HUGE),                                 # ListOffsets
+    (32, 1, HUGE), (32, 1, struct.pack(">i", 1) + b"\x02" + kraw.kstr("t") + HUGE),  # DescribeConfigs
+    (35, 0, HUGE), (35, 1, struct.pack(">i", 1) + kraw.kstr("t") + HUGE),  # DescribeLogDirs
+    (1, 4, struct.pack(">iiiib", -1, 500, 1, 1 << 20, 0) + HUGE),        # Fetch v4: topics
+    (11, 0, kraw.kstr("g") + struct.pack(">i", 10000) + kraw.kstr("") + kraw.kstr("consumer") + HUGE),  # JoinGroup v0
+    (20, 1, HUGE),                                                        # DeleteTopics v1
+    (20, 4, HUGE_VARINT),
+]
+
+
+def test_hostile_counts_close_only_that_connection(cluster):
+    b = cluster.brokers[0]
+    port = b.port
+    other = socket.create_connection(("127.0.0.1", port))
+    for i, (api, version, body) in enumerate(HOSTILE_COUNTS):
+        hdr = kraw.header(api, version, 100 + i)
+        if (api, version) in {(19, 5), (3, 9), (20, 4)}:
+            hdr += b"\x00"
+        s = socket.create_connection(("127.0.0.1", port))
+        s.sendall(kraw.frame(hdr + body))
+        assert closed(s), f"api {api} v{version}: neither answered nor closed within 5 s"
+        s.close()
+        assert b.proc.poll() is None, f"broker died on api {api} v{version}"
+    # One line per refused request, naming the field.
+    out = b.output()
+    assert out.count("malformed") >= len(HOSTILE_COUNTS), out[-3000:]
+    assert "array count of 2147483647" in out
+    # A connection opened before is untouched and the broker serves everyone.
+    other.sendall(kraw.frame(kraw.header(18, 0, 1)))
+    resp = kraw.read_frame(other)
+    assert resp is not None and struct.unpack_from(">i", resp)[0] == 1
+    other.close()
+    assert still_serving(cluster)

@@ -21,6 +21,14 @@ pub const HEADER_LEN: usize = 61;
 pub const LOG_OVERHEAD: usize = 12;
 const MAX_DECOMPRESSED: u64 = 512 * 1024 * 1024;
 
+/// A snappy block's claimed length is believed only up to what its bytes can expand to:
+/// the densest snappy element is a 3-byte copy of 64 bytes (ratio < 22), so a block
+/// claiming more than 32 times its size (plus slack for tiny blocks) is corrupt, and
+/// nothing is allocated for it.
+fn snappy_len_plausible(claimed: usize, block: usize) -> bool {
+    claimed <= block.saturating_mul(32).saturating_add(64)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatchHeader {
     pub base_offset: i64,
@@ -295,6 +303,9 @@ fn snappy_decompress(data: &[u8]) -> Result<Vec<u8>, BatchError> {
             }
             let block = &data[pos..pos + n as usize];
             let len = snap::raw::decompress_len(block).map_err(|e| corrupt(&e.to_string()))?;
+            if !snappy_len_plausible(len, block.len()) {
+                return Err(corrupt("a block claims more than its bytes can hold"));
+            }
             if (out.len() + len) as u64 > MAX_DECOMPRESSED {
                 return Err(corrupt("too large"));
             }
@@ -306,6 +317,9 @@ fn snappy_decompress(data: &[u8]) -> Result<Vec<u8>, BatchError> {
         Ok(out)
     } else {
         let len = snap::raw::decompress_len(data).map_err(|e| corrupt(&e.to_string()))?;
+        if !snappy_len_plausible(len, data.len()) {
+            return Err(corrupt("the block claims more than its bytes can hold"));
+        }
         if len as u64 > MAX_DECOMPRESSED {
             return Err(corrupt("too large"));
         }
@@ -346,6 +360,16 @@ impl Cursor<'_> {
 
 /// Walks the records of one batch; returns how many there are.
 fn validate_records(h: &BatchHeader, payload: &[u8]) -> Result<i64, BatchError> {
+    let corrupt = |e: &dyn std::fmt::Display| BatchError::Corrupt(format!("cannot decompress: {e}"));
+    // gzip, lz4 and zstd are validated as they stream out of the decoder: a batch that
+    // expands to hundreds of megabytes is never held in memory (Kafka streams them too).
+    // Snappy blocks are bounded by 32 times their size and are decompressed whole.
+    match h.compression() {
+        1 => return validate_stream(h, flate2::read::GzDecoder::new(payload)),
+        3 => return validate_stream(h, lz4_flex::frame::FrameDecoder::new(payload)),
+        4 => return validate_stream(h, zstd::stream::read::Decoder::new(payload).map_err(|e| corrupt(&e))?),
+        _ => {}
+    }
     let data;
     let body: &[u8] = if h.compression() == 0 {
         payload
@@ -403,6 +427,100 @@ fn validate_records(h: &BatchHeader, payload: &[u8]) -> Result<i64, BatchError> 
         return Err(bad("lastOffsetDelta does not match the records"));
     }
     Ok(n)
+}
+
+/// `validate_records` for a decompressing reader: the same checks, record by record, with
+/// no more than a read buffer in memory. At most `MAX_DECOMPRESSED` bytes are read (a bound
+/// on the CPU a batch may cost).
+fn validate_stream<R: Read>(h: &BatchHeader, reader: R) -> Result<i64, BatchError> {
+    let bad = |m: &str| BatchError::InvalidRecord(m.to_string());
+    let mut src = std::io::BufReader::with_capacity(64 * 1024, reader.take(MAX_DECOMPRESSED));
+    let mut n: i64 = 0;
+    loop {
+        let len = match read_varlong(&mut src, true) {
+            Ok(Some(v)) => v,
+            Ok(None) => break, // the end, at a record boundary
+            Err(e) => return Err(e),
+        };
+        if len < 0 {
+            return Err(bad("record length beyond batch"));
+        }
+        let mut r = (&mut src).take(len as u64);
+        let parse = (|| -> Result<i64, BatchError> {
+            skip(&mut r, 1)?; // attributes
+            need(read_varlong(&mut r, false)?)?; // timestamp delta
+            let od = need(read_varlong(&mut r, false)?)?;
+            let kl = need(read_varlong(&mut r, false)?)?;
+            skip(&mut r, kl)?;
+            let vl = need(read_varlong(&mut r, false)?)?;
+            skip(&mut r, vl)?;
+            let hc = need(read_varlong(&mut r, false)?)?;
+            if hc < 0 {
+                return Err(bad("malformed record"));
+            }
+            for _ in 0..hc {
+                let hk = need(read_varlong(&mut r, false)?)?;
+                if hk < 0 {
+                    return Err(bad("malformed record"));
+                }
+                skip(&mut r, hk)?;
+                let hv = need(read_varlong(&mut r, false)?)?;
+                skip(&mut r, hv)?;
+            }
+            Ok(od)
+        })();
+        let od = parse?;
+        if r.limit() != 0 {
+            return Err(bad("record has trailing bytes"));
+        }
+        if od != n {
+            return Err(bad("offset deltas are not sequential"));
+        }
+        n += 1;
+    }
+    if n != h.records_count as i64 {
+        return Err(bad(&format!("batch says {} records, found {n}", h.records_count)));
+    }
+    if n > 0 && h.last_offset_delta as i64 != n - 1 {
+        return Err(bad("lastOffsetDelta does not match the records"));
+    }
+    Ok(n)
+}
+
+fn need(v: Option<i64>) -> Result<i64, BatchError> {
+    v.ok_or_else(|| BatchError::InvalidRecord("malformed record".into()))
+}
+
+/// A zigzag varlong from a reader. `Ok(None)` at a clean end of input when `eof_ok`.
+fn read_varlong<R: Read>(r: &mut R, eof_ok: bool) -> Result<Option<i64>, BatchError> {
+    let mut v: u64 = 0;
+    for i in 0..10 {
+        let mut byte = [0u8; 1];
+        match r.read(&mut byte) {
+            Ok(0) if i == 0 && eof_ok => return Ok(None),
+            Ok(0) => return Err(BatchError::InvalidRecord("record length beyond batch".into())),
+            Ok(_) => {}
+            Err(e) => return Err(BatchError::Corrupt(format!("cannot decompress: {e}"))),
+        }
+        v |= u64::from(byte[0] & 0x7f) << (7 * i);
+        if byte[0] & 0x80 == 0 {
+            return Ok(Some(((v >> 1) as i64) ^ -((v & 1) as i64)));
+        }
+    }
+    Err(BatchError::InvalidRecord("bad record length".into()))
+}
+
+/// Skips exactly `n` bytes (a negative `n` is a null key or value: nothing).
+fn skip<R: Read>(r: &mut R, n: i64) -> Result<(), BatchError> {
+    if n <= 0 {
+        return Ok(());
+    }
+    let copied = std::io::copy(&mut r.take(n as u64), &mut std::io::sink())
+        .map_err(|e| BatchError::Corrupt(format!("cannot decompress: {e}")))?;
+    if copied != n as u64 {
+        return Err(BatchError::InvalidRecord("malformed record".into()));
+    }
+    Ok(())
 }
 
 /// Assigns offsets: rewrites baseOffset and partitionLeaderEpoch (outside the CRC) of every

@@ -2,7 +2,8 @@
 //!
 //! Framing is two steps: the 4-byte length is checked first (negative or above
 //! `socket.request.max.bytes` closes that connection with a log line, before allocating),
-//! then the request is parsed with the `kafka-protocol` crate. As in Kafka, one request per
+//! then the body is walked against its schema (`request_guard`: no count or length is
+//! trusted) and only then parsed with the `kafka-protocol` crate. As in Kafka, one request per
 //! connection is processed at a time (the channel is "muted" while a request is in flight),
 //! which keeps responses in order. An API or version we do not serve closes the connection,
 //! except ApiVersions, which answers UNSUPPORTED_VERSION in the v0 form with our table.
@@ -10,6 +11,9 @@
 pub mod controlled_shutdown;
 pub mod errors;
 pub mod handlers;
+pub mod limits;
+pub mod request_guard;
+mod request_schema;
 pub mod send;
 
 use std::sync::Arc;
@@ -66,8 +70,15 @@ pub fn supported(key: i16, version: i16) -> Option<(ApiKey, bool)> {
 }
 
 pub async fn serve(broker: Arc<Broker>, listener: TcpListener) {
+    let limits = limits::Limits::new(
+        broker.cfg.max_connections,
+        broker.cfg.max_connections_per_ip,
+        broker.cfg.max_connections_per_ip_overrides.clone(),
+    );
     let mut next_conn: u64 = 0;
     loop {
+        // At max.connections the acceptor waits here; new connections queue in the backlog.
+        let Some(slot) = limits.slot().await else { return };
         let (stream, peer) = match listener.accept().await {
             Ok(x) => x,
             Err(e) => {
@@ -79,6 +90,16 @@ pub async fn serve(broker: Arc<Broker>, listener: TcpListener) {
         if broker.shutting_down() {
             return;
         }
+        let permit = match limits.admit(peer.ip(), slot) {
+            Ok(p) => p,
+            Err(n) => {
+                tracing::warn!(
+                    "rejected connection from {peer}: the address already has the configured maximum of {n} connections (max.connections.per.ip)"
+                );
+                drop(stream);
+                continue;
+            }
+        };
         next_conn += 1;
         let b = broker.clone();
         let span = tracing::info_span!("conn", id = next_conn, peer = %peer);
@@ -87,6 +108,7 @@ pub async fn serve(broker: Arc<Broker>, listener: TcpListener) {
                 if let Err(e) = connection(b, stream).await {
                     tracing::debug!("connection closed: {e}");
                 }
+                drop(permit);
             }
             .instrument(span),
         );
@@ -97,10 +119,15 @@ async fn connection(broker: Arc<Broker>, mut stream: TcpStream) -> std::io::Resu
     let _ = stream.set_nodelay(true);
     let max = broker.cfg.socket_request_max_bytes;
     let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+    let idle = std::time::Duration::from_millis(broker.cfg.connections_max_idle_ms);
     loop {
-        let n = match stream.read_i32().await {
-            Ok(n) => n,
-            Err(_) => return Ok(()),
+        let n = match tokio::time::timeout(idle, stream.read_i32()).await {
+            Ok(Ok(n)) => n,
+            Ok(Err(_)) => return Ok(()),
+            Err(_) => {
+                tracing::info!("closing connection from {peer}: idle for connections.max.idle.ms ({} ms)", idle.as_millis());
+                return Ok(());
+            }
         };
         if n < 0 || n as usize > max {
             tracing::warn!(
@@ -112,9 +139,10 @@ async fn connection(broker: Arc<Broker>, mut stream: TcpStream) -> std::io::Resu
             tracing::warn!("closing connection from {peer}: request of {n} bytes is too short for a header");
             return Ok(());
         }
-        let mut buf = BytesMut::zeroed(n as usize);
-        stream.read_exact(&mut buf).await?;
-        let frame = buf.freeze();
+        let Some(frame) = read_body(&mut stream, n as usize, idle).await? else {
+            tracing::info!("closing connection from {peer}: no bytes of a {n}-byte request for connections.max.idle.ms");
+            return Ok(());
+        };
         match handle_frame(&broker, frame, &peer).await {
             Reply::Send(b) => stream.write_all(&b).await?,
             Reply::Pieces(p) => send::write_pieces(&mut stream, &p).await?,
@@ -122,6 +150,28 @@ async fn connection(broker: Arc<Broker>, mut stream: TcpStream) -> std::io::Resu
             Reply::Close => return Ok(()),
         }
     }
+}
+
+/// Reads a request body of `n` bytes. Memory grows with the bytes that actually arrive (a
+/// length prefix alone, followed by a trickle, allocates no more than what came), never
+/// with the length the client claims. `None` when nothing arrives for `idle`.
+async fn read_body(stream: &mut TcpStream, n: usize, idle: std::time::Duration) -> std::io::Result<Option<Bytes>> {
+    const STEP: usize = 64 * 1024;
+    let mut buf = BytesMut::with_capacity(n.min(STEP));
+    while buf.len() < n {
+        if buf.capacity() == buf.len() {
+            // Double what we have, up to what is still missing.
+            buf.reserve((n - buf.len()).min(buf.len().max(STEP)));
+        }
+        let want = (n - buf.len()) as u64;
+        match tokio::time::timeout(idle, (&mut *stream).take(want).read_buf(&mut buf)).await {
+            Ok(Ok(0)) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Ok(None),
+        }
+    }
+    Ok(Some(buf.freeze()))
 }
 
 enum Reply {
@@ -184,6 +234,11 @@ async fn handle_frame(broker: &Arc<Broker>, frame: Bytes, peer: &str) -> Reply {
             return Reply::Close;
         }
     };
+    // No count or length in the body is trusted before this walk (see request_guard).
+    if let Err(e) = request_guard::check(key, version, &buf) {
+        tracing::warn!("closing connection from {peer}: malformed {api:?} v{version} request: {e}");
+        return Reply::Close;
+    }
     let client = header.client_id.as_ref().map(|s| s.as_str().to_string()).unwrap_or_default();
     let span = tracing::debug_span!("req", api = ?api, v = version, corr = correlation_id, client = %client);
     let _ = &span;

@@ -39,6 +39,12 @@ pub async fn handle(broker: &Broker, req: CreatePartitionsRequest, _version: i16
             let mut assignment: std::collections::BTreeMap<i32, Vec<i32>> =
                 tm.partitions.iter().map(|(p, m)| (*p, m.replicas.clone())).collect();
             let add = t.count - current;
+            let rf_now = tm.partitions.values().next().map(|p| p.replicas.len()).unwrap_or(1) as i16;
+            if let Err(m) = crate::zkdata::check_topic_znode_fits(t.count, rf_now) {
+                fail(&mut r, errors::INVALID_PARTITIONS, m);
+                resp.results.push(r);
+                continue;
+            }
             let new = match &t.assignments {
                 Some(a) => {
                     if a.len() as i32 != add {

@@ -120,6 +120,7 @@ pub async fn create_topic(
                     format!("Replication factor: {rf} larger than available brokers: {}.", brokers.len()),
                 ));
             }
+            zkdata::check_topic_znode_fits(partitions, rf).map_err(|m| (errors::INVALID_PARTITIONS, m))?;
             let n = brokers.len().max(1);
             zkdata::assign_replicas(&brokers, partitions, rf as i32, 0, rand::random::<usize>() % n, rand::random::<usize>() % n)
         }
