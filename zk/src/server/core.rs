@@ -703,7 +703,7 @@ impl Core {
             let err = if ok { ErrorCode::Ok } else { ErrorCode::AuthFailed };
             let f = reply_frame(frame.xid, self.tree.last_zxid, err, &Response::Empty);
             if !ok {
-                tracing::info!(session = format!("{session:#x}"), scheme = %scheme, "authentication failed; closing the connection");
+                tracing::info!(session = format!("{session:#x}"), scheme = ?scheme, "authentication failed; closing the connection");
             }
             self.reply_in_order(conn, f, !ok);
             return;
