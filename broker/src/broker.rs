@@ -6,7 +6,8 @@
 //! (multi[create ephemeral; setData]), allocate a producer id block, start the controller
 //! task, the metadata sync task, retention and checkpoints, then the listener.
 //! Shutdown: stop accepting, flush and checkpoint the logs, close the ZooKeeper session (the
-//! ephemerals go at once).
+//! ephemerals go at once). When every log dir has gone offline (see `log::dir_health`) the
+//! broker shuts itself down the same way (Kafka halts) and exits with an error.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -41,6 +42,9 @@ pub struct Broker {
     /// (Kafka's StopReplica), so that leaders do not take us back in on our way out.
     pub fetching_stopped: AtomicBool,
     shutting_down: AtomicBool,
+    /// Set (and `halt` woken) when the broker must stop: every log dir is offline.
+    pub halted: AtomicBool,
+    pub halt: tokio::sync::Notify,
 }
 
 impl Broker {
@@ -124,6 +128,8 @@ impl Broker {
             controller_tx,
             fetching_stopped: AtomicBool::new(false),
             shutting_down: AtomicBool::new(false),
+            halted: AtomicBool::new(false),
+            halt: tokio::sync::Notify::new(),
         });
         let _ = broker.zk.get_children("/brokers/topics", false).await;
         let _ = broker.zk.get_children("/brokers/ids", false).await;
@@ -135,6 +141,7 @@ impl Broker {
         tokio::spawn(sync_loop(broker.clone()));
         tokio::spawn(maintenance_loop(broker.clone()));
         tokio::spawn(group_timer(broker.clone()));
+        tokio::spawn(dir_failures(broker.clone()));
         // Wait (bounded) for a first metadata view so that the first requests see our topics.
         let _ = tokio::time::timeout(Duration::from_secs(5), async {
             while broker.meta.get().brokers.is_empty() {
@@ -310,7 +317,29 @@ async fn group_timer(broker: Arc<Broker>) {
     }
 }
 
-/// Retention on log.retention.check.interval.ms, checkpoints every few seconds, flush.ms.
+/// Reacts to log dirs going offline: says which, and stops the broker when none is left.
+async fn dir_failures(broker: Arc<Broker>) {
+    loop {
+        broker.logs.dir_failed.notified().await;
+        if broker.shutting_down() {
+            return;
+        }
+        let offline: Vec<String> = broker.logs.offline_dirs().iter().map(|d| d.display().to_string()).collect();
+        tracing::error!("offline log dirs: {offline:?}; their partitions answer KAFKA_STORAGE_ERROR until a restart");
+        if broker.logs.all_offline() {
+            let all: Vec<String> = broker.cfg.log_dirs.iter().map(|d| d.display().to_string()).collect();
+            tracing::error!("Shutdown broker because all log dirs in {} have failed", all.join(", "));
+            broker.halted.store(true, Ordering::SeqCst);
+            broker.halt.notify_one();
+            return;
+        }
+        // Leaders there hand over at once rather than at the next tick.
+        crate::replica::heal::tick(&broker).await;
+    }
+}
+
+/// Retention on log.retention.check.interval.ms, checkpoints every few seconds, flush.ms,
+/// the scrub of data not checked yet, and `replica::heal`.
 async fn maintenance_loop(broker: Arc<Broker>) {
     let retention_every = Duration::from_millis(broker.cfg.log_retention_check_interval_ms.max(100));
     let mut last_retention = std::time::Instant::now();
@@ -323,6 +352,13 @@ async fn maintenance_loop(broker: Arc<Broker>) {
         if broker.shutting_down() {
             return;
         }
+        // log.scrub.bytes.per.second, in slices of one tick (nothing once all is checked).
+        let scrub = (broker.cfg.log_scrub_bytes_per_second as u128 * tick.as_millis() / 1000) as u64;
+        if scrub > 0 {
+            let b = broker.clone();
+            let _ = tokio::task::spawn_blocking(move || b.logs.scrub(scrub)).await;
+        }
+        crate::replica::heal::tick(&broker).await;
         if last_retention.elapsed() >= retention_every {
             last_retention = std::time::Instant::now();
             let b = broker.clone();

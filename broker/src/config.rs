@@ -4,6 +4,10 @@
 //! Unknown keys are warned about by name; a bad value is a one-line error naming the key
 //! and the broker does not start. Topic-level defaults derived from the `log.*` keys live
 //! in [`crate::topic_config::TopicConfig`].
+//!
+//! One key is this broker's own, not Kafka's: `log.scrub.bytes.per.second` (default 41943040,
+//! 40 MiB/s; 0 turns it off), how fast segments not checked since the start are checked in
+//! the background (see `log::segment`); reads check what they touch regardless.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -48,6 +52,8 @@ pub struct BrokerConfig {
     pub log_index_size_max_bytes: i64,
     pub log_flush_interval_messages: i64,
     pub log_flush_interval_ms: Option<i64>,
+    /// This broker's own: bytes per second the background scrub checks (0 = off).
+    pub log_scrub_bytes_per_second: u64,
     pub message_max_bytes: i64,
     pub socket_request_max_bytes: usize,
     /// Connections the broker holds at once; at the limit it stops accepting (new ones wait
@@ -359,6 +365,7 @@ impl BrokerConfig {
             log_index_size_max_bytes: l("log.index.size.max.bytes", 10_485_760)?,
             log_flush_interval_messages: l("log.flush.interval.messages", i64::MAX)?,
             log_flush_interval_ms,
+            log_scrub_bytes_per_second: l("log.scrub.bytes.per.second", 40 << 20)?.max(0) as u64,
             message_max_bytes,
             socket_request_max_bytes: socket_request_max_bytes as usize,
             max_connections: max_connections as usize,
@@ -432,7 +439,7 @@ const KNOWN: &[&str] = &[
     "delete.topic.enable", "log.retention.hours", "log.retention.minutes", "log.retention.ms",
     "log.retention.bytes", "log.segment.bytes", "log.roll.ms", "log.roll.hours",
     "log.retention.check.interval.ms", "log.index.interval.bytes", "log.index.size.max.bytes",
-    "log.flush.interval.messages", "log.flush.interval.ms", "message.max.bytes", "socket.request.max.bytes",
+    "log.flush.interval.messages", "log.flush.interval.ms", "log.scrub.bytes.per.second", "message.max.bytes", "socket.request.max.bytes",
     "log.message.timestamp.type", "compression.type", "min.insync.replicas", "log.cleanup.policy",
     "zookeeper.connect", "zookeeper.connection.timeout.ms", "zookeeper.session.timeout.ms",
     "offsets.topic.num.partitions", "offsets.topic.replication.factor", "offsets.topic.segment.bytes",

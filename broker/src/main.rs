@@ -70,10 +70,14 @@ async fn run(cfg: broker::config::BrokerConfig) -> anyhow::Result<()> {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
+        _ = broker.halt.notified() => {}
     }
     // Keep serving while leadership moves away (clients follow it), then stop.
     broker::replica::shutdown::run(&broker).await;
     server.abort();
     broker.shutdown().await;
+    if broker.halted.load(std::sync::atomic::Ordering::SeqCst) {
+        anyhow::bail!("every log dir has failed");
+    }
     Ok(())
 }

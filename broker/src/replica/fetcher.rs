@@ -6,7 +6,9 @@
 //! every partition is fetched from its log end with Fetch (v11, replica id = our broker id,
 //! current leader epoch for fencing). Fetched batches are appended as they are; the high
 //! watermark is the leader's, bounded by our log end. A leader whose log now starts past
-//! our end (retention, DeleteRecords) makes us start over at its log start.
+//! our end (retention, DeleteRecords) makes us start over at its log start. A partition
+//! that cannot store what it fetched (a full disk) waits a second before fetching again;
+//! replicas with damaged data or in an offline log dir do not fetch (see `heal`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -19,11 +21,14 @@ use kafka_protocol::messages::{ApiKey, BrokerId, FetchRequest, FetchResponse, Of
 use super::client::{BrokerConn, ClientError};
 use super::state::Role;
 use crate::broker::Broker;
-use crate::log::Partition;
+use crate::log::{LogError, Partition};
 use crate::server::errors;
 use crate::server::handlers::tn;
 
 const FETCH_VERSION: i16 = 11;
+/// How long a partition that could not store what it fetched waits (Kafka's default
+/// replica.fetch.backoff.ms).
+const STORAGE_BACKOFF_MS: i64 = 1000;
 const EPOCH_VERSION: i16 = 3;
 
 type Followed = Vec<(String, i32, Arc<Partition>)>;
@@ -63,7 +68,8 @@ fn followed(broker: &Broker, leader: i32) -> Followed {
         .logs
         .all()
         .into_iter()
-        .filter(|(_, p)| p.repl().role == Role::Follower { leader })
+        // A replica in an offline dir, or with damaged data, does not fetch (see `heal`).
+        .filter(|(_, p)| p.repl().role == Role::Follower { leader } && !p.offline() && p.lock().first_damage().is_none())
         .map(|((t, i), p)| (t, i, p))
         .collect();
     v.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
@@ -111,7 +117,14 @@ async fn follow(broker: Arc<Broker>, leader: i32) {
                 continue;
             }
         }
-        let ready: Followed = parts.into_iter().filter(|p| !p.2.repl().needs_truncation).collect();
+        let now = crate::log::partition_log::now_ms();
+        let ready: Followed = parts
+            .into_iter()
+            .filter(|p| {
+                let repl = p.2.repl();
+                !repl.needs_truncation && repl.fetch_backoff_until <= now
+            })
+            .collect();
         if ready.is_empty() {
             failures += 1;
             tokio::time::sleep(backoff).await;
@@ -270,11 +283,24 @@ async fn fetch(broker: &Broker, c: &mut BrokerConn, parts: &Followed, timeout: D
                     progress = true;
                     let mut log = part.lock();
                     if let Some(records) = pd.records.as_ref().filter(|r| !r.is_empty()) {
-                        if let Err(e) = tokio::task::block_in_place(|| log.append_replica(records)) {
-                            tracing::warn!("{topic}-{}: cannot append the leader's data: {e}; re-checking divergence", pd.partition_index);
-                            drop(log);
-                            part.repl().needs_truncation = true;
-                            continue;
+                        match tokio::task::block_in_place(|| log.append_replica(records)) {
+                            Ok(_) => {}
+                            Err(e @ (LogError::Io(_) | LogError::Offline(_))) => {
+                                // A storage problem here (a full disk), not a divergence from
+                                // the leader: this partition waits a second before it fetches
+                                // again (Kafka's replica.fetch.backoff.ms), so that the leader,
+                                // which has data for it, does not make the fetcher spin.
+                                tracing::warn!("{topic}-{}: cannot append the leader's data: {e}", pd.partition_index);
+                                drop(log);
+                                part.repl().fetch_backoff_until = crate::log::partition_log::now_ms() + STORAGE_BACKOFF_MS;
+                                continue;
+                            }
+                            Err(e) => {
+                                tracing::warn!("{topic}-{}: cannot append the leader's data: {e}; re-checking divergence", pd.partition_index);
+                                drop(log);
+                                part.repl().needs_truncation = true;
+                                continue;
+                            }
                         }
                     }
                     let hw = pd.high_watermark.min(log.log_end_offset);

@@ -9,12 +9,16 @@
 //! follower: fetcher: OffsetsForLeaderEpoch -> truncate_to, then Fetch -> append_replica,
 //!           high watermark = min(leader's, own log end)
 //! ```
+//! Replicas that cannot serve all their data (damaged segments, an offline log dir) hand
+//! leadership over or fetch the data again: see `heal`.
+//!
 //! The ISR lives in the partition's state znode; leaders change it with a conditional
 //! setData on the version they know and announce it under `/isr_change_notification`, the
 //! controller changes it on broker failure and elections (see `controller`).
 
 pub mod client;
 pub mod fetcher;
+pub mod heal;
 pub mod isr;
 pub mod shutdown;
 pub mod state;
@@ -85,8 +89,10 @@ fn advance_hw_locked(me: i32, part: &Partition, repl: &state::ReplicaState) -> b
     }
     let mut log = part.lock();
     match repl.isr_min_leo(me, log.log_end_offset) {
-        Some(hw) => log.set_high_watermark(hw),
-        None => false,
+        // Never back: a follower refetching damaged data restarts lower, but only once it
+        // is out of the ISR; this guards the moment before the leader knows.
+        Some(hw) if hw > log.high_watermark() => log.set_high_watermark(hw),
+        _ => false,
     }
 }
 

@@ -45,6 +45,10 @@ pub struct ReplicaState {
     pub isr_write_pending: bool,
     /// A follower must ask its leader where its log diverges before fetching.
     pub needs_truncation: bool,
+    /// What `heal` last logged about this partition (so that it logs it once).
+    pub heal_note: Option<String>,
+    /// A follower that could not store fetched data fetches again only after this (ms).
+    pub fetch_backoff_until: i64,
 }
 
 impl Default for ReplicaState {
@@ -59,6 +63,8 @@ impl Default for ReplicaState {
             followers: BTreeMap::new(),
             isr_write_pending: false,
             needs_truncation: false,
+            heal_note: None,
+            fetch_backoff_until: 0,
         }
     }
 }

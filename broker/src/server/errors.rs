@@ -64,7 +64,7 @@ pub fn from_log(e: &LogError) -> i16 {
     match e {
         LogError::OffsetOutOfRange(_) => OFFSET_OUT_OF_RANGE,
         LogError::Batch(b) => from_batch(b),
-        LogError::Io(_) => KAFKA_STORAGE_ERROR,
+        LogError::Io(_) | LogError::Offline(_) | LogError::Damaged { .. } => KAFKA_STORAGE_ERROR,
         LogError::Producer(p) => match p {
             ProducerError::InvalidEpoch { .. } => INVALID_PRODUCER_EPOCH,
             ProducerError::OutOfOrder { .. } => OUT_OF_ORDER_SEQUENCE_NUMBER,

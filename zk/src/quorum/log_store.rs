@@ -205,7 +205,7 @@ impl Files {
     }
 
     fn append(&mut self, rec: &[u8], buf: &mut Vec<u8>) -> std::io::Result<()> {
-        if self.w.position().is_none() {
+        if !self.w.is_open() {
             let seq = self.next_seq;
             self.next_seq += 1;
             self.files.push((self.dir.join(txlog::log_name(seq)), 0));

@@ -83,6 +83,8 @@ pub enum CoreMsg {
     LogBlocked(Option<String>),
     /// A snapshot file is on disk: it is the current snapshot from now on.
     SnapshotWritten(Meta, PathBuf),
+    /// A snapshot received from the leader is on disk: the state machine becomes it.
+    Installed(Box<Installed>),
     Shutdown,
 }
 
@@ -213,6 +215,45 @@ pub struct Core {
     triggers: Vec<crate::tree::Trigger>,
     /// Why this member's log cannot be written now, if it cannot (read-only until then).
     pub log_blocked: Option<String>,
+}
+
+/// A received snapshot, decoded and durable, and openraft waiting for the install.
+pub struct Installed {
+    meta: Meta,
+    tree: DataTree,
+    sessions: BTreeMap<i64, i32>,
+    path: PathBuf,
+    done: oneshot::Sender<Result<(), String>>,
+}
+
+/// Writes a snapshot file, retrying (backoff up to 2 s) while it cannot be written, e.g. on a
+/// full disk; gives up only when `abandoned()` (openraft stopped waiting) or the blocking
+/// task fails. An error reported to openraft would stop it for good.
+async fn write_snapshot_retrying(dir: PathBuf, zxid: i64, bytes: Arc<Vec<u8>>, abandoned: impl Fn() -> bool) -> Result<PathBuf, String> {
+    let mut backoff = Duration::from_millis(100);
+    let mut warned = false;
+    loop {
+        let (d, b) = (dir.clone(), bytes.clone());
+        match tokio::task::spawn_blocking(move || snapshot::write(&d, zxid, &b)).await {
+            Ok(Ok(p)) => {
+                if warned {
+                    tracing::info!(file = %p.display(), "the snapshot could be written after all");
+                }
+                return Ok(p);
+            }
+            Ok(Err(e)) if !warned => {
+                tracing::error!(error = %e, "snapshot cannot be written; retrying until it can");
+                warned = true;
+            }
+            Ok(Err(_)) => {}
+            Err(e) => return Err(e.to_string()),
+        }
+        if abandoned() {
+            return Err("abandoned".into());
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(2));
+    }
 }
 
 type Proposal = (ZkEntry, NodeId, u64, Option<mpsc::UnboundedSender<StreamReply>>);
@@ -419,6 +460,7 @@ impl Core {
                 }
             }
             CoreMsg::LogBlocked(why) => self.on_log_blocked(why),
+            CoreMsg::Installed(i) => self.finish_install(*i),
             CoreMsg::SnapshotWritten(meta, path) => {
                 let newer = self.current_snapshot.as_ref().is_none_or(|(m, _)| m.last_log_id <= meta.last_log_id);
                 if newer {
@@ -971,9 +1013,7 @@ impl Core {
                 let cur = self.current_snapshot.as_ref().and_then(|(m, p)| std::fs::read(p).ok().map(|b| (m.clone(), b)));
                 let _ = tx.send(cur);
             }
-            SmMsg::Install(meta, bytes, tx) => {
-                let _ = tx.send(self.install_snapshot(meta, bytes));
-            }
+            SmMsg::Install(meta, bytes, tx) => self.install_snapshot(meta, bytes, tx),
         }
     }
 
@@ -1219,33 +1259,18 @@ impl Core {
         let retain = self.cfg.autopurge_snap_retain_count;
         let purge = self.cfg.autopurge_purge_interval > 0;
         let core = self.self_tx.clone();
-        // Written in the background. openraft counts a snapshot (and purges the log it covers)
-        // once this answers, so it answers only when the file is durable: a write that fails
-        // (full disk) is retried until it succeeds or openraft stops waiting. An error here
-        // would stop openraft for good.
+        // Written in the background. openraft counts a snapshot once this answers (and the
+        // log before the previous one is purged once the file is here, SnapshotWritten), so it
+        // answers only when the file is durable: a write that fails (full disk) is retried
+        // until it succeeds or openraft stops waiting. An error here would stop openraft for
+        // good.
         tokio::spawn(async move {
-            let mut backoff = Duration::from_millis(100);
-            let mut warned = false;
-            let path = loop {
-                let (d, b) = (snap_dir.clone(), bytes.clone());
-                let r = tokio::task::spawn_blocking(move || snapshot::write(&d, zxid, &b)).await;
-                match r {
-                    Ok(Ok(p)) => break p,
-                    Ok(Err(e)) if !warned => {
-                        tracing::error!(error = %e, "snapshot failed; retrying until it can be written");
-                        warned = true;
-                    }
-                    Ok(Err(_)) => {}
-                    Err(e) => {
-                        let _ = tx.send(Err(e.to_string()));
-                        return;
-                    }
-                }
-                if tx.is_closed() {
+            let path = match write_snapshot_retrying(snap_dir.clone(), zxid, bytes.clone(), || tx.is_closed()).await {
+                Ok(p) => p,
+                Err(e) => {
+                    let _ = tx.send(Err(e));
                     return;
                 }
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(2));
             };
             tracing::info!(file = %path.display(), bytes = bytes.len(), "snapshot written");
             if purge {
@@ -1262,11 +1287,34 @@ impl Core {
         });
     }
 
-    fn install_snapshot(&mut self, meta: Meta, bytes: Vec<u8>) -> Result<(), String> {
-        let (tree, sessions, _) = snapshot::decode("received snapshot", &bytes).map_err(|e| e.to_string())?;
+    /// A snapshot from the leader: decoded now, made durable in the background (retried
+    /// while the disk cannot take it, the old tree serving reads meanwhile), then installed.
+    fn install_snapshot(&mut self, meta: Meta, bytes: Vec<u8>, done: oneshot::Sender<Result<(), String>>) {
+        let (tree, sessions, _) = match snapshot::decode("received snapshot", &bytes) {
+            Ok(d) => d,
+            Err(e) => {
+                let _ = done.send(Err(e.to_string()));
+                return;
+            }
+        };
         let zxid = tree.last_zxid;
-        snapshot::write(&self.cfg.snap_dir(), zxid, &bytes).map_err(|e| e.to_string())?;
-        tracing::info!(zxid = format!("{zxid:#x}"), znodes = tree.node_count(), "installed a snapshot from the leader");
+        let dir = self.cfg.snap_dir();
+        let core = self.self_tx.clone();
+        tokio::spawn(async move {
+            let path = match write_snapshot_retrying(dir, zxid, Arc::new(bytes), || done.is_closed()).await {
+                Ok(p) => p,
+                Err(e) => {
+                    let _ = done.send(Err(e));
+                    return;
+                }
+            };
+            let _ = core.send(CoreMsg::Installed(Box::new(Installed { meta, tree, sessions, path, done })));
+        });
+    }
+
+    fn finish_install(&mut self, i: Installed) {
+        let Installed { meta, tree, sessions, path, done } = i;
+        tracing::info!(zxid = format!("{:#x}", tree.last_zxid), znodes = tree.node_count(), "installed a snapshot from the leader");
         self.tree = tree;
         let now = Instant::now();
         let mut tracker = SessionTracker::new(self.my_id as u8, now_ms());
@@ -1276,7 +1324,7 @@ impl Core {
         self.sessions = tracker;
         self.last_applied = meta.last_log_id;
         self.membership = meta.last_membership.clone();
-        self.current_snapshot = Some((meta, self.cfg.snap_dir().join(snapshot::snap_name(zxid))));
+        self.current_snapshot = Some((meta, path));
         self.pending = Pending::default();
         self.prep_touched.clear();
         // Writes of ours that the snapshot covers will never be applied one by one here: fail
@@ -1285,7 +1333,7 @@ impl Core {
         for r in reqs {
             self.fail_local(r);
         }
-        Ok(())
+        let _ = done.send(Ok(()));
     }
 }
 

@@ -92,6 +92,11 @@ impl LogWriter {
         self.file = None;
     }
 
+    /// Whether a file is open (the next append goes to it).
+    pub fn is_open(&self) -> bool {
+        self.file.is_some()
+    }
+
     /// The open file and the end of the records written to it (buffered ones not counted).
     pub fn position(&self) -> Option<(PathBuf, u64)> {
         self.file.as_ref().map(|_| (self.path.clone(), self.pos))

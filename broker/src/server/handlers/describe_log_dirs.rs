@@ -6,8 +6,9 @@
 //! `f_frsize`, as Java's FileStore.getTotalSpace/getUsableSpace), -1 when unknown.
 //!
 //! `topics = null` describes every partition; otherwise only the listed ones (unknown ones are
-//! left out, as Kafka does). A directory that is missing or not a directory is reported with
-//! KAFKA_STORAGE_ERROR and no topics, as Kafka reports an offline log dir.
+//! left out, as Kafka does). A directory that went offline (see `log::dir_health`), or is
+//! missing or not a directory, is reported with KAFKA_STORAGE_ERROR and no topics, as Kafka
+//! reports an offline log dir.
 //!
 //! The `kafka-protocol` crate starts this API at v1; v0 has the same bytes on the wire
 //! (Kafka's schema: "Version 1 is the same as version 0"), so the listener decodes and
@@ -60,17 +61,17 @@ pub async fn handle(broker: &Broker, req: DescribeLogDirsRequest, _version: i16)
         });
     }
     let mut resp = DescribeLogDirsResponse::default();
-    resp.results = describe(&broker.cfg.log_dirs, &replicas);
+    resp.results = describe(&broker.cfg.log_dirs, &broker.logs.offline_dirs(), &replicas);
     resp
 }
 
 /// Builds the per-directory results from the configured dirs and the hosted partitions.
-pub fn describe(dirs: &[PathBuf], replicas: &[ReplicaInfo]) -> Vec<DescribeLogDirsResult> {
+pub fn describe(dirs: &[PathBuf], offline: &[PathBuf], replicas: &[ReplicaInfo]) -> Vec<DescribeLogDirsResult> {
     let mut out = Vec::new();
     for d in dirs {
         let mut r = DescribeLogDirsResult::default();
         r.log_dir = sb(&absolute(d).to_string_lossy());
-        if !d.is_dir() {
+        if offline.contains(d) || !d.is_dir() {
             r.error_code = errors::KAFKA_STORAGE_ERROR;
             out.push(r);
             continue;
@@ -136,7 +137,12 @@ mod tests {
         let missing = a.path().join("not-there");
         let dirs = vec![a.path().to_path_buf(), b.path().to_path_buf(), missing.clone()];
         let reps = vec![rep(a.path(), "t", 1, 30), rep(a.path(), "t", 0, 20), rep(b.path(), "u", 0, 5), rep(a.path(), "a-b", 2, 0)];
-        let res = describe(&dirs, &reps);
+        let res = describe(&dirs, &[], &reps);
+        // An offline dir: an error and nothing else, even though it exists.
+        let off = describe(&dirs, &[b.path().to_path_buf()], &reps);
+        assert_eq!(off[1].error_code, errors::KAFKA_STORAGE_ERROR);
+        assert!(off[1].topics.is_empty());
+        assert_eq!(off[0].error_code, 0);
         assert_eq!(res.len(), 3);
         assert_eq!(res[0].log_dir.as_str(), a.path().to_str().unwrap());
         assert_eq!(res[0].error_code, 0);
@@ -159,7 +165,7 @@ mod tests {
         use kafka_protocol::protocol::{Decodable, Encodable};
         let a = tempfile::tempdir().unwrap();
         let mut resp = DescribeLogDirsResponse::default();
-        resp.results = describe(&[a.path().to_path_buf()], &[rep(a.path(), "t", 0, 7)]);
+        resp.results = describe(&[a.path().to_path_buf()], &[], &[rep(a.path(), "t", 0, 7)]);
         for v in 0..=4 {
             let mut buf = bytes::BytesMut::new();
             resp.encode(&mut buf, wire_version(v)).unwrap();

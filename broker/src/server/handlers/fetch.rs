@@ -11,6 +11,13 @@
 //! Zero-copy: the answer is encoded here (v4-v12) as header bytes with file ranges between
 //! them, and the connection sends the ranges with sendfile (see `server::send`), as Kafka's
 //! FileRecords do. A range may end inside a batch; clients drop a partial last batch.
+//!
+//! Only checked data leaves (see `log::segment`): data we appended is checked already; an
+//! old segment read for the first time is checked on the way, a bounded amount per read
+//! (the fetch loops without waiting while a partition is still being checked, and answers
+//! what it has at its deadline). A fetch offset inside damaged data, or a partition whose
+//! log dir is offline, gets KAFKA_STORAGE_ERROR — retriable: clients refresh metadata and
+//! come back, by then perhaps to another leader (see `replica::heal`).
 
 use std::time::Duration;
 
@@ -18,7 +25,8 @@ use bytes::{BufMut, BytesMut};
 use kafka_protocol::messages::FetchRequest;
 
 use crate::broker::Broker;
-use crate::log::partition_log::FileSlice;
+use crate::log::partition_log::{FileSlice, Sliced};
+use crate::log::LogError;
 use crate::server::errors;
 use crate::server::send::Piece;
 
@@ -36,11 +44,13 @@ pub struct FetchOut {
     /// read_committed asks for the (here always empty) aborted transaction list.
     pub aborted_list: bool,
     pub total: u64,
+    /// Some partition's data is still being checked: fetch again before waiting.
+    pub checking: bool,
 }
 
 fn read_all(broker: &Broker, req: &FetchRequest) -> FetchOut {
     let meta = broker.meta.get();
-    let mut out = FetchOut { topics: Vec::new(), aborted_list: req.isolation_level == 1, total: 0 };
+    let mut out = FetchOut { topics: Vec::new(), aborted_list: req.isolation_level == 1, total: 0, checking: false };
     let mut budget = if req.max_bytes <= 0 { u64::MAX } else { req.max_bytes as u64 };
     let follower = req.replica_id.0 >= 0;
     for ft in &req.topics {
@@ -58,7 +68,7 @@ fn read_all(broker: &Broker, req: &FetchRequest) -> FetchOut {
                 }
                 (Some(_), Some(_), Some(epoch)) if fp.current_leader_epoch > epoch => pd.error = errors::UNKNOWN_LEADER_EPOCH,
                 (Some(_), Some(part), Some(_)) => {
-                    let log = part.lock();
+                    let mut log = part.lock();
                     pd.high_watermark = log.high_watermark();
                     pd.last_stable_offset = log.high_watermark();
                     pd.log_start_offset = log.log_start_offset;
@@ -68,14 +78,19 @@ fn read_all(broker: &Broker, req: &FetchRequest) -> FetchOut {
                     if max > 0 {
                         let limit = if follower { log.log_end_offset } else { log.high_watermark() };
                         match log.slice(fp.fetch_offset, max.min(usize::MAX as u64) as usize, limit) {
-                            Ok(slice) => {
-                                if let Some(s) = &slice {
-                                    out.total += s.len;
-                                    budget = budget.saturating_sub(s.len);
-                                }
-                                pd.records = slice;
+                            Ok(Sliced::Data(s)) => {
+                                out.total += s.len;
+                                budget = budget.saturating_sub(s.len);
+                                pd.records = Some(s);
                             }
-                            Err(e) => pd.error = errors::from_log(&e),
+                            Ok(Sliced::Empty) => {}
+                            Ok(Sliced::Checking) => out.checking = true,
+                            Err(e) => {
+                                if matches!(e, LogError::Damaged { .. } | LogError::Offline(_)) {
+                                    tracing::debug!("fetch of {topic}-{} at {}: {e}", fp.partition, fp.fetch_offset);
+                                }
+                                pd.error = errors::from_log(&e);
+                            }
                         }
                     }
                 }
@@ -117,6 +132,11 @@ pub async fn handle(broker: &Broker, req: FetchRequest, _version: i16) -> FetchO
         let has_error = out.topics.iter().any(|(_, ps)| ps.iter().any(|p| p.error != errors::NONE));
         if out.total >= min_bytes || has_error || tokio::time::Instant::now() >= deadline || broker.shutting_down() {
             return out;
+        }
+        if out.checking {
+            // More of an old segment to check before its data can go: no waiting.
+            tokio::task::yield_now().await;
+            continue;
         }
         if tokio::time::timeout_at(deadline, notified).await.is_err() {
             return tokio::task::block_in_place(|| read_all(broker, &req));
@@ -250,6 +270,7 @@ mod tests {
             ],
             aborted_list: false,
             total: 12,
+            checking: false,
         };
         for version in 4..=12i16 {
             for aborted in [false, true] {

@@ -11,6 +11,8 @@
 //! the log's producer state: a retried batch already in the log is acknowledged with its
 //! original base offset and not appended again; a sequence gap is OUT_OF_ORDER_SEQUENCE_NUMBER,
 //! an old epoch INVALID_PRODUCER_EPOCH. Transactions are not implemented.
+//! A storage failure (a full disk, an offline log dir) is KAFKA_STORAGE_ERROR with nothing
+//! of the batches left in the log (see `log::partition_log`); producers retry it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -116,8 +118,14 @@ pub async fn handle(broker: &Broker, req: ProduceRequest, _version: i16) -> Prod
                                 pr.error_message = Some(sb(&e.to_string()));
                             }
                             Err(e) => {
-                                tracing::error!("append to {topic}-{} failed: {e}", pd.index);
+                                if matches!(e, crate::log::LogError::Offline(_)) {
+                                    // Said once when the dir went offline.
+                                    tracing::debug!("append to {topic}-{} refused: {e}", pd.index);
+                                } else {
+                                    tracing::error!("append to {topic}-{} failed: {e}", pd.index);
+                                }
                                 pr.error_code = errors::from_log(&e);
+                                pr.error_message = Some(sb(&e.to_string()));
                             }
                         }
                     }
