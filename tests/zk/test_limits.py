@@ -477,7 +477,8 @@ def test_client_that_never_reads(fresh_server, kazoo_factory, server_kind):
 
 def test_client_that_never_reads_a_burst_past_the_backlog_limit(fresh_server, kazoo_factory, server_kind):
     """Five pipelined multiReads of 200 getData each (40 MB of replies apiece), never read:
-    ours drops the connection at once when a reply would queue behind more than 32 MiB."""
+    ours drops the connection at once when a reply would queue behind more than 32 MiB.
+    (Apache ZooKeeper 3.8 with a 256 MB heap runs out of memory here and stops serving.)"""
     srv = fresh_server
     path = "/big-" + uuid.uuid4().hex[:8]
     zk = kazoo_factory(srv)
@@ -494,11 +495,18 @@ def test_client_that_never_reads_a_burst_past_the_backlog_limit(fresh_server, ka
     send_unread(stuck, data)
     closed = peer_closed(stuck, 5) if server_kind == "ours" else None
     took = time.time() - t0
-    rt = round_trip(kazoo_factory, srv)
+    try:
+        rt = "%.0f ms" % (round_trip(kazoo_factory, srv) * 1000)
+    except Exception as e:
+        # Apache ZooKeeper 3.8 (-Xmx256m here) holds every reply and dies of OutOfMemoryError
+        # ("Severe unrecoverable error, from thread : SyncThread:0"): noted, not our behaviour.
+        if server_kind == "ours":
+            raise
+        rt = "failed (%s; server alive: %s)" % (type(e).__name__, srv.alive())
     peak = rss.stop()
     report("a client that never reads sent 5 multiReads of 200 getData of a 200 KB node (200 MB of replies): "
-           "RSS %d KiB before, peak %d KiB (+%d KiB); dropped by the server within %.1f s: %s; round trip after %.0f ms" % (
-               before, peak, peak - before, took, closed, rt * 1000))
+           "RSS %d KiB before, peak %d KiB (+%d KiB); dropped by the server within %.1f s: %s; round trip after: %s" % (
+               before, peak, peak - before, took, closed, rt))
     if server_kind == "ours":
         assert closed, "the connection was not dropped past the backlog limit"
         assert "bytes of replies and notifications wait for it" in open(srv.log_path, errors="replace").read()
