@@ -11,14 +11,9 @@
 //! where it cannot be answered) closes this connection with a log line naming the client;
 //! nothing else is affected. A frame's buffer grows with the bytes that actually arrive, so a
 //! length prefix alone (even one within `jute.maxbuffer`) allocates nothing up front.
-//!
-//! The frames queued for the client are counted ([`super::outbox`]): while more than
-//! [`outbox::PAUSE_READING_AT`] bytes wait for a client that reads slowly, no further request
-//! is read from it; the core closes a connection whose backlog passes the outbox's limit.
 
 use super::core::{CoreMsg, Out};
 use super::fourlw;
-use super::outbox::{self, OutRx};
 use crate::proto::{ConnectRequest, Reader, RequestError, RequestFrame};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -98,11 +93,10 @@ pub async fn handle(stream: TcpStream, ctx: ConnCtx) {
             return;
         }
     };
-    let (out_tx, out_rx) = outbox::channel();
+    let (out_tx, out_rx) = mpsc::unbounded_channel();
     let closer = Arc::new(Notify::new());
-    let writer = tokio::spawn(write_loop(wr, out_rx, closer.clone(), ctx.addr));
+    let writer = tokio::spawn(write_loop(wr, out_rx, closer.clone()));
     let (answered_tx, answered_rx) = oneshot::channel();
-    let backlog = out_tx.clone();
     if ctx.core.send(CoreMsg::Connect { conn: ctx.id, addr: ctx.addr, req, out: out_tx, closer: closer.clone(), answered: answered_tx }).is_err() {
         return;
     }
@@ -118,14 +112,7 @@ pub async fn handle(stream: TcpStream, ctx: ConnCtx) {
         let _ = writer.await;
         return;
     }
-    'frames: loop {
-        // A client that leaves its replies unread is not read from until they drain.
-        while backlog.queued() > outbox::PAUSE_READING_AT {
-            tokio::select! {
-                _ = backlog.drained() => {}
-                _ = closer.notified() => break 'frames,
-            }
-        }
+    loop {
         let got = tokio::select! {
             r = rd.read_exact(&mut len) => r.is_ok(),
             _ = closer.notified() => false,
@@ -165,7 +152,7 @@ pub async fn handle(stream: TcpStream, ctx: ConnCtx) {
     let _ = writer.await;
 }
 
-async fn write_loop(mut wr: tokio::net::tcp::OwnedWriteHalf, mut rx: OutRx, closer: Arc<Notify>, client: SocketAddr) {
+async fn write_loop(mut wr: tokio::net::tcp::OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<Out>, closer: Arc<Notify>) {
     let mut batch: Vec<u8> = Vec::with_capacity(64 * 1024);
     'outer: while let Some(first) = rx.recv().await {
         let mut next = Some(first);
@@ -179,26 +166,13 @@ async fn write_loop(mut wr: tokio::net::tcp::OwnedWriteHalf, mut rx: OutRx, clos
                 }
             }
             if batch.len() < 256 * 1024 {
-                next = rx.try_recv();
+                next = rx.try_recv().ok();
             }
         }
         if !batch.is_empty() {
-            // A client that does not read blocks this write: it is given up when the
-            // connection is aborted, or once closing has waited long enough (outbox).
-            let wrote = tokio::select! {
-                r = wr.write_all(&batch) => r.is_ok(),
-                _ = rx.stopped() => {
-                    tracing::warn!(client = %client, unsent = batch.len(), "closing connection: the client is not reading its replies");
-                    // Reset rather than leave the kernel holding unsendable bytes for it.
-                    let _ = wr.as_ref().set_zero_linger();
-                    closer.notify_one();
-                    return;
-                }
-            };
-            if !wrote {
+            if wr.write_all(&batch).await.is_err() {
                 break 'outer;
             }
-            rx.written(batch.len());
             batch.clear();
         }
         if close {
