@@ -17,6 +17,7 @@ bash tests/broker/install-deps.sh
 echo "== build (release)"
 cargo build --release --workspace --bins
 cargo build --release -p broker --examples
+cargo build --release -p zk --examples
 echo "== unit tests"
 cargo test --workspace --release
 echo "== interop tests"

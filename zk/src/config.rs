@@ -245,9 +245,11 @@ impl Config {
         Ok(c)
     }
 
-    /// The frame size limit: `jute.maxbuffer` plus ZooKeeper's slack for headers.
+    /// The largest request frame (after the length prefix): `jute.maxbuffer` itself, as
+    /// ZooKeeper 3.8's `NIOServerCnxn.readLength` checks (a longer frame closes the
+    /// connection; `jute.maxbuffer.extrasize` is only for records inside the frame).
     pub fn max_frame(&self) -> usize {
-        self.jute_max_buffer + 1024
+        self.jute_max_buffer
     }
 
     pub fn allows_4lw(&self, cmd: &str) -> bool {
@@ -299,6 +301,6 @@ mod tests {
         assert_eq!(c.servers[&2].election_port, 3889);
         assert_eq!(c.warnings.len(), 1);
         assert!(c.warnings[0].contains("bogus"));
-        assert_eq!(c.max_frame(), 3072);
+        assert_eq!(c.max_frame(), 2048);
     }
 }

@@ -6,6 +6,8 @@
 //! -> [`tree::DataTree::apply`] -> [`watch`] -> reply in xid order.
 
 pub mod config;
+/// Fuzzing inputs (tests and examples only; not on any server path).
+pub mod fuzzgen;
 pub mod proto;
 pub mod quorum;
 pub mod server;

@@ -27,6 +27,9 @@ pub enum DecodeError {
     /// A snapshot node whose parent did not come before it.
     #[error("node at offset {offset} has no parent before it")]
     Orphan { offset: usize },
+    /// A stored znode path that is not a valid path.
+    #[error("invalid znode path at offset {offset}")]
+    BadPath { offset: usize },
 }
 
 /// The most elements a vector reserves before they decode: a count that passes the
@@ -46,7 +49,8 @@ impl DecodeError {
             DecodeError::Truncated { offset, .. }
             | DecodeError::BadLength { offset, .. }
             | DecodeError::BadUtf8 { offset }
-            | DecodeError::Orphan { offset } => Some(*offset),
+            | DecodeError::Orphan { offset }
+            | DecodeError::BadPath { offset } => Some(*offset),
             DecodeError::Unknown { .. } => None,
         }
     }

@@ -39,8 +39,9 @@ enum RecRef<'a> {
     Entry(&'a Entry),
 }
 
+/// One record of the log (a bincode payload of the record format).
 #[derive(Serialize, Deserialize)]
-enum Rec {
+pub enum Rec {
     Entry(Entry),
     /// Entries at and after this index are gone.
     Truncate(u64),
@@ -154,6 +155,28 @@ fn open_with(dir: &Path, force_sync: bool, adjust: impl FnOnce(&mut LogWriter)) 
     let h = health.clone();
     std::thread::Builder::new().name("raft-log".into()).spawn(move || writer(files, rx, h))?;
     Ok(LogStore { inner: Arc::new(Mutex::new(inner)), tx, dir: dir.to_path_buf(), health })
+}
+
+/// Writes `recs` to the log in `dir` exactly as the store's writer thread does (files rolled
+/// at a purge, files holding only purged entries deleted) and makes them durable: for tests
+/// and fuzz targets that need real log files without running Raft.
+pub fn write_records(dir: &Path, recs: &[Rec]) -> anyhow::Result<()> {
+    let next_seq = crate::storage::list(dir, "log")?.last().map_or(1, |(s, _)| s + 1);
+    let mut files = Files { dir: dir.to_path_buf(), w: LogWriter::new(dir, true), next_seq, files: Vec::new(), cur_max: 0, force_sync: true };
+    let mut ops = Vec::with_capacity(recs.len());
+    for r in recs {
+        let bytes = bincode::serialize(r)?;
+        ops.push(match r {
+            Rec::Entry(e) => Op::Append(vec![bytes], e.log_id.index),
+            Rec::Truncate(_) => Op::Marker(bytes, None),
+            Rec::Purge(id) => Op::Marker(bytes, Some(id.index)),
+        });
+    }
+    let mut buf = Vec::new();
+    for p in files.run(&ops, &mut buf)? {
+        std::fs::remove_file(p)?;
+    }
+    Ok(())
 }
 
 /// The writer thread's view of the log files.

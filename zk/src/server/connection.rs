@@ -11,9 +11,14 @@
 //! where it cannot be answered) closes this connection with a log line naming the client;
 //! nothing else is affected. A frame's buffer grows with the bytes that actually arrive, so a
 //! length prefix alone (even one within `jute.maxbuffer`) allocates nothing up front.
+//!
+//! The frames queued for the client are counted ([`super::outbox`]): while more than
+//! [`outbox::PAUSE_READING_AT`] bytes wait for a client that reads slowly, no further request
+//! is read from it; the core closes a connection whose backlog passes the outbox's limit.
 
 use super::core::{CoreMsg, Out};
 use super::fourlw;
+use super::outbox::{self, OutRx};
 use crate::proto::{ConnectRequest, Reader, RequestError, RequestFrame};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -93,10 +98,11 @@ pub async fn handle(stream: TcpStream, ctx: ConnCtx) {
             return;
         }
     };
-    let (out_tx, out_rx) = mpsc::unbounded_channel();
+    let (out_tx, out_rx) = outbox::channel();
     let closer = Arc::new(Notify::new());
-    let writer = tokio::spawn(write_loop(wr, out_rx, closer.clone()));
+    let writer = tokio::spawn(write_loop(wr, out_rx, closer.clone(), ctx.addr));
     let (answered_tx, answered_rx) = oneshot::channel();
+    let backlog = out_tx.clone();
     if ctx.core.send(CoreMsg::Connect { conn: ctx.id, addr: ctx.addr, req, out: out_tx, closer: closer.clone(), answered: answered_tx }).is_err() {
         return;
     }
@@ -112,7 +118,14 @@ pub async fn handle(stream: TcpStream, ctx: ConnCtx) {
         let _ = writer.await;
         return;
     }
-    loop {
+    'frames: loop {
+        // A client that leaves its replies unread is not read from until they drain.
+        while backlog.queued() > outbox::PAUSE_READING_AT {
+            tokio::select! {
+                _ = backlog.drained() => {}
+                _ = closer.notified() => break 'frames,
+            }
+        }
         let got = tokio::select! {
             r = rd.read_exact(&mut len) => r.is_ok(),
             _ = closer.notified() => false,
@@ -152,7 +165,7 @@ pub async fn handle(stream: TcpStream, ctx: ConnCtx) {
     let _ = writer.await;
 }
 
-async fn write_loop(mut wr: tokio::net::tcp::OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<Out>, closer: Arc<Notify>) {
+async fn write_loop(mut wr: tokio::net::tcp::OwnedWriteHalf, mut rx: OutRx, closer: Arc<Notify>, client: SocketAddr) {
     let mut batch: Vec<u8> = Vec::with_capacity(64 * 1024);
     'outer: while let Some(first) = rx.recv().await {
         let mut next = Some(first);
@@ -166,13 +179,26 @@ async fn write_loop(mut wr: tokio::net::tcp::OwnedWriteHalf, mut rx: mpsc::Unbou
                 }
             }
             if batch.len() < 256 * 1024 {
-                next = rx.try_recv().ok();
+                next = rx.try_recv();
             }
         }
         if !batch.is_empty() {
-            if wr.write_all(&batch).await.is_err() {
+            // A client that does not read blocks this write: it is given up when the
+            // connection is aborted, or once closing has waited long enough (outbox).
+            let wrote = tokio::select! {
+                r = wr.write_all(&batch) => r.is_ok(),
+                _ = rx.stopped() => {
+                    tracing::warn!(client = %client, unsent = batch.len(), "closing connection: the client is not reading its replies");
+                    // Reset rather than leave the kernel holding unsendable bytes for it.
+                    let _ = wr.as_ref().set_zero_linger();
+                    closer.notify_one();
+                    return;
+                }
+            };
+            if !wrote {
                 break 'outer;
             }
+            rx.written(batch.len());
             batch.clear();
         }
         if close {

@@ -50,7 +50,7 @@ pub enum Out {
     Close,
 }
 
-pub type OutTx = mpsc::UnboundedSender<Out>;
+pub use super::outbox::OutTx;
 
 /// openraft's state-machine calls, answered by the core.
 pub enum SmMsg {
@@ -504,13 +504,21 @@ impl Core {
     }
 
     pub fn send(&mut self, conn: u64, frame: Bytes) {
-        if let Some(c) = self.conns.get_mut(&conn) {
-            c.stats.sent += 1;
-            self.stats.sent += 1;
-            let _ = c.out.send(Out::Frame(frame));
-            if let Some(a) = c.answered.take() {
-                let _ = a.send(());
-            }
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        c.stats.sent += 1;
+        self.stats.sent += 1;
+        let (len, backlog) = (frame.len(), c.out.queued());
+        let _ = c.out.send(Out::Frame(frame));
+        if let Some(a) = c.answered.take() {
+            let _ = a.send(());
+        }
+        // A client that does not read its socket: drop it rather than hold its replies (outbox).
+        let limit = super::outbox::backlog_limit(self.cfg.max_frame());
+        if backlog > limit {
+            tracing::warn!(client = %c.addr, session = format!("{:#x}", c.session), queued = backlog + len, limit,
+                "closing connection: the client is not reading its replies ({backlog} bytes of replies and notifications wait for it)");
+            c.out.abort();
+            self.close_conn(conn);
         }
     }
 
@@ -737,7 +745,7 @@ impl Core {
             let err = if ok { ErrorCode::Ok } else { ErrorCode::AuthFailed };
             let f = reply_frame(frame.xid, self.tree.last_zxid, err, &Response::Empty);
             if !ok {
-                tracing::info!(session = format!("{session:#x}"), scheme = %scheme, "authentication failed; closing the connection");
+                tracing::info!(session = format!("{session:#x}"), scheme = ?scheme, "authentication failed; closing the connection");
             }
             self.reply_in_order(conn, f, !ok);
             return;

@@ -6,6 +6,7 @@
 pub mod connection;
 pub mod core;
 pub mod fourlw;
+pub mod outbox;
 pub mod prep;
 pub mod reads;
 pub mod recovery;

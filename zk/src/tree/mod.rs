@@ -316,6 +316,11 @@ impl DataTree {
         if self.nodes.contains_key(path) {
             return Err(ErrorCode::NodeExists);
         }
+        // Prep refuses such paths; a log that holds one anyway must not link a node under
+        // itself (`""` or `"//"` would become a child of `/` named `""`).
+        if !validate_path(path, false) {
+            return Err(ErrorCode::BadArguments);
+        }
         let parent_path = parent_of(path).to_string();
         let Some(parent) = self.nodes.get_mut(&parent_path) else { return Err(ErrorCode::NoNode) };
         let parent_acl = parent.acl.clone();
@@ -349,6 +354,10 @@ impl DataTree {
     fn delete(&mut self, path: &str, zxid: i64, triggers: &mut Vec<Trigger>) -> Result<(), ErrorCode> {
         if path == "/" {
             return Err(ErrorCode::BadArguments);
+        }
+        // Prep refuses this too; a log that asks anyway must not leave the children orphaned.
+        if self.nodes.get(path).is_some_and(|n| !n.children.is_empty()) {
+            return Err(ErrorCode::NotEmpty);
         }
         let Some(node) = self.nodes.remove(path) else { return Err(ErrorCode::NoNode) };
         self.data_size = self.data_size.saturating_sub(path.len() as u64 + node.stat.data_length as u64);
@@ -409,6 +418,10 @@ impl DataTree {
             let data = r.buffer()?.map(Bytes::from);
             let acl = Acl::read_list(r)?;
             let stat = Stat::read(r)?;
+            // A path that is not one (say "" or "//") would link a node as a child of itself.
+            if !validate_path(&path, false) {
+                return Err(DecodeError::BadPath { offset: at });
+            }
             if path != "/" && !t.nodes.contains_key(parent_of(&path)) {
                 return Err(DecodeError::Orphan { offset: at });
             }

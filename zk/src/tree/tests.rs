@@ -173,3 +173,30 @@ fn all_children_number_counts_descendants() {
     assert_eq!(t.all_children_number("/a"), 2);
     assert_eq!(t.all_children_number("/"), 6);
 }
+
+/// Found by `tests/fuzz_storage.rs`: a log or snapshot holding what prep never makes (a path
+/// that is not one, a delete of a node with children) must not break the tree: a node named
+/// `""` under `/` made every walk from `/` loop forever, and orphaned children made every
+/// later snapshot unreadable.
+#[test]
+fn txns_and_snapshots_prep_never_makes_leave_the_tree_whole() {
+    let mut t = DataTree::new();
+    for (z, p) in [(1, ""), (2, "//"), (3, "a"), (4, "/a/"), (5, "/x//y")] {
+        assert_eq!(create(&mut t, z, p, 0).err, ErrorCode::BadArguments, "{p:?}");
+    }
+    assert_eq!(t.apply(&h(6), &Txn::Delete { path: "/zookeeper".into() }, &mut Vec::new()).err, ErrorCode::NotEmpty);
+    assert_eq!(t.all_children_number("/") as usize + 1, t.node_count());
+    // A snapshot node whose path is not a path is refused where it is.
+    let good = DataTree::new();
+    let mut w = Writer::new();
+    good.write_nodes(&mut w);
+    let mut b = w.buf.to_vec();
+    b[..8].copy_from_slice(&5i64.to_be_bytes());
+    let at = b.len();
+    let mut w = Writer::new();
+    w.string("").buffer(None);
+    Acl::write_list(&Acl::world_all(), &mut w);
+    Stat::default().write(&mut w);
+    b.extend_from_slice(&w.buf);
+    assert_eq!(DataTree::read_nodes(&mut Reader::new(&b), 1).err(), Some(DecodeError::BadPath { offset: at }));
+}
