@@ -3,7 +3,7 @@
 //! Drives what the server runs for each frame after the connection has cut it:
 //! `RequestFrame::read` (the decoder), then for writes `Pending::prep` (validation against the
 //! tree and the changes in flight) -> the `Txn` encoding the log stores -> `Txn::read` ->
-//! `DataTree::apply` -> watch triggers, and for reads `server::reads::serve` on a real `Core`
+//! `DataTree::apply` -> watch triggers, and for reads `server::reads::serve` on a real `Core`'s state
 //! (ACL checks, watch registration, setWatches) -> the reply frame, which the client-side
 //! decoder must read back. The connect handshake's `ConnectRequest::read` is driven too.
 //!
@@ -32,7 +32,10 @@ use zk::config::Config;
 use zk::fuzzgen;
 use zk::proto::*;
 use zk::quorum::network::MemberAddr;
-use zk::server::core::{Conn, ConnStats, Core, CoreMsg, Loaded, Out};
+use zk::ids::ConnId;
+use zk::server::core::{Conn, Core, CoreMsg, Loaded, Out};
+use zk::server::propose::WriteOp;
+use zk::server::stats::ConnStats;
 use zk::server::prep::{Asker, Pending};
 use zk::server::reads;
 use zk::tree::acl::AuthInfo;
@@ -83,7 +86,7 @@ struct Harness {
     core: Core,
     pending: Pending,
     cfg: Arc<Config>,
-    conn: u64,
+    conn: ConnId,
     session: i64,
     zxid: i64,
     out: mpsc::UnboundedReceiver<Out>,
@@ -134,14 +137,14 @@ impl Harness {
             read_only_flag: true,
             answered: None,
         };
-        core.conns.insert(1, conn);
-        core.session_conn.insert(session, 1);
+        core.conns.insert(ConnId(1), conn);
+        core.session_conn.insert(session, ConnId(1));
         core.sessions.add(session, 30_000, tokio::time::Instant::now());
-        Harness { core, pending: Pending::default(), cfg, conn: 1, session, zxid: 1 << 32, out, _self_rx: self_rx, tally: Tally::default() }
+        Harness { core, pending: Pending::default(), cfg, conn: ConnId(1), session, zxid: 1 << 32, out, _self_rx: self_rx, tally: Tally::default() }
     }
 
     /// Handles one decoded request as the core does; checks the replies and events it sends.
-    fn handle(&mut self, f: RequestFrame, raw: &[u8]) {
+    fn handle(&mut self, f: RequestFrame, _raw: &[u8]) {
         let session = self.session;
         match &f.req {
             Request::Auth { scheme, auth, .. } => {
@@ -157,9 +160,10 @@ impl Harness {
                 self.apply(txn, &touched, f.xid);
             }
             _ if fuzzgen::WRITE_OPS.contains(&f.op) => {
-                // The core preps from the raw bytes again (a forwarded write arrives as bytes).
-                let again = RequestFrame::read(raw).expect("a frame that decoded once decodes again");
-                assert_eq!(again, f);
+                // A follower forwards the decoded request re-encoded: the leader must read back
+                // exactly the same request (even from a hostile frame that decoded).
+                let fwd = WriteOp::Request(f.clone()).into_forward();
+                assert_eq!(WriteOp::from_forward(fwd).expect("a forwarded frame decodes"), WriteOp::Request(f.clone()));
                 self.zxid += 1;
                 let auth = self.core.conns.get(&self.conn).map(|c| c.auth.clone()).unwrap_or_default();
                 let who = Asker { session, auth: &auth };
@@ -168,7 +172,13 @@ impl Harness {
             }
             _ => {
                 let (xid, op) = (f.xid, f.op);
-                let (err, resp) = reads::serve(&mut self.core, self.conn, f);
+                let c = self.core.conns.get(&self.conn).expect("the harness's connection");
+                let ctx = reads::ReadCtx { tree: &self.core.tree, watches: &mut self.core.watches, auth: &c.auth, session: c.session };
+                let served = reads::serve(ctx, f);
+                for e in served.events {
+                    self.core.send(self.conn, e);
+                }
+                let (err, resp) = (served.err, served.resp);
                 if err == ErrorCode::Ok {
                     self.tally.reads_answered += 1;
                 } else {

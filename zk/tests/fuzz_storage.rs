@@ -235,7 +235,7 @@ fn entry(index: u64, txns: Vec<Vec<u8>>) -> Entry {
     let batch = txns
         .into_iter()
         .enumerate()
-        .map(|(i, txn)| ZkEntry { origin: 1, req: i as u64, prep_node: 1, prep_id: index, session: 1, cxid: i as i32, time: 1, txn })
+        .map(|(i, txn)| ZkEntry { origin: 1, req: zk::ids::ReqId(i as u64), prep_node: 1, prep_id: index, session: 1, cxid: i as i32, time: 1, txn })
         .collect();
     Entry { log_id: LogId::new(openraft::CommittedLeaderId::new(1, 1), index), payload: openraft::EntryPayload::Normal(ZkBatch(batch)) }
 }

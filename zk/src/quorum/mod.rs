@@ -5,6 +5,8 @@
 //! - [`log_store`]: the durable Raft log (fsync, group commit, torn-tail recovery), the vote;
 //! - [`state_machine`]: openraft's state machine interface, backed by the core task that owns
 //!   the DataTree (apply, snapshot build and install go to it as messages);
+//! - [`events`]: what quorum reports to the server above it (it imports nothing of it);
+//! - [`proposer`]: the leader's group-commit path from prepped writes into the log;
 //! - [`network`]: Raft RPCs between members (append/snapshot on the peer port, votes on the
 //!   election port) and the forwarding of client writes, syncs and session liveness from
 //!   followers to the leader.
@@ -16,8 +18,10 @@
 //! One Raft entry carries a [`ZkBatch`]: the leader's proposer sends everything that queued
 //! up while the previous batch was being made durable, so concurrent writes share one fsync.
 
+pub mod events;
 pub mod log_store;
 pub mod network;
+pub mod proposer;
 pub mod state_machine;
 
 use serde::{Deserialize, Serialize};
@@ -29,7 +33,7 @@ pub struct ZkEntry {
     /// The member whose client waits for this entry (0: nobody, e.g. expiry or reaping).
     pub origin: u64,
     /// The origin's request id, to find the waiting client.
-    pub req: u64,
+    pub req: crate::ids::ReqId,
     /// The member that prepped it and its prep id, to retire in-flight change records.
     pub prep_node: u64,
     pub prep_id: u64,
@@ -70,9 +74,6 @@ pub fn next_zxid(last: i64, term: u64) -> i64 {
         last + 1
     }
 }
-
-#[cfg(test)]
-mod storage_suite;
 
 #[cfg(test)]
 mod tests {

@@ -8,7 +8,8 @@
 //!   writes are answered by the log itself: the follower replies once it has applied the entry.
 
 use super::{NodeId, Raft, TypeConfig};
-use crate::server::core::CoreMsg;
+use super::events::{Events, QuorumEvent};
+use crate::ids::ReqId;
 use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, Unreachable};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest, VoteResponse};
@@ -63,7 +64,7 @@ pub enum ForwardOp {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ForwardReq {
     pub origin: NodeId,
-    pub req: u64,
+    pub req: ReqId,
     pub session: i64,
     pub op: ForwardOp,
     /// The session's proven identities (scheme, id) and whether it is the super user.
@@ -83,9 +84,9 @@ pub enum StreamMsg {
 #[derive(Debug, Serialize, Deserialize)]
 pub enum StreamReply {
     /// A forwarded write was not accepted (not leader, leadership lost): the follower fails it.
-    Failed { req: u64 },
+    Failed { req: ReqId },
     /// The session has moved to another member since: answer SessionMoved.
-    Moved { req: u64 },
+    Moved { req: ReqId },
 }
 
 pub async fn write_frame<T: Serialize>(s: &mut (impl AsyncWriteExt + Unpin), msg: &T) -> std::io::Result<()> {
@@ -205,7 +206,7 @@ impl RaftNetwork<TypeConfig> for PeerClient {
 }
 
 /// Serves a peer or election port: Raft RPCs, and forwarding streams (peer port only).
-pub async fn serve(listener: TcpListener, raft: Raft, core: mpsc::UnboundedSender<CoreMsg>, streams: bool) {
+pub async fn serve(listener: TcpListener, raft: Raft, core: Events, streams: bool) {
     loop {
         let Ok((mut s, peer)) = listener.accept().await else { continue };
         let _ = s.set_nodelay(true);
@@ -241,7 +242,7 @@ pub async fn serve(listener: TcpListener, raft: Raft, core: mpsc::UnboundedSende
 }
 
 /// Leader side of a forwarding stream.
-async fn run_stream(s: TcpStream, from: NodeId, core: mpsc::UnboundedSender<CoreMsg>) {
+async fn run_stream(s: TcpStream, from: NodeId, core: Events) {
     let (mut rd, mut wr) = s.into_split();
     let (tx, mut rx) = mpsc::unbounded_channel::<StreamReply>();
     let writer = tokio::spawn(async move {
@@ -252,7 +253,7 @@ async fn run_stream(s: TcpStream, from: NodeId, core: mpsc::UnboundedSender<Core
         }
     });
     while let Ok(msg) = read_frame::<StreamMsg>(&mut rd).await {
-        if core.send(CoreMsg::FromFollower { from, msg, reply: tx.clone() }).is_err() {
+        if !core.emit(QuorumEvent::FromFollower { from, msg, reply: tx.clone() }) {
             break;
         }
     }
@@ -261,29 +262,29 @@ async fn run_stream(s: TcpStream, from: NodeId, core: mpsc::UnboundedSender<Core
 }
 
 /// Follower side: a connection to the leader that carries [`StreamMsg`]s; replies go to the
-/// core as [`CoreMsg::FromLeader`]. Ends (and tells the core) when the connection breaks.
-pub fn spawn_forwarder(my_id: NodeId, leader: NodeId, addr: String, core: mpsc::UnboundedSender<CoreMsg>) -> mpsc::UnboundedSender<StreamMsg> {
+/// core as [`QuorumEvent::FromLeader`]. Ends (and tells the core) when the connection breaks.
+pub fn spawn_forwarder(my_id: NodeId, leader: NodeId, addr: String, core: Events) -> mpsc::UnboundedSender<StreamMsg> {
     let (tx, mut rx) = mpsc::unbounded_channel::<StreamMsg>();
     tokio::spawn(async move {
         let conn = tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(&addr)).await;
         let Ok(Ok(s)) = conn else {
-            let _ = core.send(CoreMsg::ForwardLost { leader });
+            core.emit(QuorumEvent::ForwardLost { leader });
             return;
         };
         let _ = s.set_nodelay(true);
         let (mut rd, mut wr) = s.into_split();
         if write_frame(&mut wr, &PeerRequest::Stream { from: my_id }).await.is_err() {
-            let _ = core.send(CoreMsg::ForwardLost { leader });
+            core.emit(QuorumEvent::ForwardLost { leader });
             return;
         }
         let core2 = core.clone();
         let reader = tokio::spawn(async move {
             while let Ok(m) = read_frame::<StreamReply>(&mut rd).await {
-                if core2.send(CoreMsg::FromLeader { leader, msg: m }).is_err() {
+                if !core2.emit(QuorumEvent::FromLeader { leader, msg: m }) {
                     return;
                 }
             }
-            let _ = core2.send(CoreMsg::ForwardLost { leader });
+            core2.emit(QuorumEvent::ForwardLost { leader });
         });
         while let Some(m) = rx.recv().await {
             if write_frame(&mut wr, &m).await.is_err() {
@@ -291,7 +292,7 @@ pub fn spawn_forwarder(my_id: NodeId, leader: NodeId, addr: String, core: mpsc::
             }
         }
         reader.abort();
-        let _ = core.send(CoreMsg::ForwardLost { leader });
+        core.emit(QuorumEvent::ForwardLost { leader });
     });
     tx
 }
@@ -323,7 +324,7 @@ mod tests {
         assert!(read_frame::<StreamMsg>(&mut b).await.is_err());
         // And a good frame still reads.
         let (mut a, mut b) = tokio::io::duplex(1024);
-        write_frame(&mut a, &StreamReply::Failed { req: 7 }).await.unwrap();
-        assert!(matches!(read_frame::<StreamReply>(&mut b).await.unwrap(), StreamReply::Failed { req: 7 }));
+        write_frame(&mut a, &StreamReply::Failed { req: ReqId(7) }).await.unwrap();
+        assert!(matches!(read_frame::<StreamReply>(&mut b).await.unwrap(), StreamReply::Failed { req: ReqId(7) }));
     }
 }

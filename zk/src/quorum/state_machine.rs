@@ -1,32 +1,35 @@
 //! openraft's `RaftStateMachine`, backed by the core task: the DataTree lives there (so reads,
-//! watches and replies need no locks), and this adapter turns openraft's calls into messages.
+//! watches and replies need no locks), and this adapter turns openraft's calls into
+//! [`SmMsg`] events (see [`super::events`]) answered through oneshot channels.
 //!
 //! Snapshots are the files of [`crate::storage::snapshot`], whose opaque `meta` section holds
 //! openraft's `SnapshotMeta` (last log id, membership); the same bytes travel to a follower
 //! that needs a snapshot.
 
 use super::{LogId, Membership, NodeId, StorageError, TypeConfig};
-use crate::server::core::{CoreMsg, SmMsg};
+use super::events::{Events, QuorumEvent, SmMsg};
 use openraft::storage::{RaftSnapshotBuilder, RaftStateMachine, Snapshot};
 use openraft::{BasicNode, OptionalSend, SnapshotMeta};
 use std::io::Cursor;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 pub type Meta = SnapshotMeta<NodeId, BasicNode>;
 
 #[derive(Clone)]
 pub struct StateMachine {
-    core: mpsc::UnboundedSender<CoreMsg>,
+    core: Events,
 }
 
 impl StateMachine {
-    pub fn new(core: mpsc::UnboundedSender<CoreMsg>) -> Self {
+    pub fn new(core: Events) -> Self {
         StateMachine { core }
     }
 
     async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> SmMsg) -> Result<T, StorageError> {
         let (tx, rx) = oneshot::channel();
-        self.core.send(CoreMsg::Sm(make(tx))).map_err(|_| sm_err("the core has stopped"))?;
+        if !self.core.emit(QuorumEvent::Sm(make(tx))) {
+            return Err(sm_err("the core has stopped"));
+        }
         rx.await.map_err(|_| sm_err("the core has stopped"))
     }
 }

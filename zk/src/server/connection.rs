@@ -1,6 +1,6 @@
 //! One client connection: cuts the TCP byte stream into frames (length checked against
 //! `jute.maxbuffer` before anything is allocated), answers four-letter words, decodes the
-//! connect handshake and requests, and passes them to the core. A writer task sends what the
+//! connect handshake and requests, and passes them, decoded once, to the core. A writer task sends what the
 //! core queues for this connection, batching frames into as few writes as possible.
 //!
 //! Like ZooKeeper (which stops reading a connection while its session is being set up),
@@ -19,6 +19,7 @@
 use super::core::{CoreMsg, Out};
 use super::fourlw;
 use super::outbox::{self, OutRx};
+use crate::ids::ConnId;
 use crate::proto::{ConnectRequest, Reader, RequestError, RequestFrame};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -30,7 +31,7 @@ use tokio::sync::{mpsc, oneshot, Notify};
 const CONNECT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
 
 pub struct ConnCtx {
-    pub id: u64,
+    pub id: ConnId,
     pub addr: SocketAddr,
     pub core: mpsc::UnboundedSender<CoreMsg>,
     pub max_frame: usize,
@@ -147,7 +148,7 @@ pub async fn handle(stream: TcpStream, ctx: ConnCtx) {
             }
         }
         let msg = match RequestFrame::read(&buf) {
-            Ok(frame) => CoreMsg::Request { conn: ctx.id, frame, raw: bytes::Bytes::copy_from_slice(&buf), received },
+            Ok(frame) => CoreMsg::Request { conn: ctx.id, frame, received },
             Err(RequestError::Unsupported { xid, op }) => {
                 tracing::info!(client = %ctx.addr, op, "unsupported opcode; answering Unimplemented");
                 CoreMsg::Unsupported { conn: ctx.id, xid }

@@ -1,10 +1,47 @@
 //! Four-letter words on the client port (ruok, srvr, stat, conf, cons, crst, srst, dump, envi,
 //! mntr, wchs, wchc, wchp, dirs, isro), formatted as ZooKeeper 3.8 prints them so that
 //! tools parsing them (kazoo's `server_version`, zktop, monitoring scripts) work unchanged.
-//! The connection answers `ruok` itself; the rest are computed by the core.
+//! The connection answers `ruok` itself; the rest are computed from a read-only [`View`] of
+//! the core. The two that change something (crst, srst) return a [`Reset`] the core applies.
 
-use super::core::{Core, Role};
+use super::core::Conn;
+use super::roles::Role;
+use super::stats::ServerStats;
+use crate::config::Config;
+use crate::ids::ConnId;
+use crate::quorum::NodeId;
+use crate::session::SessionTracker;
+use crate::tree::DataTree;
+use crate::watch::WatchManager;
+use std::collections::HashMap;
 use std::fmt::Write;
+
+/// What the four-letter words see of the core.
+pub struct View<'a> {
+    pub cfg: &'a Config,
+    pub my_id: NodeId,
+    pub standalone: bool,
+    pub role: Role,
+    /// This member's log cannot be written (read-only mode).
+    pub log_blocked: bool,
+    pub tree: &'a DataTree,
+    pub sessions: &'a SessionTracker,
+    pub watches: &'a WatchManager,
+    pub conns: &'a HashMap<ConnId, Conn>,
+    pub stats: &'a ServerStats,
+    pub started: std::time::SystemTime,
+    pub outstanding: usize,
+    pub metrics: Option<&'a openraft::RaftMetrics<NodeId, openraft::BasicNode>>,
+}
+
+/// Counters a four-letter word resets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reset {
+    /// crst: every connection's counters.
+    Connections,
+    /// srst: the server's counters.
+    Server,
+}
 
 pub const VERSION: &str = "3.8.0-rzk-0.1.0, built on 2026-11-21 00:00 UTC";
 
@@ -21,16 +58,11 @@ fn dir_size(p: &std::path::Path) -> u64 {
     std::fs::read_dir(p).map(|rd| rd.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum()).unwrap_or(0)
 }
 
-fn latency(core: &Core) -> (u64, f64, u64) {
-    let s = &core.stats;
-    if s.count == 0 {
-        (0, 0.0, 0)
-    } else {
-        (s.min_latency, s.total_latency as f64 / s.count as f64, s.max_latency)
-    }
+fn latency(core: &View) -> (u64, f64, u64) {
+    core.stats.latency()
 }
 
-fn clients(core: &Core, full: bool) -> String {
+fn clients(core: &View, full: bool) -> String {
     let mut out = String::new();
     let mut conns: Vec<_> = core.conns.values().collect();
     conns.sort_by_key(|c| c.addr);
@@ -53,12 +85,12 @@ fn clients(core: &Core, full: bool) -> String {
 }
 
 /// `Mode:` as ZooKeeper prints it.
-pub fn mode(core: &Core) -> &'static str {
-    if core.log_blocked.is_some() && core.role != Role::Electing {
+pub fn mode(core: &View) -> &'static str {
+    if core.log_blocked && core.role != Role::Electing {
         return "read-only";
     }
     match core.role {
-        Role::Leader if core.standalone() => "standalone",
+        Role::Leader if core.standalone => "standalone",
         Role::Leader => "leader",
         Role::Follower(_) => "follower",
         Role::Electing => "electing",
@@ -67,8 +99,8 @@ pub fn mode(core: &Core) -> &'static str {
 
 /// (followers, synced followers) as the leader sees them: members replicating from it, and
 /// those whose matched log index is within a heartbeat's worth of its own.
-fn followers(core: &Core) -> (usize, usize) {
-    let Some(m) = &core.metrics else { return (0, 0) };
+fn followers(core: &View) -> (usize, usize) {
+    let Some(m) = core.metrics else { return (0, 0) };
     let Some(rep) = &m.replication else { return (0, 0) };
     let last = m.last_log_index.unwrap_or(0);
     let others: Vec<_> = rep.iter().filter(|(id, _)| **id != core.my_id).collect();
@@ -78,26 +110,37 @@ fn followers(core: &Core) -> (usize, usize) {
 
 const NOT_SERVING: &str = "This ZooKeeper instance is not currently serving requests\n";
 
-fn server_lines(core: &Core) -> String {
+fn server_lines(core: &View) -> String {
     let (min, avg, max) = latency(core);
     format!(
         "Latency min/avg/max: {min}/{avg:.4}/{max}\nReceived: {}\nSent: {}\nConnections: {}\nOutstanding: {}\nZxid: {:#x}\nMode: {}\nNode count: {}\n",
         core.stats.received,
         core.stats.sent,
         core.conns.len(),
-        core.outstanding(),
+        core.outstanding,
         core.tree.last_zxid,
         mode(core),
         core.tree.node_count()
     )
 }
 
-/// The answer to a (whitelisted or not) four-letter word.
-pub fn answer(core: &mut Core, cmd: &str) -> String {
+/// The answer to a (whitelisted or not) four-letter word, and what it resets, if anything.
+pub fn answer(core: &View, cmd: &str) -> (String, Option<Reset>) {
+    let text = text(core, cmd);
+    let executed = core.cfg.allows_4lw(cmd) && core.role != Role::Electing;
+    let reset = match cmd {
+        "crst" if executed => Some(Reset::Connections),
+        "srst" if executed => Some(Reset::Server),
+        _ => None,
+    };
+    (text, reset)
+}
+
+fn text(core: &View, cmd: &str) -> String {
     if !core.cfg.allows_4lw(cmd) {
         return not_allowed(cmd);
     }
-    let cfg = core.cfg.clone();
+    let cfg = core.cfg;
     let serving = core.role != Role::Electing;
     if !serving && !matches!(cmd, "ruok" | "isro" | "conf" | "envi" | "dirs") {
         return NOT_SERVING.into();
@@ -106,27 +149,12 @@ pub fn answer(core: &mut Core, cmd: &str) -> String {
         "ruok" => "imok".into(),
         // A member without a leader serves nothing (no read-only mode): "null", as ZooKeeper.
         // "ro" while the log cannot be written (writes are refused, reads served).
-        "isro" => if !serving { "null".into() } else if core.log_blocked.is_some() { "ro".into() } else { "rw".into() },
+        "isro" => if !serving { "null".into() } else if core.log_blocked { "ro".into() } else { "rw".into() },
         "srvr" => format!("Zookeeper version: {VERSION}\n{}", server_lines(core)),
         "stat" => format!("Zookeeper version: {VERSION}\nClients:\n{}\n{}", clients(core, false), server_lines(core)),
         "cons" => format!("{}\n", clients(core, true)),
-        "crst" => {
-            for c in core.conns.values_mut() {
-                let est = c.stats.established;
-                c.stats = super::core::ConnStats { established: est, ..c.stats.clone() };
-                c.stats.received = 0;
-                c.stats.sent = 0;
-                c.stats.count = 0;
-                c.stats.total_latency = 0;
-                c.stats.min_latency = u64::MAX;
-                c.stats.max_latency = 0;
-            }
-            "Connection stats reset.\n".into()
-        }
-        "srst" => {
-            core.stats = super::core::ServerStats { min_latency: u64::MAX, ..Default::default() };
-            "Server stats reset.\n".into()
-        }
+        "crst" => "Connection stats reset.\n".into(),
+        "srst" => "Server stats reset.\n".into(),
         "conf" => format!(
             "clientPort={}\nsecureClientPort=-1\ndataDir={}\ndataDirSize={}\ndataLogDir={}\ndataLogSize={}\ntickTime={}\nmaxClientCnxns={}\nminSessionTimeout={}\nmaxSessionTimeout={}\nclientPortListenBacklog=-1\nserverId={}\n{}",
             cfg.client_port,
@@ -138,8 +166,8 @@ pub fn answer(core: &mut Core, cmd: &str) -> String {
             cfg.max_client_cnxns,
             cfg.min_session_timeout,
             cfg.max_session_timeout,
-            if core.standalone() { 0 } else { core.my_id },
-            if core.standalone() {
+            if core.standalone { 0 } else { core.my_id },
+            if core.standalone {
                 String::new()
             } else {
                 let mut m = format!("initLimit={}\nsyncLimit={}\n", cfg.init_limit, cfg.sync_limit);
@@ -183,7 +211,7 @@ pub fn answer(core: &mut Core, cmd: &str) -> String {
             kv("zk_packets_received", core.stats.received.to_string());
             kv("zk_packets_sent", core.stats.sent.to_string());
             kv("zk_num_alive_connections", core.conns.len().to_string());
-            kv("zk_outstanding_requests", core.outstanding().to_string());
+            kv("zk_outstanding_requests", core.outstanding.to_string());
             kv("zk_znode_count", core.tree.node_count().to_string());
             kv("zk_watch_count", core.watches.count().to_string());
             kv("zk_ephemerals_count", core.tree.ephemeral_count().to_string());
@@ -194,7 +222,7 @@ pub fn answer(core: &mut Core, cmd: &str) -> String {
             kv("zk_local_sessions", "0".into());
             kv("zk_last_proposal_size", "-1".into());
             kv("zk_uptime", core.started.elapsed().map(|d| d.as_millis()).unwrap_or(0).to_string());
-            if core.role == Role::Leader && !core.standalone() {
+            if core.role == Role::Leader && !core.standalone {
                 let (f, synced) = followers(core);
                 kv("zk_learners", f.to_string());
                 kv("zk_followers", f.to_string());

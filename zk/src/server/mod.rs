@@ -2,16 +2,42 @@
 //! Raft log, binds the client, peer and election ports, starts the core and openraft, accepts
 //! connections, and shuts down cleanly on SIGTERM/SIGINT. Sessions survive a restart: they
 //! live in the log and snapshots, as in ZooKeeper.
+//!
+//! Shutdown drains, as mini-redis does, and logs each step: stop accepting connections; let
+//! the requests in flight finish (up to [`DRAIN_BOUND`]: their writes commit, are applied and
+//! answered); the log then holds every acknowledged write (each was fsynced before it was
+//! acknowledged); flush and close the client connections (up to [`CLOSE_BOUND`]); stop
+//! replication; stop the core.
+//!
+//! Modules, in request order: [`connection`] (framing) -> [`clients`] (intake) ->
+//! [`ordering`] / [`reads`] or [`propose`] -> `quorum` -> [`apply`] -> reply; beside them
+//! [`core`] (the task), [`roles`], [`snapshots`], [`stats`], [`fourlw`], [`prep`],
+//! [`recovery`], [`outbox`].
 
+pub mod apply;
+pub mod clients;
 pub mod connection;
 pub mod core;
 pub mod fourlw;
+pub mod ordering;
 pub mod outbox;
 pub mod prep;
+pub mod propose;
 pub mod reads;
 pub mod recovery;
+pub mod roles;
+pub mod snapshots;
+pub mod stats;
+#[cfg(test)]
+mod storage_suite;
+
+/// How long the requests in flight may take to finish at shutdown.
+pub const DRAIN_BOUND: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long the client connections may take to flush and close at shutdown.
+pub const CLOSE_BOUND: std::time::Duration = std::time::Duration::from_secs(3);
 
 use crate::config::Config;
+use crate::ids::ConnId;
 use crate::quorum::log_store;
 use crate::quorum::network::{self, MemberAddr, Network};
 use crate::quorum::state_machine::StateMachine;
@@ -141,7 +167,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         }
     });
     let network = Network { members: members.clone() };
-    let raft = Raft::new(my_id, Arc::new(raft_config(&cfg)?), network, log_store, StateMachine::new(core_tx.clone()))
+    let events = core::events_to(core_tx.clone());
+    let raft = Raft::new(my_id, Arc::new(raft_config(&cfg)?), network, log_store, StateMachine::new(events.clone()))
         .await
         .map_err(|e| anyhow!("starting replication: {e}"))?;
     let _ = core_tx.send(core::CoreMsg::Started(raft.clone()));
@@ -152,7 +179,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         }
     }
     for (l, streams) in peer_listeners {
-        tokio::spawn(network::serve(l, raft.clone(), core_tx.clone(), streams));
+        tokio::spawn(network::serve(l, raft.clone(), events.clone(), streams));
     }
     let mode = if standalone { "standalone".to_string() } else { format!("member {my_id} of {}", members.len()) };
     tracing::info!(address = %addr, data_dir = %cfg.data_dir.display(), "binding to port {addr}; serving clients ({mode})");
@@ -161,10 +188,18 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let allow_cfg = cfg.clone();
     let allowed: Arc<dyn Fn(&str) -> bool + Send + Sync> = Arc::new(move |c: &str| allow_cfg.allows_4lw(c));
     let mut next_conn = 1u64;
+    let mut conn_tasks = tokio::task::JoinSet::new();
     let outcome: anyhow::Result<()> = loop {
         tokio::select! {
-            _ = term.recv() => break Ok(()),
-            _ = int.recv() => break Ok(()),
+            _ = term.recv() => {
+                tracing::info!("SIGTERM received");
+                break Ok(());
+            }
+            _ = int.recv() => {
+                tracing::info!("SIGINT received");
+                break Ok(());
+            }
+            Some(_) = conn_tasks.join_next(), if !conn_tasks.is_empty() => {}
             r = &mut core_task => {
                 break match r {
                     Ok(()) => Err(anyhow!("the core stopped")),
@@ -190,11 +225,11 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
                     }
                     *n += 1;
                 }
-                let ctx = connection::ConnCtx { id: next_conn, addr: peer, core: core_tx.clone(), max_frame: cfg.max_frame(), four_letter_allowed: allowed.clone() };
+                let ctx = connection::ConnCtx { id: ConnId(next_conn), addr: peer, core: core_tx.clone(), max_frame: cfg.max_frame(), four_letter_allowed: allowed.clone() };
                 next_conn += 1;
                 let per_ip = per_ip.clone();
                 let limited = cfg.max_client_cnxns > 0;
-                tokio::spawn(async move {
+                conn_tasks.spawn(async move {
                     connection::handle(stream, ctx).await;
                     if limited {
                         let mut m = per_ip.lock().unwrap_or_else(|p| p.into_inner());
@@ -206,11 +241,41 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             }
         }
     };
-    tracing::info!("shutting down");
-    drop(listener);
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), raft.shutdown()).await;
-    let _ = core_tx.send(core::CoreMsg::Shutdown);
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), &mut core_task).await;
-    tracing::info!("stopped");
+    shutdown(listener, &core_tx, &mut core_task, conn_tasks, raft).await;
     outcome
+}
+
+/// The draining shutdown (see the module doc), each step bounded and logged.
+async fn shutdown(listener: TcpListener, core_tx: &mpsc::UnboundedSender<core::CoreMsg>, core_task: &mut tokio::task::JoinHandle<()>, mut conns: tokio::task::JoinSet<()>, raft: crate::quorum::Raft) {
+    let started = std::time::Instant::now();
+    drop(listener);
+    tracing::info!(connections = conns.len(), "shutting down: no longer accepting connections");
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    if core_tx.send(core::CoreMsg::Drain { done: done_tx }).is_ok() {
+        match tokio::time::timeout(DRAIN_BOUND, done_rx).await {
+            Ok(Ok(_)) => tracing::info!(ms = started.elapsed().as_millis() as u64, "drained: no request in flight"),
+            Ok(Err(_)) => tracing::warn!("drain: the core stopped"),
+            Err(_) => tracing::warn!(bound_s = DRAIN_BOUND.as_secs(), "drain bound reached with requests still in flight; they lose their connection"),
+        }
+    }
+    // Every write answered so far was fsynced before its answer: nothing is left to flush.
+    tracing::info!("log flushed: every acknowledged write is durable");
+    let _ = core_tx.send(core::CoreMsg::CloseAll);
+    let closing = async {
+        while conns.join_next().await.is_some() {}
+    };
+    match tokio::time::timeout(CLOSE_BOUND, closing).await {
+        Ok(()) => tracing::info!("client connections closed"),
+        Err(_) => {
+            tracing::warn!(left = conns.len(), bound_s = CLOSE_BOUND.as_secs(), "connections still open after the bound; dropping them");
+            conns.abort_all();
+        }
+    }
+    match tokio::time::timeout(std::time::Duration::from_secs(10), raft.shutdown()).await {
+        Ok(_) => tracing::info!("replication stopped"),
+        Err(_) => tracing::warn!("replication did not stop within 10 s"),
+    }
+    let _ = core_tx.send(core::CoreMsg::Shutdown);
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), core_task).await;
+    tracing::info!(ms = started.elapsed().as_millis() as u64, "stopped");
 }

@@ -2,15 +2,39 @@
 //! earlier writes): exists, getData, getChildren(2), getACL, getAllChildrenNumber,
 //! getEphemerals, multiRead, whoAmI, ping, and the watch-management requests
 //! (setWatches, addWatch, checkWatches, removeWatches).
+//!
+//! Sits after [`super::ordering`] (a read is served once the session's earlier writes are
+//! applied) and before the reply: it sees a [`ReadCtx`], the committed tree read-only and the
+//! asking session's identities; the watch table is the one thing a read changes (it
+//! registers watches). Notifications a read produces (setWatches after a reconnect) are
+//! returned for the core to send ahead of the reply.
 
-use super::core::Core;
 use crate::proto::*;
-use crate::watch::Kind;
+use crate::tree::acl::AuthInfo;
+use crate::tree::DataTree;
+use crate::watch::{Kind, WatchManager};
+use bytes::Bytes;
 
-fn readable(core: &Core, conn: u64, path: &str) -> Result<(), ErrorCode> {
+/// What a read may see and touch.
+pub struct ReadCtx<'a> {
+    pub tree: &'a DataTree,
+    pub watches: &'a mut WatchManager,
+    /// The connection's proven identities.
+    pub auth: &'a AuthInfo,
+    pub session: i64,
+}
+
+/// A read's outcome: the error code, the body (ignored unless Ok), and watch notifications
+/// to send to the session before the reply.
+pub struct Served {
+    pub err: ErrorCode,
+    pub resp: Response,
+    pub events: Vec<Bytes>,
+}
+
+fn readable(core: &ReadCtx, path: &str) -> Result<(), ErrorCode> {
     let node = core.tree.get(path).ok_or(ErrorCode::NoNode)?;
-    let auth = &core.conns.get(&conn).ok_or(ErrorCode::SessionExpired)?.auth;
-    if auth.allowed(&node.acl, perms::READ) {
+    if core.auth.allowed(&node.acl, perms::READ) {
         Ok(())
     } else {
         Err(ErrorCode::NoAuth)
@@ -25,16 +49,17 @@ fn valid(path: &str) -> Result<(), ErrorCode> {
     }
 }
 
-/// Serves one read. Returns the error code and the body (ignored unless Ok).
-pub fn serve(core: &mut Core, conn: u64, frame: RequestFrame) -> (ErrorCode, Response) {
-    match serve_inner(core, conn, frame) {
-        Ok(r) => (ErrorCode::Ok, r),
-        Err(e) => (e, Response::Empty),
+/// Serves one read.
+pub fn serve(mut core: ReadCtx, frame: RequestFrame) -> Served {
+    let mut events = Vec::new();
+    match serve_inner(&mut core, frame, &mut events) {
+        Ok(resp) => Served { err: ErrorCode::Ok, resp, events },
+        Err(err) => Served { err, resp: Response::Empty, events },
     }
 }
 
-fn serve_inner(core: &mut Core, conn: u64, frame: RequestFrame) -> Result<Response, ErrorCode> {
-    let session = core.conns.get(&conn).map(|c| c.session).ok_or(ErrorCode::SessionExpired)?;
+fn serve_inner(core: &mut ReadCtx, frame: RequestFrame, events: &mut Vec<Bytes>) -> Result<Response, ErrorCode> {
+    let session = core.session;
     let op = frame.op;
     match frame.req {
         Request::Ping => Ok(Response::Empty),
@@ -48,7 +73,7 @@ fn serve_inner(core: &mut Core, conn: u64, frame: RequestFrame) -> Result<Respon
         }
         Request::GetData { path, watch } => {
             valid(&path)?;
-            readable(core, conn, &path)?;
+            readable(core, &path)?;
             if watch {
                 core.watches.add(Kind::Data, &path, session);
             }
@@ -57,7 +82,7 @@ fn serve_inner(core: &mut Core, conn: u64, frame: RequestFrame) -> Result<Respon
         }
         Request::GetChildren { path, watch } => {
             valid(&path)?;
-            readable(core, conn, &path)?;
+            readable(core, &path)?;
             if watch {
                 core.watches.add(Kind::Child, &path, session);
             }
@@ -68,7 +93,7 @@ fn serve_inner(core: &mut Core, conn: u64, frame: RequestFrame) -> Result<Respon
         Request::GetAcl { path } => {
             valid(&path)?;
             let n = core.tree.get(&path).ok_or(ErrorCode::NoNode)?;
-            let auth = &core.conns.get(&conn).ok_or(ErrorCode::SessionExpired)?.auth;
+            let auth = core.auth;
             if !auth.allowed(&n.acl, perms::READ | perms::ADMIN) {
                 return Err(ErrorCode::NoAuth);
             }
@@ -86,7 +111,7 @@ fn serve_inner(core: &mut Core, conn: u64, frame: RequestFrame) -> Result<Respon
         }
         Request::GetAllChildrenNumber { path } => {
             valid(&path)?;
-            readable(core, conn, &path)?;
+            readable(core, &path)?;
             Ok(Response::Number(core.tree.all_children_number(&path)))
         }
         Request::GetEphemerals { prefix } => {
@@ -101,11 +126,11 @@ fn serve_inner(core: &mut Core, conn: u64, frame: RequestFrame) -> Result<Respon
             let mut out = Vec::with_capacity(ops.len());
             for (_, sub) in ops {
                 let r = match sub {
-                    Request::GetData { path, .. } => valid(&path).and_then(|_| readable(core, conn, &path)).and_then(|_| {
+                    Request::GetData { path, .. } => valid(&path).and_then(|_| readable(core, &path)).and_then(|_| {
                         let n = core.tree.get(&path).ok_or(ErrorCode::NoNode)?;
                         Ok(OpResult::GetData { data: n.data.as_ref().map(|d| d.to_vec()), stat: n.client_stat() })
                     }),
-                    Request::GetChildren { path, .. } => valid(&path).and_then(|_| readable(core, conn, &path)).and_then(|_| {
+                    Request::GetChildren { path, .. } => valid(&path).and_then(|_| readable(core, &path)).and_then(|_| {
                         let n = core.tree.get(&path).ok_or(ErrorCode::NoNode)?;
                         Ok(OpResult::GetChildren(n.children.iter().cloned().collect()))
                     }),
@@ -116,11 +141,11 @@ fn serve_inner(core: &mut Core, conn: u64, frame: RequestFrame) -> Result<Respon
             Ok(Response::Multi(out))
         }
         Request::WhoAmI => {
-            let auth = &core.conns.get(&conn).ok_or(ErrorCode::SessionExpired)?.auth;
+            let auth = core.auth;
             Ok(Response::WhoAmI(auth.client_info()))
         }
         Request::SetWatches(sw) => {
-            set_watches(core, session, sw);
+            set_watches(core, sw, events);
             Ok(Response::Empty)
         }
         Request::AddWatch { path, mode } => {
@@ -131,7 +156,7 @@ fn serve_inner(core: &mut Core, conn: u64, frame: RequestFrame) -> Result<Respon
                 _ => return Err(ErrorCode::BadArguments),
             };
             if let Some(n) = core.tree.get(&path) {
-                let auth = &core.conns.get(&conn).ok_or(ErrorCode::SessionExpired)?.auth;
+                let auth = core.auth;
                 if !auth.allowed(&n.acl, perms::READ) {
                     return Err(ErrorCode::NoAuth);
                 }
@@ -160,7 +185,8 @@ fn serve_inner(core: &mut Core, conn: u64, frame: RequestFrame) -> Result<Respon
 
 /// setWatches after a reconnect: fires at once what changed since `relative_zxid`,
 /// registers the rest.
-fn set_watches(core: &mut Core, session: i64, sw: SetWatches) {
+fn set_watches(core: &mut ReadCtx, sw: SetWatches, out: &mut Vec<Bytes>) {
+    let session = core.session;
     let rel = sw.relative_zxid;
     let mut events: Vec<(EventType, String)> = Vec::new();
     for p in sw.data {
@@ -190,11 +216,8 @@ fn set_watches(core: &mut Core, session: i64, sw: SetWatches) {
     for p in sw.recursive {
         core.watches.add(Kind::Recursive, &p, session);
     }
-    if let Some(conn) = core.session_conn.get(&session).copied() {
-        let zxid = core.tree.last_zxid;
-        for (ev, path) in events {
-            let f = event_frame(zxid, &WatcherEvent { typ: ev as i32, state: STATE_SYNC_CONNECTED, path });
-            core.send(conn, f);
-        }
+    let zxid = core.tree.last_zxid;
+    for (ev, path) in events {
+        out.push(event_frame(zxid, &WatcherEvent { typ: ev as i32, state: STATE_SYNC_CONNECTED, path }));
     }
 }

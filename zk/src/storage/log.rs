@@ -6,7 +6,18 @@
 //! ```text
 //! header  : magic "RZKL" (4 bytes) | format version u32 = 1 | reserved u64 = 0     (16 bytes)
 //! record* : payload length u32 | crc32c(payload) u32 | payload
-//!           payload = TxnHeader + Txn, as documented in `tree::txn`
+//!           payload = one bincode-encoded `quorum::log_store::Rec` (little-endian,
+//!           bincode 1 default options):
+//!             Rec::Entry(openraft Entry)   an openraft log entry: log id (term, leader
+//!                                          node, index) and payload: Blank, Membership, or
+//!                                          Normal(ZkBatch) = a list of `quorum::ZkEntry`
+//!                                          (origin, req, prep node/id, session, cxid, time,
+//!                                          txn = jute-encoded `tree::Txn`, empty for a
+//!                                          sync/reattach barrier)
+//!             Rec::Truncate(index)         entries at and after index are gone
+//!             Rec::Purge(log id)           entries up to that log id are in a snapshot
+//!           The TxnHeader (session, cxid, zxid, time) is not stored: the zxid is computed
+//!           at apply from the entry's term (`quorum::next_zxid`).
 //! padding : zeros (the file is extended ahead of the records in PREALLOC chunks, so that
 //!           fdatasync flushes data blocks only); a zero length marks the end of the log
 //! ```
@@ -18,7 +29,7 @@
 //! Recovery ([`scan`]) reads records until the end marker. A record that fails its length
 //! or CRC check is a torn write when nothing but zeros follows it in the file (cut off and
 //! the file truncated), and corruption otherwise (startup refuses, naming file and offset).
-//! All integers are big-endian.
+//! The record framing's integers (length, CRC) are big-endian; the payload is bincode's.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
