@@ -53,6 +53,12 @@ impl fmt::Display for SessionId {
     }
 }
 
+impl fmt::LowerHex for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::LowerHex::fmt(&self.0, f)
+    }
+}
+
 impl fmt::Display for Zxid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:#x}", self.0)
@@ -69,5 +75,6 @@ mod tests {
         assert_eq!(bincode::serialize(&SessionId(-2)).unwrap(), bincode::serialize(&-2i64).unwrap());
         assert_eq!(bincode::serialize(&Zxid(0x1_0000_0001)).unwrap(), bincode::serialize(&0x1_0000_0001i64).unwrap());
         assert_eq!(SessionId(0x10).to_string(), "0x10");
+        assert_eq!(format!("{:#x}", SessionId(0x10)), "0x10");
     }
 }

@@ -7,7 +7,7 @@
 use super::core::Core;
 use super::ordering::Ready;
 use super::propose::{Local, Reply};
-use crate::ids::{ConnId, ReqId};
+use crate::ids::{ConnId, ReqId, SessionId};
 use crate::proto::*;
 use crate::quorum::events::SmMsg;
 use crate::quorum::{next_zxid, Membership, ZkEntry};
@@ -57,10 +57,11 @@ impl Core {
     /// Applies one write of a batch (or answers a sync barrier).
     fn apply_one(&mut self, ze: ZkEntry, term: u64) {
         let ours = ze.origin == self.my_id && !ze.req.is_none();
+        let session = SessionId(ze.session);
         if ze.txn.is_empty() {
             // A sync or reattach barrier: nothing to apply.
             if ours {
-                self.evaluate_reads(ze.session, 0, Some(ze.req));
+                self.evaluate_reads(session, 0, Some(ze.req));
                 match self.sync_paths.remove(&ze.req) {
                     Some(path) => {
                         let r = ApplyResult { err: ErrorCode::Ok, path: Some(path), stat: None, multi: vec![] };
@@ -81,7 +82,7 @@ impl Core {
         let zxid = next_zxid(self.tree.last_zxid, term);
         if ours {
             // Reads queued before this write (behind a pending sync) must not see it.
-            self.evaluate_reads(ze.session, 0, Some(ze.req));
+            self.evaluate_reads(session, 0, Some(ze.req));
         }
         let header = TxnHeader { session: ze.session, cxid: ze.cxid, zxid, time: ze.time };
         let mut triggers = std::mem::take(&mut self.triggers);
@@ -144,16 +145,16 @@ impl Core {
     }
 
     /// The connect response for a session (its password, the readOnly flag if asked).
-    pub(super) fn connect_response(&self, conn: ConnId, session: i64, timeout: i32) -> Bytes {
+    pub(super) fn connect_response(&self, conn: ConnId, session: SessionId, timeout: i32) -> Bytes {
         let read_only = self.conns.get(&conn).and_then(|c| c.read_only_flag.then_some(false));
-        let resp = ConnectResponse { protocol_version: 0, timeout, session_id: session, passwd: password(session), read_only };
+        let resp = ConnectResponse { protocol_version: 0, timeout, session_id: session.0, passwd: password(session.0), read_only };
         let mut w = Writer::framed();
         resp.write(&mut w);
         w.finish_frame()
     }
 
     /// Evaluates, now, the queued reads of `session` (see [`super::ordering`]).
-    pub(super) fn evaluate_reads(&mut self, session: i64, from: usize, until: Option<ReqId>) {
+    pub(super) fn evaluate_reads(&mut self, session: SessionId, from: usize, until: Option<ReqId>) {
         if !self.queues.get(&session).is_some_and(|q| q.has_reads()) {
             return;
         }
@@ -164,7 +165,7 @@ impl Core {
 
     /// Sends the answered replies at the front of a session's queue and serves the reads that
     /// were waiting behind them, stopping at the first write still in the log.
-    pub(super) fn drain_queue(&mut self, session: i64) {
+    pub(super) fn drain_queue(&mut self, session: SessionId) {
         let Some(q) = self.queues.get_mut(&session) else { return };
         let ready = q.drain();
         if q.is_empty() {
@@ -190,7 +191,7 @@ impl Core {
         self.watches.remove_session(session);
         if let Some(c) = self.session_conn.get(&session).copied() {
             if !reply_pending {
-                self.queues.remove(&session);
+                self.queues.remove(&SessionId(session));
                 self.close_conn(c);
             }
         }

@@ -34,7 +34,7 @@ use super::propose::Local;
 use super::snapshots::Installed;
 use super::stats::{ConnStats, ServerStats};
 use crate::config::Config;
-use crate::ids::{ConnId, ReqId};
+use crate::ids::{ConnId, ReqId, SessionId};
 use crate::proto::*;
 use crate::quorum::events::{Events, QuorumEvent};
 use crate::quorum::network::{MemberAddr, StreamMsg, StreamReply};
@@ -132,7 +132,7 @@ pub struct Core {
     pub(super) next_prep: u64,
     pub(super) prep_touched: HashMap<u64, Vec<String>>,
     /// Each session's requests in arrival order (see [`super::ordering`]).
-    pub(super) queues: HashMap<i64, SessionQueue>,
+    pub(super) queues: HashMap<SessionId, SessionQueue>,
     pub(super) local: HashMap<ReqId, Local>,
     pub(super) next_req: u64,
     /// The paths of syncs in flight (answered with their path).
@@ -140,7 +140,7 @@ pub struct Core {
     pub(super) forward: Option<(NodeId, mpsc::UnboundedSender<StreamMsg>)>,
     pub(super) proposer: Option<mpsc::UnboundedSender<Proposal>>,
     /// Leader: the member each session is connected to (writes from elsewhere: SessionMoved).
-    pub(super) session_owner: HashMap<i64, NodeId>,
+    pub(super) session_owner: HashMap<SessionId, NodeId>,
     pub last_applied: Option<LogId>,
     pub membership: Membership,
     pub(super) current_snapshot: Option<(Meta, PathBuf)>,

@@ -10,7 +10,7 @@ use super::core::{now_ms, Core};
 use super::ordering::Queued;
 use super::prep::Asker;
 use super::roles::Role;
-use crate::ids::{ConnId, ReqId};
+use crate::ids::{ConnId, ReqId, SessionId};
 use crate::proto::*;
 use crate::quorum::network::{ForwardOp, ForwardReq, StreamMsg, StreamReply};
 use crate::quorum::proposer::{self, Proposal};
@@ -83,14 +83,14 @@ impl Reply {
 
 /// A write (or sync) of one of our clients, waiting for the log.
 pub(super) struct Local {
-    pub(super) session: i64,
+    pub(super) session: SessionId,
     pub(super) reply: Reply,
     /// Sent to the leader over the forwarding stream (fails if that stream breaks).
     pub(super) forwarded: bool,
 }
 
 impl Core {
-    fn new_local(&mut self, session: i64, reply: Reply, forwarded: bool) -> ReqId {
+    fn new_local(&mut self, session: SessionId, reply: Reply, forwarded: bool) -> ReqId {
         let req = ReqId(self.next_req);
         self.next_req += 1;
         self.local.insert(req, Local { session, reply, forwarded });
@@ -105,7 +105,7 @@ impl Core {
 
     /// Sends a write of one of our clients into the log: prep + propose on the leader,
     /// forward on a follower.
-    pub(super) fn propose(&mut self, session: i64, conn: ConnId, op: WriteOp, reply: Reply) {
+    pub(super) fn propose(&mut self, session: SessionId, conn: ConnId, op: WriteOp, reply: Reply) {
         match self.role {
             Role::Leader => {
                 let req = self.new_local(session, reply, false);
@@ -124,7 +124,7 @@ impl Core {
                     .get(&conn)
                     .map(|c| (c.auth.ids.iter().map(|i| (i.scheme.clone(), i.id.clone())).collect(), c.auth.is_super))
                     .unwrap_or_default();
-                let fwd = ForwardReq { origin: self.my_id, req, session, op: op.into_forward(), auth, is_super };
+                let fwd = ForwardReq { origin: self.my_id, req, session: session.0, op: op.into_forward(), auth, is_super };
                 let sent = self.forward.as_ref().is_some_and(|(_, tx)| tx.send(StreamMsg::Forward(fwd)).is_ok());
                 if !sent {
                     self.fail_local(req);
@@ -138,7 +138,7 @@ impl Core {
     }
 
     /// Leader: validates a write against the tree and in-flight changes and proposes it.
-    pub(super) fn prep_and_propose(&mut self, origin: NodeId, req: ReqId, session: i64, op: &WriteOp, auth: &AuthInfo, reply: Option<mpsc::UnboundedSender<StreamReply>>) {
+    pub(super) fn prep_and_propose(&mut self, origin: NodeId, req: ReqId, session: SessionId, op: &WriteOp, auth: &AuthInfo, reply: Option<mpsc::UnboundedSender<StreamReply>>) {
         let prep_id = self.next_prep;
         self.next_prep += 1;
         let time = now_ms();
@@ -163,18 +163,18 @@ impl Core {
         let (cxid, txn, touched) = match op {
             WriteOp::CreateSession { timeout } => (0, Txn::CreateSession { timeout: *timeout }, Vec::new()),
             WriteOp::Sync | WriteOp::Reattach => {
-                let entry = ZkEntry { origin, req, prep_node: 0, prep_id: 0, session, cxid: 0, time, txn: Vec::new() };
+                let entry = ZkEntry { origin, req, prep_node: 0, prep_id: 0, session: session.0, cxid: 0, time, txn: Vec::new() };
                 self.submit_entry(entry, origin, req, reply);
                 return;
             }
             WriteOp::CloseSession => {
-                self.sessions.set_closing(session);
-                let (t, touched) = self.pending.prep_close(&self.tree, session, prep_id as i64);
+                self.sessions.set_closing(session.0);
+                let (t, touched) = self.pending.prep_close(&self.tree, session.0, prep_id as i64);
                 (0, t, touched)
             }
             WriteOp::Malformed => (0, Txn::Error { err: ErrorCode::MarshallingError.code() }, Vec::new()),
             WriteOp::Request(frame) => {
-                let who = Asker { session, auth };
+                let who = Asker { session: session.0, auth };
                 let (t, touched) = self.pending.prep(&self.tree, &self.cfg, &who, frame.op, &frame.req, prep_id as i64, time);
                 (frame.xid, t, touched)
             }
@@ -184,7 +184,7 @@ impl Core {
         }
         let mut w = Writer::new();
         txn.write(&mut w);
-        let entry = ZkEntry { origin, req, prep_node: self.my_id, prep_id, session, cxid, time, txn: w.buf.to_vec() };
+        let entry = ZkEntry { origin, req, prep_node: self.my_id, prep_id, session: session.0, cxid, time, txn: w.buf.to_vec() };
         self.submit_entry(entry, origin, req, reply);
     }
 
@@ -219,7 +219,7 @@ impl Core {
                     tracing::warn!(error = %e, "undecodable forwarded request");
                     WriteOp::Malformed
                 });
-                self.prep_and_propose(f.origin, f.req, f.session, &op, &auth, Some(reply));
+                self.prep_and_propose(f.origin, f.req, SessionId(f.session), &op, &auth, Some(reply));
             }
             StreamMsg::Touch(ids) => {
                 let now = Instant::now();
@@ -256,7 +256,7 @@ impl Core {
 
     /// sync: a log entry with no transaction. It commits after everything proposed before it
     /// (on any member), and this member answers when it applies it, in the session's order.
-    pub(super) fn start_sync(&mut self, session: i64, reply: Reply, path: String) {
+    pub(super) fn start_sync(&mut self, session: SessionId, reply: Reply, path: String) {
         let conn = match &reply {
             Reply::Client { conn, .. } => *conn,
             _ => ConnId(0),

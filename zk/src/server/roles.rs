@@ -97,7 +97,7 @@ impl Core {
                     // after the ephemerals are gone, as in ZooKeeper.
                     tracing::info!(session = format!("{id:#x}"), "session expired");
                     let auth = AuthInfo::default();
-                    self.prep_and_propose(0, crate::ids::ReqId::NONE, id, &WriteOp::CloseSession, &auth, None);
+                    self.prep_and_propose(0, crate::ids::ReqId::NONE, crate::ids::SessionId(id), &WriteOp::CloseSession, &auth, None);
                 }
             }
             Role::Follower(l) => {
