@@ -37,7 +37,7 @@ pub struct Broker {
     /// ISR changes for the ISR task (see `replica::isr`).
     pub isr_tx: tokio::sync::mpsc::UnboundedSender<crate::replica::isr::IsrChange>,
     /// Requests for the controller task (controlled shutdown, elections, reassignments).
-    pub controller_tx: tokio::sync::mpsc::UnboundedSender<crate::controller::Command>,
+    pub controller: crate::controller::Handle,
     /// Set once a controlled shutdown has moved us out of the ISRs: followers stop fetching
     /// (Kafka's StopReplica), so that leaders do not take us back in on our way out.
     pub fetching_stopped: AtomicBool,
@@ -45,6 +45,25 @@ pub struct Broker {
     /// Set (and `halt` woken) when the broker must stop: every log dir is offline.
     pub halted: AtomicBool,
     pub halt: tokio::sync::Notify,
+}
+
+/// What the controller sees of its broker.
+impl crate::controller::Ctx for Broker {
+    fn id(&self) -> i32 {
+        self.id
+    }
+    fn cfg(&self) -> &BrokerConfig {
+        &self.cfg
+    }
+    fn zk(&self) -> &ZkClient {
+        &self.zk
+    }
+    fn meta(&self) -> Arc<ClusterMeta> {
+        self.meta.get()
+    }
+    fn stopping(&self) -> bool {
+        self.shutting_down()
+    }
 }
 
 impl Broker {
@@ -125,7 +144,7 @@ impl Broker {
             groups: crate::group::GroupCoordinator::new(crate::group::Settings::from_config(&cfg_for_groups)),
             producer_ids: Default::default(),
             isr_tx,
-            controller_tx,
+            controller: crate::controller::Handle::new(controller_tx),
             fetching_stopped: AtomicBool::new(false),
             shutting_down: AtomicBool::new(false),
             halted: AtomicBool::new(false),

@@ -73,7 +73,7 @@ async fn run(cfg: broker::config::BrokerConfig) -> anyhow::Result<()> {
         _ = broker.halt.notified() => {}
     }
     // Keep serving while leadership moves away (clients follow it), then stop.
-    broker::replica::shutdown::run(&broker).await;
+    broker::server::shutdown::run(&broker).await;
     server.abort();
     broker.shutdown().await;
     if broker.halted.load(std::sync::atomic::Ordering::SeqCst) {

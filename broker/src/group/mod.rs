@@ -31,7 +31,7 @@ use self::records::{Key, OffsetValue};
 use crate::config::BrokerConfig;
 use crate::log::partition_log::now_ms;
 use crate::log::{batch, LogManager};
-use crate::server::errors;
+use crate::error_code::raw as errors;
 
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 

@@ -548,3 +548,36 @@ mod tests {
         assert_eq!(LogManager::stored_broker_id(&dirs), Some(0));
     }
 }
+
+impl LogError {
+    /// The Kafka error code a client sees for this failure.
+    pub fn error_code(&self) -> crate::error_code::ErrorCode {
+        use crate::error_code::ErrorCode;
+        use producer_state::ProducerError;
+        match self {
+            LogError::OffsetOutOfRange(_) => ErrorCode::OFFSET_OUT_OF_RANGE,
+            LogError::Batch(b) => b.error_code(),
+            LogError::Io(_) | LogError::Offline(_) | LogError::Damaged { .. } => ErrorCode::KAFKA_STORAGE_ERROR,
+            LogError::Producer(p) => match p {
+                ProducerError::InvalidEpoch { .. } => ErrorCode::INVALID_PRODUCER_EPOCH,
+                ProducerError::OutOfOrder { .. } => ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER,
+                ProducerError::UnknownProducer { .. } => ErrorCode::UNKNOWN_PRODUCER_ID,
+            },
+        }
+    }
+}
+
+impl batch::BatchError {
+    /// The Kafka error code a client sees for this batch.
+    pub fn error_code(&self) -> crate::error_code::ErrorCode {
+        use crate::error_code::ErrorCode;
+        use batch::BatchError;
+        match self {
+            BatchError::Corrupt(_) => ErrorCode::CORRUPT_MESSAGE,
+            BatchError::TooLarge(..) => ErrorCode::MESSAGE_TOO_LARGE,
+            BatchError::InvalidRecord(_) => ErrorCode::INVALID_RECORD,
+            BatchError::Magic(_) => ErrorCode::UNSUPPORTED_FOR_MESSAGE_FORMAT,
+            BatchError::Compression(_) => ErrorCode::UNSUPPORTED_COMPRESSION_TYPE,
+        }
+    }
+}

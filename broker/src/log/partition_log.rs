@@ -1126,7 +1126,7 @@ mod tests {
                 let e = log.append(&mut b, 0).unwrap_err();
                 assert!(matches!(&e, LogError::Io(io) if crate::log::dir_health::is_out_of_space(io)), "{e}");
                 assert!(!log.health.is_offline());
-                assert_eq!(crate::server::errors::from_log(&e), crate::server::errors::KAFKA_STORAGE_ERROR);
+                assert_eq!(e.error_code(), crate::error_code::ErrorCode::KAFKA_STORAGE_ERROR);
                 continue;
             }
             log.append(&mut b, 0).unwrap();

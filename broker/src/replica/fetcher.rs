@@ -22,8 +22,7 @@ use super::client::{BrokerConn, ClientError};
 use super::state::Role;
 use crate::broker::Broker;
 use crate::log::{LogError, Partition};
-use crate::server::errors;
-use crate::server::handlers::tn;
+use crate::error_code::raw as errors;
 
 const FETCH_VERSION: i16 = 11;
 /// How long a partition that could not store what it fetched waits (Kafka's default
@@ -343,4 +342,8 @@ async fn fetch(broker: &Broker, c: &mut BrokerConn, parts: &Followed, timeout: D
         }
     }
     Ok(progress)
+}
+
+fn tn(s: &str) -> kafka_protocol::messages::TopicName {
+    kafka_protocol::messages::TopicName(kafka_protocol::protocol::StrBytes::from_string(s.to_string()))
 }

@@ -20,7 +20,6 @@ pub mod client;
 pub mod fetcher;
 pub mod heal;
 pub mod isr;
-pub mod shutdown;
 pub mod state;
 
 use std::sync::atomic::Ordering;
@@ -124,7 +123,7 @@ pub fn append_leader(logs: &LogManager, part: &Partition, data: &mut [u8]) -> Re
 /// Leader side of a follower's Fetch: records its progress, moves the high watermark,
 /// and starts an ISR expansion when it has caught up. Err is a Kafka error code.
 pub fn on_follower_fetch(broker: &Broker, topic: &str, part: &Partition, follower: i32, fetch_offset: i64, current_epoch: i32) -> Result<(), i16> {
-    use crate::server::errors;
+    use crate::error_code::raw as errors;
     let now = now_ms();
     let mut repl = part.repl();
     if repl.role != Role::Leader {
@@ -182,7 +181,7 @@ pub fn leader_isr(part: &Partition) -> Option<(usize, i32)> {
 /// was appended below it), as acks=-1 does; for writes the broker makes itself, such as
 /// committed offsets. Err: NOT_LEADER_OR_FOLLOWER when leadership moved, REQUEST_TIMED_OUT.
 pub async fn wait_replicated(logs: &LogManager, part: &Partition, target: i64, timeout: std::time::Duration) -> Result<(), i16> {
-    use crate::server::errors;
+    use crate::error_code::raw as errors;
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         let changed = logs.hw_changed.notified();

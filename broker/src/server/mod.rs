@@ -15,6 +15,7 @@ pub mod limits;
 pub mod request_guard;
 mod request_schema;
 pub mod send;
+pub mod shutdown;
 
 use std::sync::Arc;
 
