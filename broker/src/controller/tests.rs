@@ -238,10 +238,11 @@ fn reassignment_completes_once_targets_are_in_the_isr() {
     let b = brokers(&[0, 1, 2], &[]);
     // 2 not caught up yet: nothing.
     assert!(planner::reconcile(&b, &[p.clone()], &versions, &never).is_empty());
-    // 2 joined the ISR: leadership leaves 0 (not a target), ISR keeps targets only, topic rewritten.
+    // 2 joined the ISR: leadership leaves 0 (not a target) for the first target in the ISR,
+    // the ISR keeps targets only, and the topic znode is rewritten.
     p.state = Some((st(0, 5, &[0, 1, 2]), 9));
     let plan = planner::reconcile(&b, &[p], &versions, &never);
-    assert_eq!(states(&plan), vec![("t".into(), 0, 1, 6, vec![1, 2], 9)]);
+    assert_eq!(states(&plan), vec![("t".into(), 0, 2, 6, vec![1, 2], 9)]);
     match &plan.last().map(|p| &p.write) {
         Some(Write::SetTopic { assignment, adding, removing, version, .. }) => {
             assert_eq!(assignment.get(&0), Some(&vec![2, 1]));

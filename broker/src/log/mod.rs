@@ -27,6 +27,7 @@ pub mod batch;
 pub mod dir_health;
 pub mod partition_log;
 pub mod producer_state;
+pub mod replica_state;
 pub mod segment;
 
 use std::collections::{BTreeMap, HashMap};
@@ -63,7 +64,7 @@ pub type TopicPartition = (String, i32);
 pub struct Partition {
     pub log: Mutex<Log>,
     pub leader_epoch: std::sync::atomic::AtomicI32,
-    pub repl: Mutex<crate::replica::state::ReplicaState>,
+    pub repl: Mutex<replica_state::ReplicaState>,
     /// The health of the log dir it lives in (readable without the log lock).
     pub health: Arc<DirHealth>,
 }
@@ -73,7 +74,7 @@ impl Partition {
     pub fn lock(&self) -> std::sync::MutexGuard<'_, Log> {
         self.log.lock().unwrap_or_else(|e| e.into_inner())
     }
-    pub fn repl(&self) -> std::sync::MutexGuard<'_, crate::replica::state::ReplicaState> {
+    pub fn repl(&self) -> std::sync::MutexGuard<'_, replica_state::ReplicaState> {
         self.repl.lock().unwrap_or_else(|e| e.into_inner())
     }
     pub fn offline(&self) -> bool {

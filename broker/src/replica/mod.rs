@@ -20,11 +20,25 @@ pub mod client;
 pub mod fetcher;
 pub mod heal;
 pub mod isr;
-pub mod state;
+/// Per-partition replication state lives beside the log (a lower layer).
+pub use crate::log::replica_state as state;
+
+/// What replication uses of its broker: id and config, the logs, the ZooKeeper session
+/// (ISR writes), the metadata view, the ISR task's queue, and whether to stop.
+pub trait Ctx: Send + Sync + 'static {
+    fn id(&self) -> i32;
+    fn cfg(&self) -> &crate::config::BrokerConfig;
+    fn logs(&self) -> &crate::log::LogManager;
+    fn zk(&self) -> &crate::zk::ZkClient;
+    fn meta(&self) -> &crate::metadata::MetadataCache;
+    fn isr_tx(&self) -> &tokio::sync::mpsc::UnboundedSender<isr::IsrChange>;
+    /// Followers stop fetching (after controlled shutdown, or when stopping).
+    fn fetching_stopped(&self) -> bool;
+    fn stopping(&self) -> bool;
+}
 
 use std::sync::atomic::Ordering;
 
-use crate::broker::Broker;
 use crate::log::partition_log::now_ms;
 use crate::log::partition_log::Appended;
 use crate::log::{LogError, LogManager, Partition};
@@ -32,8 +46,8 @@ use crate::metadata::PartitionMeta;
 use state::Role;
 
 /// Brings one hosted partition's role in line with its state znode.
-pub fn apply_partition(broker: &Broker, part: &Partition, pm: &PartitionMeta) {
-    let me = broker.id;
+pub fn apply_partition(broker: &dyn Ctx, part: &Partition, pm: &PartitionMeta) {
+    let me = broker.id();
     let Some(st) = pm.state.as_ref() else { return };
     let mut repl = part.repl();
     let now = now_ms();
@@ -122,7 +136,7 @@ pub fn append_leader(logs: &LogManager, part: &Partition, data: &mut [u8]) -> Re
 
 /// Leader side of a follower's Fetch: records its progress, moves the high watermark,
 /// and starts an ISR expansion when it has caught up. Err is a Kafka error code.
-pub fn on_follower_fetch(broker: &Broker, topic: &str, part: &Partition, follower: i32, fetch_offset: i64, current_epoch: i32) -> Result<(), i16> {
+pub fn on_follower_fetch(broker: &dyn Ctx, topic: &str, part: &Partition, follower: i32, fetch_offset: i64, current_epoch: i32) -> Result<(), i16> {
     use crate::error_code::raw as errors;
     let now = now_ms();
     let mut repl = part.repl();
@@ -143,7 +157,7 @@ pub fn on_follower_fetch(broker: &Broker, topic: &str, part: &Partition, followe
         (log.log_end_offset, log.high_watermark(), log.latest_epoch_start().unwrap_or(0))
     };
     repl.record_fetch(follower, fetch_offset, leo, now);
-    let moved = advance_hw_locked(broker.id, part, &repl);
+    let moved = advance_hw_locked(broker.id(), part, &repl);
     let hw = if moved { part.lock().high_watermark() } else { hw };
     let join = !repl.isr_write_pending && repl.may_join(follower, hw, epoch_start);
     if join {
@@ -165,8 +179,8 @@ pub fn on_follower_fetch(broker: &Broker, topic: &str, part: &Partition, followe
     }
     drop(repl);
     if moved {
-        broker.logs.hw_changed.notify_waiters();
-        broker.logs.appended.notify_waiters();
+        broker.logs().hw_changed.notify_waiters();
+        broker.logs().appended.notify_waiters();
     }
     Ok(())
 }
