@@ -261,6 +261,7 @@ async fn command(ctx: &dyn Ctx, ep: &Epoch, state: &mut State, c: Command) -> Re
     let live = live_brokers(zk).await?;
     match c {
         Command::ControlledShutdown { broker: id, reply } => {
+            let id = id.get();
             tracing::info!("controlled shutdown of broker {id}");
             state.shutting.insert(id);
             let (parts, _) = read_parts(zk).await?;

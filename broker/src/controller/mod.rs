@@ -46,6 +46,7 @@ use tokio::sync::oneshot;
 
 use crate::config::BrokerConfig;
 use crate::error_code::ErrorCode;
+use crate::ids::BrokerId;
 use crate::zk::ZkClient;
 
 pub use event_loop::run;
@@ -66,7 +67,7 @@ pub trait Ctx: Send + Sync + 'static {
 pub enum Command {
     /// Move leadership off `broker` and out of the ISRs; answers the partitions it still
     /// leads (replication factor > 1 only, as Kafka 2.5).
-    ControlledShutdown { broker: i32, reply: oneshot::Sender<Result<Vec<(String, i32)>, ErrorCode>> },
+    ControlledShutdown { broker: BrokerId, reply: oneshot::Sender<Result<Vec<(String, i32)>, ErrorCode>> },
     /// ElectLeaders: `unclean` = election type 1; None = every partition.
     Elect { unclean: bool, partitions: Option<Vec<(String, i32)>>, reply: oneshot::Sender<Result<Vec<PartitionResult>, ErrorCode>> },
     /// AlterPartitionReassignments: target replicas, or None to cancel.

@@ -37,6 +37,8 @@ pub trait Ctx: Send + Sync + 'static {
     fn stopping(&self) -> bool;
 }
 
+use crate::error_code::ErrorCode;
+use crate::ids::{BrokerId, LeaderEpoch, Offset};
 use std::sync::atomic::Ordering;
 
 use crate::log::partition_log::now_ms;
@@ -135,22 +137,29 @@ pub fn append_leader(logs: &LogManager, part: &Partition, data: &mut [u8]) -> Re
 }
 
 /// Leader side of a follower's Fetch: records its progress, moves the high watermark,
-/// and starts an ISR expansion when it has caught up. Err is a Kafka error code.
-pub fn on_follower_fetch(broker: &dyn Ctx, topic: &str, part: &Partition, follower: i32, fetch_offset: i64, current_epoch: i32) -> Result<(), i16> {
-    use crate::error_code::raw as errors;
+/// and starts an ISR expansion when it has caught up. Err is the Kafka error the follower would get.
+pub fn on_follower_fetch(
+    broker: &dyn Ctx,
+    topic: &str,
+    part: &Partition,
+    follower: BrokerId,
+    fetch_offset: Offset,
+    current_epoch: LeaderEpoch,
+) -> Result<(), ErrorCode> {
+    let (follower, fetch_offset, current_epoch) = (follower.get(), fetch_offset.get(), current_epoch.get());
     let now = now_ms();
     let mut repl = part.repl();
     if repl.role != Role::Leader {
-        return Err(errors::NOT_LEADER_OR_FOLLOWER);
+        return Err(ErrorCode::NOT_LEADER_OR_FOLLOWER);
     }
     if current_epoch >= 0 && current_epoch < repl.leader_epoch {
-        return Err(errors::FENCED_LEADER_EPOCH);
+        return Err(ErrorCode::FENCED_LEADER_EPOCH);
     }
     if current_epoch > repl.leader_epoch {
-        return Err(errors::UNKNOWN_LEADER_EPOCH);
+        return Err(ErrorCode::UNKNOWN_LEADER_EPOCH);
     }
     if !repl.replicas.contains(&follower) {
-        return Err(errors::NOT_LEADER_OR_FOLLOWER);
+        return Err(ErrorCode::NOT_LEADER_OR_FOLLOWER);
     }
     let (leo, hw, epoch_start) = {
         let log = part.lock();
@@ -194,21 +203,20 @@ pub fn leader_isr(part: &Partition) -> Option<(usize, i32)> {
 /// Waits until a led partition's high watermark reaches `target` (every ISR member has what
 /// was appended below it), as acks=-1 does; for writes the broker makes itself, such as
 /// committed offsets. Err: NOT_LEADER_OR_FOLLOWER when leadership moved, REQUEST_TIMED_OUT.
-pub async fn wait_replicated(logs: &LogManager, part: &Partition, target: i64, timeout: std::time::Duration) -> Result<(), i16> {
-    use crate::error_code::raw as errors;
+pub async fn wait_replicated(logs: &LogManager, part: &Partition, target: i64, timeout: std::time::Duration) -> Result<(), ErrorCode> {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         let changed = logs.hw_changed.notified();
         tokio::pin!(changed);
         changed.as_mut().enable();
         if leader_isr(part).is_none() {
-            return Err(errors::NOT_LEADER_OR_FOLLOWER);
+            return Err(ErrorCode::NOT_LEADER_OR_FOLLOWER);
         }
         if part.lock().high_watermark() >= target {
             return Ok(());
         }
         if tokio::time::timeout_at(deadline, changed).await.is_err() {
-            return Err(errors::REQUEST_TIMED_OUT);
+            return Err(ErrorCode::REQUEST_TIMED_OUT);
         }
     }
 }

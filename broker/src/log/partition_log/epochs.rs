@@ -1,6 +1,7 @@
 //! The leader-epoch cache of a partition log (`leader-epoch-checkpoint`, format in
 //! `partition_log`'s docs): which epoch started at which offset, kept for followers'
-//! truncation (`end_offset_for_epoch`, Kafka's OffsetsForLeaderEpoch). Below `replica`.
+//! truncation (`end_offset_for_epoch`, Kafka's OffsetsForLeaderEpoch), and the truncations
+//! themselves (`truncate_to`, `truncate_fully_and_start_at`). Below `replica`.
 
 use super::*;
 
@@ -158,5 +159,78 @@ impl Log {
                 }
             }
         }
+    }
+}
+
+/// Follower truncation (by leader epoch, or whole when the leader's log starts past ours).
+impl Log {
+    /// Cuts the log back to `offset` (a follower removing a divergent tail, or damaged data
+    /// it fetches again). A cut inside a batch removes the whole batch, as segments hold
+    /// whole batches. Indexes, the epoch cache and the producer state follow.
+    pub fn truncate_to(&mut self, offset: i64) -> Result<(), LogError> {
+        self.online()?;
+        if offset >= self.log_end_offset {
+            return Ok(());
+        }
+        let offset = offset.max(0);
+        tracing::info!("truncating {}-{} from {} to offset {offset}", self.topic, self.partition, self.log_end_offset);
+        if offset <= self.segments.keys().next().copied().unwrap_or(0) {
+            return self.truncate_fully_and_start_at(offset);
+        }
+        let doomed: Vec<i64> = self.segments.range(offset + 1..).map(|(b, _)| *b).collect();
+        for b in doomed {
+            if let Some(seg) = self.segments.remove(&b) {
+                seg.delete_files();
+            }
+        }
+        let next = match self.segments.range_mut(..=offset).next_back() {
+            Some((_, seg)) => seg.truncate_to(offset, self.config.index_interval_bytes),
+            None => Ok(offset),
+        };
+        let next = next.map_err(|e| self.storage("truncating", e))?;
+        self.after_truncation(next)
+    }
+
+    /// Drops every segment and starts empty at `offset` (a follower far behind a leader whose
+    /// log now starts later, or a truncation below the first segment).
+    pub fn truncate_fully_and_start_at(&mut self, offset: i64) -> Result<(), LogError> {
+        self.online()?;
+        let bases: Vec<i64> = self.segments.keys().copied().collect();
+        for b in bases {
+            if let Some(seg) = self.segments.remove(&b) {
+                seg.delete_files();
+            }
+        }
+        match Segment::create(&self.dir, offset, now_ms(), self.config.index_interval_bytes) {
+            Ok(seg) => {
+                self.segments.insert(offset, seg);
+            }
+            Err(e) => {
+                // No segment left: this log cannot go on.
+                self.health.fail(&format!("creating a segment for {}-{}", self.topic, self.partition), &e);
+                return Err(LogError::Offline(self.health.path.clone()));
+            }
+        }
+        self.log_start_offset = offset;
+        self.after_truncation(offset)
+    }
+
+    pub(super) fn after_truncation(&mut self, next: i64) -> Result<(), LogError> {
+        self.log_end_offset = next;
+        self.log_start_offset = self.log_start_offset.min(next);
+        self.recovery_point = self.recovery_point.min(next);
+        self.high_watermark = self.high_watermark.min(next);
+        self.epochs.retain(|(_, o)| *o < next);
+        if let Err(e) = self.write_epochs() {
+            return Err(self.storage("writing the leader epoch checkpoint", e));
+        }
+        for off in self.snapshot_offsets() {
+            if off > next {
+                let _ = std::fs::remove_file(self.snapshot_path(off));
+            }
+        }
+        self.producers = ProducerState::default();
+        self.load_producer_state()?;
+        Ok(())
     }
 }
