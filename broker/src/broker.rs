@@ -37,7 +37,7 @@ pub struct Broker {
     /// ISR changes for the ISR task (see `replica::isr`).
     pub isr_tx: tokio::sync::mpsc::UnboundedSender<crate::replica::isr::IsrChange>,
     /// Requests for the controller task (controlled shutdown, elections, reassignments).
-    pub controller_tx: tokio::sync::mpsc::UnboundedSender<crate::controller::Command>,
+    pub controller: crate::controller::Handle,
     /// Set once a controlled shutdown has moved us out of the ISRs: followers stop fetching
     /// (Kafka's StopReplica), so that leaders do not take us back in on our way out.
     pub fetching_stopped: AtomicBool,
@@ -45,6 +45,55 @@ pub struct Broker {
     /// Set (and `halt` woken) when the broker must stop: every log dir is offline.
     pub halted: AtomicBool,
     pub halt: tokio::sync::Notify,
+    /// Shutdown phases and in-flight requests (see `lifecycle`).
+    pub lifecycle: crate::lifecycle::Lifecycle,
+}
+
+/// What the controller sees of its broker.
+impl crate::controller::Ctx for Broker {
+    fn id(&self) -> i32 {
+        self.id
+    }
+    fn cfg(&self) -> &BrokerConfig {
+        &self.cfg
+    }
+    fn zk(&self) -> &ZkClient {
+        &self.zk
+    }
+    fn meta(&self) -> Arc<ClusterMeta> {
+        self.meta.get()
+    }
+    fn stopping(&self) -> bool {
+        self.shutting_down()
+    }
+}
+
+/// What replication sees of its broker.
+impl crate::replica::Ctx for Broker {
+    fn id(&self) -> i32 {
+        self.id
+    }
+    fn cfg(&self) -> &BrokerConfig {
+        &self.cfg
+    }
+    fn logs(&self) -> &LogManager {
+        &self.logs
+    }
+    fn zk(&self) -> &ZkClient {
+        &self.zk
+    }
+    fn meta(&self) -> &MetadataCache {
+        &self.meta
+    }
+    fn isr_tx(&self) -> &tokio::sync::mpsc::UnboundedSender<crate::replica::isr::IsrChange> {
+        &self.isr_tx
+    }
+    fn fetching_stopped(&self) -> bool {
+        Broker::fetching_stopped(self)
+    }
+    fn stopping(&self) -> bool {
+        self.shutting_down()
+    }
 }
 
 impl Broker {
@@ -125,11 +174,12 @@ impl Broker {
             groups: crate::group::GroupCoordinator::new(crate::group::Settings::from_config(&cfg_for_groups)),
             producer_ids: Default::default(),
             isr_tx,
-            controller_tx,
+            controller: crate::controller::Handle::new(controller_tx),
             fetching_stopped: AtomicBool::new(false),
             shutting_down: AtomicBool::new(false),
             halted: AtomicBool::new(false),
             halt: tokio::sync::Notify::new(),
+            lifecycle: Default::default(),
         });
         let _ = broker.zk.get_children("/brokers/topics", false).await;
         let _ = broker.zk.get_children("/brokers/ids", false).await;
@@ -190,11 +240,15 @@ impl Broker {
         )
     }
 
-    /// Flushes, checkpoints and closes the session.
+    /// The last steps of shutdown, after the listener drained: background loops stop,
+    /// the logs are flushed and checkpointed, and the ZooKeeper session is closed (which
+    /// deletes the ephemeral `/brokers/ids/<id>` registration at once).
     pub async fn shutdown(&self) {
         self.shutting_down.store(true, Ordering::Relaxed);
-        tracing::info!("shutting down broker {}", self.id);
+        self.lifecycle.advance(crate::lifecycle::Phase::Stopped);
+        tracing::info!("shutdown: flushing and checkpointing the logs of broker {}", self.id);
         tokio::task::block_in_place(|| self.logs.checkpoint(true));
+        tracing::info!("shutdown: closing the ZooKeeper session (deletes {})", zkdata::broker_path(self.id));
         self.zk.close().await;
         tracing::info!("shut down completed");
     }
@@ -334,7 +388,7 @@ async fn dir_failures(broker: Arc<Broker>) {
             return;
         }
         // Leaders there hand over at once rather than at the next tick.
-        crate::replica::heal::tick(&broker).await;
+        crate::replica::heal::tick(&*broker).await;
     }
 }
 
@@ -358,7 +412,7 @@ async fn maintenance_loop(broker: Arc<Broker>) {
             let b = broker.clone();
             let _ = tokio::task::spawn_blocking(move || b.logs.scrub(scrub)).await;
         }
-        crate::replica::heal::tick(&broker).await;
+        crate::replica::heal::tick(&*broker).await;
         if last_retention.elapsed() >= retention_every {
             last_retention = std::time::Instant::now();
             let b = broker.clone();

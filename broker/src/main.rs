@@ -49,6 +49,9 @@ fn main() -> ExitCode {
     }
 }
 
+/// How long in-flight requests may take to finish once the listener stops.
+const DRAIN: std::time::Duration = std::time::Duration::from_secs(5);
+
 async fn run(cfg: broker::config::BrokerConfig) -> anyhow::Result<()> {
     use anyhow::Context;
     let l = cfg.listeners[0].clone();
@@ -72,9 +75,21 @@ async fn run(cfg: broker::config::BrokerConfig) -> anyhow::Result<()> {
         _ = term.recv() => {}
         _ = broker.halt.notified() => {}
     }
-    // Keep serving while leadership moves away (clients follow it), then stop.
-    broker::replica::shutdown::run(&broker).await;
+    // Kafka's order: leadership moves away while we still serve (clients follow it), then
+    // the listener stops and in-flight requests finish (bounded), then logs are flushed
+    // and the ZooKeeper session closed (the registration goes with it).
+    use broker::lifecycle::Phase;
+    tracing::info!("shutdown: step 1/4: controlled shutdown");
+    broker.lifecycle.advance(Phase::ControlledShutdown);
+    broker::server::shutdown::run(&broker).await;
+    tracing::info!("shutdown: step 2/4: draining (no new connections; in-flight requests get {} s)", DRAIN.as_secs());
+    broker.lifecycle.advance(Phase::Draining);
+    match broker.lifecycle.drained(DRAIN).await {
+        0 => tracing::info!("shutdown: every in-flight request answered"),
+        n => tracing::warn!("shutdown: {n} request(s) still in flight after {} s; closing their connections", DRAIN.as_secs()),
+    }
     server.abort();
+    tracing::info!("shutdown: step 3/4 and 4/4: flush logs, close the ZooKeeper session");
     broker.shutdown().await;
     if broker.halted.load(std::sync::atomic::Ordering::SeqCst) {
         anyhow::bail!("every log dir has failed");

@@ -72,6 +72,23 @@ impl MetadataCache {
         *self.inner.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(m);
         self.changed.notify_waiters();
     }
+
+    /// Waits (at most `timeout`) until `pred` holds for the current view; answers whether
+    /// it does at the end.
+    pub async fn wait_for(&self, timeout: std::time::Duration, pred: impl Fn(&ClusterMeta) -> bool) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if pred(&self.get()) {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return pred(&self.get());
+            }
+        }
+    }
 }
 
 /// Reads the whole cluster view from ZooKeeper, setting watches on what may change.

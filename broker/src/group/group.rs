@@ -19,7 +19,7 @@ use bytes::Bytes;
 use tokio::sync::oneshot;
 
 use super::records::{GroupValue, MemberValue, OffsetValue};
-use crate::server::errors;
+use crate::error_code::raw as errors;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GroupState {

@@ -18,6 +18,9 @@
 
 pub mod group;
 pub mod records;
+mod loading;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -31,7 +34,7 @@ use self::records::{Key, OffsetValue};
 use crate::config::BrokerConfig;
 use crate::log::partition_log::now_ms;
 use crate::log::{batch, LogManager};
-use crate::server::errors;
+use crate::error_code::raw as errors;
 
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 
@@ -524,217 +527,5 @@ impl GroupCoordinator {
         }
     }
 
-    /// Leadership of `__consumer_offsets` partitions changed: load what we now lead, drop
-    /// the groups of what we no longer lead.
-    pub fn update_ownership(&self, logs: &LogManager, led: &BTreeSet<i32>, partition_count: Option<i32>) {
-        if let Some(n) = partition_count {
-            self.partitions.store(n.max(1), Ordering::Relaxed);
-        }
-        let n = self.partitions.load(Ordering::Relaxed);
-        let (to_load, lost) = {
-            let mut inner = self.lock();
-            let lost: Vec<i32> = inner.partitions.keys().copied().filter(|p| !led.contains(p)).collect();
-            for p in &lost {
-                inner.partitions.remove(p);
-            }
-            let before = inner.groups.len();
-            inner.groups.retain(|id, _| led.contains(&records::partition_for(id, n)));
-            if before != inner.groups.len() {
-                tracing::info!("unloaded {} group(s) of {OFFSETS_TOPIC} partitions {lost:?}", before - inner.groups.len());
-            }
-            let new: Vec<i32> = led.iter().copied().filter(|p| !inner.partitions.contains_key(p)).collect();
-            for p in &new {
-                inner.partitions.insert(*p, PartStatus::Loading);
-            }
-            (new, lost)
-        };
-        let _ = lost;
-        for p in to_load {
-            let started = std::time::Instant::now();
-            let groups = load_partition(logs, p);
-            let mut inner = self.lock();
-            if inner.partitions.get(&p) != Some(&PartStatus::Loading) {
-                continue;
-            }
-            let count = groups.len();
-            for (id, g) in groups {
-                if records::partition_for(&id, n) == p {
-                    inner.groups.insert(id, g);
-                }
-            }
-            inner.partitions.insert(p, PartStatus::Loaded);
-            if count > 0 {
-                tracing::info!("loaded {count} group(s) from {OFFSETS_TOPIC}-{p} in {:?}", started.elapsed());
-            }
-        }
-    }
 }
 
-/// Replays one partition of `__consumer_offsets` into groups.
-fn load_partition(logs: &LogManager, p: i32) -> HashMap<String, Group> {
-    let now = now_ms();
-    let mut offsets: HashMap<String, BTreeMap<(String, i32), OffsetValue>> = HashMap::new();
-    let mut metas: HashMap<String, Option<records::GroupValue>> = HashMap::new();
-    let Some(part) = logs.get(OFFSETS_TOPIC, p) else { return HashMap::new() };
-    let (mut from, end) = {
-        let log = part.lock();
-        (log.log_start_offset, log.log_end_offset)
-    };
-    while from < end {
-        let data = match part.lock().read(from, 1 << 20) {
-            Ok(d) => d,
-            Err(e) => {
-                tracing::error!("reading {OFFSETS_TOPIC}-{p} at {from}: {e}");
-                break;
-            }
-        };
-        let batches = batch::split(&data);
-        if batches.is_empty() {
-            break;
-        }
-        for (h, bytes) in batches {
-            from = h.last_offset() + 1;
-            let recs = match batch::records(bytes) {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::warn!("skipping unreadable batch at {} of {OFFSETS_TOPIC}-{p}: {e}", h.base_offset);
-                    continue;
-                }
-            };
-            for r in recs {
-                let Some(key) = r.key.as_deref().and_then(records::decode_key) else { continue };
-                match key {
-                    Key::Offset { group, topic, partition } => {
-                        let m = offsets.entry(group).or_default();
-                        match r.value.as_deref().and_then(records::decode_offset) {
-                            Some(v) => {
-                                m.insert((topic, partition), v);
-                            }
-                            None => {
-                                m.remove(&(topic, partition));
-                            }
-                        }
-                    }
-                    Key::Group { group } => {
-                        let v = r.value.as_deref().and_then(records::decode_group);
-                        if v.is_none() {
-                            offsets.remove(&group);
-                        }
-                        metas.insert(group, v);
-                    }
-                }
-            }
-        }
-    }
-    let mut out = HashMap::new();
-    for (id, v) in metas {
-        if let Some(v) = v {
-            out.insert(id.clone(), Group::from_stored(&id, &v, now));
-        }
-    }
-    for (id, offs) in offsets {
-        if offs.is_empty() && !out.contains_key(&id) {
-            continue;
-        }
-        let g = out.entry(id.clone()).or_insert_with(|| Group::new(&id, now));
-        g.offsets = offs;
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::{parse_properties, BrokerConfig};
-    use crate::group::group::JoinParams;
-    use crate::topic_config::TopicConfig;
-
-    fn setup(dir: &std::path::Path, extra: &str) -> (BrokerConfig, LogManager, GroupCoordinator) {
-        let text = format!("zookeeper.connect=x:1\nlog.dirs={}\noffsets.topic.num.partitions=3\ngroup.initial.rebalance.delay.ms=0\n{extra}", dir.display());
-        let cfg = BrokerConfig::from_pairs(parse_properties(&text)).unwrap();
-        let logs = LogManager::new(&cfg);
-        logs.load_existing().unwrap();
-        for p in 0..3 {
-            logs.get_or_create(OFFSETS_TOPIC, p, TopicConfig::resolve(&cfg, &Default::default())).unwrap();
-        }
-        let gc = GroupCoordinator::new(Settings::from_config(&cfg));
-        gc.update_ownership(&logs, &(0..3).collect(), Some(3));
-        (cfg, logs, gc)
-    }
-
-    fn ov(offset: i64) -> OffsetValue {
-        OffsetValue { offset, leader_epoch: -1, metadata: "m".into(), commit_timestamp: now_ms(), expire_timestamp: None }
-    }
-
-    #[tokio::test]
-    async fn state_is_rebuilt_from_the_log() {
-        let d = tempfile::tempdir().unwrap();
-        let member;
-        {
-            let (_c, logs, gc) = setup(d.path(), "");
-            gc.commit(&logs, "simple", -1, "", None, vec![("t".into(), 0, ov(5)), ("t".into(), 1, ov(6))]).unwrap();
-            gc.commit(&logs, "simple", -1, "", None, vec![("t".into(), 0, ov(7))]).unwrap();
-            let p = |id: &str| JoinParams {
-                member_id: id.into(),
-                instance_id: None,
-                client_id: "c".into(),
-                client_host: "/127.0.0.1".into(),
-                session_timeout: 10_000,
-                rebalance_timeout: 10_000,
-                protocol_type: "consumer".into(),
-                protocols: vec![("range".into(), Bytes::from_static(b"sub"))],
-                require_known_member_id: false,
-            };
-            let j = gc.join(&logs, "live", p("")).await.unwrap();
-            assert_eq!((j.error, j.generation), (0, 1));
-            member = j.member_id.clone();
-            let s = gc.sync(&logs, "live", &member, None, 1, vec![(member.clone(), Bytes::from_static(b"asg"))]).await.unwrap();
-            assert_eq!(s.error, 0);
-            gc.commit(&logs, "live", 1, &member, None, vec![("t".into(), 0, ov(3))]).unwrap();
-            assert_eq!(gc.commit(&logs, "live", 2, &member, None, vec![("t".into(), 0, ov(4))]), Err(errors::ILLEGAL_GENERATION));
-            gc.commit(&logs, "gone", -1, "", None, vec![("t".into(), 0, ov(1))]).unwrap();
-            assert_eq!(gc.delete_group(&logs, "gone"), errors::NONE);
-            assert_eq!(gc.delete_group(&logs, "live"), errors::NON_EMPTY_GROUP);
-            logs.checkpoint(true);
-        }
-        // A new broker process on the same log dir.
-        let (_c, logs, gc) = setup(d.path(), "");
-        let got = gc.fetch("simple", None).unwrap();
-        let offs: Vec<(i32, i64)> = got.iter().map(|(_, p, v)| (*p, v.as_ref().unwrap().offset)).collect();
-        assert_eq!(offs, vec![(0, 7), (1, 6)]);
-        assert_eq!(gc.fetch("live", Some(vec![("t".into(), vec![0])])).unwrap()[0].2.as_ref().unwrap().offset, 3);
-        assert!(gc.fetch("gone", None).unwrap().is_empty());
-        let info = gc.describe("live").unwrap();
-        assert_eq!((info.state, info.members.len()), ("Stable", 1));
-        assert_eq!(info.members[0].assignment, Bytes::from_static(b"asg"));
-        assert_eq!(gc.heartbeat(&logs, "live", &member, None, 1), errors::NONE);
-        let mut listed: Vec<String> = gc.list().into_iter().map(|(g, _, _)| g).collect();
-        listed.sort();
-        assert_eq!(listed, vec!["live".to_string(), "simple".to_string()]);
-    }
-
-    #[tokio::test]
-    async fn offsets_of_empty_groups_expire_and_stay_expired() {
-        let d = tempfile::tempdir().unwrap();
-        {
-            let (_c, logs, gc) = setup(d.path(), "offsets.retention.minutes=0\noffsets.retention.check.interval.ms=1\n");
-            gc.commit(&logs, "old", -1, "", None, vec![("t".into(), 0, ov(5))]).unwrap();
-            gc.tick(&logs);
-            assert!(gc.fetch("old", None).unwrap().is_empty());
-            gc.tick(&logs);
-            assert!(gc.list().is_empty(), "an empty group without offsets is removed");
-        }
-        let (_c, _logs, gc) = setup(d.path(), "");
-        assert!(gc.fetch("old", None).unwrap().is_empty());
-        assert!(gc.list().is_empty());
-    }
-
-    #[test]
-    fn not_owned_or_loading_partitions_are_refused() {
-        let d = tempfile::tempdir().unwrap();
-        let (_c, logs, gc) = setup(d.path(), "");
-        gc.update_ownership(&logs, &BTreeSet::new(), Some(3));
-        assert_eq!(gc.fetch("x", None).unwrap_err(), errors::NOT_COORDINATOR);
-        assert_eq!(gc.commit(&logs, "", -1, "", None, vec![]), Err(errors::INVALID_GROUP_ID));
-    }
-}

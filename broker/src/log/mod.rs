@@ -27,6 +27,7 @@ pub mod batch;
 pub mod dir_health;
 pub mod partition_log;
 pub mod producer_state;
+pub mod replica_state;
 pub mod segment;
 
 use std::collections::{BTreeMap, HashMap};
@@ -63,7 +64,7 @@ pub type TopicPartition = (String, i32);
 pub struct Partition {
     pub log: Mutex<Log>,
     pub leader_epoch: std::sync::atomic::AtomicI32,
-    pub repl: Mutex<crate::replica::state::ReplicaState>,
+    pub repl: Mutex<replica_state::ReplicaState>,
     /// The health of the log dir it lives in (readable without the log lock).
     pub health: Arc<DirHealth>,
 }
@@ -73,7 +74,7 @@ impl Partition {
     pub fn lock(&self) -> std::sync::MutexGuard<'_, Log> {
         self.log.lock().unwrap_or_else(|e| e.into_inner())
     }
-    pub fn repl(&self) -> std::sync::MutexGuard<'_, crate::replica::state::ReplicaState> {
+    pub fn repl(&self) -> std::sync::MutexGuard<'_, replica_state::ReplicaState> {
         self.repl.lock().unwrap_or_else(|e| e.into_inner())
     }
     pub fn offline(&self) -> bool {
@@ -546,5 +547,38 @@ mod tests {
         std::fs::write(&meta, "#x\nversion=0\nbroker.id=0\n").unwrap();
         LogManager::check_meta(&dirs, 0, "abc").unwrap();
         assert_eq!(LogManager::stored_broker_id(&dirs), Some(0));
+    }
+}
+
+impl LogError {
+    /// The Kafka error code a client sees for this failure.
+    pub fn error_code(&self) -> crate::error_code::ErrorCode {
+        use crate::error_code::ErrorCode;
+        use producer_state::ProducerError;
+        match self {
+            LogError::OffsetOutOfRange(_) => ErrorCode::OFFSET_OUT_OF_RANGE,
+            LogError::Batch(b) => b.error_code(),
+            LogError::Io(_) | LogError::Offline(_) | LogError::Damaged { .. } => ErrorCode::KAFKA_STORAGE_ERROR,
+            LogError::Producer(p) => match p {
+                ProducerError::InvalidEpoch { .. } => ErrorCode::INVALID_PRODUCER_EPOCH,
+                ProducerError::OutOfOrder { .. } => ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER,
+                ProducerError::UnknownProducer { .. } => ErrorCode::UNKNOWN_PRODUCER_ID,
+            },
+        }
+    }
+}
+
+impl batch::BatchError {
+    /// The Kafka error code a client sees for this batch.
+    pub fn error_code(&self) -> crate::error_code::ErrorCode {
+        use crate::error_code::ErrorCode;
+        use batch::BatchError;
+        match self {
+            BatchError::Corrupt(_) => ErrorCode::CORRUPT_MESSAGE,
+            BatchError::TooLarge(..) => ErrorCode::MESSAGE_TOO_LARGE,
+            BatchError::InvalidRecord(_) => ErrorCode::INVALID_RECORD,
+            BatchError::Magic(_) => ErrorCode::UNSUPPORTED_FOR_MESSAGE_FORMAT,
+            BatchError::Compression(_) => ErrorCode::UNSUPPORTED_COMPRESSION_TYPE,
+        }
     }
 }

@@ -20,10 +20,9 @@ use kafka_protocol::messages::{ApiKey, BrokerId, FetchRequest, FetchResponse, Of
 
 use super::client::{BrokerConn, ClientError};
 use super::state::Role;
-use crate::broker::Broker;
+use super::Ctx;
 use crate::log::{LogError, Partition};
-use crate::server::errors;
-use crate::server::handlers::tn;
+use crate::error_code::raw as errors;
 
 const FETCH_VERSION: i16 = 11;
 /// How long a partition that could not store what it fetched waits (Kafka's default
@@ -34,7 +33,7 @@ const EPOCH_VERSION: i16 = 3;
 type Followed = Vec<(String, i32, Arc<Partition>)>;
 
 /// Starts and reaps the per-leader fetchers as roles change.
-pub async fn run(broker: Arc<Broker>) {
+pub async fn run(broker: Arc<dyn Ctx>) {
     let mut tasks: HashMap<i32, tokio::task::JoinHandle<()>> = HashMap::new();
     loop {
         if broker.fetching_stopped() {
@@ -43,11 +42,11 @@ pub async fn run(broker: Arc<Broker>) {
             }
             return;
         }
-        let changed = broker.meta.changed.notified();
+        let changed = broker.meta().changed.notified();
         tokio::pin!(changed);
         changed.as_mut().enable();
         let leaders: BTreeSet<i32> = broker
-            .logs
+            .logs()
             .all()
             .iter()
             .filter_map(|(_, p)| match p.repl().role {
@@ -63,9 +62,9 @@ pub async fn run(broker: Arc<Broker>) {
     }
 }
 
-fn followed(broker: &Broker, leader: i32) -> Followed {
+fn followed(broker: &dyn Ctx, leader: i32) -> Followed {
     let mut v: Followed = broker
-        .logs
+        .logs()
         .all()
         .into_iter()
         // A replica in an offline dir, or with damaged data, does not fetch (see `heal`).
@@ -76,27 +75,27 @@ fn followed(broker: &Broker, leader: i32) -> Followed {
     v
 }
 
-async fn follow(broker: Arc<Broker>, leader: i32) {
-    let timeout = Duration::from_millis(broker.cfg.replica_socket_timeout_ms as u64);
+async fn follow(broker: Arc<dyn Ctx>, leader: i32) {
+    let timeout = Duration::from_millis(broker.cfg().replica_socket_timeout_ms as u64);
     let mut conn: Option<BrokerConn> = None;
     let mut failures = 0u32;
     loop {
         if broker.fetching_stopped() {
             return;
         }
-        let parts = followed(&broker, leader);
+        let parts = followed(&*broker, leader);
         if parts.is_empty() {
             return;
         }
         let backoff = Duration::from_millis((100 * (1 << failures.min(3))) as u64);
         if conn.is_none() {
-            let meta = broker.meta.get();
+            let meta = broker.meta().get();
             let Some(b) = meta.brokers.get(&leader) else {
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 continue;
             };
             let addr = format!("{}:{}", b.host, b.port);
-            match BrokerConn::connect(&addr, &format!("broker-{}-fetcher-0", broker.id), timeout).await {
+            match BrokerConn::connect(&addr, &format!("broker-{}-fetcher-0", broker.id()), timeout).await {
                 Ok(c) => conn = Some(c),
                 Err(e) => {
                     tracing::debug!("fetcher for leader {leader}: cannot connect to {addr}: {e}");
@@ -109,7 +108,7 @@ async fn follow(broker: Arc<Broker>, leader: i32) {
         let Some(c) = conn.as_mut() else { continue };
         let need: Followed = parts.iter().filter(|p| p.2.repl().needs_truncation).cloned().collect();
         if !need.is_empty() {
-            if let Err(e) = truncate(&broker, c, &need, timeout).await {
+            if let Err(e) = truncate(&*broker, c, &need, timeout).await {
                 tracing::info!("fetcher for leader {leader}: OffsetsForLeaderEpoch failed: {e}");
                 conn = None;
                 failures += 1;
@@ -130,7 +129,7 @@ async fn follow(broker: Arc<Broker>, leader: i32) {
             tokio::time::sleep(backoff).await;
             continue;
         }
-        match fetch(&broker, c, &ready, timeout).await {
+        match fetch(&*broker, c, &ready, timeout).await {
             Ok(true) => failures = 0,
             Ok(false) => {
                 failures += 1;
@@ -147,9 +146,9 @@ async fn follow(broker: Arc<Broker>, leader: i32) {
 }
 
 /// Where our log diverges from the leader's, per partition; cuts it there.
-async fn truncate(broker: &Broker, c: &mut BrokerConn, parts: &Followed, timeout: Duration) -> Result<(), ClientError> {
+async fn truncate(broker: &dyn Ctx, c: &mut BrokerConn, parts: &Followed, timeout: Duration) -> Result<(), ClientError> {
     let mut req = OffsetForLeaderEpochRequest::default();
-    req.replica_id = BrokerId(broker.id);
+    req.replica_id = BrokerId(broker.id());
     let mut asked: BTreeMap<(String, i32), (Arc<Partition>, i32, i32)> = BTreeMap::new();
     let mut topics: BTreeMap<String, Vec<OffsetForLeaderPartition>> = BTreeMap::new();
     for (t, p, part) in parts {
@@ -230,10 +229,10 @@ async fn truncate(broker: &Broker, c: &mut BrokerConn, parts: &Followed, timeout
 }
 
 /// One fetch round. Ok(false) when no partition made progress (back off).
-async fn fetch(broker: &Broker, c: &mut BrokerConn, parts: &Followed, timeout: Duration) -> Result<bool, ClientError> {
+async fn fetch(broker: &dyn Ctx, c: &mut BrokerConn, parts: &Followed, timeout: Duration) -> Result<bool, ClientError> {
     let mut req = FetchRequest::default();
-    req.replica_id = BrokerId(broker.id);
-    req.max_wait_ms = broker.cfg.replica_fetch_wait_max_ms;
+    req.replica_id = BrokerId(broker.id());
+    req.max_wait_ms = broker.cfg().replica_fetch_wait_max_ms;
     req.min_bytes = 1;
     req.max_bytes = 10 * 1024 * 1024;
     req.isolation_level = 0;
@@ -253,7 +252,7 @@ async fn fetch(broker: &Broker, c: &mut BrokerConn, parts: &Followed, timeout: D
         fp.fetch_offset = leo;
         fp.log_start_offset = start;
         fp.last_fetched_epoch = -1;
-        fp.partition_max_bytes = broker.cfg.replica_fetch_max_bytes;
+        fp.partition_max_bytes = broker.cfg().replica_fetch_max_bytes;
         topics.entry(t.clone()).or_default().push(fp);
         sent.insert((t.clone(), *p), (part.clone(), epoch));
     }
@@ -343,4 +342,8 @@ async fn fetch(broker: &Broker, c: &mut BrokerConn, parts: &Followed, timeout: D
         }
     }
     Ok(progress)
+}
+
+fn tn(s: &str) -> kafka_protocol::messages::TopicName {
+    kafka_protocol::messages::TopicName(kafka_protocol::protocol::StrBytes::from_string(s.to_string()))
 }

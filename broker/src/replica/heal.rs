@@ -18,7 +18,7 @@
 
 use std::sync::atomic::Ordering;
 
-use crate::broker::Broker;
+use super::Ctx;
 use crate::log::Partition;
 use crate::zk::jute::code;
 use crate::zk::ZkError;
@@ -27,8 +27,8 @@ use crate::zkdata::{self, PartitionState};
 use super::state::Role;
 
 /// One pass over the hosted partitions.
-pub async fn tick(broker: &Broker) {
-    for ((topic, partition), part) in broker.logs.all() {
+pub async fn tick(broker: &dyn Ctx) {
+    for ((topic, partition), part) in broker.logs().all() {
         let offline = part.offline();
         let damage = if offline { None } else { part.lock().first_damage() };
         if !offline && damage.is_none() {
@@ -57,13 +57,13 @@ fn once(part: &Partition, key: String) -> bool {
     true
 }
 
-async fn resign(broker: &Broker, topic: &str, partition: i32, part: &Partition, offline: bool) {
+async fn resign(broker: &dyn Ctx, topic: &str, partition: i32, part: &Partition, offline: bool) {
     let (st, version, replicas) = {
         let mut repl = part.repl();
         if repl.role != Role::Leader || repl.isr_write_pending {
             return;
         }
-        let next = repl.replicas.iter().copied().find(|r| *r != broker.id && repl.isr.contains(r));
+        let next = repl.replicas.iter().copied().find(|r| *r != broker.id() && repl.isr.contains(r));
         let Some(next) = next else {
             drop(repl);
             let why = if offline { "its log dir is offline".to_string() } else { "it holds damaged data".to_string() };
@@ -75,7 +75,7 @@ async fn resign(broker: &Broker, topic: &str, partition: i32, part: &Partition, 
             return;
         };
         repl.isr_write_pending = true;
-        let isr: Vec<i32> = repl.isr.iter().copied().filter(|r| *r != broker.id).collect();
+        let isr: Vec<i32> = repl.isr.iter().copied().filter(|r| *r != broker.id()).collect();
         let st = PartitionState { controller_epoch: repl.controller_epoch, leader: next, leader_epoch: repl.leader_epoch + 1, isr };
         (st, repl.zk_version, repl.replicas.clone())
     };
@@ -87,7 +87,7 @@ async fn resign(broker: &Broker, topic: &str, partition: i32, part: &Partition, 
         st.isr
     );
     let path = zkdata::state_path(topic, partition);
-    let res = broker.zk.set_data(&path, Some(zkdata::state_json(&st).as_bytes()), version).await;
+    let res = broker.zk().set_data(&path, Some(zkdata::state_json(&st).as_bytes()), version).await;
     {
         let mut repl = part.repl();
         repl.isr_write_pending = false;
@@ -104,17 +104,17 @@ async fn resign(broker: &Broker, topic: &str, partition: i32, part: &Partition, 
         }
     }
     if res.is_ok() {
-        broker.logs.hw_changed.notify_waiters();
-        broker.logs.appended.notify_waiters();
+        broker.logs().hw_changed.notify_waiters();
+        broker.logs().appended.notify_waiters();
         let data = zkdata::isr_change_json(&[(topic.to_string(), partition)]);
-        if let Err(e) = broker.zk.create_flags("/isr_change_notification/isr_change_", Some(data.as_bytes()), 2).await {
+        if let Err(e) = broker.zk().create_flags("/isr_change_notification/isr_change_", Some(data.as_bytes()), 2).await {
             tracing::warn!("cannot write the ISR change notification: {e}");
         }
     }
 }
 
-fn refetch(broker: &Broker, topic: &str, partition: i32, part: &Partition, leader: i32, first_offset: i64) {
-    let in_isr = part.repl().isr.contains(&broker.id);
+fn refetch(broker: &dyn Ctx, topic: &str, partition: i32, part: &Partition, leader: i32, first_offset: i64) {
+    let in_isr = part.repl().isr.contains(&broker.id());
     if in_isr {
         if once(part, format!("wait:{first_offset}")) {
             tracing::warn!(
@@ -128,7 +128,7 @@ fn refetch(broker: &Broker, topic: &str, partition: i32, part: &Partition, leade
     match res {
         Ok(()) => {
             part.repl().heal_note = None;
-            broker.logs.appended.notify_waiters();
+            broker.logs().appended.notify_waiters();
         }
         Err(e) => tracing::error!("{topic}-{partition}: cannot cut the damaged data: {e}"),
     }

@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::broker::Broker;
+use super::Ctx;
 use crate::log::partition_log::now_ms;
 use crate::zk::jute::code;
 use crate::zk::ZkError;
@@ -30,31 +30,31 @@ pub struct IsrChange {
 }
 
 /// Queues a change for the ISR task (the caller has set `isr_write_pending`).
-pub fn spawn_write(broker: &Broker, change: IsrChange) {
-    if broker.isr_tx.send(change.clone()).is_err() {
-        if let Some(p) = broker.logs.get(&change.topic, change.partition) {
+pub fn spawn_write(broker: &dyn Ctx, change: IsrChange) {
+    if broker.isr_tx().send(change.clone()).is_err() {
+        if let Some(p) = broker.logs().get(&change.topic, change.partition) {
             p.repl().isr_write_pending = false;
         }
     }
 }
 
-pub async fn run(broker: Arc<Broker>, mut rx: tokio::sync::mpsc::UnboundedReceiver<IsrChange>) {
-    let lag = broker.cfg.replica_lag_time_max_ms;
+pub async fn run(broker: Arc<dyn Ctx>, mut rx: tokio::sync::mpsc::UnboundedReceiver<IsrChange>) {
+    let lag = broker.cfg().replica_lag_time_max_ms;
     let every = Duration::from_millis((lag / 2).clamp(50, 5000) as u64);
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        if broker.shutting_down() {
+        if broker.stopping() {
             return;
         }
         tokio::select! {
             c = rx.recv() => match c {
-                Some(c) => write(&broker, c).await,
+                Some(c) => write(&*broker, c).await,
                 None => return,
             },
             _ = tick.tick() => {
-                for c in find_shrinks(&broker, lag) {
-                    write(&broker, c).await;
+                for c in find_shrinks(&*broker, lag) {
+                    write(&*broker, c).await;
                 }
             }
         }
@@ -62,15 +62,15 @@ pub async fn run(broker: Arc<Broker>, mut rx: tokio::sync::mpsc::UnboundedReceiv
 }
 
 /// Led partitions whose ISR holds members that fell behind; marks them pending.
-fn find_shrinks(broker: &Broker, lag: i64) -> Vec<IsrChange> {
+fn find_shrinks(broker: &dyn Ctx, lag: i64) -> Vec<IsrChange> {
     let now = now_ms();
     let mut out = Vec::new();
-    for ((topic, partition), part) in broker.logs.all() {
+    for ((topic, partition), part) in broker.logs().all() {
         let mut repl = part.repl();
         if repl.role != Role::Leader || repl.isr_write_pending {
             continue;
         }
-        let lagging = repl.lagging(broker.id, now, lag);
+        let lagging = repl.lagging(broker.id(), now, lag);
         if lagging.is_empty() {
             continue;
         }
@@ -89,16 +89,16 @@ fn find_shrinks(broker: &Broker, lag: i64) -> Vec<IsrChange> {
     out
 }
 
-async fn write(broker: &Broker, c: IsrChange) {
-    let Some(part) = broker.logs.get(&c.topic, c.partition) else { return };
+async fn write(broker: &dyn Ctx, c: IsrChange) {
+    let Some(part) = broker.logs().get(&c.topic, c.partition) else { return };
     let st = PartitionState {
         controller_epoch: c.controller_epoch,
-        leader: broker.id,
+        leader: broker.id(),
         leader_epoch: c.leader_epoch,
         isr: c.new_isr.clone(),
     };
     let path = zkdata::state_path(&c.topic, c.partition);
-    let res = broker.zk.set_data(&path, Some(zkdata::state_json(&st).as_bytes()), c.zk_version).await;
+    let res = broker.zk().set_data(&path, Some(zkdata::state_json(&st).as_bytes()), c.zk_version).await;
     {
         let mut repl = part.repl();
         repl.isr_write_pending = false;
@@ -120,10 +120,10 @@ async fn write(broker: &Broker, c: IsrChange) {
         }
     }
     if res.is_ok() {
-        super::advance_hw(&broker.logs, &part);
-        broker.logs.hw_changed.notify_waiters();
+        super::advance_hw(&broker.logs(), &part);
+        broker.logs().hw_changed.notify_waiters();
         let data = zkdata::isr_change_json(&[(c.topic.clone(), c.partition)]);
-        if let Err(e) = broker.zk.create_flags("/isr_change_notification/isr_change_", Some(data.as_bytes()), 2).await {
+        if let Err(e) = broker.zk().create_flags("/isr_change_notification/isr_change_", Some(data.as_bytes()), 2).await {
             tracing::warn!("cannot write the ISR change notification: {e}");
         }
     }

@@ -20,12 +20,27 @@ pub mod client;
 pub mod fetcher;
 pub mod heal;
 pub mod isr;
-pub mod shutdown;
-pub mod state;
+/// Per-partition replication state lives beside the log (a lower layer).
+pub use crate::log::replica_state as state;
 
+/// What replication uses of its broker: id and config, the logs, the ZooKeeper session
+/// (ISR writes), the metadata view, the ISR task's queue, and whether to stop.
+pub trait Ctx: Send + Sync + 'static {
+    fn id(&self) -> i32;
+    fn cfg(&self) -> &crate::config::BrokerConfig;
+    fn logs(&self) -> &crate::log::LogManager;
+    fn zk(&self) -> &crate::zk::ZkClient;
+    fn meta(&self) -> &crate::metadata::MetadataCache;
+    fn isr_tx(&self) -> &tokio::sync::mpsc::UnboundedSender<isr::IsrChange>;
+    /// Followers stop fetching (after controlled shutdown, or when stopping).
+    fn fetching_stopped(&self) -> bool;
+    fn stopping(&self) -> bool;
+}
+
+use crate::error_code::ErrorCode;
+use crate::ids::{BrokerId, LeaderEpoch, Offset};
 use std::sync::atomic::Ordering;
 
-use crate::broker::Broker;
 use crate::log::partition_log::now_ms;
 use crate::log::partition_log::Appended;
 use crate::log::{LogError, LogManager, Partition};
@@ -33,8 +48,8 @@ use crate::metadata::PartitionMeta;
 use state::Role;
 
 /// Brings one hosted partition's role in line with its state znode.
-pub fn apply_partition(broker: &Broker, part: &Partition, pm: &PartitionMeta) {
-    let me = broker.id;
+pub fn apply_partition(broker: &dyn Ctx, part: &Partition, pm: &PartitionMeta) {
+    let me = broker.id();
     let Some(st) = pm.state.as_ref() else { return };
     let mut repl = part.repl();
     let now = now_ms();
@@ -122,29 +137,36 @@ pub fn append_leader(logs: &LogManager, part: &Partition, data: &mut [u8]) -> Re
 }
 
 /// Leader side of a follower's Fetch: records its progress, moves the high watermark,
-/// and starts an ISR expansion when it has caught up. Err is a Kafka error code.
-pub fn on_follower_fetch(broker: &Broker, topic: &str, part: &Partition, follower: i32, fetch_offset: i64, current_epoch: i32) -> Result<(), i16> {
-    use crate::server::errors;
+/// and starts an ISR expansion when it has caught up. Err is the Kafka error the follower would get.
+pub fn on_follower_fetch(
+    broker: &dyn Ctx,
+    topic: &str,
+    part: &Partition,
+    follower: BrokerId,
+    fetch_offset: Offset,
+    current_epoch: LeaderEpoch,
+) -> Result<(), ErrorCode> {
+    let (follower, fetch_offset, current_epoch) = (follower.get(), fetch_offset.get(), current_epoch.get());
     let now = now_ms();
     let mut repl = part.repl();
     if repl.role != Role::Leader {
-        return Err(errors::NOT_LEADER_OR_FOLLOWER);
+        return Err(ErrorCode::NOT_LEADER_OR_FOLLOWER);
     }
     if current_epoch >= 0 && current_epoch < repl.leader_epoch {
-        return Err(errors::FENCED_LEADER_EPOCH);
+        return Err(ErrorCode::FENCED_LEADER_EPOCH);
     }
     if current_epoch > repl.leader_epoch {
-        return Err(errors::UNKNOWN_LEADER_EPOCH);
+        return Err(ErrorCode::UNKNOWN_LEADER_EPOCH);
     }
     if !repl.replicas.contains(&follower) {
-        return Err(errors::NOT_LEADER_OR_FOLLOWER);
+        return Err(ErrorCode::NOT_LEADER_OR_FOLLOWER);
     }
     let (leo, hw, epoch_start) = {
         let log = part.lock();
         (log.log_end_offset, log.high_watermark(), log.latest_epoch_start().unwrap_or(0))
     };
     repl.record_fetch(follower, fetch_offset, leo, now);
-    let moved = advance_hw_locked(broker.id, part, &repl);
+    let moved = advance_hw_locked(broker.id(), part, &repl);
     let hw = if moved { part.lock().high_watermark() } else { hw };
     let join = !repl.isr_write_pending && repl.may_join(follower, hw, epoch_start);
     if join {
@@ -166,8 +188,8 @@ pub fn on_follower_fetch(broker: &Broker, topic: &str, part: &Partition, followe
     }
     drop(repl);
     if moved {
-        broker.logs.hw_changed.notify_waiters();
-        broker.logs.appended.notify_waiters();
+        broker.logs().hw_changed.notify_waiters();
+        broker.logs().appended.notify_waiters();
     }
     Ok(())
 }
@@ -181,21 +203,20 @@ pub fn leader_isr(part: &Partition) -> Option<(usize, i32)> {
 /// Waits until a led partition's high watermark reaches `target` (every ISR member has what
 /// was appended below it), as acks=-1 does; for writes the broker makes itself, such as
 /// committed offsets. Err: NOT_LEADER_OR_FOLLOWER when leadership moved, REQUEST_TIMED_OUT.
-pub async fn wait_replicated(logs: &LogManager, part: &Partition, target: i64, timeout: std::time::Duration) -> Result<(), i16> {
-    use crate::server::errors;
+pub async fn wait_replicated(logs: &LogManager, part: &Partition, target: i64, timeout: std::time::Duration) -> Result<(), ErrorCode> {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         let changed = logs.hw_changed.notified();
         tokio::pin!(changed);
         changed.as_mut().enable();
         if leader_isr(part).is_none() {
-            return Err(errors::NOT_LEADER_OR_FOLLOWER);
+            return Err(ErrorCode::NOT_LEADER_OR_FOLLOWER);
         }
         if part.lock().high_watermark() >= target {
             return Ok(());
         }
         if tokio::time::timeout_at(deadline, changed).await.is_err() {
-            return Err(errors::REQUEST_TIMED_OUT);
+            return Err(ErrorCode::REQUEST_TIMED_OUT);
         }
     }
 }

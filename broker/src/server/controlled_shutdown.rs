@@ -117,9 +117,9 @@ pub fn decode_response(mut b: Bytes) -> Option<(i16, Vec<(String, i32)>)> {
 
 /// The controller's side, through the controller task.
 pub async fn ask_controller(broker: &Broker, broker_id: i32) -> (i16, Vec<(String, i32)>) {
-    match crate::controller::ask(broker, |reply| Command::ControlledShutdown { broker: broker_id, reply }, Duration::from_secs(30)).await {
+    match broker.controller.ask(|reply| Command::ControlledShutdown { broker: crate::ids::BrokerId(broker_id), reply }, Duration::from_secs(30)).await {
         Ok(remaining) => (errors::NONE, remaining),
-        Err(code) => (code, Vec::new()),
+        Err(code) => (code.code(), Vec::new()),
     }
 }
 

@@ -15,6 +15,7 @@ pub mod limits;
 pub mod request_guard;
 mod request_schema;
 pub mod send;
+pub mod shutdown;
 
 use std::sync::Arc;
 
@@ -26,6 +27,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tracing::Instrument;
 
 use crate::broker::Broker;
+use crate::lifecycle::Phase;
 
 /// What this broker serves: (api key, min version, max version). Only what is implemented.
 /// Versions are Kafka 2.5's where the `kafka-protocol` crate still has them (it dropped
@@ -76,10 +78,24 @@ pub async fn serve(broker: Arc<Broker>, listener: TcpListener) {
         broker.cfg.max_connections_per_ip_overrides.clone(),
     );
     let mut next_conn: u64 = 0;
+    let draining = broker.lifecycle.reached(Phase::Draining);
+    tokio::pin!(draining);
     loop {
         // At max.connections the acceptor waits here; new connections queue in the backlog.
-        let Some(slot) = limits.slot().await else { return };
-        let (stream, peer) = match listener.accept().await {
+        let accepted = tokio::select! {
+            biased;
+            _ = &mut draining => {
+                // Dropping the listener closes the socket: new connections are refused.
+                tracing::info!("shutdown: stopped accepting connections");
+                return;
+            }
+            a = async {
+                let slot = limits.slot().await?;
+                Some((slot, listener.accept().await))
+            } => a,
+        };
+        let Some((slot, accepted)) = accepted else { return };
+        let (stream, peer) = match accepted {
             Ok(x) => x,
             Err(e) => {
                 tracing::warn!("accept failed: {e}");
@@ -121,7 +137,14 @@ async fn connection(broker: Arc<Broker>, mut stream: TcpStream) -> std::io::Resu
     let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
     let idle = std::time::Duration::from_millis(broker.cfg.connections_max_idle_ms);
     loop {
-        let n = match tokio::time::timeout(idle, stream.read_i32()).await {
+        // Between requests a draining broker closes the connection; a request already read
+        // is answered first (see `lifecycle`).
+        let next = tokio::select! {
+            biased;
+            _ = broker.lifecycle.reached(Phase::Draining) => return Ok(()),
+            n = tokio::time::timeout(idle, stream.read_i32()) => n,
+        };
+        let n = match next {
             Ok(Ok(n)) => n,
             Ok(Err(_)) => return Ok(()),
             Err(_) => {
@@ -143,6 +166,7 @@ async fn connection(broker: Arc<Broker>, mut stream: TcpStream) -> std::io::Resu
             tracing::info!("closing connection from {peer}: no bytes of a {n}-byte request for connections.max.idle.ms");
             return Ok(());
         };
+        let _in_flight = broker.lifecycle.request();
         match handle_frame(&broker, frame, &peer).await {
             Reply::Send(b) => stream.write_all(&b).await?,
             Reply::Pieces(p) => send::write_pieces(&mut stream, &p).await?,

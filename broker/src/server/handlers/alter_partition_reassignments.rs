@@ -9,6 +9,7 @@ use kafka_protocol::messages::{AlterPartitionReassignmentsRequest, AlterPartitio
 use super::{sb, tn};
 use crate::broker::Broker;
 use crate::controller::Command;
+use crate::error_code::ErrorCode;
 use crate::server::errors;
 
 pub async fn handle(broker: &Broker, req: AlterPartitionReassignmentsRequest, version: i16) -> AlterPartitionReassignmentsResponse {
@@ -34,19 +35,19 @@ pub async fn handle(broker: &Broker, req: AlterPartitionReassignmentsRequest, ve
         }
     }
     let timeout = std::time::Duration::from_millis(req.timeout_ms.clamp(1000, 300_000) as u64);
-    let results = match crate::controller::ask(broker, |reply| Command::Reassign { changes, reply }, timeout).await {
+    let results = match broker.controller.ask(|reply| Command::Reassign { changes, reply }, timeout).await {
         Ok(r) => r,
         Err(code) => {
-            resp.error_code = code;
+            resp.error_code = code.code();
             return resp;
         }
     };
     let mut by_topic: std::collections::BTreeMap<String, Vec<ReassignablePartitionResponse>> = Default::default();
-    let all = results.into_iter().chain(refused.into_iter().map(|(t, p, c, m)| (t, p, c, Some(m))));
+    let all = results.into_iter().chain(refused.into_iter().map(|(t, p, c, m)| (t, p, ErrorCode(c), Some(m))));
     for (t, p, code, msg) in all {
         let mut r = ReassignablePartitionResponse::default();
         r.partition_index = p;
-        r.error_code = code;
+        r.error_code = code.code();
         r.error_message = msg.as_deref().map(sb);
         by_topic.entry(t).or_default().push(r);
     }

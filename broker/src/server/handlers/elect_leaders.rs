@@ -21,13 +21,13 @@ pub async fn handle(broker: &Broker, req: ElectLeadersRequest, version: i16) -> 
         tps.iter().flat_map(|t| t.partitions.iter().map(move |p| (t.topic.0.as_str().to_string(), *p))).collect::<Vec<_>>()
     });
     let timeout = std::time::Duration::from_millis(req.timeout_ms.clamp(1000, 300_000) as u64);
-    match crate::controller::ask(broker, |reply| Command::Elect { unclean, partitions, reply }, timeout).await {
+    match broker.controller.ask(|reply| Command::Elect { unclean, partitions, reply }, timeout).await {
         Ok(results) => {
             let mut by_topic: std::collections::BTreeMap<String, Vec<PartitionResult>> = Default::default();
             for (t, p, code, msg) in results {
                 let mut r = PartitionResult::default();
                 r.partition_id = p;
-                r.error_code = code;
+                r.error_code = code.code();
                 r.error_message = msg.as_deref().map(sb);
                 by_topic.entry(t).or_default().push(r);
             }
@@ -41,7 +41,7 @@ pub async fn handle(broker: &Broker, req: ElectLeadersRequest, version: i16) -> 
                 })
                 .collect();
         }
-        Err(code) => resp.error_code = code,
+        Err(code) => resp.error_code = code.code(),
     }
     if version == 0 && resp.error_code != errors::NONE {
         // v0 has no top-level error: put it on every partition asked.

@@ -25,6 +25,7 @@ use bytes::{BufMut, BytesMut};
 use kafka_protocol::messages::FetchRequest;
 
 use crate::broker::Broker;
+use crate::ids::{BrokerId, LeaderEpoch, Offset};
 use crate::log::partition_log::{FileSlice, Sliced};
 use crate::log::LogError;
 use crate::server::errors;
@@ -113,9 +114,9 @@ pub async fn handle(broker: &Broker, req: FetchRequest, _version: i16) -> FetchO
                         broker,
                         ft.topic.0.as_str(),
                         &part,
-                        req.replica_id.0,
-                        fp.fetch_offset,
-                        fp.current_leader_epoch,
+                        BrokerId(req.replica_id.0),
+                        Offset(fp.fetch_offset),
+                        LeaderEpoch(fp.current_leader_epoch),
                     );
                 }
             }

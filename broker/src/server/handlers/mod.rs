@@ -140,18 +140,7 @@ pub async fn create_topic(
 
 /// Waits until `pred` holds on the metadata cache, or the timeout passes.
 pub async fn wait_meta(broker: &Broker, timeout: Duration, pred: impl Fn(&crate::metadata::ClusterMeta) -> bool) -> bool {
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        let changed = broker.meta.changed.notified();
-        tokio::pin!(changed);
-        changed.as_mut().enable();
-        if pred(&broker.meta.get()) {
-            return true;
-        }
-        if tokio::time::timeout_at(deadline, changed).await.is_err() {
-            return pred(&broker.meta.get());
-        }
-    }
+    broker.meta.wait_for(timeout, pred).await
 }
 
 /// Auto-creates a topic if the broker allows it; returns whether a creation was started.

@@ -14,7 +14,7 @@ use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 use crate::broker::Broker;
 use crate::group::records::OffsetValue;
 use crate::log::partition_log::now_ms;
-use crate::server::errors;
+use crate::server::errors::{self, ErrorCode};
 
 pub async fn handle(broker: &Broker, req: OffsetCommitRequest, version: i16) -> OffsetCommitResponse {
     let meta = broker.meta.get();
@@ -82,7 +82,7 @@ async fn replicated(broker: &Broker, group: &str) -> Result<(), i16> {
     let timeout = std::time::Duration::from_millis(broker.cfg.offsets_commit_timeout_ms.clamp(1, 300_000) as u64);
     match crate::replica::wait_replicated(&broker.logs, &part, target, timeout).await {
         Ok(()) => Ok(()),
-        Err(errors::NOT_LEADER_OR_FOLLOWER) => Err(errors::NOT_COORDINATOR),
-        Err(e) => Err(e),
+        Err(ErrorCode::NOT_LEADER_OR_FOLLOWER) => Err(errors::NOT_COORDINATOR),
+        Err(e) => Err(e.code()),
     }
 }

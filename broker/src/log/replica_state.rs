@@ -1,4 +1,5 @@
-//! One partition's replication state on this broker, without I/O: its role (leader,
+//! One partition's replication state on this broker, without I/O (kept beside its log in
+//! `log::Partition`, driven by `replica`): its role (leader,
 //! follower of some broker, or neither), the leader epoch and ISR it serves at, the state
 //! znode version a leader's ISR update is conditional on, and — on a leader — each
 //! follower's progress as learnt from its fetches.

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use super::client::{split_correlation, BrokerConn};
+use crate::replica::client::{split_correlation, BrokerConn};
 use crate::broker::Broker;
 use crate::server::{controlled_shutdown as cs, errors};
 
@@ -62,7 +62,7 @@ async fn ask_remote(broker: &Broker, addr: &str) -> Option<(i16, Vec<(String, i3
 /// Until no partition with other replicas names us leader (at most 5 s).
 async fn wait_for_moves(broker: &Broker) {
     let me = broker.id;
-    let _ = crate::server::handlers::wait_meta(broker, Duration::from_secs(5), move |m| {
+    let _ = broker.meta.wait_for(Duration::from_secs(5), move |m| {
         m.topics.values().all(|t| t.partitions.values().all(|p| p.replicas.len() < 2 || p.leader() != me))
     })
     .await;

@@ -14,20 +14,18 @@
 //! key (varint length, -1 = null), value (likewise), header count varint, headers.
 //! Pure functions on bytes: validation for Produce and for recovery, offset assignment.
 
+mod compression;
+#[cfg(test)]
+pub mod tests;
+
+pub use compression::{compress, decompress, recompress};
+use compression::MAX_DECOMPRESSED;
+
 use std::io::Read;
 
 pub const HEADER_LEN: usize = 61;
 /// Bytes before batchLength's payload starts (baseOffset + batchLength).
 pub const LOG_OVERHEAD: usize = 12;
-const MAX_DECOMPRESSED: u64 = 512 * 1024 * 1024;
-
-/// A snappy block's claimed length is believed only up to what its bytes can expand to:
-/// the densest snappy element is a 3-byte copy of 64 bytes (ratio < 22), so a block
-/// claiming more than 32 times its size (plus slack for tiny blocks) is corrupt, and
-/// nothing is allocated for it.
-fn snappy_len_plausible(claimed: usize, block: usize) -> bool {
-    claimed <= block.saturating_mul(32).saturating_add(64)
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatchHeader {
@@ -198,133 +196,6 @@ pub fn validate_produce(records: &[u8], max_batch_bytes: i64) -> Result<Validate
         pos += size;
     }
     Ok(v)
-}
-
-/// Decompresses a batch payload per its codec.
-pub fn decompress(codec: i16, data: &[u8]) -> Result<Vec<u8>, BatchError> {
-    let corrupt = |e: &dyn std::fmt::Display| BatchError::Corrupt(format!("cannot decompress: {e}"));
-    let mut out = Vec::new();
-    match codec {
-        0 => out.extend_from_slice(data),
-        1 => {
-            flate2::read::GzDecoder::new(data).take(MAX_DECOMPRESSED).read_to_end(&mut out).map_err(|e| corrupt(&e))?;
-        }
-        2 => out = snappy_decompress(data)?,
-        3 => {
-            lz4_flex::frame::FrameDecoder::new(data).take(MAX_DECOMPRESSED).read_to_end(&mut out).map_err(|e| corrupt(&e))?;
-        }
-        4 => {
-            zstd::stream::read::Decoder::new(data)
-                .map_err(|e| corrupt(&e))?
-                .take(MAX_DECOMPRESSED)
-                .read_to_end(&mut out)
-                .map_err(|e| corrupt(&e))?;
-        }
-        c => return Err(BatchError::Compression(c)),
-    }
-    Ok(out)
-}
-
-/// Compresses a batch payload (the records) with a codec, as Kafka's clients frame it:
-/// gzip, xerial-framed snappy (what Java's SnappyOutputStream writes), LZ4 frames with
-/// independent blocks, zstd.
-pub fn compress(codec: i16, data: &[u8]) -> Result<Vec<u8>, BatchError> {
-    use std::io::Write;
-    let fail = |e: &dyn std::fmt::Display| BatchError::Corrupt(format!("cannot compress: {e}"));
-    match codec {
-        0 => Ok(data.to_vec()),
-        1 => {
-            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-            e.write_all(data).map_err(|x| fail(&x))?;
-            e.finish().map_err(|x| fail(&x))
-        }
-        2 => {
-            let mut out = Vec::with_capacity(data.len() / 2 + 32);
-            out.extend_from_slice(b"\x82SNAPPY\x00");
-            out.extend_from_slice(&1i32.to_be_bytes());
-            out.extend_from_slice(&1i32.to_be_bytes());
-            let mut enc = snap::raw::Encoder::new();
-            for chunk in data.chunks(32 * 1024) {
-                let block = enc.compress_vec(chunk).map_err(|x| fail(&x))?;
-                out.extend_from_slice(&(block.len() as i32).to_be_bytes());
-                out.extend_from_slice(&block);
-            }
-            Ok(out)
-        }
-        3 => {
-            let info = lz4_flex::frame::FrameInfo::new().block_mode(lz4_flex::frame::BlockMode::Independent);
-            let mut e = lz4_flex::frame::FrameEncoder::with_frame_info(info, Vec::new());
-            e.write_all(data).map_err(|x| fail(&x))?;
-            e.finish().map_err(|x| fail(&x))
-        }
-        4 => zstd::stream::encode_all(data, 3).map_err(|x| fail(&x)),
-        c => Err(BatchError::Compression(c)),
-    }
-}
-
-/// Rewrites a whole batch with another codec (a topic's `compression.type` other than
-/// `producer`): same header fields and records, new attributes, length and CRC.
-pub fn recompress(batch: &[u8], codec: i16) -> Result<Vec<u8>, BatchError> {
-    let h = parse_header(batch).ok_or_else(|| BatchError::Corrupt("truncated batch header".into()))?;
-    let payload = batch.get(HEADER_LEN..h.total_size()).ok_or_else(|| BatchError::Corrupt("truncated batch".into()))?;
-    if h.compression() == codec {
-        return Ok(batch[..h.total_size()].to_vec());
-    }
-    let records = decompress(h.compression(), payload)?;
-    let body = compress(codec, &records)?;
-    let mut out = Vec::with_capacity(HEADER_LEN + body.len());
-    out.extend_from_slice(&batch[..HEADER_LEN]);
-    out.extend_from_slice(&body);
-    let len = (out.len() - LOG_OVERHEAD) as i32;
-    out[8..12].copy_from_slice(&len.to_be_bytes());
-    let attrs = (h.attributes & !0x7) | codec;
-    out[21..23].copy_from_slice(&attrs.to_be_bytes());
-    let crc = crc32c::crc32c(&out[21..]);
-    out[17..21].copy_from_slice(&crc.to_be_bytes());
-    Ok(out)
-}
-
-/// Snappy as Kafka clients send it: xerial-framed (Java, kafka-python) or raw (librdkafka may).
-fn snappy_decompress(data: &[u8]) -> Result<Vec<u8>, BatchError> {
-    const MAGIC: &[u8] = b"\x82SNAPPY\x00";
-    let corrupt = |m: &str| BatchError::Corrupt(format!("cannot decompress snappy: {m}"));
-    let mut dec = snap::raw::Decoder::new();
-    if data.len() >= 16 && &data[..8] == MAGIC {
-        let mut out = Vec::new();
-        let mut pos = 16;
-        while pos < data.len() {
-            if data.len() - pos < 4 {
-                return Err(corrupt("truncated block length"));
-            }
-            let n = be_i32(data, pos);
-            pos += 4;
-            if n < 0 || data.len() - pos < n as usize {
-                return Err(corrupt("truncated block"));
-            }
-            let block = &data[pos..pos + n as usize];
-            let len = snap::raw::decompress_len(block).map_err(|e| corrupt(&e.to_string()))?;
-            if !snappy_len_plausible(len, block.len()) {
-                return Err(corrupt("a block claims more than its bytes can hold"));
-            }
-            if (out.len() + len) as u64 > MAX_DECOMPRESSED {
-                return Err(corrupt("too large"));
-            }
-            let start = out.len();
-            out.resize(start + len, 0);
-            dec.decompress(block, &mut out[start..]).map_err(|e| corrupt(&e.to_string()))?;
-            pos += n as usize;
-        }
-        Ok(out)
-    } else {
-        let len = snap::raw::decompress_len(data).map_err(|e| corrupt(&e.to_string()))?;
-        if !snappy_len_plausible(len, data.len()) {
-            return Err(corrupt("the block claims more than its bytes can hold"));
-        }
-        if len as u64 > MAX_DECOMPRESSED {
-            return Err(corrupt("too large"));
-        }
-        dec.decompress_vec(data).map_err(|e| corrupt(&e.to_string()))
-    }
 }
 
 struct Cursor<'a> {
@@ -671,114 +542,3 @@ pub fn split(data: &[u8]) -> Vec<(BatchHeader, &[u8])> {
     out
 }
 
-#[cfg(test)]
-pub mod tests {
-    use super::*;
-
-    #[test]
-    fn recompression_keeps_records_and_fixes_crc() {
-        let b = batch(&[b"alpha", b"beta", b"gamma"], 1234);
-        for codec in [1i16, 2, 3, 4, 0] {
-            let r = recompress(&b, codec).unwrap();
-            let h = parse_header(&r).unwrap();
-            assert_eq!(h.compression(), codec);
-            assert!(crc_ok(&r), "codec {codec}");
-            assert_eq!(h.total_size(), r.len());
-            let vals: Vec<Vec<u8>> = records(&r).unwrap().into_iter().filter_map(|x| x.value).collect();
-            assert_eq!(vals, vec![b"alpha".to_vec(), b"beta".to_vec(), b"gamma".to_vec()]);
-            // And back to the producer's form.
-            let back = recompress(&r, 0).unwrap();
-            assert_eq!(back, b);
-        }
-    }
-
-    fn varint(out: &mut Vec<u8>, v: i64) {
-        let mut z = ((v << 1) ^ (v >> 63)) as u64;
-        loop {
-            if z < 0x80 {
-                out.push(z as u8);
-                return;
-            }
-            out.push((z as u8 & 0x7f) | 0x80);
-            z >>= 7;
-        }
-    }
-
-    /// Builds an uncompressed batch of `values` (test helper, also used by log tests).
-    pub fn batch(values: &[&[u8]], ts: i64) -> Vec<u8> {
-        let mut recs = Vec::new();
-        for (i, v) in values.iter().enumerate() {
-            let mut r = Vec::new();
-            r.push(0);
-            varint(&mut r, 0);
-            varint(&mut r, i as i64);
-            varint(&mut r, -1);
-            varint(&mut r, v.len() as i64);
-            r.extend_from_slice(v);
-            varint(&mut r, 0);
-            varint(&mut recs, r.len() as i64);
-            recs.extend_from_slice(&r);
-        }
-        let mut b = Vec::new();
-        b.extend_from_slice(&0i64.to_be_bytes());
-        b.extend_from_slice(&((HEADER_LEN - 12 + recs.len()) as i32).to_be_bytes());
-        b.extend_from_slice(&0i32.to_be_bytes());
-        b.push(2);
-        b.extend_from_slice(&0u32.to_be_bytes());
-        b.extend_from_slice(&0i16.to_be_bytes());
-        b.extend_from_slice(&(values.len() as i32 - 1).to_be_bytes());
-        b.extend_from_slice(&ts.to_be_bytes());
-        b.extend_from_slice(&ts.to_be_bytes());
-        b.extend_from_slice(&(-1i64).to_be_bytes());
-        b.extend_from_slice(&(-1i16).to_be_bytes());
-        b.extend_from_slice(&(-1i32).to_be_bytes());
-        b.extend_from_slice(&(values.len() as i32).to_be_bytes());
-        b.extend_from_slice(&recs);
-        let crc = crc32c::crc32c(&b[21..]);
-        b[17..21].copy_from_slice(&crc.to_be_bytes());
-        b
-    }
-
-    #[test]
-    fn validates_and_assigns() {
-        let mut b = batch(&[b"a", b"bb", b"ccc"], 1000);
-        let v = validate_produce(&b, 1 << 20).unwrap();
-        assert_eq!((v.offsets, v.records), (3, 3));
-        assert_eq!(assign_offsets(&mut b, 10, 0, None), 13);
-        assert_eq!(parse_header(&b).unwrap().base_offset, 10);
-        assert!(crc_ok(&b));
-        assign_offsets(&mut b, 10, 0, Some(5));
-        assert!(crc_ok(&b));
-        assert_eq!(parse_header(&b).unwrap().max_timestamp, 5);
-    }
-
-    #[test]
-    fn build_and_read_back() {
-        let b = build(&[(Some(b"k"), Some(b"v")), (Some(b"k2"), None)], 77);
-        assert!(validate_produce(&b, 1 << 20).is_ok());
-        let r = records(&b).unwrap();
-        assert_eq!(r.len(), 2);
-        assert_eq!(r[0], Record { offset: 0, timestamp: 77, key: Some(b"k".to_vec()), value: Some(b"v".to_vec()) });
-        assert_eq!(r[1].value, None);
-        let mut two = b.clone();
-        two.extend_from_slice(&b);
-        assert_eq!(split(&two).len(), 2);
-        let h = parse_header(&b).unwrap();
-        assert_eq!((h.producer_id, h.producer_epoch, h.base_sequence, h.last_sequence()), (-1, -1, -1, -1));
-    }
-
-    #[test]
-    fn rejects_corruption() {
-        let mut b = batch(&[b"a"], 1);
-        let last = b.len() - 2;
-        b[last] ^= 0xff;
-        assert!(matches!(validate_produce(&b, 1 << 20), Err(BatchError::Corrupt(_))));
-        let b = batch(&[b"a"], 1);
-        assert!(matches!(validate_produce(&b[..b.len() - 1], 1 << 20), Err(BatchError::Corrupt(_))));
-        assert!(matches!(validate_produce(&b, 10), Err(BatchError::TooLarge(..))));
-        let mut m = b.clone();
-        m[16] = 1;
-        assert!(matches!(validate_produce(&m, 1 << 20), Err(BatchError::Magic(1))));
-        assert!(validate_produce(&[0u8; 5], 100).is_err());
-    }
-}

@@ -1,0 +1,124 @@
+//! Coordinator ownership: when this broker starts or stops leading `__consumer_offsets`
+//! partitions (from the metadata view), it loads their groups and offsets by replaying the
+//! partition's records (formats in `records`), or drops them. Below the group handlers.
+
+use super::*;
+
+/// Replays one partition of `__consumer_offsets` into groups.
+pub(super) fn load_partition(logs: &LogManager, p: i32) -> HashMap<String, Group> {
+    let now = now_ms();
+    let mut offsets: HashMap<String, BTreeMap<(String, i32), OffsetValue>> = HashMap::new();
+    let mut metas: HashMap<String, Option<records::GroupValue>> = HashMap::new();
+    let Some(part) = logs.get(OFFSETS_TOPIC, p) else { return HashMap::new() };
+    let (mut from, end) = {
+        let log = part.lock();
+        (log.log_start_offset, log.log_end_offset)
+    };
+    while from < end {
+        let data = match part.lock().read(from, 1 << 20) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::error!("reading {OFFSETS_TOPIC}-{p} at {from}: {e}");
+                break;
+            }
+        };
+        let batches = batch::split(&data);
+        if batches.is_empty() {
+            break;
+        }
+        for (h, bytes) in batches {
+            from = h.last_offset() + 1;
+            let recs = match batch::records(bytes) {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!("skipping unreadable batch at {} of {OFFSETS_TOPIC}-{p}: {e}", h.base_offset);
+                    continue;
+                }
+            };
+            for r in recs {
+                let Some(key) = r.key.as_deref().and_then(records::decode_key) else { continue };
+                match key {
+                    Key::Offset { group, topic, partition } => {
+                        let m = offsets.entry(group).or_default();
+                        match r.value.as_deref().and_then(records::decode_offset) {
+                            Some(v) => {
+                                m.insert((topic, partition), v);
+                            }
+                            None => {
+                                m.remove(&(topic, partition));
+                            }
+                        }
+                    }
+                    Key::Group { group } => {
+                        let v = r.value.as_deref().and_then(records::decode_group);
+                        if v.is_none() {
+                            offsets.remove(&group);
+                        }
+                        metas.insert(group, v);
+                    }
+                }
+            }
+        }
+    }
+    let mut out = HashMap::new();
+    for (id, v) in metas {
+        if let Some(v) = v {
+            out.insert(id.clone(), Group::from_stored(&id, &v, now));
+        }
+    }
+    for (id, offs) in offsets {
+        if offs.is_empty() && !out.contains_key(&id) {
+            continue;
+        }
+        let g = out.entry(id.clone()).or_insert_with(|| Group::new(&id, now));
+        g.offsets = offs;
+    }
+    out
+}
+
+impl GroupCoordinator {
+    /// Leadership of `__consumer_offsets` partitions changed: load what we now lead, drop
+    /// the groups of what we no longer lead.
+    pub fn update_ownership(&self, logs: &LogManager, led: &BTreeSet<i32>, partition_count: Option<i32>) {
+        if let Some(n) = partition_count {
+            self.partitions.store(n.max(1), Ordering::Relaxed);
+        }
+        let n = self.partitions.load(Ordering::Relaxed);
+        let (to_load, lost) = {
+            let mut inner = self.lock();
+            let lost: Vec<i32> = inner.partitions.keys().copied().filter(|p| !led.contains(p)).collect();
+            for p in &lost {
+                inner.partitions.remove(p);
+            }
+            let before = inner.groups.len();
+            inner.groups.retain(|id, _| led.contains(&records::partition_for(id, n)));
+            if before != inner.groups.len() {
+                tracing::info!("unloaded {} group(s) of {OFFSETS_TOPIC} partitions {lost:?}", before - inner.groups.len());
+            }
+            let new: Vec<i32> = led.iter().copied().filter(|p| !inner.partitions.contains_key(p)).collect();
+            for p in &new {
+                inner.partitions.insert(*p, PartStatus::Loading);
+            }
+            (new, lost)
+        };
+        let _ = lost;
+        for p in to_load {
+            let started = std::time::Instant::now();
+            let groups = load_partition(logs, p);
+            let mut inner = self.lock();
+            if inner.partitions.get(&p) != Some(&PartStatus::Loading) {
+                continue;
+            }
+            let count = groups.len();
+            for (id, g) in groups {
+                if records::partition_for(&id, n) == p {
+                    inner.groups.insert(id, g);
+                }
+            }
+            inner.partitions.insert(p, PartStatus::Loaded);
+            if count > 0 {
+                tracing::info!("loaded {count} group(s) from {OFFSETS_TOPIC}-{p} in {:?}", started.elapsed());
+            }
+        }
+    }
+}

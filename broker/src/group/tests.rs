@@ -1,0 +1,96 @@
+//! Coordinator tests over a real `LogManager` in a temp dir: commits, fetches, loading a
+//! partition back from its records, ownership changes.
+
+use super::*;
+use crate::config::{parse_properties, BrokerConfig};
+use crate::group::group::JoinParams;
+use crate::topic_config::TopicConfig;
+
+fn setup(dir: &std::path::Path, extra: &str) -> (BrokerConfig, LogManager, GroupCoordinator) {
+    let text = format!("zookeeper.connect=x:1\nlog.dirs={}\noffsets.topic.num.partitions=3\ngroup.initial.rebalance.delay.ms=0\n{extra}", dir.display());
+    let cfg = BrokerConfig::from_pairs(parse_properties(&text)).unwrap();
+    let logs = LogManager::new(&cfg);
+    logs.load_existing().unwrap();
+    for p in 0..3 {
+        logs.get_or_create(OFFSETS_TOPIC, p, TopicConfig::resolve(&cfg, &Default::default())).unwrap();
+    }
+    let gc = GroupCoordinator::new(Settings::from_config(&cfg));
+    gc.update_ownership(&logs, &(0..3).collect(), Some(3));
+    (cfg, logs, gc)
+}
+
+fn ov(offset: i64) -> OffsetValue {
+    OffsetValue { offset, leader_epoch: -1, metadata: "m".into(), commit_timestamp: now_ms(), expire_timestamp: None }
+}
+
+#[tokio::test]
+async fn state_is_rebuilt_from_the_log() {
+    let d = tempfile::tempdir().unwrap();
+    let member;
+    {
+        let (_c, logs, gc) = setup(d.path(), "");
+        gc.commit(&logs, "simple", -1, "", None, vec![("t".into(), 0, ov(5)), ("t".into(), 1, ov(6))]).unwrap();
+        gc.commit(&logs, "simple", -1, "", None, vec![("t".into(), 0, ov(7))]).unwrap();
+        let p = |id: &str| JoinParams {
+            member_id: id.into(),
+            instance_id: None,
+            client_id: "c".into(),
+            client_host: "/127.0.0.1".into(),
+            session_timeout: 10_000,
+            rebalance_timeout: 10_000,
+            protocol_type: "consumer".into(),
+            protocols: vec![("range".into(), Bytes::from_static(b"sub"))],
+            require_known_member_id: false,
+        };
+        let j = gc.join(&logs, "live", p("")).await.unwrap();
+        assert_eq!((j.error, j.generation), (0, 1));
+        member = j.member_id.clone();
+        let s = gc.sync(&logs, "live", &member, None, 1, vec![(member.clone(), Bytes::from_static(b"asg"))]).await.unwrap();
+        assert_eq!(s.error, 0);
+        gc.commit(&logs, "live", 1, &member, None, vec![("t".into(), 0, ov(3))]).unwrap();
+        assert_eq!(gc.commit(&logs, "live", 2, &member, None, vec![("t".into(), 0, ov(4))]), Err(errors::ILLEGAL_GENERATION));
+        gc.commit(&logs, "gone", -1, "", None, vec![("t".into(), 0, ov(1))]).unwrap();
+        assert_eq!(gc.delete_group(&logs, "gone"), errors::NONE);
+        assert_eq!(gc.delete_group(&logs, "live"), errors::NON_EMPTY_GROUP);
+        logs.checkpoint(true);
+    }
+    // A new broker process on the same log dir.
+    let (_c, logs, gc) = setup(d.path(), "");
+    let got = gc.fetch("simple", None).unwrap();
+    let offs: Vec<(i32, i64)> = got.iter().map(|(_, p, v)| (*p, v.as_ref().unwrap().offset)).collect();
+    assert_eq!(offs, vec![(0, 7), (1, 6)]);
+    assert_eq!(gc.fetch("live", Some(vec![("t".into(), vec![0])])).unwrap()[0].2.as_ref().unwrap().offset, 3);
+    assert!(gc.fetch("gone", None).unwrap().is_empty());
+    let info = gc.describe("live").unwrap();
+    assert_eq!((info.state, info.members.len()), ("Stable", 1));
+    assert_eq!(info.members[0].assignment, Bytes::from_static(b"asg"));
+    assert_eq!(gc.heartbeat(&logs, "live", &member, None, 1), errors::NONE);
+    let mut listed: Vec<String> = gc.list().into_iter().map(|(g, _, _)| g).collect();
+    listed.sort();
+    assert_eq!(listed, vec!["live".to_string(), "simple".to_string()]);
+}
+
+#[tokio::test]
+async fn offsets_of_empty_groups_expire_and_stay_expired() {
+    let d = tempfile::tempdir().unwrap();
+    {
+        let (_c, logs, gc) = setup(d.path(), "offsets.retention.minutes=0\noffsets.retention.check.interval.ms=1\n");
+        gc.commit(&logs, "old", -1, "", None, vec![("t".into(), 0, ov(5))]).unwrap();
+        gc.tick(&logs);
+        assert!(gc.fetch("old", None).unwrap().is_empty());
+        gc.tick(&logs);
+        assert!(gc.list().is_empty(), "an empty group without offsets is removed");
+    }
+    let (_c, _logs, gc) = setup(d.path(), "");
+    assert!(gc.fetch("old", None).unwrap().is_empty());
+    assert!(gc.list().is_empty());
+}
+
+#[test]
+fn not_owned_or_loading_partitions_are_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let (_c, logs, gc) = setup(d.path(), "");
+    gc.update_ownership(&logs, &BTreeSet::new(), Some(3));
+    assert_eq!(gc.fetch("x", None).unwrap_err(), errors::NOT_COORDINATOR);
+    assert_eq!(gc.commit(&logs, "", -1, "", None, vec![]), Err(errors::INVALID_GROUP_ID));
+}
