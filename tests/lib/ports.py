@@ -29,3 +29,7 @@ def wait_port(port, timeout=20.0):
         except OSError:
             time.sleep(0.05)
     return False
+
+
+# For unreachable-server tests: the same pick, named for what the test relies on.
+closed_port = free_port
