@@ -8,8 +8,10 @@ import time
 import pytest
 from kazoo.exceptions import ConnectionLoss, SessionExpiredError
 
-from ensharness import (RawSession, Writer, check_writes, connected_port, converged, first_ack_after,
-                        format_counts, longest_gaps, sync_read_all, wait_serves, wait_until)
+from ensharness import (Writer, check_writes, connected_port, converged, first_ack_after, format_counts, longest_gaps,
+                        sync_read_all, wait_serves)
+from lib.waiting import wait_until
+from lib.zkraw import RawSession
 
 ROOT = "/load"
 
