@@ -108,6 +108,9 @@ def parse_mntr(text):
 
 
 class ZkServer:
+    """One standalone server of `kind` (ours|apache) in `workdir`. `extra`: settings over the
+    defaults above; `plain`: only dataDir, port and `extra` (the broker suites' ZooKeeper)."""
+
     def __init__(self, kind, workdir, extra=None, plain=False):
         self.kind = kind
         self.workdir = str(workdir)
@@ -293,6 +296,9 @@ class ZkServer:
 
 
 class Member:
+    """One ensemble member: its own dir with data/myid, client, peer and election ports kept
+    across restarts; start / kill9 / stop / pause (SIGSTOP) / resume / srvr."""
+
     def __init__(self, kind, sid, workdir, taken_ports):
         self.kind = kind
         self.sid = sid
@@ -465,6 +471,8 @@ class Member:
 
 
 class Ensemble:
+    """N members of `kind` on 127.0.0.1 under base_dir; `start()` returns the elected leader."""
+
     def __init__(self, kind, n, base_dir, extra=None):
         self.kind = kind
         taken = set()
