@@ -151,7 +151,7 @@ class CuttingProxy:
 
     @staticmethod
     def _frame(s):
-        from kraw import read_frame
+        from lib.kraw import read_frame
 
         try:
             return read_frame(s)
