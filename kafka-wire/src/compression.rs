@@ -1,7 +1,7 @@
 //! Kafka's compression codecs, framed as the Java client frames them, so that every
 //! client can read what the broker or the tools write: gzip, snappy in xerial framing (what
 //! Java's SnappyOutputStream writes; raw snappy is read too, as librdkafka may send it),
-//! LZ4 frames with independent blocks (Kafka's Java LZ4 reader refuses dependent blocks),
+//! LZ4 frames with independent blocks (stated explicitly: Kafka's Java LZ4 reader refuses dependent blocks),
 //! and zstd.
 //!
 //! Decompression is bounded: at most [`MAX_DECOMPRESSED`] bytes come out of one payload,
