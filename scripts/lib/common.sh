@@ -8,9 +8,10 @@ BIN_DIR="${CARGO_TARGET_DIR:-$ROOT/target}/release"
 # ensure_built <cargo package> <binary name>: builds when missing or stale.
 ensure_built() {
   local pkg="$1" bin="$2" exe="$BIN_DIR/$2"
-  # Only what goes into the binary counts (src/, the package's and the workspace's manifests):
-  # a test or example edited after the last build does not make the server binary stale.
-  if [ -x "$exe" ] && [ -z "$(find "$ROOT/$pkg/src" "$ROOT/$pkg/Cargo.toml" "$ROOT/Cargo.lock" "$ROOT/Cargo.toml" -newer "$exe" -type f \( -name '*.rs' -o -name 'Cargo.*' \) -print -quit 2>/dev/null)" ]; then
+  # Only what goes into the binary counts (src/ of the package and of the shared codec crates
+  # jute/ and kafka-wire/, the manifests): a test or example edited after the last build does
+  # not make the server binary stale.
+  if [ -x "$exe" ] && [ -z "$(find "$ROOT/$pkg/src" "$ROOT/jute/src" "$ROOT/kafka-wire/src" "$ROOT/$pkg/Cargo.toml" "$ROOT/Cargo.lock" "$ROOT/Cargo.toml" -newer "$exe" -type f \( -name '*.rs' -o -name 'Cargo.*' \) -print -quit 2>/dev/null)" ]; then
     return 0
   fi
   if ! command -v cargo >/dev/null 2>&1; then

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The broker's fetch path against loopback TCP, in one run: our zk-server and one
-kafka-server on free 127.0.0.1 ports (tests/broker/kharness.py), 1 GiB of 1 KiB records
+kafka-server on free 127.0.0.1 ports (tests/lib/kafka.py), 1 GiB of 1 KiB records
 produced with kafka-producer-perf-test, then one partition fetched for 8 s per size with
 raw_fetch_bench.py (no record decoding: what the broker serves) at 1, 8 and 32 MiB per
 fetch, then kafka-consumer-perf-test (decoding every record) for comparison. Loopback TCP is
@@ -13,10 +13,10 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
-sys.path.insert(0, os.path.join(REPO, "tests", "broker"))
+sys.path.insert(0, os.path.join(REPO, "tests"))
 sys.path.insert(0, HERE)
 
-from kharness import Cluster  # noqa: E402
+from lib.kafka import Cluster  # noqa: E402
 
 
 def main():

@@ -1,11 +1,12 @@
+"""pytest fixtures of the broker suite: a module-wide one-broker cluster and a factory for
+fresh clusters (lib/kafka.py's Cluster: our zk-server and n kafka-servers)."""
+
 import os
-import sys
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(__file__))
-
-from kharness import KAFKA_BIN, ZK_BIN, Cluster  # noqa: E402
+from lib.kafka import Cluster
+from lib.paths import KAFKA_BIN, ZK_BIN
 
 
 def pytest_configure(config):

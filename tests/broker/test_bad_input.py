@@ -10,8 +10,8 @@ import tempfile
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-import kraw
-from kharness import KAFKA_BIN
+from lib import kraw
+from lib.paths import KAFKA_BIN
 
 
 def still_serving(cluster):

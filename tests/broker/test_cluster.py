@@ -8,7 +8,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from kazoo.client import KazooClient
 
-import kraw
+from lib import kraw
 
 
 def test_three_brokers_leaders_spread_and_failover(fresh_cluster):

@@ -10,7 +10,8 @@ import uuid
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from kharness import REPO, Broker, Zk
+from lib.kafka import Broker, start_zk
+from lib.paths import REPO
 
 CONFIGS = os.path.join(REPO, "configs")
 
@@ -33,7 +34,7 @@ def test_three_shipped_configs_start_one_cluster(tmp_path):
     assert [f["listeners"] for f in files] == ["PLAINTEXT://127.0.0.1:%d" % p for p in (9092, 9093, 9094)]
     assert len({f["log.dirs"] for f in files}) == 3
     assert len({f["zookeeper.connect"] for f in files}) == 1
-    zk = Zk(str(tmp_path)).start()
+    zk = start_zk(tmp_path)
     brokers = []
     try:
         for i, f in enumerate(files):
@@ -90,4 +91,4 @@ def test_three_shipped_configs_start_one_cluster(tmp_path):
     finally:
         for b in brokers:
             b.kill9()
-        zk.stop()
+        zk.kill9()

@@ -29,7 +29,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from kafka.record.util import calc_crc32c
 
-from kraw2 import Conn, array, idempotent_batch, kstr, produce
+from lib.kraw import Conn, array, idempotent_batch, kstr, produce
 from test_replication import FAST, create, describe, wait_until
 
 KAFKA_STORAGE_ERROR = 56

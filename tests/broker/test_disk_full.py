@@ -16,8 +16,8 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from kharness import Cluster
-from kraw2 import Conn, idempotent_batch, produce
+from lib.kafka import Cluster
+from lib.kraw import Conn, idempotent_batch, produce
 
 KAFKA_STORAGE_ERROR = 56
 MiB = 1 << 20

@@ -329,7 +329,7 @@ def java_hash(s):
 
 
 def test_coordinator_placement_on_three_brokers(fresh_cluster):
-    import kraw2
+    from lib import kraw
 
     c = fresh_cluster(3)
     b = c.bootstrap
@@ -350,8 +350,8 @@ def test_coordinator_placement_on_three_brokers(fresh_cluster):
         md = a.list_topics("__consumer_offsets", timeout=10).topics["__consumer_offsets"]
         leader = md.partitions[(java_hash(g) & 0x7FFFFFFF) % len(md.partitions)].leader
         for br in c.brokers:
-            conn = kraw2.Conn(br.port)
-            assert kraw2.find_coordinator(conn, g) == (0, leader)
+            conn = kraw.Conn(br.port)
+            assert kraw.find_coordinator(conn, g) == (0, leader)
             conn.close()
         nodes.add(leader)
         assert committed(b, g, t, 3) == {0: 10, 1: 10, 2: 10}

@@ -11,7 +11,7 @@ import uuid
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-import kraw2
+from lib import kraw
 
 OUT_OF_ORDER_SEQUENCE_NUMBER = 45
 INVALID_PRODUCER_EPOCH = 47
@@ -57,41 +57,41 @@ def test_raw_duplicate_gap_and_stale_epoch(fresh_cluster):
     br = c.brokers[0]
     t = "raw-idem"
     create(c.bootstrap, t)
-    conn = kraw2.Conn(br.port)
-    err, pid, epoch = kraw2.init_producer_id(conn)
+    conn = kraw.Conn(br.port)
+    err, pid, epoch = kraw.init_producer_id(conn)
     assert (err, epoch) == (0, 0) and pid >= 0
-    err2, pid2, _ = kraw2.init_producer_id(conn)
+    err2, pid2, _ = kraw.init_producer_id(conn)
     assert err2 == 0 and pid2 != pid
-    a = kraw2.idempotent_batch([b"a0", b"a1", b"a2"], pid, 0, 0)
-    assert kraw2.produce(conn, t, 0, a) == (0, 0)
+    a = kraw.idempotent_batch([b"a0", b"a1", b"a2"], pid, 0, 0)
+    assert kraw.produce(conn, t, 0, a) == (0, 0)
     # A retry of the same batch (same producer id, epoch, sequence): acknowledged at the
     # original offset, not appended again.
-    assert kraw2.produce(conn, t, 0, a) == (0, 0)
+    assert kraw.produce(conn, t, 0, a) == (0, 0)
     # A gap: expected sequence 3.
-    assert kraw2.produce(conn, t, 0, kraw2.idempotent_batch([b"x"], pid, 0, 5))[0] == OUT_OF_ORDER_SEQUENCE_NUMBER
-    assert kraw2.produce(conn, t, 0, kraw2.idempotent_batch([b"b3"], pid, 0, 3)) == (0, 3)
+    assert kraw.produce(conn, t, 0, kraw.idempotent_batch([b"x"], pid, 0, 5))[0] == OUT_OF_ORDER_SEQUENCE_NUMBER
+    assert kraw.produce(conn, t, 0, kraw.idempotent_batch([b"b3"], pid, 0, 3)) == (0, 3)
     # A new epoch starts at sequence 0; the old epoch is fenced.
-    e1 = kraw2.idempotent_batch([b"c0", b"c1"], pid, 1, 0)
-    assert kraw2.produce(conn, t, 0, e1) == (0, 4)
-    assert kraw2.produce(conn, t, 0, kraw2.idempotent_batch([b"old"], pid, 0, 4))[0] == INVALID_PRODUCER_EPOCH
+    e1 = kraw.idempotent_batch([b"c0", b"c1"], pid, 1, 0)
+    assert kraw.produce(conn, t, 0, e1) == (0, 4)
+    assert kraw.produce(conn, t, 0, kraw.idempotent_batch([b"old"], pid, 0, 4))[0] == INVALID_PRODUCER_EPOCH
     # A new epoch that does not start at 0 is out of order too.
-    assert kraw2.produce(conn, t, 0, kraw2.idempotent_batch([b"y"], pid, 2, 7))[0] == OUT_OF_ORDER_SEQUENCE_NUMBER
+    assert kraw.produce(conn, t, 0, kraw.idempotent_batch([b"y"], pid, 2, 7))[0] == OUT_OF_ORDER_SEQUENCE_NUMBER
     conn.close()
     assert values(c.bootstrap, t) == [b"a0", b"a1", b"a2", b"b3", b"c0", b"c1"]
     # The producer state survives kill -9: the last batch is still recognised as a duplicate
     # and the next sequence is still expected.
     br.kill9()
     br.start()
-    conn = kraw2.Conn(br.port)
+    conn = kraw.Conn(br.port)
     deadline = time.time() + 20
     while True:
-        r = kraw2.produce(conn, t, 0, e1)
+        r = kraw.produce(conn, t, 0, e1)
         if r[0] != 6 or time.time() > deadline:  # NOT_LEADER until the metadata is back
             break
         time.sleep(0.2)
     assert r == (0, 4)
-    assert kraw2.produce(conn, t, 0, kraw2.idempotent_batch([b"z"], pid, 1, 3))[0] == OUT_OF_ORDER_SEQUENCE_NUMBER
-    assert kraw2.produce(conn, t, 0, kraw2.idempotent_batch([b"c2"], pid, 1, 2)) == (0, 6)
+    assert kraw.produce(conn, t, 0, kraw.idempotent_batch([b"z"], pid, 1, 3))[0] == OUT_OF_ORDER_SEQUENCE_NUMBER
+    assert kraw.produce(conn, t, 0, kraw.idempotent_batch([b"c2"], pid, 1, 2)) == (0, 6)
     conn.close()
     assert values(c.bootstrap, t) == [b"a0", b"a1", b"a2", b"b3", b"c0", b"c1", b"c2"]
     # A clean shutdown writes a producer snapshot beside the segments.
@@ -104,8 +104,8 @@ def test_producer_id_blocks_in_zookeeper(fresh_cluster):
     from kazoo.client import KazooClient
 
     c = fresh_cluster(1)
-    conn = kraw2.Conn(c.brokers[0].port)
-    ids = [kraw2.init_producer_id(conn)[1] for _ in range(3)]
+    conn = kraw.Conn(c.brokers[0].port)
+    ids = [kraw.init_producer_id(conn)[1] for _ in range(3)]
     conn.close()
     assert ids == [ids[0], ids[0] + 1, ids[0] + 2]
     zk = KazooClient(hosts=c.zk.connect)
@@ -151,7 +151,7 @@ class CuttingProxy:
 
     @staticmethod
     def _frame(s):
-        from kraw import read_frame
+        from lib.kraw import read_frame
 
         try:
             return read_frame(s)
@@ -210,7 +210,7 @@ class CuttingProxy:
 
 
 def test_retries_after_cut_connections_leave_no_duplicates(fresh_cluster):
-    from kharness import free_port
+    from lib.ports import free_port
 
     pport = free_port()
     c = fresh_cluster(1, advertised_listeners="PLAINTEXT://127.0.0.1:%d" % pport)

@@ -13,7 +13,7 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-import kraw
+from lib import kraw
 
 
 def rss_kib(proc):

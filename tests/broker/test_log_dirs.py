@@ -15,9 +15,8 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 from kafka.admin import KafkaAdminClient
 
-from kharness import REPO
-from kraw import frame, header, read_frame
-from kraw2 import Reader
+from lib.kraw import Reader, frame, header, read_frame
+from lib.paths import REPO
 
 TOOLS = os.path.join(REPO, "scripts", "kafka-log-dirs.sh")
 

@@ -10,7 +10,8 @@ import subprocess
 import threading
 import time
 
-from kharness import REPO, free_port
+from lib.paths import REPO
+from lib.ports import free_port
 
 SCRIPT = os.path.join(REPO, "scripts", "kafka-quickstart.sh")
 

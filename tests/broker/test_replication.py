@@ -7,6 +7,7 @@ replication system test kills, stops and restarts brokers under acks=all load an
 checks that no acknowledged record is lost and that every replica's log is identical below
 the high watermark."""
 
+import functools
 import glob
 import json
 import os
@@ -21,7 +22,8 @@ from kazoo.client import KazooClient
 
 import pytest
 
-import kraw2
+from lib import kraw
+from lib.waiting import wait_until
 
 NOT_ENOUGH_REPLICAS = 19
 
@@ -33,15 +35,8 @@ FAST = dict(
 )
 
 
-def wait_until(pred, timeout, what, step=0.2):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = pred()
-        if last:
-            return last
-        time.sleep(step)
-    raise AssertionError("timed out after %ss waiting for %s (last: %r)" % (timeout, what, last))
+# Cluster-state polls (describe, list_topics) every 0.2 s; test_corruption imports it from here.
+wait_until = functools.partial(wait_until, interval=0.2)
 
 
 def admin(c):
@@ -201,15 +196,15 @@ def test_acks_all_refused_below_min_insync_replicas(fresh_cluster):
     c = fresh_cluster(3, **FAST)
     t = "minisr"
     create(c, t, 1, 3, {"min.insync.replicas": "2"}, assignment=[[0, 1, 2]])
-    conn = kraw2.Conn(c.brokers[0].port)
+    conn = kraw.Conn(c.brokers[0].port)
     assert produce_as_leader(conn, t, b"ok", -1) == (0, 0)
     c.brokers[1].kill9()
     c.brokers[2].kill9()
     wait_until(lambda: describe(c, t).get(0, (None, None, None))[2] == [0], 20, "the ISR to shrink to the leader")
-    err, _ = kraw2.produce(conn, t, 0, kraw2.idempotent_batch([b"nope"], -1, -1, -1), acks=-1)
+    err, _ = kraw.produce(conn, t, 0, kraw.idempotent_batch([b"nope"], -1, -1, -1), acks=-1)
     assert err == NOT_ENOUGH_REPLICAS, err
     # acks=1 does not need the ISR; the refused record was never appended.
-    assert kraw2.produce(conn, t, 0, kraw2.idempotent_batch([b"one"], -1, -1, -1), acks=1) == (0, 1)
+    assert kraw.produce(conn, t, 0, kraw.idempotent_batch([b"one"], -1, -1, -1), acks=1) == (0, 1)
     conn.close()
     got = consume_all(c, t, 1)
     assert [v for _, v in got[0]] == [b"ok", b"one"]
@@ -258,7 +253,7 @@ def produce_as_leader(conn, topic, value, acks, timeout=15):
     metadata already shows (NOT_LEADER_OR_FOLLOWER / LEADER_NOT_AVAILABLE)."""
     deadline = time.time() + timeout
     while True:
-        r = kraw2.produce(conn, topic, 0, kraw2.idempotent_batch([value], -1, -1, -1), acks=acks)
+        r = kraw.produce(conn, topic, 0, kraw.idempotent_batch([value], -1, -1, -1), acks=acks)
         if r[0] not in (5, 6) or time.time() > deadline:
             return r
         time.sleep(0.2)
@@ -271,7 +266,7 @@ def test_returning_leader_truncates_its_divergent_tail(fresh_cluster):
     c = fresh_cluster(2, **FAST)
     t = "diverge"
     create(c, t, 1, 2, {"min.insync.replicas": "1", "unclean.leader.election.enable": "true"}, assignment=[[0, 1]])
-    conn = kraw2.Conn(c.brokers[0].port)
+    conn = kraw.Conn(c.brokers[0].port)
     for i in range(10):
         assert produce_as_leader(conn, t, b"c%d" % i, -1) == (0, i)
     b0, b1 = c.brokers
@@ -279,13 +274,13 @@ def test_returning_leader_truncates_its_divergent_tail(fresh_cluster):
     try:
         wait_until(lambda: describe(c, t).get(0, (None, None, None))[2] == [0], 30, "broker 1 to leave the ISR")
         for i in range(5):
-            assert kraw2.produce(conn, t, 0, kraw2.idempotent_batch([b"lost%d" % i], -1, -1, -1), acks=1) == (0, 10 + i)
+            assert kraw.produce(conn, t, 0, kraw.idempotent_batch([b"lost%d" % i], -1, -1, -1), acks=1) == (0, 10 + i)
     finally:
         conn.close()
         b0.kill9()
         b1.proc.send_signal(signal.SIGCONT)
     wait_until(lambda: describe(c, t).get(0, (-1,))[0] == 1, 40, "broker 1 to be elected (unclean)")
-    conn = kraw2.Conn(b1.port)
+    conn = kraw.Conn(b1.port)
     for i in range(3):
         assert produce_as_leader(conn, t, b"new%d" % i, 1) == (0, 10 + i)
     conn.close()

@@ -7,11 +7,12 @@ import glob
 import os
 import signal
 import socket
+import struct
 import time
 
 import pytest
 
-import kraw2
+from lib import kraw
 from test_replication import create, describe, wait_until
 
 
@@ -28,23 +29,23 @@ def test_sigterm_answers_in_flight_acks_all_produce_and_keeps_it(fresh_cluster):
     create(c, t, assignment=[[0, 1]])
     assert describe(c, t)[0][0] == 0
     leader, follower = c.brokers[0], c.brokers[1]
-    conn = kraw2.Conn(leader.port)
+    conn = kraw.Conn(leader.port)
     follower.proc.send_signal(signal.SIGSTOP)
     try:
         time.sleep(0.3)
         # acks=all: the leader waits for the stopped follower until it leaves the ISR.
-        body = kraw2.kstr(None) + kraw2.struct.pack(">hi", -1, 10000) + kraw2.array(
-            [kraw2.kstr(t) + kraw2.array([kraw2.struct.pack(">i", 0) + kraw2.kbytes(kraw2.idempotent_batch([b"in-flight"], -1, -1, -1))])]
+        body = kraw.kstr(None) + struct.pack(">hi", -1, 10000) + kraw.array(
+            [kraw.kstr(t) + kraw.array([struct.pack(">i", 0) + kraw.kbytes(kraw.idempotent_batch([b"in-flight"], -1, -1, -1))])]
         )
-        conn.s.sendall(kraw2.frame(kraw2.header(0, 3, 1) + body))
+        conn.s.sendall(kraw.frame(kraw.header(0, 3, 1) + body))
         time.sleep(0.4)
         sent_term = time.time()
         leader.proc.send_signal(signal.SIGTERM)
         conn.s.settimeout(15)
-        resp = kraw2.read_frame(conn.s)
+        resp = kraw.read_frame(conn.s)
         answered = time.time()
         assert resp is not None, "the in-flight produce was dropped:\n" + leader.output()[-3000:]
-        r = kraw2.Reader(resp)
+        r = kraw.Reader(resp)
         assert r.take(">i") == 1
         r.take(">i")
         r.string()
@@ -53,7 +54,7 @@ def test_sigterm_answers_in_flight_acks_all_produce_and_keeps_it(fresh_cluster):
         assert err == 0, (err, leader.output()[-3000:])
         assert answered > sent_term
         # Nothing more is read from a draining broker: the connection closes.
-        assert kraw2.read_frame(conn.s) is None
+        assert kraw.read_frame(conn.s) is None
         leader.proc.wait(20)
         assert leader.proc.returncode == 0, leader.output()[-3000:]
     finally:

@@ -20,7 +20,7 @@ import time
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from kharness import REPO
+from lib.paths import REPO
 
 FRAMES_BIN = os.path.join(REPO, "target", "release", "examples", "fuzz_frames")
 # APIs whose requests may wait on purpose (a timeout in the body, a rebalance).

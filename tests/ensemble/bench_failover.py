@@ -21,17 +21,21 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# A script, not a test: find this suite's helpers and tests/lib as pytest would.
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [HERE, os.path.dirname(HERE)]
 
-import ensharness  # noqa: E402
-from ensharness import (Ensemble, Writer, check_writes, first_ack_after, format_counts,  # noqa: E402
-                        kazoo_client, sync_read_all, wait_until)
+from ensharness import (Writer, check_writes, first_ack_after, format_counts, kazoo_client,  # noqa: E402
+                        sync_read_all)
+from lib import zookeeper  # noqa: E402
+from lib.waiting import wait_until  # noqa: E402
+from lib.zookeeper import Ensemble  # noqa: E402
 
 ROOT = "/bench"
 
 
 def run(kind, kills, n_writers, pause, tick, members=3):
-    ensharness.TICK_MS = tick
+    zookeeper.ENSEMBLE_TICK_MS = tick
     base = tempfile.mkdtemp(prefix="bench-failover-%s-" % kind)
     ens = Ensemble(kind, members, base)
     clients, writers, rows = [], [], []

@@ -1,12 +1,12 @@
-"""pytest fixtures for the ensemble suite; the harness itself is in ensharness.py."""
+"""pytest fixtures of the ensemble suite; the launchers are lib/zookeeper.py's, the suite's
+own helpers in ensharness.py, the binary check the root conftest's `_binary`."""
 
 import os
-import shutil
-import subprocess
 
 import pytest
 
-from ensharness import OUR_BIN, REPO, SERVER_KIND, Ensemble, kazoo_client
+from ensharness import SERVER_KIND, kazoo_client
+from lib.zookeeper import Ensemble
 
 
 def pytest_collection_modifyitems(config, items):
@@ -15,18 +15,6 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if str(item.fspath).startswith(here) and item.get_closest_marker("timeout") is None:
             item.add_marker(pytest.mark.timeout(150))
-
-
-@pytest.fixture(scope="session")
-def _binary():
-    if SERVER_KIND != "ours":
-        if shutil.which("java") is None:
-            pytest.exit("java not found; run tests/install-deps.sh", returncode=2)
-        return
-    if not os.path.exists(OUR_BIN):
-        r = subprocess.run(["cargo", "build", "--release", "-p", "zk"], cwd=REPO, timeout=1800)
-        if r.returncode != 0 or not os.path.exists(OUR_BIN):
-            pytest.exit("zk-server binary missing at %s and cargo build failed" % OUR_BIN, returncode=2)
 
 
 @pytest.fixture
@@ -84,7 +72,7 @@ def kazoo_factory():
             pass
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def server_kind():
     return SERVER_KIND
 

@@ -3,13 +3,17 @@ the log and from a snapshot), 2 of 3 members down (no split brain), a SIGSTOPped
 stale acknowledgements). Every fault test ends with the checker: every member's tree read
 back after sync, zero acknowledged writes lost, per-key order preserved, identical members."""
 
+import sys
 import time
+import traceback
 
 import pytest
 from kazoo.exceptions import ConnectionLoss, SessionExpiredError
 
-from ensharness import (RawSession, Writer, check_writes, connected_port, converged, first_ack_after,
-                        format_counts, longest_gaps, sync_read_all, wait_serves, wait_until)
+from ensharness import (Writer, check_writes, connected_port, converged, first_ack_after, format_counts, longest_gaps,
+                        sync_read_all, wait_serves)
+from lib.waiting import wait_until
+from lib.zkraw import RawSession
 
 ROOT = "/load"
 
@@ -38,9 +42,46 @@ def total_acked(writers):
     return sum(len(w.acked) for w in writers)
 
 
-def wait_progress(writers, n=20, timeout=15.0, msg="writes"):
+def wait_progress(writers, n=20, timeout=15.0, msg="writes", ens=None):
+    """Until the writers together have n more acknowledged writes; a stall fails with what
+    each writer and (given `ens`) each member was doing, so that a CI failure explains itself."""
     base = total_acked(writers)
-    wait_until(lambda: total_acked(writers) >= base + n, timeout=timeout, msg="%d more acknowledged %s" % (n, msg))
+    try:
+        wait_until(lambda: total_acked(writers) >= base + n, timeout=timeout, msg="%d more acknowledged %s" % (n, msg))
+    except AssertionError as e:
+        raise AssertionError("%s\n%s" % (e, describe_stall(writers, ens))) from None
+
+
+def describe_stall(writers, ens):
+    lines = []
+    now = time.monotonic()
+    for w in writers:
+        with w.lock:
+            last = w.acked[-1][3] if w.acked else None
+            recent = [name for _, _, name in w.unknown[-3:]]
+            acked = len(w.acked)
+        try:
+            port = connected_port(w.client)
+        except Exception as e:  # a client between connections
+            port = repr(e)
+        lines.append("writer %d: alive=%s acked=%d unknown=%d last ack %s ago; state %s, connected to %s; last errors %s"
+                     % (w.cid, w.is_alive(), acked, len(w.unknown), "%.1fs" % (now - last) if last else "never",
+                        w.client.state, port, recent))
+        frame = sys._current_frames().get(w.ident)
+        if frame is not None:
+            stack = traceback.format_stack(frame)[-4:]
+            lines.append("  at: " + " | ".join(x.strip().replace("\n", " ") for x in stack))
+    for m in (ens.members if ens is not None else []):
+        srvr = m.srvr(timeout=1.0)
+        try:
+            cons = m.four("cons", timeout=1.0).strip().replace("\n", "; ")[:600]
+        except OSError as e:
+            cons = repr(e)
+        lines.append("member %d (port %d, alive=%s paused=%s): mode %s zxid %s outstanding %s; cons: %s"
+                     % (m.sid, m.port, m.alive(), m.paused, srvr.get("Mode"), srvr.get("Zxid"),
+                        srvr.get("Outstanding"), cons))
+        lines.append("  log tail: " + m.log_tail(6).replace("\n", "\n  "))
+    return "\n".join(lines)
 
 
 def finish_and_check(ens, writers, kazoo_factory, report):
@@ -343,14 +384,14 @@ def test_random_faults_under_load_then_checker(make_ensemble, kazoo_factory, rep
         leader = ens.wait_formed(timeout=20)
         victim = leader if "leader" in fault else rnd.choice([m for m in ens.members if m is not leader])
         others = [m for m in ens.members if m is not victim]
-        wait_progress(writers, 10, msg="writes before round %d (seed %d)" % (round_, seed))
+        wait_progress(writers, 10, msg="writes before round %d (seed %d)" % (round_, seed), ens=ens)
         if fault.startswith("kill"):
             victim.kill9()
         else:
             victim.pause()
         if "leader" in fault:
             ens.wait_formed(members=others, timeout=20)
-        wait_progress(writers, 20, timeout=25, msg="writes during %s (member %d), round %d, seed %d" % (fault, victim.sid, round_, seed))
+        wait_progress(writers, 20, timeout=25, msg="writes during %s (member %d), round %d, seed %d" % (fault, victim.sid, round_, seed), ens=ens)
         if fault.startswith("kill"):
             victim.start()
         else:
@@ -358,7 +399,7 @@ def test_random_faults_under_load_then_checker(make_ensemble, kazoo_factory, rep
             victim.resume()
         ens.wait_formed(timeout=20)
         done.append("%s %d" % (fault, victim.sid))
-    wait_progress(writers, 10, msg="writes after the faults (seed %d)" % seed)
+    wait_progress(writers, 10, msg="writes after the faults (seed %d)" % seed, ens=ens)
     report("seed %d: %s" % (seed, "; ".join(done)))
     finish_and_check(ens, writers, kazoo_factory, report)
 

@@ -6,7 +6,9 @@ import time
 
 import pytest
 
-from ensharness import converged, parse_mntr, sync_read_all, wait_serves, wait_until
+from ensharness import converged, sync_read_all, wait_serves
+from lib.waiting import wait_until
+from lib.zookeeper import parse_mntr
 
 
 def member_client(kazoo_factory, m, **kw):

@@ -7,7 +7,9 @@ import time
 
 import pytest
 
-from ensharness import RawSession, connected_port, converged, wait_until
+from ensharness import connected_port, converged
+from lib.waiting import wait_until
+from lib.zkraw import RawSession
 
 
 @pytest.mark.parametrize("victim", ["follower", "leader"])

@@ -2,7 +2,8 @@
 
 from kazoo.security import make_digest_acl
 
-from conftest import free_port, run_shell
+from conftest import run_shell
+from lib.ports import free_port
 
 
 def one_shot(hosts, *args):
@@ -109,7 +110,8 @@ def test_lost_server_is_reported_in_one_line(shell_bin, tmp_path_factory, reques
     import subprocess
     import time
 
-    from conftest import SERVER_KIND, SHELL_BIN, start_server
+    from conftest import SERVER_KIND, start_server
+    from lib.paths import SHELL_BIN
 
     server = start_server("apache" if SERVER_KIND == "apache" else "ours", tmp_path_factory, request)
     proc = subprocess.Popen([SHELL_BIN, "-timeout", "2000", server.hosts], stdin=subprocess.PIPE,
@@ -118,7 +120,7 @@ def test_lost_server_is_reported_in_one_line(shell_bin, tmp_path_factory, reques
         proc.stdin.write(b"ls /zookeeper\n")
         proc.stdin.flush()
         time.sleep(1.0)
-        server.stop()
+        server.kill9()
         time.sleep(0.5)
         out, err = proc.communicate(b"ls /\nls /\n", timeout=30)
     finally:

@@ -11,7 +11,8 @@ import uuid
 
 import pytest
 
-from conftest import SHELL_BIN, make_chroot, run_shell
+from conftest import make_chroot, run_shell
+from lib.paths import SHELL_BIN
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 

@@ -8,7 +8,8 @@ import os
 import pytest
 from kazoo.client import KazooClient
 
-from conftest import REPO, SERVER_KIND, SHELL_SCRIPT, run_shell, start_server
+from conftest import SERVER_KIND, run_shell, start_server
+from lib.paths import REPO, SHELL_SCRIPT
 
 DUMP = os.path.join(REPO, "..", "shared", "reference", "kafka-2.5-zookeeper", "znode-dump.txt")
 

@@ -1,42 +1,21 @@
 """Helpers for the kafka-reassign-partitions / kafka-leader-election tests: a bare zk-server
 with hand-made broker and topic znodes (the ZooKeeper path without any controller, so every
-step is deterministic), n-broker clusters from tests/broker/kharness.py, and readers for
-kafka-topics --describe. Everything on 127.0.0.1, free ports, bounded waits."""
+step is deterministic) and readers for kafka-topics --describe. Clusters come from
+lib/kafka.py. Everything on 127.0.0.1, free ports, bounded waits."""
 
+import functools
 import json
-import os
 import shutil
-import socket
-import sys
 import tempfile
-import time
 
 from kazoo.client import KazooClient
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "broker"))
+from lib.kafka import start_zk
+from lib.waiting import wait_until
+from tharness import run
 
-from kharness import Cluster, Zk  # noqa: E402,F401
-from tharness import run  # noqa: E402
-
-
-def closed_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def wait_until(check, timeout, what, interval=0.25):
-    """Polls check() until it returns a true value (returned) or fails after timeout seconds."""
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError("%s: not reached within %ss (last: %r)" % (what, timeout, last))
+# These waits run a kafka-* tool per poll: every 0.25 s, not lib's 0.05 s.
+wait_until = functools.partial(wait_until, interval=0.25)
 
 
 class FakeZk:
@@ -44,7 +23,7 @@ class FakeZk:
 
     def __init__(self):
         self.root = tempfile.mkdtemp(prefix="reassign-zk-")
-        self.server = Zk(self.root).start()
+        self.server = start_zk(self.root)
         self.kz = KazooClient(hosts=self.server.connect, timeout=10)
         try:
             self.kz.start(timeout=15)
@@ -87,7 +66,7 @@ class FakeZk:
             self.kz.close()
         except Exception:
             pass
-        self.server.stop()
+        self.server.kill9()
         shutil.rmtree(self.root, ignore_errors=True)
 
 

@@ -3,11 +3,11 @@ required flags, --help, unknown topics, an unreachable bootstrap server (a clear
 within the timeout, never a hang), malformed JSON files."""
 
 import concurrent.futures
-import socket
 import time
 
 import pytest
 
+from lib.ports import closed_port
 from tharness import run
 
 NETWORK_TOOLS = {
@@ -23,14 +23,6 @@ NETWORK_TOOLS = {
     "kafka-consumer-perf-test": ["--topic", "x", "--messages", "1"],
 }
 ALL_TOOLS = list(NETWORK_TOOLS) + ["kafka-delete-records", "kafka-dump-log", "kafka-producer-perf-test"]
-
-
-def closed_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 @pytest.mark.parametrize("tool", ALL_TOOLS)

@@ -12,7 +12,9 @@ import time
 
 import pytest
 
-from rharness import Cluster, FakeZk, closed_port, describe, run, wait_until, write
+from lib.kafka import Cluster
+from lib.ports import closed_port
+from rharness import FakeZk, describe, run, wait_until, write
 
 RA = "kafka-reassign-partitions"
 LE = "kafka-leader-election"

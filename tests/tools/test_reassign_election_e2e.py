@@ -9,7 +9,8 @@ import json
 
 import pytest
 
-from rharness import Cluster, describe, run, wait_until, write
+from lib.kafka import Cluster
+from rharness import describe, run, wait_until, write
 from tharness import supports
 
 RA = "kafka-reassign-partitions"

@@ -72,10 +72,10 @@ def test_05_describe(cluster):
     assert code == 0, err
     assert "Topic: hello.kafka\tPartitionCount: 1\tReplicationFactor: 1\tConfigs: " in out
     # The ZooKeeper path (Kafka 2.5's --zookeeper) prints the same lines.
-    code, zout, err = run("kafka-topics", "--zookeeper", cluster.zk, "--describe", "--topic", "hello.kafka.2")
+    code, zout, err = run("kafka-topics", "--zookeeper", cluster.zk.connect, "--describe", "--topic", "hello.kafka.2")
     assert code == 0, err
     assert zout.splitlines()[1:] == lines[1:]
-    code, zout, err = run("kafka-topics", "--zookeeper", cluster.zk, "--list")
+    code, zout, err = run("kafka-topics", "--zookeeper", cluster.zk.connect, "--list")
     assert code == 0 and "hello.kafka.2" in zout.splitlines(), err
 
 

@@ -5,7 +5,8 @@ a replication factor above the broker count refused as Kafka does."""
 
 import pytest
 
-from rharness import Cluster, describe, run, wait_until
+from lib.kafka import Cluster
+from rharness import describe, run, wait_until
 
 OVERRIDES = {"replica.lag.time.max.ms": "3000", "auto.leader.rebalance.enable": "false"}
 

@@ -1,13 +1,15 @@
-"""pytest fixtures for the interop suite; the harness itself is in zkharness.py."""
+"""pytest fixtures of the zk suite (standalone servers, ZK_SERVER=ours|apache); the launcher is
+lib/zookeeper.py's ZkServer, the binary check the root conftest's `_binary`."""
 
 import os
-import shutil
-import subprocess
 import uuid
 
 import pytest
 
-from zkharness import OUR_BIN, REPO, SERVER_KIND, ZkServer, wait_until  # noqa: F401
+from lib.paths import server_kind as _kind
+from lib.zookeeper import ZkServer
+
+SERVER_KIND = _kind("ZK_SERVER")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -18,25 +20,9 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.timeout(120))
 
 
-def _ensure_binary():
-    if SERVER_KIND != "ours":
-        if shutil.which("java") is None:
-            pytest.exit("java not found; run tests/install-deps.sh", returncode=2)
-        return
-    if not os.path.exists(OUR_BIN):
-        r = subprocess.run(["cargo", "build", "--release", "-p", "zk"], cwd=REPO, timeout=1800)
-        if r.returncode != 0 or not os.path.exists(OUR_BIN):
-            pytest.exit("zk-server binary missing at %s and cargo build failed" % OUR_BIN, returncode=2)
-
-
 @pytest.fixture(scope="session")
 def server_kind():
     return SERVER_KIND
-
-
-@pytest.fixture(scope="session")
-def _binary():
-    _ensure_binary()
 
 
 @pytest.fixture(scope="session")

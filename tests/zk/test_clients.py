@@ -8,7 +8,8 @@ import uuid
 
 import pytest
 
-from zkharness import CLI_MT, CLIENT_CP, wait_until
+from lib.paths import CLI_MT, CLIENT_CP
+from lib.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(120)
 

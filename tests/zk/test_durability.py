@@ -9,7 +9,7 @@ import pytest
 from kazoo.client import KazooClient
 from kazoo.protocol.states import KazooState
 
-from zkharness import wait_until
+from lib.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -131,7 +131,7 @@ def test_kill9_under_load_loses_no_acknowledged_write(make_server):
 def test_session_survives_restart_raw(make_server, crash):
     """Sessions are durable: after a restart the client resumes its session (same id and
     password) and its ephemerals are still owned by it."""
-    import zkraw
+    from lib import zkraw
     server = make_server()
     c = zkraw.RawClient(server.port)
     tmo, sid, pw, _ = c.connect(timeout_ms=20000)
@@ -278,7 +278,7 @@ def test_restart_reproduces_every_stat_exactly(make_server, crash):
 
 
 def _fill_and_crash(server, n=200):
-    import zkraw
+    from lib import zkraw
     c = zkraw.RawClient(server.port)
     c.connect()
     c.create("/x", b"")
@@ -306,7 +306,7 @@ def test_torn_last_record_is_cut_off(make_server, how):
         b = b[:end - 5]
     open(path, "wb").write(bytes(b))
     server.start()
-    import zkraw
+    from lib import zkraw
     c = zkraw.RawClient(server.port)
     try:
         c.connect()
@@ -472,7 +472,7 @@ def _damage(path, how):
 
 
 def _write_nodes(server, first, n, parent="/snap"):
-    import zkraw
+    from lib import zkraw
     c = zkraw.RawClient(server.port)
     try:
         c.connect()

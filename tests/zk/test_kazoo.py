@@ -13,8 +13,9 @@ from kazoo.exceptions import (
 from kazoo.protocol.states import KazooState
 from kazoo.security import ACL, Id, make_digest_acl, make_digest_acl_credential, OPEN_ACL_UNSAFE
 
-import zkraw
-from zkharness import SUPER_PASSWORD, SUPER_USER, wait_until
+from lib import zkraw
+from lib.waiting import wait_until
+from lib.zookeeper import SUPER_PASSWORD, SUPER_USER
 
 
 class Events:

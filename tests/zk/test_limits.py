@@ -20,9 +20,11 @@ import uuid
 
 import pytest
 
-import zkraw
-from zkharness import CLIENT_CP, JUTE_MAXBUFFER, wait_until
-from zkraw import RawClient, p_bool, p_int, p_long, p_str
+from lib import zkraw
+from lib.paths import CLIENT_CP
+from lib.waiting import wait_until
+from lib.zkraw import RawClient, p_bool, p_int, p_long, p_str
+from lib.zookeeper import JUTE_MAXBUFFER
 
 pytestmark = pytest.mark.timeout(170)
 

@@ -8,9 +8,10 @@ import time
 
 import pytest
 
-import zkraw
-from zkharness import JUTE_MAXBUFFER, TICK_MS, MIN_SESSION_MS, MAX_SESSION_MS, wait_until
-from zkraw import RawClient, p_int, p_str, p_bool
+from lib import zkraw
+from lib.waiting import wait_until
+from lib.zkraw import RawClient, p_int, p_str, p_bool
+from lib.zookeeper import JUTE_MAXBUFFER, TICK_MS, MIN_SESSION_MS, MAX_SESSION_MS
 
 
 def connected(server, **kw):
@@ -648,7 +649,7 @@ def test_big_multi_and_big_data_and_unicode_paths(server):
 def test_reply_body_shapes_per_opcode(fresh_server):
     """Exact reply body sizes for every opcode, as Apache ZooKeeper 3.8 sends them (a client
     that reads a response record fails on a missing or extra field)."""
-    from zkraw import (CONTAINER, OPEN_ACL_UNSAFE, WT_DATA, body_create, body_create_ttl, body_multi,
+    from lib.zkraw import (CONTAINER, OPEN_ACL_UNSAFE, WT_DATA, body_create, body_create_ttl, body_multi,
                        body_path_version, body_path_watch, body_set_acl, body_set_data, body_set_watches,
                        body_set_watches2)
     c = connected(fresh_server)

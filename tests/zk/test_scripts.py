@@ -8,7 +8,12 @@ import time
 
 import pytest
 
-from zkharness import REPO, SERVER_KIND, four_letter, free_port, wait_until
+from lib.paths import REPO, server_kind
+from lib.ports import free_port
+from lib.waiting import wait_until
+from lib.zookeeper import four_letter
+
+SERVER_KIND = server_kind("ZK_SERVER")
 
 pytestmark = pytest.mark.skipif(SERVER_KIND != "ours", reason="the scripts start our server")
 

@@ -12,7 +12,7 @@ import uuid
 from kazoo.exceptions import KazooException
 from kazoo.handlers.threading import KazooTimeoutError
 
-import zkraw
+from lib import zkraw
 
 SHUTDOWN_STEPS = [
     "SIGTERM received",

@@ -20,7 +20,8 @@ import uuid
 
 import pytest
 
-from zkharness import JUTE_MAXBUFFER, REPO
+from lib.paths import REPO
+from lib.zookeeper import JUTE_MAXBUFFER
 
 FRAMES_BIN = os.path.join(REPO, "target", "release", "examples", "zk_fuzz_frames")
 

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::offset_for_leader_epoch_request::{OffsetForLeaderPartition, OffsetForLeaderTopic};
-use kafka_protocol::messages::{ApiKey, BrokerId, FetchRequest, FetchResponse, OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
+use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 
 use super::client::{BrokerConn, ClientError};
 use super::state::Role;
@@ -185,7 +185,7 @@ async fn truncate(broker: &dyn Ctx, c: &mut BrokerConn, parts: &Followed, timeou
             ot
         })
         .collect();
-    let resp: OffsetForLeaderEpochResponse = c.call(ApiKey::OffsetForLeaderEpoch, EPOCH_VERSION, &req, timeout).await?;
+    let resp: OffsetForLeaderEpochResponse = c.call(&req, EPOCH_VERSION, timeout).await?;
     for tr in resp.topics {
         let topic = tr.topic.0.as_str().to_string();
         for pr in tr.partitions {
@@ -266,7 +266,7 @@ async fn fetch(broker: &dyn Ctx, c: &mut BrokerConn, parts: &Followed, timeout: 
         })
         .collect();
     let wait = timeout + Duration::from_millis(req.max_wait_ms.max(0) as u64);
-    let resp: FetchResponse = c.call(ApiKey::Fetch, FETCH_VERSION, &req, wait).await?;
+    let resp: FetchResponse = c.call(&req, FETCH_VERSION, wait).await?;
     let mut progress = false;
     for tr in resp.responses {
         let topic = tr.topic.0.as_str().to_string();

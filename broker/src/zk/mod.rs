@@ -4,8 +4,9 @@
 //! crate: Kafka 2.5 creates its persistent paths with *null* data (jute buffer length -1,
 //! which zkCli and our shell print as `null`) and uses opcode create (1); `zookeeper-client`
 //! 0.11 can only send byte slices (length >= 0) and uses create2, so the znode dump would
-//! differ from a stock broker's. This client is still independent of the `zk` crate: it
-//! shares no code with the server it talks to.
+//! differ from a stock broker's. It encodes and decodes with the `jute` crate
+//! the server uses too; independent clients (kazoo, zkCli, the C client, stock Kafka
+//! brokers) check that codec against our server from outside.
 //!
 //! One task owns the socket. Requests go through a channel and are answered in order;
 //! pings keep the session alive; watch notifications and session changes are broadcast as
@@ -23,8 +24,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-pub use jute::{Op, OpResult, Stat};
-use jute::{code, Reader, Writer};
+use ::jute::{OpCode, Request, Response};
+
+pub use self::jute::{Op, OpResult, Stat};
+use self::jute::code;
 
 /// Largest reply we accept (jute.maxbuffer default is 1 MB; listings can be larger).
 const MAX_REPLY: usize = 64 * 1024 * 1024;
@@ -36,7 +39,7 @@ pub enum ZkError {
     #[error("ZooKeeper client closed")]
     Closed,
     #[error("malformed ZooKeeper reply")]
-    Decode(#[from] jute::DecodeError),
+    Decode(#[from] self::jute::DecodeError),
 }
 
 impl ZkError {
@@ -139,9 +142,16 @@ impl ZkClient {
         }
     }
 
-    async fn call(&self, op: i32, body: Bytes) -> ZkResult<Bytes> {
+    /// Sends `req` as `op` and decodes its answer.
+    async fn call(&self, op: OpCode, req: Request) -> ZkResult<Response> {
+        let body = jute::body(op, &req);
+        let b = self.call_raw(op, body).await?;
+        Ok(jute::response(op, &b)?)
+    }
+
+    async fn call_raw(&self, op: OpCode, body: Bytes) -> ZkResult<Bytes> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(Cmd { op, body, reply }).await.map_err(|_| ZkError::Closed)?;
+        self.tx.send(Cmd { op: op as i32, body, reply }).await.map_err(|_| ZkError::Closed)?;
         rx.await.map_err(|_| ZkError::Code(code::CONNECTION_LOSS))?
     }
 
@@ -151,10 +161,8 @@ impl ZkClient {
 
     /// Create with raw flags (1 ephemeral, 2 sequential); returns the created path (chroot-relative).
     pub async fn create_flags(&self, path: &str, data: Option<&[u8]>, flags: i32) -> ZkResult<String> {
-        let mut w = Writer::new();
-        w.string(&self.full(path)).buffer(data).open_acl().int(flags);
-        let b = self.call(jute::OP_CREATE, w.finish()).await?;
-        let p = Reader(b).string()?;
+        let req = jute::create(self.full(path), data.map(<[u8]>::to_vec), flags);
+        let Response::Path(p) = self.call(OpCode::Create, req).await? else { return Err(unexpected()) };
         Ok(strip_chroot(&self.chroot, &p).unwrap_or(&p).to_string())
     }
 
@@ -189,16 +197,13 @@ impl ZkClient {
     }
 
     pub async fn delete(&self, path: &str, version: i32) -> ZkResult<()> {
-        let mut w = Writer::new();
-        w.string(&self.full(path)).int(version);
-        self.call(jute::OP_DELETE, w.finish()).await.map(|_| ())
+        self.call(OpCode::Delete, Request::Delete { path: self.full(path), version }).await.map(|_| ())
     }
 
     pub async fn exists(&self, path: &str, watch: bool) -> ZkResult<Option<Stat>> {
-        let mut w = Writer::new();
-        w.string(&self.full(path)).boolean(watch);
-        match self.call(jute::OP_EXISTS, w.finish()).await {
-            Ok(b) => Ok(Some(Reader(b).stat()?)),
+        match self.call(OpCode::Exists, Request::Exists { path: self.full(path), watch }).await {
+            Ok(Response::Stat(s)) => Ok(Some(s)),
+            Ok(_) => Err(unexpected()),
             Err(ZkError::Code(code::NO_NODE)) => Ok(None),
             Err(e) => Err(e),
         }
@@ -206,32 +211,27 @@ impl ZkClient {
 
     /// Data and stat, or None when the node does not exist.
     pub async fn get_data(&self, path: &str, watch: bool) -> ZkResult<Option<(Option<Bytes>, Stat)>> {
-        let mut w = Writer::new();
-        w.string(&self.full(path)).boolean(watch);
-        match self.call(jute::OP_GET_DATA, w.finish()).await {
-            Ok(b) => {
-                let mut r = Reader(b);
-                let data = r.buffer()?;
-                Ok(Some((data, r.stat()?)))
-            }
+        match self.call(OpCode::GetData, Request::GetData { path: self.full(path), watch }).await {
+            Ok(Response::Data(data, stat)) => Ok(Some((data.map(Bytes::from), stat))),
+            Ok(_) => Err(unexpected()),
             Err(ZkError::Code(code::NO_NODE)) => Ok(None),
             Err(e) => Err(e),
         }
     }
 
     pub async fn set_data(&self, path: &str, data: Option<&[u8]>, version: i32) -> ZkResult<Stat> {
-        let mut w = Writer::new();
-        w.string(&self.full(path)).buffer(data).int(version);
-        let b = self.call(jute::OP_SET_DATA, w.finish()).await?;
-        Ok(Reader(b).stat()?)
+        let req = Request::SetData { path: self.full(path), data: data.map(<[u8]>::to_vec), version };
+        match self.call(OpCode::SetData, req).await? {
+            Response::Stat(s) => Ok(s),
+            _ => Err(unexpected()),
+        }
     }
 
     /// Children (getChildren2, as Kafka 2.5 sends), or None when the node does not exist.
     pub async fn get_children(&self, path: &str, watch: bool) -> ZkResult<Option<Vec<String>>> {
-        let mut w = Writer::new();
-        w.string(&self.full(path)).boolean(watch);
-        match self.call(jute::OP_GET_CHILDREN2, w.finish()).await {
-            Ok(b) => Ok(Some(Reader(b).strings()?)),
+        match self.call(OpCode::GetChildren2, Request::GetChildren { path: self.full(path), watch }).await {
+            Ok(Response::Children2(children, _)) => Ok(Some(children)),
+            Ok(_) => Err(unexpected()),
             Err(ZkError::Code(code::NO_NODE)) => Ok(None),
             Err(e) => Err(e),
         }
@@ -239,14 +239,11 @@ impl ZkClient {
 
     /// A multi; the per-op results say which op failed (others are rolled back).
     pub async fn multi(&self, ops: &[Op]) -> ZkResult<Vec<OpResult>> {
-        let body = jute::encode_multi(ops, &self.chroot);
-        let b = match self.call(jute::OP_MULTI, body).await {
-            Ok(b) => b,
-            // Some servers put the first failing code in the header and still send results.
-            Err(ZkError::Code(c)) => return Err(ZkError::Code(c)),
-            Err(e) => return Err(e),
-        };
-        Ok(jute::decode_multi(&mut Reader(b), &self.chroot)?)
+        // A failed multi's first failing code comes in the header (an Err here).
+        match self.call(OpCode::Multi, jute::multi(ops, &self.chroot)).await? {
+            Response::Multi(results) => Ok(jute::multi_results(results, &self.chroot)?),
+            _ => Err(unexpected()),
+        }
     }
 
     /// First error of a multi's results, if any.
@@ -259,7 +256,7 @@ impl ZkClient {
 
     /// Closes the session (ephemerals disappear at once).
     pub async fn close(&self) {
-        let _ = tokio::time::timeout(Duration::from_secs(3), self.call(jute::OP_CLOSE, Bytes::new())).await;
+        let _ = tokio::time::timeout(Duration::from_secs(3), self.call_raw(OpCode::CloseSession, Bytes::new())).await;
     }
 }
 
@@ -324,15 +321,10 @@ impl Conn {
     async fn handshake(&mut self, host: &str) -> anyhow::Result<Option<TcpStream>> {
         let mut s = tokio::time::timeout(Duration::from_secs(3), TcpStream::connect(host)).await??;
         s.set_nodelay(true)?;
-        let mut w = Writer::new();
-        w.int(0).long(self.last_zxid).int(self.timeout_ms).long(self.session_id).buffer(Some(&self.passwd)).boolean(false);
-        write_frame(&mut s, &w.finish()).await?;
+        write_frame(&mut s, &jute::connect(self.last_zxid, self.timeout_ms, self.session_id, &self.passwd)).await?;
         let b = tokio::time::timeout(Duration::from_secs(5), read_frame(&mut s)).await??;
-        let mut r = Reader(b);
-        let _proto = r.int()?;
-        let timeout = r.int()?;
-        let sid = r.long()?;
-        let passwd = r.buffer()?.unwrap_or_default();
+        let answer = jute::connected(&b)?;
+        let (timeout, sid, passwd) = (answer.timeout, answer.session_id, answer.passwd);
         if timeout <= 0 {
             return Ok(None);
         }
@@ -385,18 +377,16 @@ impl Conn {
                 cmd = rx.recv(), if !closing => {
                     let Some(cmd) = cmd else { break Serve::Closed };
                     *xid = xid.wrapping_add(1).max(1);
-                    let mut w = Writer::new();
-                    w.int(*xid).int(cmd.op);
-                    w.0.extend_from_slice(&cmd.body);
-                    let frame = w.finish();
-                    let mut b = BytesMut::with_capacity(frame.len() + 4);
-                    b.extend_from_slice(&(frame.len() as i32).to_be_bytes());
-                    b.extend_from_slice(&frame);
+                    let mut b = BytesMut::with_capacity(cmd.body.len() + 12);
+                    b.extend_from_slice(&((cmd.body.len() + 8) as i32).to_be_bytes());
+                    b.extend_from_slice(&xid.to_be_bytes());
+                    b.extend_from_slice(&cmd.op.to_be_bytes());
+                    b.extend_from_slice(&cmd.body);
                     if wr.write_all(&b).await.is_err() {
                         let _ = cmd.reply.send(Err(ZkError::Code(code::CONNECTION_LOSS)));
                         break Serve::Lost;
                     }
-                    if cmd.op == jute::OP_CLOSE {
+                    if cmd.op == OpCode::CloseSession as i32 {
                         closing = true;
                     }
                     pending.push_back((*xid, cmd.reply));
@@ -406,12 +396,10 @@ impl Conn {
                         tracing::warn!("no reply from ZooKeeper in {:?}", read_timeout);
                         break Serve::Lost;
                     }
-                    let mut w = Writer::new();
-                    w.int(jute::XID_PING).int(jute::OP_PING);
-                    let f = w.finish();
-                    let mut b = BytesMut::with_capacity(8 + 4);
-                    b.extend_from_slice(&(f.len() as i32).to_be_bytes());
-                    b.extend_from_slice(&f);
+                    let mut b = BytesMut::with_capacity(12);
+                    b.extend_from_slice(&8i32.to_be_bytes());
+                    b.extend_from_slice(&jute::XID_PING.to_be_bytes());
+                    b.extend_from_slice(&(OpCode::Ping as i32).to_be_bytes());
                     if wr.write_all(&b).await.is_err() {
                         break Serve::Lost;
                     }
@@ -440,8 +428,7 @@ impl Conn {
                     match rxid {
                         jute::XID_PING => {}
                         jute::XID_WATCH => {
-                            let mut r = Reader(body);
-                            if let (Ok(typ), Ok(_state), Ok(path)) = (r.int(), r.int(), r.string()) {
+                            if let Ok((typ, path)) = jute::watch_event(&body) {
                                 if let Some(p) = strip_chroot(&self.chroot, &path) {
                                     let _ = self.events.send(ZkEvent::Watch { typ, path: p.to_string() });
                                 }
@@ -469,6 +456,11 @@ impl Conn {
         }
         result
     }
+}
+
+/// An answer of the wrong shape for its request (a server bug, treated as a decode error).
+fn unexpected() -> ZkError {
+    ZkError::Decode(self::jute::DecodeError::Unknown { what: "response shape", value: 0 })
 }
 
 enum Serve {

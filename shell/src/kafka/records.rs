@@ -1,12 +1,13 @@
 //! Record batches for the tools: encoding (with Kafka's compression codecs) for producers,
 //! decoding of fetched bytes (which may end in a partial batch) for consumers.
 //!
-//! Codecs as the Java client writes them: gzip, snappy in xerial framing, LZ4 frames, zstd.
-
-use std::io::{Read, Write};
+//! Codecs as the Java client writes them (gzip, snappy in xerial framing, LZ4 frames with
+//! independent blocks, zstd) come from the `kafka-wire` crate the broker uses too.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::records::{Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+
+use kafka_wire::{batch, compression};
 
 use super::error::KafkaError;
 
@@ -78,71 +79,25 @@ pub fn encode_batch(records: &[Outgoing], codec: Compression) -> Result<Bytes, K
     Ok(buf.freeze())
 }
 
-const XERIAL_MAGIC: &[u8] = &[0x82, b'S', b'N', b'A', b'P', b'P', b'Y', 0];
-
-pub fn compress(raw: &[u8], c: Compression) -> anyhow::Result<Vec<u8>> {
-    Ok(match c {
-        Compression::None => raw.to_vec(),
-        Compression::Gzip => {
-            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-            e.write_all(raw)?;
-            e.finish()?
-        }
-        Compression::Snappy => {
-            let mut out = Vec::new();
-            out.extend_from_slice(XERIAL_MAGIC);
-            out.extend_from_slice(&1i32.to_be_bytes());
-            out.extend_from_slice(&1i32.to_be_bytes());
-            let mut enc = snap::raw::Encoder::new();
-            for chunk in raw.chunks(32 * 1024) {
-                let block = enc.compress_vec(chunk)?;
-                out.extend_from_slice(&(block.len() as i32).to_be_bytes());
-                out.extend_from_slice(&block);
-            }
-            out
-        }
-        Compression::Lz4 => {
-            let mut e = lz4_flex::frame::FrameEncoder::new(Vec::new());
-            e.write_all(raw)?;
-            e.finish()?
-        }
-        Compression::Zstd => zstd::stream::encode_all(raw, 3)?,
-    })
+/// Kafka's codec id for the codec crate's enum.
+fn codec_id(c: Compression) -> i16 {
+    match c {
+        Compression::None => compression::NONE,
+        Compression::Gzip => compression::GZIP,
+        Compression::Snappy => compression::SNAPPY,
+        Compression::Lz4 => compression::LZ4,
+        Compression::Zstd => compression::ZSTD,
+    }
 }
 
-const MAX_DECOMPRESSED: u64 = 512 * 1024 * 1024;
+/// Compresses records with Kafka's framing for `c` (shared with the broker: `kafka-wire`).
+pub fn compress(raw: &[u8], c: Compression) -> anyhow::Result<Vec<u8>> {
+    Ok(compression::compress(codec_id(c), raw)?)
+}
 
+/// Decompresses a fetched batch's records, bounded in size (shared with the broker).
 pub fn decompress(data: &[u8], c: Compression) -> anyhow::Result<Vec<u8>> {
-    let mut out = Vec::new();
-    match c {
-        Compression::None => out.extend_from_slice(data),
-        Compression::Gzip => {
-            flate2::read::GzDecoder::new(data).take(MAX_DECOMPRESSED).read_to_end(&mut out)?;
-        }
-        Compression::Snappy => {
-            if data.starts_with(XERIAL_MAGIC) && data.len() >= 16 {
-                let mut rest = &data[16..];
-                let mut dec = snap::raw::Decoder::new();
-                while rest.len() >= 4 {
-                    let n = i32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]);
-                    if n < 0 || rest.len() < 4 + n as usize {
-                        anyhow::bail!("truncated snappy block");
-                    }
-                    out.extend_from_slice(&dec.decompress_vec(&rest[4..4 + n as usize])?);
-                    rest = &rest[4 + n as usize..];
-                }
-            } else {
-                out = snap::raw::Decoder::new().decompress_vec(data)?;
-            }
-        }
-        Compression::Lz4 => {
-            lz4_flex::frame::FrameDecoder::new(data).take(MAX_DECOMPRESSED).read_to_end(&mut out)?;
-        }
-        Compression::Zstd => {
-            zstd::stream::read::Decoder::new(data)?.take(MAX_DECOMPRESSED).read_to_end(&mut out)?;
-        }
-    }
-    Ok(out)
+    Ok(compression::decompress(codec_id(c), data)?)
 }
 
 /// A fetched record with its batch's facts.
@@ -156,24 +111,11 @@ pub struct Incoming {
     pub headers: Vec<(String, Option<Bytes>)>,
 }
 
-/// Splits `data` into whole batches (a trailing partial batch is ignored, as in a fetch).
-pub fn split_batches(mut data: Bytes) -> Vec<Bytes> {
-    let mut out = Vec::new();
-    while data.len() >= 12 {
-        let len = i32::from_be_bytes([data[8], data[9], data[10], data[11]]);
-        if len < 0 || data.len() < 12 + len as usize {
-            break;
-        }
-        out.push(data.split_to(12 + len as usize));
-    }
-    out
-}
-
 /// Decodes the data records of fetched bytes (control batches skipped).
 pub fn decode_records(data: Bytes) -> Result<Vec<Incoming>, KafkaError> {
     let mut out = Vec::new();
-    for mut b in split_batches(data) {
-        if b.len() > 16 && b[16] != 2 {
+    for mut b in batch::split_bytes(data) {
+        if b.len() > batch::MAGIC_OFFSET && b[batch::MAGIC_OFFSET] != 2 {
             // Old message formats (magic 0/1) are not decoded by the tools.
             continue;
         }
@@ -204,15 +146,7 @@ pub fn decode_records(data: Bytes) -> Result<Vec<Incoming>, KafkaError> {
 
 /// The offset after the last whole batch in `data` (to move past control-only batches).
 pub fn next_offset_after(data: &Bytes) -> Option<i64> {
-    let mut last = None;
-    for b in split_batches(data.clone()) {
-        if b.len() >= 27 {
-            let base = i64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
-            let delta = i32::from_be_bytes([b[23], b[24], b[25], b[26]]);
-            last = Some(base + delta as i64 + 1);
-        }
-    }
-    last
+    batch::split_bytes(data.clone()).iter().filter_map(|b| batch::parse_header(b)).map(|h| h.next_offset()).last()
 }
 
 #[cfg(test)]

@@ -1,10 +1,120 @@
-"""Raw frames for group and idempotence tests (non-flexible versions, hand-built)."""
+"""The one raw Kafka client of the suites: hand-built frames (so tests can break them) at
+non-flexible versions, a `Conn` that sends a request and returns a `Reader` past the
+correlation id, record batches (v2, CRC-32C) and the group / idempotence calls the broker
+tests make.
+
+zlib's crc32 is the wrong polynomial for record batches: `crc32c` is Castagnoli's, table-driven
+(a byte per step), fast enough for the megabyte batches of the limit tests.
+"""
 
 import socket
 import struct
 import time
 
-from kraw import crc32c, frame, header, kstr, read_frame, varint  # noqa: F401 (re-exported)
+
+def _crc32c_table():
+    table = []
+    for n in range(256):
+        crc = n
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+        table.append(crc)
+    return tuple(table)
+
+
+_CRC32C = _crc32c_table()
+
+
+def crc32c(data):
+    crc = 0xFFFFFFFF
+    table = _CRC32C
+    for b in data:
+        crc = table[(crc ^ b) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFF
+
+
+def varint(v):
+    z = (v << 1) ^ (v >> 63)
+    out = b""
+    while True:
+        if z < 0x80:
+            return out + bytes([z])
+        out += bytes([(z & 0x7F) | 0x80])
+        z >>= 7
+
+
+def record_batch(values, corrupt_crc=False):
+    recs = b""
+    for i, v in enumerate(values):
+        body = b"\x00" + varint(0) + varint(i) + varint(-1) + varint(len(v)) + v + varint(0)
+        recs += varint(len(body)) + body
+    after_crc = struct.pack(">hiqqqhii", 0, len(values) - 1, 0, 0, -1, -1, -1, len(values)) + recs
+    crc = crc32c(after_crc)
+    if corrupt_crc:
+        crc ^= 0xDEADBEEF
+    after_len = struct.pack(">ibI", 0, 2, crc) + after_crc
+    return struct.pack(">qi", 0, len(after_len)) + after_len
+
+
+def kstr(s):
+    if s is None:
+        return struct.pack(">h", -1)
+    b = s.encode()
+    return struct.pack(">h", len(b)) + b
+
+
+def header(api_key, version, corr, client="raw-test"):
+    return struct.pack(">hhi", api_key, version, corr) + kstr(client)
+
+
+def produce_v3(topic, partition, records, acks=1, corr=7):
+    body = kstr(None) + struct.pack(">hi", acks, 10000) + struct.pack(">i", 1) + kstr(topic)
+    body += struct.pack(">i", 1) + struct.pack(">i", partition) + struct.pack(">i", len(records)) + records
+    return header(0, 3, corr) + body
+
+
+def frame(payload):
+    return struct.pack(">i", len(payload)) + payload
+
+
+def send_recv(port, payload, timeout=5.0):
+    """Sends one frame, returns the response payload (None if the broker closed)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(frame(payload))
+        return read_frame(s)
+
+
+def read_frame(s):
+    head = b""
+    while len(head) < 4:
+        chunk = s.recv(4 - len(head))
+        if not chunk:
+            return None
+        head += chunk
+    (n,) = struct.unpack(">i", head)
+    body = b""
+    while len(body) < n:
+        chunk = s.recv(n - len(body))
+        if not chunk:
+            return None
+        body += chunk
+    return body
+
+
+def parse_produce_v3(resp):
+    """-> (correlation id, [(topic, partition, error, base_offset)])."""
+    corr, = struct.unpack_from(">i", resp, 0)
+    pos = 4
+    (nt,) = struct.unpack_from(">i", resp, pos); pos += 4
+    out = []
+    for _ in range(nt):
+        (ln,) = struct.unpack_from(">h", resp, pos); pos += 2
+        t = resp[pos:pos + ln].decode(); pos += ln
+        (np_,) = struct.unpack_from(">i", resp, pos); pos += 4
+        for _ in range(np_):
+            p, err, base, _lat = struct.unpack_from(">ihqq", resp, pos); pos += 22
+            out.append((t, p, err, base))
+    return corr, out
 
 
 def kbytes(b):

@@ -5,7 +5,7 @@
 //! generator and the tests use the opposite directions, so every record here round-trips.
 
 use super::codes::{ErrorCode, OpCode};
-use super::jute::{DecodeError, Reader, Writer};
+use super::primitive::{DecodeError, Reader, Writer};
 
 /// `org.apache.zookeeper.data.Stat`, in wire order.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

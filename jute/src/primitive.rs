@@ -1,6 +1,6 @@
 //! Jute primitives: the byte-level encoding ZooKeeper uses for every record.
 //!
-//! Sits at the very bottom of the request flow: `connection` cuts frames, then the
+//! Sits at the very bottom of the request flow: the server's `connection` (or a client) cuts frames, then the
 //! record types in [`super::records`] are read and written with [`Reader`] and [`Writer`].
 //! Everything is big-endian. A `buffer` and a `string` are an `int` length followed by
 //! the bytes, with length -1 meaning null; a `vector` is an `int` count (-1 = null)
@@ -290,6 +290,6 @@ mod tests {
         let mut w = Writer::new();
         w.int(3).int(1).string("world").string("anyone");
         let b = w.buf.freeze();
-        assert!(matches!(crate::proto::Acl::read_list(&mut Reader::new(&b)), Err(DecodeError::BadLength { .. })));
+        assert!(matches!(crate::Acl::read_list(&mut Reader::new(&b)), Err(DecodeError::BadLength { .. })));
     }
 }

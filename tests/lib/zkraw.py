@@ -1,9 +1,13 @@
-"""A tiny, explicit ZooKeeper wire-protocol client (jute, struct-packed) for protocol tests.
+"""The one raw ZooKeeper wire-protocol client of the suites (jute, struct-packed).
 
-It speaks exactly what is asked (no retries, no reconnects, no hidden pings) so tests can
-check framing, headers (xid, zxid, err), ordering and opcodes kazoo does not offer
+`RawClient` speaks exactly what is asked (no retries, no reconnects, no hidden pings) so tests
+can check framing, headers (xid, zxid, err), ordering and opcodes kazoo does not offer
 (addWatch, setWatches/setWatches2, containers, TTL, getEphemerals, getAllChildrenNumber,
 whoAmI, multiRead, checkWatches/removeWatches).
+
+`RawSession` is a session on a `RawClient` for the ensemble tests: a client that connects (or
+reattaches to a session id), creates nodes, then vanishes without closeSession, as a crashed
+process would.
 """
 
 import socket
@@ -77,7 +81,7 @@ Reply = namedtuple("Reply", "xid zxid err body")
 Event = namedtuple("Event", "type state path")
 
 
-class Closed(Exception):
+class Closed(ConnectionError):
     """The server closed the connection."""
 
 
@@ -410,3 +414,100 @@ class RawClient:
     def auth_digest(self, user, password):
         self.send("auth", p_int(0) + p_str("digest") + p_buf("%s:%s" % (user, password)), xid=AUTH_XID)
         return self.read_reply()
+
+
+class RawSession:
+    """A session on a `RawClient` that never pings: connect (or reattach to `session_id`),
+    create nodes, then `vanish()` closes the socket without closeSession. `connect=False` only
+    opens the TCP connection (it completes in the kernel even if the server process is
+    stopped); `send_connect()` / `send_create()` pipeline requests and `read_reply()` reads
+    what comes back. Notifications are kept in `events` as (type, path)."""
+
+    def __init__(self, port, timeout_ms, session_id=0, passwd=b"\0" * 16, connect=True, io_timeout=5.0):
+        self.client = RawClient(port, timeout=io_timeout)
+        self.sock = self.client.sock
+        self.timeout_ms = timeout_ms
+        self.session_id = session_id
+        self.passwd = passwd
+        self.last_zxid = 0
+        self.events = []
+        if connect:
+            self.send_connect()
+            if not self.read_connect():
+                raise RuntimeError("session refused")
+
+    def send_connect(self):
+        """ConnectRequest: protocolVersion, lastZxidSeen, timeOut, sessionId, passwd, readOnly."""
+        self.client.send_frame(p_int(0) + p_long(self.last_zxid) + p_int(self.timeout_ms) + p_long(self.session_id)
+                               + p_buf(self.passwd) + p_bool(False))
+
+    def read_connect(self):
+        """Reads the ConnectResponse; False if the session was refused (id 0)."""
+        r = Reader(self.client.recv_frame())
+        _proto, tmo, sid, pw = r.int(), r.int(), r.long(), r.buf()
+        if sid == 0:
+            return False
+        self.timeout_ms, self.session_id, self.passwd = tmo, sid, pw
+        return True
+
+    def send_create(self, path, data=b"", ephemeral=False):
+        return self.client.send("create", body_create(path, data, None, EPHEMERAL if ephemeral else PERSISTENT))
+
+    def _frame(self, timeout=None):
+        """One reply frame: (xid, zxid, err, body); notifications go to self.events."""
+        r = Reader(self.client.recv_frame(timeout))
+        xid, zxid, err = r.int(), r.long(), r.int()
+        rest = r.b[r.off:]
+        if xid == NOTIFICATION_XID:
+            etype, _state, path = r.int(), r.int(), r.str()
+            self.events.append((etype, path))
+        elif zxid > self.last_zxid:
+            self.last_zxid = zxid
+        return xid, zxid, err, rest
+
+    def read_reply(self, xid, body=False):
+        """(zxid, err) of the reply to xid, or (zxid, err, body) with body=True."""
+        while True:
+            rxid, zxid, err, rest = self._frame()
+            if rxid == xid:
+                return (zxid, err, rest) if body else (zxid, err)
+
+    def get_data(self, path, watch=False):
+        """(data, mzxid) of path; raises on an error."""
+        zxid, err, rest = self.read_reply(self.client.send("getData", body_path_watch(path, watch)), body=True)
+        if err != 0:
+            raise RuntimeError("getData %s failed: error %d" % (path, err))
+        r = Reader(rest)
+        data = r.buf() or b""
+        return data, r.stat().mzxid
+
+    def set_watches(self, rel_zxid, data=(), exist=(), child=()):
+        """setWatches (what a client sends after reconnecting); returns the error code."""
+        self.client.send("setWatches", body_set_watches(rel_zxid, list(data), list(exist), list(child)), xid=SET_WATCHES_XID)
+        return self.read_reply(SET_WATCHES_XID)[1]
+
+    def wait_event(self, timeout):
+        """The next watch notification (type, path), waiting up to timeout seconds."""
+        deadline = time.time() + timeout
+        while not self.events:
+            left = deadline - time.time()
+            if left <= 0:
+                raise TimeoutError("no watch notification within %.1fs" % timeout)
+            try:
+                self._frame(left)
+            except socket.timeout:
+                raise TimeoutError("no watch notification within %.1fs" % timeout) from None
+        return self.events.pop(0)
+
+    def create(self, path, data=b"", ephemeral=False):
+        zxid, err = self.read_reply(self.send_create(path, data, ephemeral))
+        if err != 0:
+            raise RuntimeError("create %s failed: error %d" % (path, err))
+        return zxid
+
+    def vanish(self):
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+        self.client.close()

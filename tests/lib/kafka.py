@@ -1,67 +1,29 @@
-"""Harness for the broker interop tests: our zk-server plus one or more kafka-server
-processes on free 127.0.0.1 ports in temporary directories, with bounded waits, killed in
-finalizers. Binaries: target/release/{zk-server,kafka-server} (ZK_SERVER_BIN / KAFKA_SERVER_BIN
-override)."""
+"""Launchers for the Kafka suites: our kafka-server (target/release/kafka-server,
+KAFKA_SERVER_BIN overrides) on free 127.0.0.1 ports in temporary directories, over our
+zk-server, with bounded waits; callers kill them in finalizers.
+
+- `start_zk(root)`: a zk-server with only the settings a broker needs, in root/zk.
+- `Broker(root, zk_connect, broker_id, **overrides)`: one kafka-server; overrides are
+  server.properties keys with `_` for `.` (log_retention_ms=1000).
+- `Cluster(n, chroot, **overrides)`: one zk-server and n brokers (ids 0..n-1).
+"""
 
 import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-ZK_BIN = os.environ.get("ZK_SERVER_BIN", os.path.join(REPO, "target", "release", "zk-server"))
-KAFKA_BIN = os.environ.get("KAFKA_SERVER_BIN", os.path.join(REPO, "target", "release", "kafka-server"))
+from lib.paths import KAFKA_BIN
+from lib.ports import free_port
+from lib.zookeeper import ZkServer
 
 
-def free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def wait_port(port, timeout=20.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return True
-        except OSError:
-            time.sleep(0.05)
-    return False
-
-
-class Zk:
-    def __init__(self, root):
-        self.dir = os.path.join(root, "zk")
-        os.makedirs(self.dir, exist_ok=True)
-        self.port = free_port()
-        self.proc = None
-
-    def start(self):
-        cfg = os.path.join(self.dir, "zookeeper.properties")
-        with open(cfg, "w") as f:
-            f.write("dataDir=%s/data\nclientPort=%d\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\nmaxClientCnxns=0\n" % (self.dir, self.port))
-        self.log = open(os.path.join(self.dir, "zk.log"), "ab")
-        self.proc = subprocess.Popen([ZK_BIN, cfg], stdout=self.log, stderr=subprocess.STDOUT)
-        if not wait_port(self.port):
-            self.stop()
-            raise RuntimeError("zk-server did not listen on %d" % self.port)
-        return self
-
-    @property
-    def connect(self):
-        return "127.0.0.1:%d" % self.port
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
+def start_zk(root):
+    """Our zk-server in root/zk, listening (the broker's ZooKeeper: defaults but the port)."""
+    return ZkServer("ours", os.path.join(str(root), "zk"), plain=True).start()
 
 
 class Broker:
@@ -103,6 +65,7 @@ class Broker:
         start_at = os.path.getsize(self.logfile) if os.path.exists(self.logfile) else 0
         log = open(self.logfile, "ab")
         self.proc = subprocess.Popen([KAFKA_BIN, path], stdout=log, stderr=subprocess.STDOUT)
+        log.close()
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -141,9 +104,10 @@ class Cluster:
 
     def __init__(self, n=1, chroot="", **overrides):
         self.root = tempfile.mkdtemp(prefix="kafka-test-")
-        self.zk = Zk(self.root).start()
         self.brokers = []
+        self.zk = None
         try:
+            self.zk = start_zk(self.root)
             for i in range(n):
                 b = Broker(self.root, self.zk.connect + chroot, i, **overrides)
                 self.brokers.append(b)
@@ -156,8 +120,14 @@ class Cluster:
     def bootstrap(self):
         return ",".join(b.bootstrap for b in self.brokers if b.proc and b.proc.poll() is None)
 
+    @property
+    def logdir(self):
+        """The first broker's log directory."""
+        return self.brokers[0].logdir
+
     def close(self):
         for b in self.brokers:
             b.kill9()
-        self.zk.stop()
+        if self.zk is not None:
+            self.zk.kill9()
         shutil.rmtree(self.root, ignore_errors=True)
