@@ -1,114 +1,20 @@
 //! Record batches (magic 2), the unit the log stores, validates and serves.
 //!
-//! Layout (big-endian), as Kafka's DefaultRecordBatch:
-//! ```text
-//!  0 baseOffset i64        8 batchLength i32 (bytes after this field)
-//! 12 partitionLeaderEpoch i32                 16 magic i8 (= 2)
-//! 17 crc u32 (CRC-32C of bytes 21..end)       21 attributes i16
-//!    (bits 0-2 compression, 3 timestamp type, 4 transactional, 5 control)
-//! 23 lastOffsetDelta i32  27 firstTimestamp i64  35 maxTimestamp i64
-//! 43 producerId i64       51 producerEpoch i16   53 baseSequence i32
-//! 57 recordsCount i32     61 records (compressed as a whole when bits 0-2 != 0)
-//! ```
-//! Each record: length varint, attributes i8, timestampDelta varlong, offsetDelta varint,
-//! key (varint length, -1 = null), value (likewise), header count varint, headers.
-//! Pure functions on bytes: validation for Produce and for recovery, offset assignment.
+//! The layout, the header parser, splitting and the codecs live in the `kafka-wire` crate
+//! (`kafka_wire::batch`, `kafka_wire::compression`), shared with the tools; this module
+//! adds what only the broker does, as pure functions on bytes: validation for Produce and
+//! for recovery, offset assignment, recompression, reading records back (group loading)
+//! and building the batches the broker writes itself.
+
+use std::io::Read;
 
 mod compression;
 #[cfg(test)]
 pub mod tests;
 
 pub use compression::{compress, decompress, recompress};
-use compression::MAX_DECOMPRESSED;
-
-use std::io::Read;
-
-pub const HEADER_LEN: usize = 61;
-/// Bytes before batchLength's payload starts (baseOffset + batchLength).
-pub const LOG_OVERHEAD: usize = 12;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BatchHeader {
-    pub base_offset: i64,
-    pub batch_length: i32,
-    pub leader_epoch: i32,
-    pub magic: i8,
-    pub crc: u32,
-    pub attributes: i16,
-    pub last_offset_delta: i32,
-    pub first_timestamp: i64,
-    pub max_timestamp: i64,
-    pub producer_id: i64,
-    pub producer_epoch: i16,
-    pub base_sequence: i32,
-    pub records_count: i32,
-}
-
-impl BatchHeader {
-    pub fn total_size(&self) -> usize {
-        LOG_OVERHEAD + self.batch_length.max(0) as usize
-    }
-    pub fn last_offset(&self) -> i64 {
-        self.base_offset + self.last_offset_delta as i64
-    }
-    pub fn compression(&self) -> i16 {
-        self.attributes & 0x7
-    }
-    pub fn is_control(&self) -> bool {
-        self.attributes & 0x20 != 0
-    }
-    pub fn is_transactional(&self) -> bool {
-        self.attributes & 0x10 != 0
-    }
-    /// Sequence of the batch's last record (sequences wrap at i32::MAX, as Kafka's).
-    pub fn last_sequence(&self) -> i32 {
-        if self.base_sequence < 0 {
-            return -1;
-        }
-        let last = self.base_sequence as i64 + self.last_offset_delta as i64;
-        if last > i32::MAX as i64 {
-            (last - i32::MAX as i64 - 1) as i32
-        } else {
-            last as i32
-        }
-    }
-}
-
-fn be_i64(b: &[u8], at: usize) -> i64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[at..at + 8]);
-    i64::from_be_bytes(a)
-}
-fn be_i32(b: &[u8], at: usize) -> i32 {
-    let mut a = [0u8; 4];
-    a.copy_from_slice(&b[at..at + 4]);
-    i32::from_be_bytes(a)
-}
-fn be_i16(b: &[u8], at: usize) -> i16 {
-    i16::from_be_bytes([b[at], b[at + 1]])
-}
-
-/// Parses the fixed header; None if fewer than 61 bytes.
-pub fn parse_header(b: &[u8]) -> Option<BatchHeader> {
-    if b.len() < HEADER_LEN {
-        return None;
-    }
-    Some(BatchHeader {
-        base_offset: be_i64(b, 0),
-        batch_length: be_i32(b, 8),
-        leader_epoch: be_i32(b, 12),
-        magic: b[16] as i8,
-        crc: be_i32(b, 17) as u32,
-        attributes: be_i16(b, 21),
-        last_offset_delta: be_i32(b, 23),
-        first_timestamp: be_i64(b, 27),
-        max_timestamp: be_i64(b, 35),
-        producer_id: be_i64(b, 43),
-        producer_epoch: be_i16(b, 51),
-        base_sequence: be_i32(b, 53),
-        records_count: be_i32(b, 57),
-    })
-}
+use kafka_wire::compression::MAX_DECOMPRESSED;
+pub use kafka_wire::batch::{crc_ok, parse_header, split, BatchHeader, HEADER_LEN, LOG_OVERHEAD};
 
 /// Why a batch is refused; maps to Kafka error codes in the Produce handler.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -138,16 +44,6 @@ pub struct Validated {
     pub batches: usize,
     pub max_timestamp: i64,
     pub records: i64,
-}
-
-/// Checks the CRC of one whole batch (header + payload).
-pub fn crc_ok(batch: &[u8]) -> bool {
-    match parse_header(batch) {
-        Some(h) if batch.len() >= h.total_size() && h.total_size() >= HEADER_LEN => {
-            crc32c::crc32c(&batch[21..h.total_size()]) == h.crc
-        }
-        _ => false,
-    }
 }
 
 /// Validates a Produce request's records field: whole magic-2 batches, CRCs, sizes, record
@@ -231,15 +127,11 @@ impl Cursor<'_> {
 
 /// Walks the records of one batch; returns how many there are.
 fn validate_records(h: &BatchHeader, payload: &[u8]) -> Result<i64, BatchError> {
-    let corrupt = |e: &dyn std::fmt::Display| BatchError::Corrupt(format!("cannot decompress: {e}"));
     // gzip, lz4 and zstd are validated as they stream out of the decoder: a batch that
     // expands to hundreds of megabytes is never held in memory (Kafka streams them too).
     // Snappy blocks are bounded by 32 times their size and are decompressed whole.
-    match h.compression() {
-        1 => return validate_stream(h, flate2::read::GzDecoder::new(payload)),
-        3 => return validate_stream(h, lz4_flex::frame::FrameDecoder::new(payload)),
-        4 => return validate_stream(h, zstd::stream::read::Decoder::new(payload).map_err(|e| corrupt(&e))?),
-        _ => {}
+    if let Some(reader) = kafka_wire::compression::stream(h.compression(), payload)? {
+        return validate_stream(h, reader);
     }
     let data;
     let body: &[u8] = if h.compression() == 0 {
@@ -526,19 +418,3 @@ pub fn build(records: &[(Option<&[u8]>, Option<&[u8]>)], timestamp: i64) -> Vec<
     b[17..21].copy_from_slice(&crc.to_be_bytes());
     b
 }
-
-/// Splits a run of whole batches (as `Log::read` returns) into (header, bytes) pairs.
-pub fn split(data: &[u8]) -> Vec<(BatchHeader, &[u8])> {
-    let mut out = Vec::new();
-    let mut pos = 0;
-    while let Some(h) = parse_header(&data[pos..]) {
-        let size = h.total_size();
-        if size < HEADER_LEN || pos + size > data.len() {
-            break;
-        }
-        out.push((h, &data[pos..pos + size]));
-        pos += size;
-    }
-    out
-}
-
