@@ -254,7 +254,7 @@ def test_client_ahead_of_member_is_refused(make_ensemble, kazoo_factory):
 def test_old_connection_of_a_moved_session_cannot_write(make_ensemble, kazoo_factory):
     """A session reattached on another member (the client gave up on its old connection, which
     is still open, e.g. a slow network): a write arriving on the old connection must not be
-    applied (ZooKeeper answers SessionMoved and closes it), or a client's writes could apply
+    applied (ZooKeeper closes it without an answer: SessionMoved), or a client's writes could apply
     out of order."""
     ens = make_ensemble(3)
     leader = ens.leader()
@@ -277,6 +277,40 @@ def test_old_connection_of_a_moved_session_cannot_write(make_ensemble, kazoo_fac
     r2.vanish()
     assert not applied and not outcome.startswith("ack"), \
         "a write on the old connection of a session that moved to member %d was applied (%s)" % (b.sid, outcome)
+
+
+def test_a_late_reattach_elsewhere_does_not_lock_the_client_out(make_ensemble, kazoo_factory):
+    """A member that reads a client's reconnect late (SIGSTOPped with the connect in its accept
+    backlog while the client reattached elsewhere) becomes the session's owner at the leader.
+    The client's writes through the member it really uses are then refused (SessionMoved at
+    the leader) and that member closes the connection without an answer (Apache:
+    ZOOKEEPER-710; the client sees ConnectionLoss), the client reconnects, its reattach makes
+    the member the owner again, and writes go on. Left open, every later write was refused
+    (the random-fault test's stall, seed 68822820). Here the late reconnect is made directly:
+    a raw connection reattaches the session on another member, then vanishes."""
+    from kazoo.exceptions import ConnectionLoss, SessionMovedError
+    ens = make_ensemble(3)
+    leader = ens.leader()
+    a, b = [m for m in ens.members if m is not leader]
+    c = kazoo_factory(b.host, timeout=10.0)
+    c.ensure_path("/late")
+    sid, passwd = c.client_id
+    stale = RawSession(a.port, 10000, session_id=sid, passwd=passwd)
+    assert stale.session_id == sid
+    stale.vanish()
+    outcomes = []
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and outcomes.count("ok") < 3:
+        try:
+            c.create("/late/n", b"x", sequence=True)
+            outcomes.append("ok")
+        except (SessionMovedError, ConnectionLoss) as e:
+            outcomes.append(type(e).__name__)
+            time.sleep(0.1)
+    assert outcomes and outcomes[0] == "ConnectionLoss", \
+        "the reattach on member %d did not move the session away from member %d: %r" % (a.sid, b.sid, outcomes)
+    assert outcomes.count("ok") >= 3, "the client stayed locked out after SessionMoved: %r" % outcomes[:20]
+    assert "SessionMovedError" not in outcomes, "SessionMoved is answered by closing, as Apache: %r" % outcomes[:20]
 
 
 def test_sync_then_read_is_never_stale_across_leader_faults(make_ensemble, kazoo_factory, report, server_kind):

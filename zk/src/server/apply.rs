@@ -127,7 +127,18 @@ impl Core {
                     None => (ErrorCode::Ok, Response::Empty),
                 };
                 self.record_latency(conn, op, zxid, received);
-                (conn, reply_frame(xid, zxid, err, &resp), false)
+                // SessionMoved closes the connection without an answer, as Apache's
+                // FinalRequestProcessor does (ZOOKEEPER-710; the client sees ConnectionLoss,
+                // which every client retries): the session's owner at the leader can be a
+                // member that processed a stale reconnect (a paused member reading its accept
+                // backlog after the client had gone elsewhere). Left open, every write of that
+                // client would be refused for good; closed, the client reconnects and its
+                // reattach makes this member the owner again.
+                if err == ErrorCode::SessionMoved {
+                    (conn, Bytes::new(), true)
+                } else {
+                    (conn, reply_frame(xid, zxid, err, &resp), false)
+                }
             }
         };
         let placed = self.queues.get_mut(&session).and_then(|q| q.complete(req, conn, frame.clone(), close));

@@ -358,7 +358,12 @@ impl Core {
         }
     }
 
+    /// Queues a frame for a connection; an empty frame sends nothing (a request answered by
+    /// closing the connection, e.g. SessionMoved).
     pub fn send(&mut self, conn: ConnId, frame: Bytes) {
+        if frame.is_empty() {
+            return;
+        }
         let Some(c) = self.conns.get_mut(&conn) else { return };
         c.stats.sent += 1;
         self.stats.sent += 1;
