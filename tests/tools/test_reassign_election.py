@@ -57,6 +57,7 @@ def fast(argv):
     (RA, ["--bootstrap-server", "--broker-list", "--command-config", "--disable-rack-aware", "--execute", "--generate",
           "--reassignment-json-file", "--replica-alter-log-dirs-throttle", "--throttle", "--timeout",
           "--topics-to-move-json-file", "--verify", "--version", "--zookeeper"]),
+    ("kafka-preferred-replica-election", ["--admin.config", "--bootstrap-server", "--path-to-json-file", "--version", "--zookeeper"]),
 ])
 def test_help(tool, flags):
     code, out, err = run(tool, "--help")
@@ -139,6 +140,66 @@ def test_leader_election_unreachable_cluster():
     assert "could not reach any bootstrap server" in err, err
     assert len(err.strip().splitlines()) == 1
     assert took < 20
+
+
+PRE = "kafka-preferred-replica-election"
+PRE_DEPRECATED = "This tool is deprecated. Please use kafka-leader-election tool. Tracking issue at: TBD\n"
+ZK_DEPRECATED = ("Warning: --zookeeper is deprecated and will be removed in a future version of Kafka.\n"
+                 "Use --bootstrap-server instead to specify a broker to connect to.\n")
+
+
+def test_preferred_replica_election_usage_and_json_errors(tmp_path):
+    """Kafka 2.5's deprecated tool: exactly one of --bootstrap-server/--zookeeper, its JSON
+    messages, all before any connection (the addresses are closed ports)."""
+    b = "127.0.0.1:%d" % closed_port()
+    z = "127.0.0.1:%d" % closed_port()
+    for argv in ([], ["--bootstrap-server", b, "--zookeeper", z], ["--path-to-json-file", "f"]):
+        code, out, err, took = fast([PRE] + argv)
+        assert code == 1, argv
+        assert out.startswith(PRE_DEPRECATED), (argv, out)
+        if argv:
+            assert err.strip() == "Exactly one of '[bootstrap-server]' or '[zookeeper]' must be provided", argv
+    cases = [
+        ("", "Preferred replica election data is empty"),
+        ("{}", "Preferred replica election data is empty"),
+        ('{"partitions": [{"topic": "a", "partition": 1}, {"topic": "a", "partition": 1}]}',
+         "Preferred replica election data contains duplicate partitions: a-1"),
+    ]
+    for i, (text, msg) in enumerate(cases):
+        f = write(tmp_path, "p%d.json" % i, text)
+        code, out, err, took = fast([PRE, "--zookeeper", z, "--path-to-json-file", f])
+        assert code == 1, text
+        assert err.strip() == "kafka.admin.AdminOperationException: " + msg, text
+        assert took < 4, text
+
+
+def test_preferred_replica_election_over_znodes(fzk, tmp_path):
+    """--zookeeper writes /admin/preferred_replica_election for the partitions that exist (no
+    controller here, so the znode stays) and refuses while one is there, as Kafka 2.5's does."""
+    fzk.topic("a", {0: [1, 2], 1: [2, 1]})
+    fzk.topic("b", {0: [2, 1]})
+    f = write(tmp_path, "p.json", {"partitions": [{"topic": "a", "partition": 1}, {"topic": "nope", "partition": 0},
+                                                 {"topic": "a", "partition": 7}]})
+    code, out, err = run(PRE, "--zookeeper", fzk.connect, "--path-to-json-file", f)
+    assert code == 0, err
+    assert out == (PRE_DEPRECATED + ZK_DEPRECATED + "Created preferred replica election path with a-1\n"
+                   "Successfully started preferred replica election for partitions Set(a-1)\n"
+                   "Skipping preferred replica leader election for partition a-7 since it doesn't exist.\n"
+                   "Skipping preferred replica leader election for partition nope-0 since it doesn't exist.\n")
+    assert fzk.get_json("/admin/preferred_replica_election") == {"version": 1, "partitions": [{"topic": "a", "partition": 1}]}
+    # One in progress: refused, the znode untouched.
+    code, out, err = run(PRE, "--zookeeper", fzk.connect)
+    assert code == 1
+    assert ("Preferred replica leader election currently in progress for a-1. Aborting operation") in err, err
+    assert fzk.get_json("/admin/preferred_replica_election")["partitions"] == [{"topic": "a", "partition": 1}]
+    # Every partition when no file is given.
+    fzk.kz.delete("/admin/preferred_replica_election")
+    code, out, err = run(PRE, "--zookeeper", fzk.connect)
+    assert code == 0, err
+    assert out.endswith("Created preferred replica election path with a-0,a-1,b-0\n"
+                        "Successfully started preferred replica election for partitions Set(a-0, a-1, b-0)\n"), out
+    assert sorted((p["topic"], p["partition"]) for p in fzk.get_json("/admin/preferred_replica_election")["partitions"]) == \
+        [("a", 0), ("a", 1), ("b", 0)]
 
 
 def test_reassign_usage_errors(tmp_path):

@@ -219,6 +219,25 @@ def test_preferred_election_returns_leadership(cluster, tmp_path):
                    "Error completing leader election (PREFERRED) for partition: nope-0: "
                    "org.apache.kafka.common.errors.UnknownTopicOrPartitionException: The partition does not exist.\n")
     assert "1 replica(s) could not be elected" in err
+    # Kafka 2.5's deprecated kafka-preferred-replica-election: over the brokers it reports a
+    # partition whose preferred replica already leads as an error, as 2.5 does...
+    pre = "kafka-preferred-replica-election"
+    code, out, err = run(pre, "--bootstrap-server", b, "--path-to-json-file", write(tmp_path, "p.json", {"partitions": [{"topic": "el", "partition": 0}]}))
+    assert code == 1
+    assert out.endswith("Error completing preferred replica election for partition el-0: "
+                        "org.apache.kafka.common.errors.ElectionNotNeededException: Leader election not needed for topic partition\n"), out
+    assert "1 preferred replica(s) could not be elected" in err
+    # ... and over ZooKeeper it writes the znode the controller acts on.
+    cluster.brokers[1].kill9()
+    b2 = cluster.bootstrap
+    wait_until(lambda: leader_of(b2, "el") == 2, 30, "broker 2 leading el-0 after broker 1 died again")
+    cluster.brokers[1].start()
+    b = cluster.bootstrap
+    wait_until(lambda: sorted(describe(b, "el")[0]["isr"]) == [1, 2], 60, "broker 1 back in the ISR of el-0 again")
+    code, out, err = run(pre, "--zookeeper", cluster.zk.connect)
+    assert code == 0, err
+    assert "Successfully started preferred replica election for partitions Set(el-0)" in out, out
+    wait_until(lambda: leader_of(b, "el") == 1, 30, "broker 1 leading el-0 after the znode-driven election")
 
 
 def test_unclean_election(cluster, tmp_path):

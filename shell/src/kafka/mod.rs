@@ -47,6 +47,7 @@ pub const TOOLS: &[&str] = &[
     "kafka-consumer-perf-test",
     "kafka-leader-election",
     "kafka-reassign-partitions",
+    "kafka-preferred-replica-election",
 ];
 
 /// Runs the tool named by `args[0]` with the rest; returns the exit code.
@@ -80,6 +81,7 @@ pub fn main_with_args(args: &[String]) -> i32 {
         "kafka-consumer-perf-test" => rt.block_on(tools::consumer_perf::main(rest)),
         "kafka-leader-election" => rt.block_on(tools::leader_election::main(rest)),
         "kafka-reassign-partitions" => rt.block_on(tools::reassign_partitions::main(rest)),
+        "kafka-preferred-replica-election" => rt.block_on(tools::preferred_election::main(rest)),
         other => {
             eprintln!("unknown tool {other}; tools: {}", TOOLS.join(", "));
             1

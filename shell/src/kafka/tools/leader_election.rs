@@ -252,7 +252,7 @@ fn fail(e: &KafkaError) -> i32 {
 
 /// ElectLeaders to the controller at the highest version both sides know (v0 has no election
 /// type: preferred only). `None` asks for every partition.
-async fn elect(client: &mut crate::kafka::client::Client, election: Election, partitions: Option<&BTreeSet<Tp>>) -> Result<ElectLeadersResponse, KafkaError> {
+pub(super) async fn elect(client: &mut crate::kafka::client::Client, election: Election, partitions: Option<&BTreeSet<Tp>>) -> Result<ElectLeadersResponse, KafkaError> {
     let version = client.controller().await?.version_for::<ElectLeadersRequest>(2)?;
     if version == 0 && election != Election::Preferred {
         return Err(KafkaError::Other(describe(35, Some("API Version 0 only supports PREFERRED election type"))));

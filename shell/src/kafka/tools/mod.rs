@@ -11,6 +11,7 @@ pub mod delete_records;
 pub mod dump_log;
 pub mod leader_election;
 pub mod log_dirs;
+pub mod preferred_election;
 pub mod producer_perf;
 pub mod reassign_admin;
 pub mod reassign_json;

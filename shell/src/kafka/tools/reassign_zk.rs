@@ -1,4 +1,5 @@
-//! `kafka-reassign-partitions.sh --zookeeper`: Kafka 2.5's path, straight to the znodes.
+//! The ZooKeeper paths of `kafka-reassign-partitions.sh --zookeeper` and
+//! `kafka-preferred-replica-election.sh --zookeeper` (Kafka 2.5), straight to the znodes.
 //!
 //! ```text
 //! reads   /brokers/ids/<id> (rack), /brokers/topics/<t> ({"partitions":{"0":[1,2]}})
@@ -20,6 +21,8 @@ use super::reassign_json::{self as rj, tp_str, Tp};
 use super::replica_assignment::BrokerMeta;
 
 pub const REASSIGN_PATH: &str = "/admin/reassign_partitions";
+/// Watched by the controller; `kafka-preferred-replica-election --zookeeper` writes it.
+pub const PREFERRED_ELECTION_PATH: &str = "/admin/preferred_replica_election";
 
 pub struct ZkCluster {
     zk: Zk,
@@ -67,6 +70,39 @@ impl ZkCluster {
             out.push(BrokerMeta { id, rack });
         }
         Ok(out)
+    }
+
+    /// Every topic with a znode under `/brokers/topics`.
+    pub async fn topics(&mut self) -> Result<Vec<String>, String> {
+        self.children("/brokers/topics").await
+    }
+
+    /// Creates `/admin/preferred_replica_election` for these partitions (Kafka's
+    /// `createPreferredReplicaElection`). `Ok(Some(partitions))` when one already exists: an
+    /// election is still in progress, and this is what it covers.
+    pub async fn start_preferred_election(&mut self, parts: &BTreeSet<Tp>) -> Result<Option<BTreeSet<Tp>>, String> {
+        let opts = CreateMode::Persistent.with_acls(Acls::anyone_all());
+        if let Err(e) = self.zk.mkdir("/admin", &opts).await {
+            return Err(zerr("/admin", e));
+        }
+        let list: Vec<Value> = parts.iter().map(|(t, p)| json!({"topic": t, "partition": p})).collect();
+        let data = json!({"version": 1, "partitions": list}).to_string();
+        match self.zk.create(PREFERRED_ELECTION_PATH, data.as_bytes(), &opts).await {
+            Ok(_) => Ok(None),
+            Err(ZkError::NodeExists) => {
+                let data = self.get(PREFERRED_ELECTION_PATH).await?.unwrap_or_default();
+                let v: Value = serde_json::from_slice(&data).unwrap_or(Value::Null);
+                let running = v
+                    .get("partitions")
+                    .and_then(|p| p.as_array())
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|e| Some((e.get("topic")?.as_str()?.to_string(), i32::try_from(e.get("partition")?.as_i64()?).ok()?)))
+                    .collect();
+                Ok(Some(running))
+            }
+            Err(e) => Err(zerr(PREFERRED_ELECTION_PATH, e)),
+        }
     }
 
     pub async fn assignment(&mut self, topics: &[String]) -> Result<BTreeMap<Tp, Vec<i32>>, String> {
