@@ -193,3 +193,13 @@ def test_quickstart_daemon_then_stop_scripts(tmp_path):
         for pid in pids:
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_server_start_version_prints_kafkas_and_starts_nothing():
+    """`kafka-server-start.sh --version`, as Kafka 2.5 answers it (the version string its
+    tools print), wherever the flag is on the line and without a config file."""
+    for argv in (["--version"], ["config/server.properties", "--version"]):
+        p = subprocess.run([os.path.join(REPO, "scripts", "kafka-server-start.sh")] + argv,
+                           capture_output=True, text=True, timeout=30)
+        assert p.returncode == 0, p.stderr
+        assert p.stdout == "2.5.0 (Commit:66563e712b0b9f84)\n"
