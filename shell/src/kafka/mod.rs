@@ -48,6 +48,7 @@ pub const TOOLS: &[&str] = &[
     "kafka-leader-election",
     "kafka-reassign-partitions",
     "kafka-preferred-replica-election",
+    "kafka-get-offset-shell",
 ];
 
 /// Runs the tool named by `args[0]` with the rest; returns the exit code.
@@ -82,6 +83,7 @@ pub fn main_with_args(args: &[String]) -> i32 {
         "kafka-leader-election" => rt.block_on(tools::leader_election::main(rest)),
         "kafka-reassign-partitions" => rt.block_on(tools::reassign_partitions::main(rest)),
         "kafka-preferred-replica-election" => rt.block_on(tools::preferred_election::main(rest)),
+        "kafka-get-offset-shell" => rt.block_on(tools::get_offset_shell::main(rest)),
         other => {
             eprintln!("unknown tool {other}; tools: {}", TOOLS.join(", "));
             1

@@ -9,6 +9,7 @@ pub mod consumer_groups;
 pub mod consumer_perf;
 pub mod delete_records;
 pub mod dump_log;
+pub mod get_offset_shell;
 pub mod leader_election;
 pub mod log_dirs;
 pub mod preferred_election;
