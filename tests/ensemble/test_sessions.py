@@ -307,8 +307,9 @@ def test_a_late_reattach_elsewhere_does_not_lock_the_client_out(make_ensemble, k
         except (SessionMovedError, ConnectionLoss) as e:
             outcomes.append(type(e).__name__)
             time.sleep(0.1)
-    assert outcomes and outcomes[0] == "ConnectionLoss", \
-        "the reattach on member %d did not move the session away from member %d: %r" % (a.sid, b.sid, outcomes)
+    # Usually the first write meets the moved owner (ConnectionLoss, then a reconnect); on a
+    # loaded machine the client may have reconnected on its own first (ping timeout), which
+    # restores the owner too. Before the fix every write was refused with SessionMoved.
     assert outcomes.count("ok") >= 3, "the client stayed locked out after SessionMoved: %r" % outcomes[:20]
     assert "SessionMovedError" not in outcomes, "SessionMoved is answered by closing, as Apache: %r" % outcomes[:20]
 
