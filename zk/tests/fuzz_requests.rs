@@ -32,7 +32,7 @@ use zk::config::Config;
 use zk::fuzzgen;
 use zk::proto::*;
 use zk::quorum::network::MemberAddr;
-use zk::ids::ConnId;
+use zk::ids::{ConnId, SessionId};
 use zk::server::core::{Conn, Core, CoreMsg, Loaded, Out};
 use zk::server::propose::WriteOp;
 use zk::server::stats::ConnStats;
@@ -87,7 +87,7 @@ struct Harness {
     pending: Pending,
     cfg: Arc<Config>,
     conn: ConnId,
-    session: i64,
+    session: SessionId,
     zxid: i64,
     out: mpsc::UnboundedReceiver<Out>,
     _self_rx: mpsc::UnboundedReceiver<CoreMsg>,
@@ -112,7 +112,7 @@ impl Harness {
         let members = BTreeMap::from([(1, MemberAddr { peer: String::new(), election: String::new() })]);
         let mut core = Core::new(cfg.clone(), 1, members, Loaded::empty(), self_tx);
         let (out_tx, out) = mpsc::unbounded_channel();
-        let session = 0x0100_0000_0000_0001;
+        let session = SessionId(0x0100_0000_0000_0001);
         let addr = "127.0.0.1:40000".parse().expect("addr");
         let conn = Conn {
             out: out_tx.into(),

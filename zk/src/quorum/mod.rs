@@ -37,7 +37,7 @@ pub struct ZkEntry {
     /// The member that prepped it and its prep id, to retire in-flight change records.
     pub prep_node: u64,
     pub prep_id: u64,
-    pub session: i64,
+    pub session: crate::ids::SessionId,
     pub cxid: i32,
     /// Leader's wall clock (ms) when prepped: ctime/mtime of the change.
     pub time: i64,

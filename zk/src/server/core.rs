@@ -104,7 +104,7 @@ pub struct Conn {
     pub out: OutTx,
     pub closer: Arc<Notify>,
     pub addr: SocketAddr,
-    pub session: i64,
+    pub session: SessionId,
     pub auth: AuthInfo,
     pub stats: ConnStats,
     /// Whether the client's connect request carried the readOnly flag (45 bytes).
@@ -122,7 +122,7 @@ pub struct Core {
     pub sessions: SessionTracker,
     pub watches: WatchManager,
     pub conns: HashMap<ConnId, Conn>,
-    pub session_conn: HashMap<i64, ConnId>,
+    pub session_conn: HashMap<SessionId, ConnId>,
     pub stats: ServerStats,
     pub started: std::time::SystemTime,
     pub role: Role,

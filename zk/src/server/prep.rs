@@ -7,9 +7,10 @@
 //! error results: `Ok` before the failing op, its code at it, `RuntimeInconsistency` after.
 
 use crate::config::Config;
+use crate::ids::SessionId;
 use crate::proto::{perms, Acl, CreateMode, CreateRequest, ErrorCode, OpCode, Request, Stat, CONTAINER_OWNER, EXTENDED_MASK, MAX_TTL};
 use crate::tree::acl::{fixup, AuthInfo};
-use crate::tree::{is_session_owner, parent_of, validate_path, DataTree, Txn};
+use crate::tree::{is_session_owner, owner_session, parent_of, validate_path, DataTree, Txn};
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -32,14 +33,14 @@ struct Change {
 pub struct Pending {
     changes: HashMap<String, Change>,
     /// Ephemerals created by in-flight txns, per session (for closeSession).
-    new_ephemerals: HashMap<i64, Vec<String>>,
+    new_ephemerals: HashMap<SessionId, Vec<String>>,
 }
 
 type PrepResult<T> = Result<T, ErrorCode>;
 
 /// Everything prep needs about who asks.
 pub struct Asker<'a> {
-    pub session: i64,
+    pub session: SessionId,
     pub auth: &'a AuthInfo,
 }
 
@@ -75,7 +76,7 @@ impl Pending {
     }
 
     /// Forgets the in-flight records that the txn with `zxid` left, once it is applied.
-    pub fn committed(&mut self, zxid: i64, touched: &[String], session: i64) {
+    pub fn committed(&mut self, zxid: i64, touched: &[String], session: SessionId) {
         for p in touched {
             if self.changes.get(p).is_some_and(|c| c.zxid == zxid) {
                 self.changes.remove(p);
@@ -141,9 +142,9 @@ impl Pending {
         (txn, touched)
     }
 
-    fn note_ephemerals(&mut self, session: i64, txn: &Txn) {
+    fn note_ephemerals(&mut self, session: SessionId, txn: &Txn) {
         match txn {
-            Txn::Create { path, ephemeral_owner, .. } if *ephemeral_owner == session && is_session_owner(session) => {
+            Txn::Create { path, ephemeral_owner, .. } if owner_session(*ephemeral_owner) == Some(session) => {
                 self.new_ephemerals.entry(session).or_default().push(path.clone());
             }
             Txn::Multi(ts) => {
@@ -156,7 +157,7 @@ impl Pending {
     }
 
     /// Prepares the closing of `session` (by request or expiry): marks its ephemerals deleted.
-    pub fn prep_close(&mut self, tree: &DataTree, session: i64, zxid: i64) -> (Txn, Vec<String>) {
+    pub fn prep_close(&mut self, tree: &DataTree, session: SessionId, zxid: i64) -> (Txn, Vec<String>) {
         let mut paths: Vec<String> = tree.ephemerals_of(session).map(|s| s.iter().cloned().collect()).unwrap_or_default();
         paths.extend(self.new_ephemerals.remove(&session).unwrap_or_default());
         paths.sort();
@@ -165,7 +166,7 @@ impl Pending {
         let mut touched = Vec::new();
         for p in paths.iter().rev() {
             if let Some(rec) = self.record(tree, p) {
-                if rec.stat.ephemeral_owner == session {
+                if rec.stat.ephemeral_owner == session.0 {
                     self.delete_rec(tree, p, zxid, &mut undo, &mut touched);
                 }
             }
@@ -331,7 +332,7 @@ impl Pending {
             return Err(ErrorCode::NoChildrenForEphemerals);
         }
         let owner = match mode {
-            _ if mode.is_ephemeral() => who.session,
+            _ if mode.is_ephemeral() => who.session.0,
             CreateMode::Container => CONTAINER_OWNER,
             _ if mode.is_ttl() => EXTENDED_MASK | c.ttl.unwrap_or(0),
             _ => 0,
@@ -374,7 +375,7 @@ mod tests {
     fn pipelined_writes_see_each_other() {
         let tree = DataTree::new();
         let auth = AuthInfo::from_ip("127.0.0.1");
-        let who = Asker { session: 5, auth: &auth };
+        let who = Asker { session: SessionId(5), auth: &auth };
         let mut p = Pending::default();
         let c = cfg();
         let (t1, _) = p.prep(&tree, &c, &who, OpCode::Create, &create("/a", 0), 1, 0);
@@ -401,7 +402,7 @@ mod tests {
     fn failed_multi_rolls_back_and_reports_per_op() {
         let tree = DataTree::new();
         let auth = AuthInfo::from_ip("127.0.0.1");
-        let who = Asker { session: 5, auth: &auth };
+        let who = Asker { session: SessionId(5), auth: &auth };
         let mut p = Pending::default();
         let m = Request::Multi(vec![
             (OpCode::Create, create("/x", 0)),
@@ -420,13 +421,13 @@ mod tests {
     fn error_codes() {
         let mut tree = DataTree::new();
         let auth = AuthInfo::from_ip("127.0.0.1");
-        let who = Asker { session: 5, auth: &auth };
+        let who = Asker { session: SessionId(5), auth: &auth };
         let c = cfg();
         let mut p = Pending::default();
         let apply = |tree: &mut DataTree, p: &mut Pending, op, req: Request, z| {
             let (t, touched) = p.prep(tree, &c, &who, op, &req, z, 0);
-            tree.apply(&TxnHeader { session: 5, cxid: 0, zxid: z, time: 0 }, &t, &mut Vec::new());
-            p.committed(z, &touched, 5);
+            tree.apply(&TxnHeader { session: SessionId(5), cxid: 0, zxid: z, time: 0 }, &t, &mut Vec::new());
+            p.committed(z, &touched, SessionId(5));
             t
         };
         let e = |code: ErrorCode| Txn::Error { err: code.code() };
@@ -442,7 +443,7 @@ mod tests {
         assert_eq!(apply(&mut tree, &mut p, OpCode::CreateTtl, ttl, 8), e(ErrorCode::BadArguments));
         assert!(p.is_empty());
         // closeSession removes the session's ephemerals.
-        let (t, touched) = p.prep_close(&tree, 5, 9);
+        let (t, touched) = p.prep_close(&tree, SessionId(5), 9);
         assert_eq!(t, Txn::CloseSession);
         assert!(touched.contains(&"/eph".to_string()));
     }

@@ -12,6 +12,7 @@
 //! missing), startup refuses with a message naming the damaged files, the offsets and what
 //! the log lacks: the transactions in between exist nowhere else.
 
+use crate::ids::SessionId;
 use crate::quorum::state_machine::Meta;
 use crate::storage::{self, snapshot};
 use crate::tree::DataTree;
@@ -22,7 +23,7 @@ use std::path::{Path, PathBuf};
 /// What startup found on disk for the state machine.
 pub struct Loaded {
     pub tree: DataTree,
-    pub sessions: BTreeMap<i64, i32>,
+    pub sessions: BTreeMap<SessionId, i32>,
     pub snapshot: Option<(Meta, PathBuf)>,
 }
 

@@ -6,7 +6,7 @@
 
 use super::core::{now_ms, Core, CoreMsg};
 use super::prep::Pending;
-use crate::ids::ReqId;
+use crate::ids::{ReqId, SessionId};
 use crate::quorum::state_machine::Meta;
 use crate::session::SessionTracker;
 use crate::storage::{self, snapshot};
@@ -21,7 +21,7 @@ use tokio::time::{Duration, Instant};
 pub struct Installed {
     meta: Meta,
     tree: DataTree,
-    sessions: BTreeMap<i64, i32>,
+    sessions: BTreeMap<SessionId, i32>,
     path: PathBuf,
     done: oneshot::Sender<Result<(), String>>,
 }

@@ -19,6 +19,7 @@ pub mod acl;
 pub mod txn;
 
 use crate::proto::{perms, Acl, DecodeError, ErrorCode, EventType, Id, Reader, Stat, Writer, CONTAINER_OWNER, EXTENDED_MASK};
+use crate::ids::SessionId;
 use bytes::Bytes;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -58,7 +59,7 @@ pub type Trigger = (EventType, String, Arc<Vec<Acl>>);
 
 pub struct DataTree {
     nodes: HashMap<String, Node>,
-    ephemerals: HashMap<i64, BTreeSet<String>>,
+    ephemerals: HashMap<SessionId, BTreeSet<String>>,
     /// Container and TTL nodes: candidates for the reaper.
     extended: HashSet<String>,
     pub last_zxid: i64,
@@ -131,6 +132,11 @@ pub fn is_session_owner(owner: i64) -> bool {
     owner != 0 && owner != CONTAINER_OWNER && (owner & EXTENDED_MASK) != EXTENDED_MASK
 }
 
+/// The session an `ephemeralOwner` names, if it names one (see [`is_session_owner`]).
+pub fn owner_session(owner: i64) -> Option<SessionId> {
+    is_session_owner(owner).then_some(SessionId(owner))
+}
+
 impl DataTree {
     /// A fresh tree: `/`, `/zookeeper`, `/zookeeper/quota`, `/zookeeper/config`, with the
     /// exact stats a fresh Apache ZooKeeper 3.8 shows for them.
@@ -164,8 +170,8 @@ impl DataTree {
     }
 
     fn index(&mut self, path: &str, owner: i64) {
-        if is_session_owner(owner) {
-            self.ephemerals.entry(owner).or_default().insert(path.to_string());
+        if let Some(session) = owner_session(owner) {
+            self.ephemerals.entry(session).or_default().insert(path.to_string());
         } else if owner != 0 {
             self.extended.insert(path.to_string());
         }
@@ -183,7 +189,7 @@ impl DataTree {
         self.data_size
     }
 
-    pub fn ephemerals_of(&self, session: i64) -> Option<&BTreeSet<String>> {
+    pub fn ephemerals_of(&self, session: SessionId) -> Option<&BTreeSet<String>> {
         self.ephemerals.get(&session)
     }
 
@@ -192,7 +198,7 @@ impl DataTree {
     }
 
     /// All sessions owning ephemerals, for `dump`.
-    pub fn ephemeral_owners(&self) -> impl Iterator<Item = (&i64, &BTreeSet<String>)> {
+    pub fn ephemeral_owners(&self) -> impl Iterator<Item = (&SessionId, &BTreeSet<String>)> {
         self.ephemerals.iter()
     }
 
@@ -362,11 +368,11 @@ impl DataTree {
         let Some(node) = self.nodes.remove(path) else { return Err(ErrorCode::NoNode) };
         self.data_size = self.data_size.saturating_sub(path.len() as u64 + node.stat.data_length as u64);
         let owner = node.stat.ephemeral_owner;
-        if is_session_owner(owner) {
-            if let Some(set) = self.ephemerals.get_mut(&owner) {
+        if let Some(session) = owner_session(owner) {
+            if let Some(set) = self.ephemerals.get_mut(&session) {
                 set.remove(path);
                 if set.is_empty() {
-                    self.ephemerals.remove(&owner);
+                    self.ephemerals.remove(&session);
                 }
             }
         } else if owner != 0 {

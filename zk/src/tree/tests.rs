@@ -3,7 +3,7 @@
 use super::*;
 
 fn h(zxid: i64) -> TxnHeader {
-    TxnHeader { session: 7, cxid: 1, zxid, time: 1000 + zxid }
+    TxnHeader { session: SessionId(7), cxid: 1, zxid, time: 1000 + zxid }
 }
 
 fn create(t: &mut DataTree, zxid: i64, path: &str, owner: i64) -> ApplyResult {
@@ -93,7 +93,7 @@ fn close_session_deletes_its_ephemerals_only() {
     t.apply(&h(4), &Txn::CloseSession, &mut trig);
     assert!(t.get("/e1").is_none() && t.get("/e2").is_none());
     assert!(t.get("/other").is_some());
-    assert!(t.ephemerals_of(7).is_none());
+    assert!(t.ephemerals_of(SessionId(7)).is_none());
     assert_eq!(trig.iter().filter(|(e, _, _)| *e == EventType::NodeDeleted).count(), 2);
 }
 
@@ -146,7 +146,7 @@ fn snapshot_round_trip() {
         assert_eq!(back.get(p).unwrap().data, t.get(p).unwrap().data);
         assert_eq!(back.get(p).unwrap().acl, t.get(p).unwrap().acl);
     }
-    assert_eq!(back.ephemerals_of(99).unwrap().len(), 1);
+    assert_eq!(back.ephemerals_of(SessionId(99)).unwrap().len(), 1);
     assert_eq!(back.approximate_data_size(), t.approximate_data_size());
     // Truncated snapshots are errors.
     assert!(DataTree::read_nodes(&mut Reader::new(&w.buf[..w.buf.len() - 3]), 5).is_err());
