@@ -17,7 +17,7 @@
 //! (so that writes meet the nodes earlier writes made) plus some invalid ones.
 
 use crate::config::Config;
-use crate::ids::SessionId;
+use crate::ids::{SessionId, Zxid};
 use crate::proto::{perms, Acl, ConnectRequest, CreateRequest, Id, OpCode, Request, SetWatches, MAX_TTL};
 use crate::server::prep::{Asker, Pending};
 use crate::tree::acl::AuthInfo;
@@ -522,7 +522,7 @@ pub fn history<R: Rng>(rng: &mut R, n: usize) -> History {
         let zxid = (1i64 << 32) | (i as i64 + 1);
         let session = SessionId(base | rng.gen_range(1..4));
         let time = 1_700_000_000_000 + i as i64;
-        let header = TxnHeader { session, cxid: i as i32, zxid, time };
+        let header = TxnHeader { session, cxid: i as i32, zxid: Zxid(zxid), time };
         let (txn, touched) = match rng.gen_range(0..30) {
             0 => {
                 let timeout = rng.gen_range(4000..40000);

@@ -65,6 +65,12 @@ impl fmt::Display for Zxid {
     }
 }
 
+impl fmt::LowerHex for Zxid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::LowerHex::fmt(&self.0, f)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,5 +82,6 @@ mod tests {
         assert_eq!(bincode::serialize(&Zxid(0x1_0000_0001)).unwrap(), bincode::serialize(&0x1_0000_0001i64).unwrap());
         assert_eq!(SessionId(0x10).to_string(), "0x10");
         assert_eq!(format!("{:#x}", SessionId(0x10)), "0x10");
+        assert_eq!(format!("{:#x} {:x}", Zxid(0x1_0000_0002), Zxid(0x1f)), "0x100000002 1f");
     }
 }

@@ -32,7 +32,7 @@ use zk::config::Config;
 use zk::fuzzgen;
 use zk::proto::*;
 use zk::quorum::network::MemberAddr;
-use zk::ids::{ConnId, SessionId};
+use zk::ids::{ConnId, SessionId, Zxid};
 use zk::server::core::{Conn, Core, CoreMsg, Loaded, Out};
 use zk::server::propose::WriteOp;
 use zk::server::stats::ConnStats;
@@ -125,7 +125,7 @@ impl Harness {
                 sent: 0,
                 last_op: "NA",
                 last_cxid: 0,
-                last_zxid: 0,
+                last_zxid: Zxid(0),
                 last_latency: 0,
                 min_latency: u64::MAX,
                 max_latency: 0,
@@ -184,7 +184,7 @@ impl Harness {
                 } else {
                     self.tally.reads_refused += 1;
                 }
-                let frame = reply_frame(xid, self.core.tree.last_zxid, err, &resp);
+                let frame = reply_frame(xid, self.core.tree.last_zxid.0, err, &resp);
                 check_reply(&frame, xid, op, err);
             }
         }
@@ -193,7 +193,7 @@ impl Harness {
 
     /// The log's round trip (encode, decode) then apply, as every member does.
     fn apply(&mut self, txn: Txn, touched: &[String], xid: i32) {
-        let header = TxnHeader { session: self.session, cxid: xid, zxid: self.zxid, time: 1_700_000_000_000 };
+        let header = TxnHeader { session: self.session, cxid: xid, zxid: Zxid(self.zxid), time: 1_700_000_000_000 };
         let mut w = Writer::new();
         header.write(&mut w);
         txn.write(&mut w);

@@ -33,7 +33,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use zk::fuzzgen;
-use zk::ids::SessionId;
+use zk::ids::{SessionId, Zxid};
 use zk::proto::{Acl, Reader, Writer};
 use zk::quorum::log_store::{self, Rec};
 use zk::quorum::state_machine::Meta;
@@ -338,7 +338,7 @@ fn snapshot_case(rng: &mut StdRng, base: &SnapBase, dir: &Path, t: &mut Tally, o
     }
     if on_disk {
         clear(dir);
-        std::fs::write(dir.join(snapshot::snap_name(1)), &b).expect("write");
+        std::fs::write(dir.join(snapshot::snap_name(Zxid(1))), &b).expect("write");
         if let Ok(l) = recovery::load(dir, |_| Ok(())) {
             check_tree(&l.tree, &l.sessions);
         }
@@ -351,7 +351,7 @@ fn record_case(rng: &mut StdRng, base: &RecordBase, dir: &Path, t: &mut Tally) {
         // Hostile transactions in well-formed records.
         b.truncate(txlog::HEADER_LEN as usize);
         for i in 0..rng.gen_range(1..8) {
-            let p = txn_bytes(&TxnHeader { session: SessionId(1), cxid: i, zxid: i as i64 + 1, time: 1 }, &hostile_txn(rng, 0));
+            let p = txn_bytes(&TxnHeader { session: SessionId(1), cxid: i, zxid: Zxid(i as i64 + 1), time: 1 }, &hostile_txn(rng, 0));
             b.extend_from_slice(&(p.len() as u32).to_be_bytes());
             b.extend_from_slice(&crc32c::crc32c(&p).to_be_bytes());
             b.extend_from_slice(&p);
@@ -415,12 +415,12 @@ fn raft_case(rng: &mut StdRng, base: &RaftBase, dir: &Path, rt: &tokio::runtime:
             t.raft_loaded += 1;
             t.raft_entries += entries.len() as u64;
             let mut tree = DataTree::new();
-            let mut zxid = 1i64 << 32;
+            let mut zxid = Zxid(1i64 << 32);
             for e in &entries {
                 if let openraft::EntryPayload::Normal(batch) = &e.payload {
                     for ze in &batch.0 {
                         if let Ok(txn) = Txn::read(&mut Reader::new(&ze.txn)) {
-                            zxid += 1;
+                            zxid.0 += 1;
                             tree.apply(&TxnHeader { session: ze.session, cxid: ze.cxid, zxid, time: ze.time }, &txn, &mut Vec::new());
                         }
                     }

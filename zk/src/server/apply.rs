@@ -7,7 +7,7 @@
 use super::core::Core;
 use super::ordering::Ready;
 use super::propose::{Local, Reply};
-use crate::ids::{ConnId, ReqId, SessionId};
+use crate::ids::{ConnId, ReqId, SessionId, Zxid};
 use crate::proto::*;
 use crate::quorum::events::SmMsg;
 use crate::quorum::{next_zxid, Membership, ZkEntry};
@@ -119,7 +119,7 @@ impl Core {
             Reply::Connect { conn, timeout } => (conn, self.connect_response(conn, session, timeout), false),
             Reply::Close { conn, xid, received } => {
                 self.record_latency(conn, OpCode::CloseSession, zxid, received);
-                (conn, reply_frame(xid, zxid, ErrorCode::Ok, &Response::Empty), true)
+                (conn, reply_frame(xid, zxid.0, ErrorCode::Ok, &Response::Empty), true)
             }
             Reply::Client { conn, xid, op, sub_ops, received } => {
                 let (err, resp) = match result {
@@ -137,7 +137,7 @@ impl Core {
                 if err == ErrorCode::SessionMoved {
                     (conn, Bytes::new(), true)
                 } else {
-                    (conn, reply_frame(xid, zxid, err, &resp), false)
+                    (conn, reply_frame(xid, zxid.0, err, &resp), false)
                 }
             }
         };
@@ -208,12 +208,12 @@ impl Core {
         }
     }
 
-    fn fire(&mut self, ev: EventType, path: &str, acl: &[Acl], zxid: i64) {
+    fn fire(&mut self, ev: EventType, path: &str, acl: &[Acl], zxid: Zxid) {
         let sessions = self.watches.trigger(ev, path);
         if sessions.is_empty() {
             return;
         }
-        let frame = event_frame(zxid, &WatcherEvent { typ: ev as i32, state: STATE_SYNC_CONNECTED, path: path.to_string() });
+        let frame = event_frame(zxid.0, &WatcherEvent { typ: ev as i32, state: STATE_SYNC_CONNECTED, path: path.to_string() });
         for s in sessions {
             if let Some(conn) = self.session_conn.get(&s).copied() {
                 // No notification about a node the watcher may not read (ZooKeeper 3.8).

@@ -9,7 +9,7 @@ use super::ordering::Queued;
 use super::propose::{Reply, WriteOp};
 use super::reads::{self, ReadCtx};
 use super::stats::{self, ConnStats};
-use crate::ids::{ConnId, SessionId};
+use crate::ids::{ConnId, SessionId, Zxid};
 use crate::proto::*;
 use crate::session::password;
 use crate::tree::acl::AuthInfo;
@@ -48,7 +48,7 @@ impl Core {
             c.closer.notify_one();
             return;
         }
-        if req.last_zxid_seen > self.tree.last_zxid {
+        if Zxid(req.last_zxid_seen) > self.tree.last_zxid {
             tracing::info!(client = %addr, last_zxid_seen = format!("{:#x}", req.last_zxid_seen), our_zxid = format!("{:#x}", self.tree.last_zxid),
                 "refusing session request: the client has seen a newer zxid than this server");
             let _ = c.out.send(Out::Close);
@@ -125,7 +125,7 @@ impl Core {
         self.stats.received += 1;
         let session = c.session;
         if !self.sessions.touch(session, received) {
-            let f = reply_frame(frame.xid, self.tree.last_zxid, ErrorCode::SessionExpired, &Response::Empty);
+            let f = reply_frame(frame.xid, self.tree.last_zxid.0, ErrorCode::SessionExpired, &Response::Empty);
             self.send(conn, f);
             self.close_conn(conn);
             return;
@@ -135,7 +135,7 @@ impl Core {
             // The credentials count from now on (as in ZooKeeper); the reply keeps its place.
             let ok = self.conns.get_mut(&conn).is_some_and(|c| c.auth.add(scheme, auth, super_digest.as_deref()));
             let err = if ok { ErrorCode::Ok } else { ErrorCode::AuthFailed };
-            let f = reply_frame(frame.xid, self.tree.last_zxid, err, &Response::Empty);
+            let f = reply_frame(frame.xid, self.tree.last_zxid.0, err, &Response::Empty);
             if !ok {
                 tracing::info!(session = format!("{session:#x}"), scheme = ?scheme, "authentication failed; closing the connection");
             }
@@ -144,7 +144,7 @@ impl Core {
         }
         if self.log_blocked.is_some() && (is_write(frame.op) || frame.op == OpCode::Sync) {
             // Read-only while the log cannot be written: refused, so certainly not done.
-            let f = reply_frame(frame.xid, self.tree.last_zxid, ErrorCode::NotReadOnly, &Response::Empty);
+            let f = reply_frame(frame.xid, self.tree.last_zxid.0, ErrorCode::NotReadOnly, &Response::Empty);
             self.reply_in_order(conn, f, false);
             return;
         }
@@ -212,10 +212,10 @@ impl Core {
             None => (ErrorCode::SessionExpired, Response::Empty),
         };
         self.record_latency(conn, op, self.tree.last_zxid, received);
-        reply_frame(xid, self.tree.last_zxid, err, &resp)
+        reply_frame(xid, self.tree.last_zxid.0, err, &resp)
     }
 
-    pub(super) fn record_latency(&mut self, conn: ConnId, op: OpCode, zxid: i64, received: Instant) {
+    pub(super) fn record_latency(&mut self, conn: ConnId, op: OpCode, zxid: Zxid, received: Instant) {
         stats::record_latency(&mut self.stats, self.conns.get_mut(&conn).map(|c| &mut c.stats), op, zxid, received);
     }
 }

@@ -260,7 +260,7 @@ impl Core {
             CoreMsg::Connect { conn, addr, req, out, closer, answered } => self.on_connect(conn, addr, req, out, closer, answered),
             CoreMsg::Request { conn, frame, received } => self.on_request(conn, frame, received),
             CoreMsg::Unsupported { conn, xid } => {
-                let frame = reply_frame(xid, self.tree.last_zxid, ErrorCode::Unimplemented, &Response::Empty);
+                let frame = reply_frame(xid, self.tree.last_zxid.0, ErrorCode::Unimplemented, &Response::Empty);
                 self.reply_in_order(conn, frame, false);
             }
             CoreMsg::Disconnected { conn } => self.on_disconnect(conn),

@@ -426,7 +426,7 @@ mod tests {
         let mut p = Pending::default();
         let apply = |tree: &mut DataTree, p: &mut Pending, op, req: Request, z| {
             let (t, touched) = p.prep(tree, &c, &who, op, &req, z, 0);
-            tree.apply(&TxnHeader { session: SessionId(5), cxid: 0, zxid: z, time: 0 }, &t, &mut Vec::new());
+            tree.apply(&TxnHeader { session: SessionId(5), cxid: 0, zxid: crate::ids::Zxid(z), time: 0 }, &t, &mut Vec::new());
             p.committed(z, &touched, SessionId(5));
             t
         };

@@ -219,6 +219,6 @@ fn set_watches(core: &mut ReadCtx, sw: SetWatches, out: &mut Vec<Bytes>) {
     }
     let zxid = core.tree.last_zxid;
     for (ev, path) in events {
-        out.push(event_frame(zxid, &WatcherEvent { typ: ev as i32, state: STATE_SYNC_CONNECTED, path }));
+        out.push(event_frame(zxid.0, &WatcherEvent { typ: ev as i32, state: STATE_SYNC_CONNECTED, path }));
     }
 }
