@@ -531,17 +531,17 @@ pub fn history<R: Rng>(rng: &mut R, n: usize) -> History {
             }
             1 => {
                 sessions.remove(&session);
-                pending.prep_close(&tree, session, zxid)
+                pending.prep_close(&tree, session, zxid as u64)
             }
             _ => {
                 let op = WRITE_OPS[rng.gen_range(0..WRITE_OPS.len())];
                 let Some(req) = request(rng, op).req else { continue };
                 let who = Asker { session, auth: &auth };
-                pending.prep(&tree, &cfg, &who, op, &req, zxid, time)
+                pending.prep(&tree, &cfg, &who, op, &req, zxid as u64, time)
             }
         };
         tree.apply(&header, &txn, &mut Vec::new());
-        pending.committed(zxid, &touched, session);
+        pending.committed(zxid as u64, &touched, session);
         txns.push((header, txn));
     }
     History { txns, tree, sessions }

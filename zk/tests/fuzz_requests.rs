@@ -156,7 +156,7 @@ impl Harness {
             Request::Sync { .. } => {}
             Request::CloseSession => {
                 self.zxid += 1;
-                let (txn, touched) = self.pending.prep_close(&self.core.tree, session, self.zxid);
+                let (txn, touched) = self.pending.prep_close(&self.core.tree, session, self.zxid as u64);
                 self.apply(txn, &touched, f.xid);
             }
             _ if fuzzgen::WRITE_OPS.contains(&f.op) => {
@@ -167,7 +167,7 @@ impl Harness {
                 self.zxid += 1;
                 let auth = self.core.conns.get(&self.conn).map(|c| c.auth.clone()).unwrap_or_default();
                 let who = Asker { session, auth: &auth };
-                let (txn, touched) = self.pending.prep(&self.core.tree, &self.cfg, &who, f.op, &f.req, self.zxid, 1_700_000_000_000);
+                let (txn, touched) = self.pending.prep(&self.core.tree, &self.cfg, &who, f.op, &f.req, self.zxid as u64, 1_700_000_000_000);
                 self.apply(txn, &touched, f.xid);
             }
             _ => {
@@ -210,7 +210,7 @@ impl Harness {
         } else {
             self.tally.writes_applied += 1;
         }
-        self.pending.committed(self.zxid, touched, self.session);
+        self.pending.committed(self.zxid as u64, touched, self.session);
         for (ev, path, _) in triggers {
             for s in self.core.watches.trigger(ev, &path) {
                 assert_eq!(s, self.session);

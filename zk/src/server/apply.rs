@@ -90,7 +90,7 @@ impl Core {
         let r = self.tree.apply(&header, &txn, &mut triggers);
         if ze.prep_node == self.my_id {
             let touched = self.prep_touched.remove(&ze.prep_id).unwrap_or_default();
-            self.pending.committed(ze.prep_id as i64, &touched, session);
+            self.pending.committed(ze.prep_id, &touched, session);
         }
         for (ev, path, acl) in triggers.drain(..) {
             self.fire(ev, &path, &acl, zxid);

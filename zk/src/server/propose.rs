@@ -169,13 +169,13 @@ impl Core {
             }
             WriteOp::CloseSession => {
                 self.sessions.set_closing(session);
-                let (t, touched) = self.pending.prep_close(&self.tree, session, prep_id as i64);
+                let (t, touched) = self.pending.prep_close(&self.tree, session, prep_id);
                 (0, t, touched)
             }
             WriteOp::Malformed => (0, Txn::Error { err: ErrorCode::MarshallingError.code() }, Vec::new()),
             WriteOp::Request(frame) => {
                 let who = Asker { session, auth };
-                let (t, touched) = self.pending.prep(&self.tree, &self.cfg, &who, frame.op, &frame.req, prep_id as i64, time);
+                let (t, touched) = self.pending.prep(&self.tree, &self.cfg, &who, frame.op, &frame.req, prep_id, time);
                 (frame.xid, t, touched)
             }
         };
@@ -273,7 +273,7 @@ impl Core {
         }
         for path in self.tree.reapable(now_ms()) {
             let prep_id = self.next_prep;
-            if let Some((txn, touched)) = self.pending.prep_reap(&self.tree, &path, prep_id as i64) {
+            if let Some((txn, touched)) = self.pending.prep_reap(&self.tree, &path, prep_id) {
                 self.next_prep += 1;
                 tracing::debug!(path = %path, "reaping empty container or expired TTL node");
                 self.prep_touched.insert(prep_id, touched);
