@@ -1,7 +1,14 @@
 //! Typed ids, below every other module: which connection, which local request, which
 //! session, which transaction. They are plain integers on the wire and on disk (serde
-//! `transparent`, so bincode and jute bytes do not change); the types only keep a connection
-//! id from being passed where a request id is meant.
+//! `transparent`, so bincode and jute bytes do not change); the types only keep one id from
+//! being passed where another integer is meant (a connection id for a request id, a session
+//! for a zxid, an ephemeralOwner or a time).
+//!
+//! The jute records (`Stat`, `ConnectRequest`/`Response`, `ReplyHeader`) keep i64 fields,
+//! as the wire format: ids become integers where those are built or read (the handshake in
+//! `server::clients`, the connect response and reply zxids in `server::apply`, the tree's
+//! Stat stamps, `tree::owner_session` for an ephemeralOwner) and where zk's own formats are
+//! encoded (`TxnHeader`, snapshots). `{:#x}` prints sessions and zxids as the integers did.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
