@@ -21,6 +21,7 @@ case "$class" in
   kafka.admin.LeaderElectionCommand) tool=kafka-leader-election ;;
   kafka.admin.PreferredReplicaLeaderElectionCommand) tool=kafka-preferred-replica-election ;;
   kafka.admin.ReassignPartitionsCommand) tool=kafka-reassign-partitions ;;
+  kafka.tools.MirrorMaker) tool=kafka-mirror-maker ;;
   kafka.tools.ConsoleProducer) tool=kafka-console-producer ;;
   kafka.tools.ConsoleConsumer) tool=kafka-console-consumer ;;
   kafka.tools.DumpLogSegments) tool=kafka-dump-log ;;

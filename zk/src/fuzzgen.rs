@@ -17,6 +17,7 @@
 //! (so that writes meet the nodes earlier writes made) plus some invalid ones.
 
 use crate::config::Config;
+use crate::ids::{SessionId, Zxid};
 use crate::proto::{perms, Acl, ConnectRequest, CreateRequest, Id, OpCode, Request, SetWatches, MAX_TTL};
 use crate::server::prep::{Asker, Pending};
 use crate::tree::acl::AuthInfo;
@@ -504,7 +505,7 @@ pub struct History {
     /// The tree after all of them.
     pub tree: DataTree,
     /// The sessions still open at the end (id -> timeout).
-    pub sessions: BTreeMap<i64, i32>,
+    pub sessions: BTreeMap<SessionId, i32>,
 }
 
 /// `n` random writes by a few sessions (creates of every kind, deletes, setData, setACL,
@@ -519,9 +520,9 @@ pub fn history<R: Rng>(rng: &mut R, n: usize) -> History {
     let base: i64 = 0x0100_0000_0000_0000;
     for i in 0..n {
         let zxid = (1i64 << 32) | (i as i64 + 1);
-        let session = base | rng.gen_range(1..4);
+        let session = SessionId(base | rng.gen_range(1..4));
         let time = 1_700_000_000_000 + i as i64;
-        let header = TxnHeader { session, cxid: i as i32, zxid, time };
+        let header = TxnHeader { session, cxid: i as i32, zxid: Zxid(zxid), time };
         let (txn, touched) = match rng.gen_range(0..30) {
             0 => {
                 let timeout = rng.gen_range(4000..40000);
@@ -530,17 +531,17 @@ pub fn history<R: Rng>(rng: &mut R, n: usize) -> History {
             }
             1 => {
                 sessions.remove(&session);
-                pending.prep_close(&tree, session, zxid)
+                pending.prep_close(&tree, session, zxid as u64)
             }
             _ => {
                 let op = WRITE_OPS[rng.gen_range(0..WRITE_OPS.len())];
                 let Some(req) = request(rng, op).req else { continue };
                 let who = Asker { session, auth: &auth };
-                pending.prep(&tree, &cfg, &who, op, &req, zxid, time)
+                pending.prep(&tree, &cfg, &who, op, &req, zxid as u64, time)
             }
         };
         tree.apply(&header, &txn, &mut Vec::new());
-        pending.committed(zxid, &touched, session);
+        pending.committed(zxid as u64, &touched, session);
         txns.push((header, txn));
     }
     History { txns, tree, sessions }

@@ -1,7 +1,14 @@
 //! Typed ids, below every other module: which connection, which local request, which
 //! session, which transaction. They are plain integers on the wire and on disk (serde
-//! `transparent`, so bincode and jute bytes do not change); the types only keep a connection
-//! id from being passed where a request id is meant.
+//! `transparent`, so bincode and jute bytes do not change); the types only keep one id from
+//! being passed where another integer is meant (a connection id for a request id, a session
+//! for a zxid, an ephemeralOwner or a time).
+//!
+//! The jute records (`Stat`, `ConnectRequest`/`Response`, `ReplyHeader`) keep i64 fields,
+//! as the wire format: ids become integers where those are built or read (the handshake in
+//! `server::clients`, the connect response and reply zxids in `server::apply`, the tree's
+//! Stat stamps, `tree::owner_session` for an ephemeralOwner) and where zk's own formats are
+//! encoded (`TxnHeader`, snapshots). `{:#x}` prints sessions and zxids as the integers did.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -65,6 +72,12 @@ impl fmt::Display for Zxid {
     }
 }
 
+impl fmt::LowerHex for Zxid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::LowerHex::fmt(&self.0, f)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,5 +89,6 @@ mod tests {
         assert_eq!(bincode::serialize(&Zxid(0x1_0000_0001)).unwrap(), bincode::serialize(&0x1_0000_0001i64).unwrap());
         assert_eq!(SessionId(0x10).to_string(), "0x10");
         assert_eq!(format!("{:#x}", SessionId(0x10)), "0x10");
+        assert_eq!(format!("{:#x} {:x}", Zxid(0x1_0000_0002), Zxid(0x1f)), "0x100000002 1f");
     }
 }

@@ -5,6 +5,7 @@
 //! a closeSession transaction (so expiry, and the deletion of ephemerals, is logged and
 //! replicated like any write). Time is `tokio::time::Instant`, so tests can pause the clock.
 
+use crate::ids::SessionId;
 use sha1::{Digest, Sha1};
 use std::collections::{BTreeMap, HashMap};
 use tokio::time::{Duration, Instant};
@@ -13,10 +14,10 @@ use tokio::time::{Duration, Instant};
 /// derivable after a restart, so they cannot be random.
 const SECRET: &[u8] = b"rust-zk session secret 0xB3415C00";
 
-pub fn password(session: i64) -> Vec<u8> {
+pub fn password(session: SessionId) -> Vec<u8> {
     let mut h = Sha1::new();
     h.update(SECRET);
-    h.update(session.to_be_bytes());
+    h.update(session.0.to_be_bytes());
     h.finalize()[..16].to_vec()
 }
 
@@ -33,7 +34,7 @@ pub struct Session {
 }
 
 pub struct SessionTracker {
-    sessions: HashMap<i64, Session>,
+    sessions: HashMap<SessionId, Session>,
     next_id: i64,
 }
 
@@ -45,21 +46,21 @@ impl SessionTracker {
         SessionTracker { sessions: HashMap::new(), next_id: base | ((server_id as i64) << 56) }
     }
 
-    pub fn next_id(&mut self) -> i64 {
+    pub fn next_id(&mut self) -> SessionId {
         self.next_id += 1;
-        self.next_id
+        SessionId(self.next_id)
     }
 
-    pub fn add(&mut self, id: i64, timeout: i32, now: Instant) {
+    pub fn add(&mut self, id: SessionId, timeout: i32, now: Instant) {
         self.sessions.insert(id, Session { timeout, deadline: now + Duration::from_millis(timeout.max(0) as u64), closing: false, expiring: false });
     }
 
-    pub fn get(&self, id: i64) -> Option<&Session> {
+    pub fn get(&self, id: SessionId) -> Option<&Session> {
         self.sessions.get(&id)
     }
 
     /// Extends the deadline; false if the session is unknown or closing.
-    pub fn touch(&mut self, id: i64, now: Instant) -> bool {
+    pub fn touch(&mut self, id: SessionId, now: Instant) -> bool {
         match self.sessions.get_mut(&id) {
             Some(s) if !s.closing => {
                 s.deadline = now + Duration::from_millis(s.timeout.max(0) as u64);
@@ -69,7 +70,7 @@ impl SessionTracker {
         }
     }
 
-    pub fn set_closing(&mut self, id: i64) -> bool {
+    pub fn set_closing(&mut self, id: SessionId) -> bool {
         match self.sessions.get_mut(&id) {
             Some(s) if !s.closing => {
                 s.closing = true;
@@ -90,13 +91,13 @@ impl SessionTracker {
         }
     }
 
-    pub fn remove(&mut self, id: i64) {
+    pub fn remove(&mut self, id: SessionId) {
         self.sessions.remove(&id);
     }
 
     /// Sessions past their deadline that are not already closing, marked closing.
-    pub fn expired(&mut self, now: Instant) -> Vec<i64> {
-        let mut out: Vec<i64> = self.sessions.iter().filter(|(_, s)| !s.closing && !s.expiring && s.deadline <= now).map(|(id, _)| *id).collect();
+    pub fn expired(&mut self, now: Instant) -> Vec<SessionId> {
+        let mut out: Vec<SessionId> = self.sessions.iter().filter(|(_, s)| !s.closing && !s.expiring && s.deadline <= now).map(|(id, _)| *id).collect();
         out.sort_unstable();
         for id in &out {
             if let Some(s) = self.sessions.get_mut(id) {
@@ -115,7 +116,7 @@ impl SessionTracker {
     }
 
     /// id -> timeout of every session not yet closed, for snapshots and `dump`.
-    pub fn table(&self) -> BTreeMap<i64, i32> {
+    pub fn table(&self) -> BTreeMap<SessionId, i32> {
         self.sessions.iter().map(|(id, s)| (*id, s.timeout)).collect()
     }
 }
@@ -151,9 +152,9 @@ mod tests {
 
     #[test]
     fn passwords_are_stable_and_distinct() {
-        assert_eq!(password(5), password(5));
-        assert_ne!(password(5), password(6));
-        assert_eq!(password(5).len(), 16);
+        assert_eq!(password(SessionId(5)), password(SessionId(5)));
+        assert_ne!(password(SessionId(5)), password(SessionId(6)));
+        assert_eq!(password(SessionId(5)).len(), 16);
         let t = SessionTracker::new(1, 1_700_000_000_000);
         assert_eq!((t.next_id >> 56) & 0xff, 1);
     }

@@ -6,6 +6,7 @@
 //! Watches are local to the server the client is connected to and belong to its current
 //! connection: a reconnecting client re-registers them with setWatches.
 
+use crate::ids::SessionId;
 use crate::proto::{watcher_type, EventType};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -20,17 +21,17 @@ pub enum Kind {
 
 #[derive(Default)]
 pub struct WatchManager {
-    by_path: HashMap<Kind, HashMap<String, HashSet<i64>>>,
-    by_session: HashMap<i64, HashSet<(Kind, String)>>,
+    by_path: HashMap<Kind, HashMap<String, HashSet<SessionId>>>,
+    by_session: HashMap<SessionId, HashSet<(Kind, String)>>,
 }
 
 impl WatchManager {
-    pub fn add(&mut self, kind: Kind, path: &str, session: i64) {
+    pub fn add(&mut self, kind: Kind, path: &str, session: SessionId) {
         self.by_path.entry(kind).or_default().entry(path.to_string()).or_default().insert(session);
         self.by_session.entry(session).or_default().insert((kind, path.to_string()));
     }
 
-    fn remove_one(&mut self, kind: Kind, path: &str, session: i64) -> bool {
+    fn remove_one(&mut self, kind: Kind, path: &str, session: SessionId) -> bool {
         let mut removed = false;
         if let Some(m) = self.by_path.get_mut(&kind) {
             if let Some(s) = m.get_mut(path) {
@@ -49,7 +50,7 @@ impl WatchManager {
         removed
     }
 
-    fn has(&self, kind: Kind, path: &str, session: i64) -> bool {
+    fn has(&self, kind: Kind, path: &str, session: SessionId) -> bool {
         self.by_path.get(&kind).and_then(|m| m.get(path)).is_some_and(|s| s.contains(&session))
     }
 
@@ -64,12 +65,12 @@ impl WatchManager {
     }
 
     /// checkWatches: does `session` hold a watch of this type on `path`?
-    pub fn check(&self, path: &str, typ: i32, session: i64) -> bool {
+    pub fn check(&self, path: &str, typ: i32, session: SessionId) -> bool {
         Self::kinds(typ).iter().any(|k| self.has(*k, path, session))
     }
 
     /// removeWatches: removes them; false when there was none (NoWatcher).
-    pub fn remove(&mut self, path: &str, typ: i32, session: i64) -> bool {
+    pub fn remove(&mut self, path: &str, typ: i32, session: SessionId) -> bool {
         let mut any = false;
         for k in Self::kinds(typ) {
             any |= self.remove_one(*k, path, session);
@@ -78,7 +79,7 @@ impl WatchManager {
     }
 
     /// Drops every watch of a session (its connection closed or it expired).
-    pub fn remove_session(&mut self, session: i64) {
+    pub fn remove_session(&mut self, session: SessionId) {
         if let Some(set) = self.by_session.remove(&session) {
             for (kind, path) in set {
                 if let Some(m) = self.by_path.get_mut(&kind) {
@@ -93,7 +94,7 @@ impl WatchManager {
         }
     }
 
-    fn take(&mut self, kind: Kind, path: &str, out: &mut Vec<i64>) {
+    fn take(&mut self, kind: Kind, path: &str, out: &mut Vec<SessionId>) {
         if let Some(set) = self.by_path.get_mut(&kind).and_then(|m| m.remove(path)) {
             for s in set {
                 if let Some(ss) = self.by_session.get_mut(&s) {
@@ -107,7 +108,7 @@ impl WatchManager {
         }
     }
 
-    fn peek(&self, kind: Kind, path: &str, out: &mut Vec<i64>) {
+    fn peek(&self, kind: Kind, path: &str, out: &mut Vec<SessionId>) {
         if let Some(set) = self.by_path.get(&kind).and_then(|m| m.get(path)) {
             out.extend(set.iter().copied());
         }
@@ -115,7 +116,7 @@ impl WatchManager {
 
     /// Fires what `event` on `path` triggers; returns the sessions to notify (each once).
     /// One-shot watches are consumed; persistent ones stay.
-    pub fn trigger(&mut self, event: EventType, path: &str) -> Vec<i64> {
+    pub fn trigger(&mut self, event: EventType, path: &str) -> Vec<SessionId> {
         let mut out = Vec::new();
         match event {
             EventType::NodeChildrenChanged => {
@@ -163,7 +164,7 @@ impl WatchManager {
     }
 
     /// `wchc`: session -> paths.
-    pub fn by_session(&self) -> BTreeMap<i64, Vec<String>> {
+    pub fn by_session(&self) -> BTreeMap<SessionId, Vec<String>> {
         self.by_session
             .iter()
             .map(|(s, set)| {
@@ -176,8 +177,8 @@ impl WatchManager {
     }
 
     /// `wchp`: path -> sessions.
-    pub fn by_path(&self) -> BTreeMap<String, Vec<i64>> {
-        let mut out: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    pub fn by_path(&self) -> BTreeMap<String, Vec<SessionId>> {
+        let mut out: BTreeMap<String, Vec<SessionId>> = BTreeMap::new();
         for m in self.by_path.values() {
             for (p, s) in m {
                 out.entry(p.clone()).or_default().extend(s.iter().copied());
@@ -195,35 +196,39 @@ impl WatchManager {
 mod tests {
     use super::*;
 
+    fn ids(ns: &[i64]) -> Vec<SessionId> {
+        ns.iter().map(|n| SessionId(*n)).collect()
+    }
+
     #[test]
     fn one_shot_and_persistent() {
         let mut w = WatchManager::default();
-        w.add(Kind::Data, "/a", 1);
-        w.add(Kind::Child, "/a", 1);
-        w.add(Kind::Child, "/", 2);
-        w.add(Kind::Persistent, "/a", 3);
-        w.add(Kind::Recursive, "/", 4);
-        assert_eq!(w.trigger(EventType::NodeDataChanged, "/a"), vec![1, 3, 4]);
-        assert_eq!(w.trigger(EventType::NodeDataChanged, "/a"), vec![3, 4], "data watch was one-shot");
+        w.add(Kind::Data, "/a", SessionId(1));
+        w.add(Kind::Child, "/a", SessionId(1));
+        w.add(Kind::Child, "/", SessionId(2));
+        w.add(Kind::Persistent, "/a", SessionId(3));
+        w.add(Kind::Recursive, "/", SessionId(4));
+        assert_eq!(w.trigger(EventType::NodeDataChanged, "/a"), ids(&[1, 3, 4]));
+        assert_eq!(w.trigger(EventType::NodeDataChanged, "/a"), ids(&[3, 4]), "data watch was one-shot");
         // Deleted fires the child watch too, but session 1 only once.
-        w.add(Kind::Data, "/a", 1);
-        assert_eq!(w.trigger(EventType::NodeDeleted, "/a"), vec![1, 3, 4]);
+        w.add(Kind::Data, "/a", SessionId(1));
+        assert_eq!(w.trigger(EventType::NodeDeleted, "/a"), ids(&[1, 3, 4]));
         // Recursive watches do not get child events.
-        assert_eq!(w.trigger(EventType::NodeChildrenChanged, "/"), vec![2]);
-        assert!(w.check("/a", watcher_type::PERSISTENT, 3));
-        assert!(!w.check("/a", watcher_type::DATA, 3));
-        assert!(w.remove("/a", watcher_type::ANY, 3));
-        assert!(!w.remove("/a", watcher_type::ANY, 3));
-        w.remove_session(4);
+        assert_eq!(w.trigger(EventType::NodeChildrenChanged, "/"), ids(&[2]));
+        assert!(w.check("/a", watcher_type::PERSISTENT, SessionId(3)));
+        assert!(!w.check("/a", watcher_type::DATA, SessionId(3)));
+        assert!(w.remove("/a", watcher_type::ANY, SessionId(3)));
+        assert!(!w.remove("/a", watcher_type::ANY, SessionId(3)));
+        w.remove_session(SessionId(4));
         assert_eq!(w.count(), 0);
     }
 
     #[test]
     fn recursive_covers_descendants() {
         let mut w = WatchManager::default();
-        w.add(Kind::Recursive, "/a", 9);
-        assert_eq!(w.trigger(EventType::NodeCreated, "/a/b/c"), vec![9]);
-        assert_eq!(w.trigger(EventType::NodeCreated, "/ab"), Vec::<i64>::new());
-        assert_eq!(w.by_session().get(&9).unwrap(), &vec!["/a".to_string()]);
+        w.add(Kind::Recursive, "/a", SessionId(9));
+        assert_eq!(w.trigger(EventType::NodeCreated, "/a/b/c"), ids(&[9]));
+        assert_eq!(w.trigger(EventType::NodeCreated, "/ab"), Vec::<SessionId>::new());
+        assert_eq!(w.by_session().get(&SessionId(9)).unwrap(), &vec!["/a".to_string()]);
     }
 }

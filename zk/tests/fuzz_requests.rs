@@ -32,7 +32,7 @@ use zk::config::Config;
 use zk::fuzzgen;
 use zk::proto::*;
 use zk::quorum::network::MemberAddr;
-use zk::ids::ConnId;
+use zk::ids::{ConnId, SessionId, Zxid};
 use zk::server::core::{Conn, Core, CoreMsg, Loaded, Out};
 use zk::server::propose::WriteOp;
 use zk::server::stats::ConnStats;
@@ -87,7 +87,7 @@ struct Harness {
     pending: Pending,
     cfg: Arc<Config>,
     conn: ConnId,
-    session: i64,
+    session: SessionId,
     zxid: i64,
     out: mpsc::UnboundedReceiver<Out>,
     _self_rx: mpsc::UnboundedReceiver<CoreMsg>,
@@ -112,7 +112,7 @@ impl Harness {
         let members = BTreeMap::from([(1, MemberAddr { peer: String::new(), election: String::new() })]);
         let mut core = Core::new(cfg.clone(), 1, members, Loaded::empty(), self_tx);
         let (out_tx, out) = mpsc::unbounded_channel();
-        let session = 0x0100_0000_0000_0001;
+        let session = SessionId(0x0100_0000_0000_0001);
         let addr = "127.0.0.1:40000".parse().expect("addr");
         let conn = Conn {
             out: out_tx.into(),
@@ -143,7 +143,7 @@ impl Harness {
             Request::Sync { .. } => {}
             Request::CloseSession => {
                 self.zxid += 1;
-                let (txn, touched) = self.pending.prep_close(&self.core.tree, session, self.zxid);
+                let (txn, touched) = self.pending.prep_close(&self.core.tree, session, self.zxid as u64);
                 self.apply(txn, &touched, f.xid);
             }
             _ if fuzzgen::WRITE_OPS.contains(&f.op) => {
@@ -154,7 +154,7 @@ impl Harness {
                 self.zxid += 1;
                 let auth = self.core.conns.get(&self.conn).map(|c| c.auth.clone()).unwrap_or_default();
                 let who = Asker { session, auth: &auth };
-                let (txn, touched) = self.pending.prep(&self.core.tree, &self.cfg, &who, f.op, &f.req, self.zxid, 1_700_000_000_000);
+                let (txn, touched) = self.pending.prep(&self.core.tree, &self.cfg, &who, f.op, &f.req, self.zxid as u64, 1_700_000_000_000);
                 self.apply(txn, &touched, f.xid);
             }
             _ => {
@@ -171,7 +171,7 @@ impl Harness {
                 } else {
                     self.tally.reads_refused += 1;
                 }
-                let frame = reply_frame(xid, self.core.tree.last_zxid, err, &resp);
+                let frame = reply_frame(xid, self.core.tree.last_zxid.0, err, &resp);
                 check_reply(&frame, xid, op, err);
             }
         }
@@ -180,7 +180,7 @@ impl Harness {
 
     /// The log's round trip (encode, decode) then apply, as every member does.
     fn apply(&mut self, txn: Txn, touched: &[String], xid: i32) {
-        let header = TxnHeader { session: self.session, cxid: xid, zxid: self.zxid, time: 1_700_000_000_000 };
+        let header = TxnHeader { session: self.session, cxid: xid, zxid: Zxid(self.zxid), time: 1_700_000_000_000 };
         let mut w = Writer::new();
         header.write(&mut w);
         txn.write(&mut w);
@@ -197,7 +197,7 @@ impl Harness {
         } else {
             self.tally.writes_applied += 1;
         }
-        self.pending.committed(self.zxid, touched, self.session);
+        self.pending.committed(self.zxid as u64, touched, self.session);
         for (ev, path, _) in triggers {
             for s in self.core.watches.trigger(ev, &path) {
                 assert_eq!(s, self.session);

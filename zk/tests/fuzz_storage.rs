@@ -33,6 +33,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use zk::fuzzgen;
+use zk::ids::{SessionId, Zxid};
 use zk::proto::{Acl, Reader, Writer};
 use zk::quorum::log_store::{self, Rec};
 use zk::quorum::state_machine::Meta;
@@ -84,7 +85,7 @@ fn watchdog(name: &'static str, seed: u64) -> Arc<AtomicU64> {
 }
 
 /// A tree is whole: every node is reachable from `/` and it survives a snapshot round trip.
-fn check_tree(tree: &DataTree, sessions: &BTreeMap<i64, i32>) {
+fn check_tree(tree: &DataTree, sessions: &BTreeMap<SessionId, i32>) {
     assert_eq!(tree.all_children_number("/") as usize + 1, tree.node_count(), "nodes not reachable from /");
     let bytes = snapshot::encode(tree, sessions, b"m");
     let (t2, s2, _) = snapshot::decode("re-encoded", &bytes).expect("a loaded tree encodes to a snapshot that decodes");
@@ -235,7 +236,7 @@ fn entry(index: u64, txns: Vec<Vec<u8>>) -> Entry {
     let batch = txns
         .into_iter()
         .enumerate()
-        .map(|(i, txn)| ZkEntry { origin: 1, req: zk::ids::ReqId(i as u64), prep_node: 1, prep_id: index, session: 1, cxid: i as i32, time: 1, txn })
+        .map(|(i, txn)| ZkEntry { origin: 1, req: zk::ids::ReqId(i as u64), prep_node: 1, prep_id: index, session: SessionId(1), cxid: i as i32, time: 1, txn })
         .collect();
     Entry { log_id: LogId::new(openraft::CommittedLeaderId::new(1, 1), index), payload: openraft::EntryPayload::Normal(ZkBatch(batch)) }
 }
@@ -337,7 +338,7 @@ fn snapshot_case(rng: &mut StdRng, base: &SnapBase, dir: &Path, t: &mut Tally, o
     }
     if on_disk {
         clear(dir);
-        std::fs::write(dir.join(snapshot::snap_name(1)), &b).expect("write");
+        std::fs::write(dir.join(snapshot::snap_name(Zxid(1))), &b).expect("write");
         if let Ok(l) = recovery::load(dir, |_| Ok(())) {
             check_tree(&l.tree, &l.sessions);
         }
@@ -350,7 +351,7 @@ fn record_case(rng: &mut StdRng, base: &RecordBase, dir: &Path, t: &mut Tally) {
         // Hostile transactions in well-formed records.
         b.truncate(txlog::HEADER_LEN as usize);
         for i in 0..rng.gen_range(1..8) {
-            let p = txn_bytes(&TxnHeader { session: 1, cxid: i, zxid: i as i64 + 1, time: 1 }, &hostile_txn(rng, 0));
+            let p = txn_bytes(&TxnHeader { session: SessionId(1), cxid: i, zxid: Zxid(i as i64 + 1), time: 1 }, &hostile_txn(rng, 0));
             b.extend_from_slice(&(p.len() as u32).to_be_bytes());
             b.extend_from_slice(&crc32c::crc32c(&p).to_be_bytes());
             b.extend_from_slice(&p);
@@ -414,12 +415,12 @@ fn raft_case(rng: &mut StdRng, base: &RaftBase, dir: &Path, rt: &tokio::runtime:
             t.raft_loaded += 1;
             t.raft_entries += entries.len() as u64;
             let mut tree = DataTree::new();
-            let mut zxid = 1i64 << 32;
+            let mut zxid = Zxid(1i64 << 32);
             for e in &entries {
                 if let openraft::EntryPayload::Normal(batch) = &e.payload {
                     for ze in &batch.0 {
                         if let Ok(txn) = Txn::read(&mut Reader::new(&ze.txn)) {
-                            zxid += 1;
+                            zxid.0 += 1;
                             tree.apply(&TxnHeader { session: ze.session, cxid: ze.cxid, zxid, time: ze.time }, &txn, &mut Vec::new());
                         }
                     }

@@ -49,6 +49,7 @@ pub const TOOLS: &[&str] = &[
     "kafka-reassign-partitions",
     "kafka-preferred-replica-election",
     "kafka-get-offset-shell",
+    "kafka-mirror-maker",
 ];
 
 /// Runs the tool named by `args[0]` with the rest; returns the exit code.
@@ -84,6 +85,7 @@ pub fn main_with_args(args: &[String]) -> i32 {
         "kafka-reassign-partitions" => rt.block_on(tools::reassign_partitions::main(rest)),
         "kafka-preferred-replica-election" => rt.block_on(tools::preferred_election::main(rest)),
         "kafka-get-offset-shell" => rt.block_on(tools::get_offset_shell::main(rest)),
+        "kafka-mirror-maker" => rt.block_on(tools::mirror_maker::main(rest)),
         other => {
             eprintln!("unknown tool {other}; tools: {}", TOOLS.join(", "));
             1

@@ -506,7 +506,7 @@ mod tests {
     use crate::quorum::{ZkBatch, ZkEntry};
 
     fn entry(index: u64, txn: &[u8]) -> Entry {
-        let z = ZkEntry { origin: 1, req: crate::ids::ReqId(2), prep_node: 1, prep_id: 3, session: 4, cxid: 5, time: 6, txn: txn.to_vec() };
+        let z = ZkEntry { origin: 1, req: crate::ids::ReqId(2), prep_node: 1, prep_id: 3, session: crate::ids::SessionId(4), cxid: 5, time: 6, txn: txn.to_vec() };
         Entry { log_id: LogId::new(openraft::CommittedLeaderId::new(1, 1), index), payload: openraft::EntryPayload::Normal(ZkBatch(vec![z])) }
     }
 

@@ -24,6 +24,7 @@ pub mod network;
 pub mod proposer;
 pub mod state_machine;
 
+use crate::ids::Zxid;
 use serde::{Deserialize, Serialize};
 use std::io::Cursor;
 
@@ -37,7 +38,7 @@ pub struct ZkEntry {
     /// The member that prepped it and its prep id, to retire in-flight change records.
     pub prep_node: u64,
     pub prep_id: u64,
-    pub session: i64,
+    pub session: crate::ids::SessionId,
     pub cxid: i32,
     /// Leader's wall clock (ms) when prepped: ctime/mtime of the change.
     pub time: i64,
@@ -66,12 +67,12 @@ pub type StorageError = openraft::StorageError<NodeId>;
 pub type Membership = openraft::StoredMembership<NodeId, openraft::BasicNode>;
 
 /// The zxid of the next transaction after `last`, in an entry of `term`.
-pub fn next_zxid(last: i64, term: u64) -> i64 {
+pub fn next_zxid(last: Zxid, term: u64) -> Zxid {
     let term = (term as i64) & 0x7fff_ffff;
-    if (last >> 32) < term {
-        (term << 32) | 1
+    if (last.0 >> 32) < term {
+        Zxid((term << 32) | 1)
     } else {
-        last + 1
+        Zxid(last.0 + 1)
     }
 }
 
@@ -79,9 +80,10 @@ pub fn next_zxid(last: i64, term: u64) -> i64 {
 mod tests {
     #[test]
     fn zxids_count_within_a_term_and_restart_with_a_new_one() {
-        assert_eq!(super::next_zxid(0, 1), 0x1_0000_0001);
-        assert_eq!(super::next_zxid(0x1_0000_0001, 1), 0x1_0000_0002);
-        assert_eq!(super::next_zxid(0x1_0000_0002, 3), 0x3_0000_0001);
+        use crate::ids::Zxid;
+        assert_eq!(super::next_zxid(Zxid(0), 1), Zxid(0x1_0000_0001));
+        assert_eq!(super::next_zxid(Zxid(0x1_0000_0001), 1), Zxid(0x1_0000_0002));
+        assert_eq!(super::next_zxid(Zxid(0x1_0000_0002), 3), Zxid(0x3_0000_0001));
     }
 }
 

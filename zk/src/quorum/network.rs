@@ -9,7 +9,7 @@
 
 use super::{NodeId, Raft, TypeConfig};
 use super::events::{Events, QuorumEvent};
-use crate::ids::ReqId;
+use crate::ids::{ReqId, SessionId};
 use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, Unreachable};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest, VoteResponse};
@@ -65,7 +65,7 @@ pub enum ForwardOp {
 pub struct ForwardReq {
     pub origin: NodeId,
     pub req: ReqId,
-    pub session: i64,
+    pub session: SessionId,
     pub op: ForwardOp,
     /// The session's proven identities (scheme, id) and whether it is the super user.
     pub auth: Vec<(String, String)>,
@@ -77,7 +77,7 @@ pub struct ForwardReq {
 pub enum StreamMsg {
     Forward(ForwardReq),
     /// Sessions with live connections on the follower (liveness relay for expiry).
-    Touch(Vec<i64>),
+    Touch(Vec<SessionId>),
 }
 
 /// Leader -> follower.

@@ -7,7 +7,7 @@
 use super::core::Core;
 use super::ordering::Ready;
 use super::propose::{Local, Reply};
-use crate::ids::{ConnId, ReqId, SessionId};
+use crate::ids::{ConnId, ReqId, SessionId, Zxid};
 use crate::proto::*;
 use crate::quorum::events::SmMsg;
 use crate::quorum::{next_zxid, Membership, ZkEntry};
@@ -57,7 +57,7 @@ impl Core {
     /// Applies one write of a batch (or answers a sync barrier).
     fn apply_one(&mut self, ze: ZkEntry, term: u64) {
         let ours = ze.origin == self.my_id && !ze.req.is_none();
-        let session = SessionId(ze.session);
+        let session = ze.session;
         if ze.txn.is_empty() {
             // A sync or reattach barrier: nothing to apply.
             if ours {
@@ -84,13 +84,13 @@ impl Core {
             // Reads queued before this write (behind a pending sync) must not see it.
             self.evaluate_reads(session, 0, Some(ze.req));
         }
-        let header = TxnHeader { session: ze.session, cxid: ze.cxid, zxid, time: ze.time };
+        let header = TxnHeader { session, cxid: ze.cxid, zxid, time: ze.time };
         let mut triggers = std::mem::take(&mut self.triggers);
         triggers.clear();
         let r = self.tree.apply(&header, &txn, &mut triggers);
         if ze.prep_node == self.my_id {
             let touched = self.prep_touched.remove(&ze.prep_id).unwrap_or_default();
-            self.pending.committed(ze.prep_id as i64, &touched, ze.session);
+            self.pending.committed(ze.prep_id, &touched, session);
         }
         for (ev, path, acl) in triggers.drain(..) {
             self.fire(ev, &path, &acl, zxid);
@@ -98,11 +98,11 @@ impl Core {
         self.triggers = triggers;
         match &txn {
             Txn::CreateSession { timeout } => {
-                if self.sessions.get(ze.session).is_none() {
-                    self.sessions.add(ze.session, *timeout, Instant::now());
+                if self.sessions.get(session).is_none() {
+                    self.sessions.add(session, *timeout, Instant::now());
                 }
             }
-            Txn::CloseSession => self.end_session(ze.session, ours),
+            Txn::CloseSession => self.end_session(session, ours),
             _ => {}
         }
         if ours {
@@ -119,7 +119,7 @@ impl Core {
             Reply::Connect { conn, timeout } => (conn, self.connect_response(conn, session, timeout), false),
             Reply::Close { conn, xid, received } => {
                 self.record_latency(conn, OpCode::CloseSession, zxid, received);
-                (conn, reply_frame(xid, zxid, ErrorCode::Ok, &Response::Empty), true)
+                (conn, reply_frame(xid, zxid.0, ErrorCode::Ok, &Response::Empty), true)
             }
             Reply::Client { conn, xid, op, sub_ops, received } => {
                 let (err, resp) = match result {
@@ -137,7 +137,7 @@ impl Core {
                 if err == ErrorCode::SessionMoved {
                     (conn, Bytes::new(), true)
                 } else {
-                    (conn, reply_frame(xid, zxid, err, &resp), false)
+                    (conn, reply_frame(xid, zxid.0, err, &resp), false)
                 }
             }
         };
@@ -158,7 +158,7 @@ impl Core {
     /// The connect response for a session (its password, the readOnly flag if asked).
     pub(super) fn connect_response(&self, conn: ConnId, session: SessionId, timeout: i32) -> Bytes {
         let read_only = self.conns.get(&conn).and_then(|c| c.read_only_flag.then_some(false));
-        let resp = ConnectResponse { protocol_version: 0, timeout, session_id: session.0, passwd: password(session.0), read_only };
+        let resp = ConnectResponse { protocol_version: 0, timeout, session_id: session.0, passwd: password(session), read_only };
         let mut w = Writer::framed();
         resp.write(&mut w);
         w.finish_frame()
@@ -197,23 +197,23 @@ impl Core {
 
     /// A closeSession is applied: forget the session, its watches and (unless the reply
     /// still has to go out on it) its connection.
-    fn end_session(&mut self, session: i64, reply_pending: bool) {
+    fn end_session(&mut self, session: SessionId, reply_pending: bool) {
         self.sessions.remove(session);
         self.watches.remove_session(session);
         if let Some(c) = self.session_conn.get(&session).copied() {
             if !reply_pending {
-                self.queues.remove(&SessionId(session));
+                self.queues.remove(&session);
                 self.close_conn(c);
             }
         }
     }
 
-    fn fire(&mut self, ev: EventType, path: &str, acl: &[Acl], zxid: i64) {
+    fn fire(&mut self, ev: EventType, path: &str, acl: &[Acl], zxid: Zxid) {
         let sessions = self.watches.trigger(ev, path);
         if sessions.is_empty() {
             return;
         }
-        let frame = event_frame(zxid, &WatcherEvent { typ: ev as i32, state: STATE_SYNC_CONNECTED, path: path.to_string() });
+        let frame = event_frame(zxid.0, &WatcherEvent { typ: ev as i32, state: STATE_SYNC_CONNECTED, path: path.to_string() });
         for s in sessions {
             if let Some(conn) = self.session_conn.get(&s).copied() {
                 // No notification about a node the watcher may not read (ZooKeeper 3.8).

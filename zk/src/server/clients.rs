@@ -9,7 +9,7 @@ use super::ordering::Queued;
 use super::propose::{Reply, WriteOp};
 use super::reads::{self, ReadCtx};
 use super::stats::{self, ConnStats};
-use crate::ids::{ConnId, SessionId};
+use crate::ids::{ConnId, SessionId, Zxid};
 use crate::proto::*;
 use crate::session::password;
 use crate::tree::acl::AuthInfo;
@@ -39,7 +39,7 @@ impl Core {
     pub(super) fn on_connect(&mut self, conn: ConnId, addr: SocketAddr, req: ConnectRequest, out: OutTx, closer: Arc<Notify>, answered: oneshot::Sender<()>) {
         let now = Instant::now();
         let auth = AuthInfo::from_ip(&addr.ip().to_string());
-        let mut c = Conn { out, closer, addr, session: 0, auth, stats: ConnStats::new(), read_only_flag: req.read_only.is_some(), answered: Some(answered) };
+        let mut c = Conn { out, closer, addr, session: SessionId(0), auth, stats: ConnStats::new(), read_only_flag: req.read_only.is_some(), answered: Some(answered) };
         c.stats.received = 1;
         self.stats.received += 1;
         if !self.serving() {
@@ -48,7 +48,7 @@ impl Core {
             c.closer.notify_one();
             return;
         }
-        if req.last_zxid_seen > self.tree.last_zxid {
+        if Zxid(req.last_zxid_seen) > self.tree.last_zxid {
             tracing::info!(client = %addr, last_zxid_seen = format!("{:#x}", req.last_zxid_seen), our_zxid = format!("{:#x}", self.tree.last_zxid),
                 "refusing session request: the client has seen a newer zxid than this server");
             let _ = c.out.send(Out::Close);
@@ -72,10 +72,10 @@ impl Core {
             self.conns.insert(conn, c);
             self.session_conn.insert(id, conn);
             tracing::debug!(session = format!("{id:#x}"), client = %addr, timeout, "new session");
-            self.propose(SessionId(id), conn, WriteOp::CreateSession { timeout }, Reply::Connect { conn, timeout });
+            self.propose(id, conn, WriteOp::CreateSession { timeout }, Reply::Connect { conn, timeout });
             return;
         }
-        let id = req.session_id;
+        let id = SessionId(req.session_id);
         let valid = self.sessions.get(id).is_some_and(|s| !s.closing) && req.passwd == password(id);
         if !valid {
             tracing::info!(session = format!("{id:#x}"), client = %addr, "reconnect refused: session expired or bad password");
@@ -103,10 +103,10 @@ impl Core {
         // The leader must learn that the session lives here before the client is answered,
         // so a write still in flight on its old connection elsewhere gets SessionMoved.
         if self.standalone() {
-            let f = self.connect_response(conn, SessionId(id), timeout);
+            let f = self.connect_response(conn, id, timeout);
             self.send(conn, f);
         } else {
-            self.propose(SessionId(id), conn, WriteOp::Reattach, Reply::Connect { conn, timeout });
+            self.propose(id, conn, WriteOp::Reattach, Reply::Connect { conn, timeout });
         }
     }
 
@@ -125,7 +125,7 @@ impl Core {
         self.stats.received += 1;
         let session = c.session;
         if !self.sessions.touch(session, received) {
-            let f = reply_frame(frame.xid, self.tree.last_zxid, ErrorCode::SessionExpired, &Response::Empty);
+            let f = reply_frame(frame.xid, self.tree.last_zxid.0, ErrorCode::SessionExpired, &Response::Empty);
             self.send(conn, f);
             self.close_conn(conn);
             return;
@@ -135,7 +135,7 @@ impl Core {
             // The credentials count from now on (as in ZooKeeper); the reply keeps its place.
             let ok = self.conns.get_mut(&conn).is_some_and(|c| c.auth.add(scheme, auth, super_digest.as_deref()));
             let err = if ok { ErrorCode::Ok } else { ErrorCode::AuthFailed };
-            let f = reply_frame(frame.xid, self.tree.last_zxid, err, &Response::Empty);
+            let f = reply_frame(frame.xid, self.tree.last_zxid.0, err, &Response::Empty);
             if !ok {
                 tracing::info!(session = format!("{session:#x}"), scheme = ?scheme, "authentication failed; closing the connection");
             }
@@ -144,14 +144,14 @@ impl Core {
         }
         if self.log_blocked.is_some() && (is_write(frame.op) || frame.op == OpCode::Sync) {
             // Read-only while the log cannot be written: refused, so certainly not done.
-            let f = reply_frame(frame.xid, self.tree.last_zxid, ErrorCode::NotReadOnly, &Response::Empty);
+            let f = reply_frame(frame.xid, self.tree.last_zxid.0, ErrorCode::NotReadOnly, &Response::Empty);
             self.reply_in_order(conn, f, false);
             return;
         }
         if is_write(frame.op) {
             if frame.op == OpCode::CloseSession {
                 self.sessions.set_closing(session);
-                self.propose(SessionId(session), conn, WriteOp::CloseSession, Reply::Close { conn, xid: frame.xid, received });
+                self.propose(session, conn, WriteOp::CloseSession, Reply::Close { conn, xid: frame.xid, received });
             } else {
                 let sub_ops = match &frame.req {
                     Request::Multi(ops) => ops.iter().map(|(o, _)| *o).collect(),
@@ -159,13 +159,13 @@ impl Core {
                 };
                 let reply = Reply::Client { conn, xid: frame.xid, op: frame.op, sub_ops, received };
                 // The decoded request goes on as it is: prep reads it, nothing decodes it again.
-                self.propose(SessionId(session), conn, WriteOp::Request(frame), reply);
+                self.propose(session, conn, WriteOp::Request(frame), reply);
             }
         } else if let Request::Sync { path } = frame.req {
             let reply = Reply::Client { conn, xid: frame.xid, op: frame.op, sub_ops: Vec::new(), received };
-            self.start_sync(SessionId(session), reply, path);
-        } else if self.queues.get(&SessionId(session)).is_some_and(|q| !q.is_empty()) {
-            self.queues.entry(SessionId(session)).or_default().push(Queued::Read { conn, frame, received });
+            self.start_sync(session, reply, path);
+        } else if self.queues.get(&session).is_some_and(|q| !q.is_empty()) {
+            self.queues.entry(session).or_default().push(Queued::Read { conn, frame, received });
         } else {
             self.serve_read(conn, frame, received);
         }
@@ -174,7 +174,7 @@ impl Core {
     /// Sends a reply that needs no log entry (auth, Unimplemented, a refusal) in its
     /// session's order: behind the replies still owed for earlier requests, if any.
     pub(super) fn reply_in_order(&mut self, conn: ConnId, frame: Bytes, close: bool) {
-        let Some(session) = self.conns.get(&conn).map(|c| SessionId(c.session)) else { return };
+        let Some(session) = self.conns.get(&conn).map(|c| c.session) else { return };
         if let Some(q) = self.queues.get_mut(&session).filter(|q| !q.is_empty()) {
             q.push(Queued::Done { conn, frame, close });
             self.drain_queue(session);
@@ -212,10 +212,10 @@ impl Core {
             None => (ErrorCode::SessionExpired, Response::Empty),
         };
         self.record_latency(conn, op, self.tree.last_zxid, received);
-        reply_frame(xid, self.tree.last_zxid, err, &resp)
+        reply_frame(xid, self.tree.last_zxid.0, err, &resp)
     }
 
-    pub(super) fn record_latency(&mut self, conn: ConnId, op: OpCode, zxid: i64, received: Instant) {
+    pub(super) fn record_latency(&mut self, conn: ConnId, op: OpCode, zxid: Zxid, received: Instant) {
         stats::record_latency(&mut self.stats, self.conns.get_mut(&conn).map(|c| &mut c.stats), op, zxid, received);
     }
 }

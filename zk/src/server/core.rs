@@ -104,7 +104,7 @@ pub struct Conn {
     pub out: OutTx,
     pub closer: Arc<Notify>,
     pub addr: SocketAddr,
-    pub session: i64,
+    pub session: SessionId,
     pub auth: AuthInfo,
     pub stats: ConnStats,
     /// Whether the client's connect request carried the readOnly flag (45 bytes).
@@ -122,7 +122,7 @@ pub struct Core {
     pub sessions: SessionTracker,
     pub watches: WatchManager,
     pub conns: HashMap<ConnId, Conn>,
-    pub session_conn: HashMap<i64, ConnId>,
+    pub session_conn: HashMap<SessionId, ConnId>,
     pub stats: ServerStats,
     pub started: std::time::SystemTime,
     pub role: Role,
@@ -260,7 +260,7 @@ impl Core {
             CoreMsg::Connect { conn, addr, req, out, closer, answered } => self.on_connect(conn, addr, req, out, closer, answered),
             CoreMsg::Request { conn, frame, received } => self.on_request(conn, frame, received),
             CoreMsg::Unsupported { conn, xid } => {
-                let frame = reply_frame(xid, self.tree.last_zxid, ErrorCode::Unimplemented, &Response::Empty);
+                let frame = reply_frame(xid, self.tree.last_zxid.0, ErrorCode::Unimplemented, &Response::Empty);
                 self.reply_in_order(conn, frame, false);
             }
             CoreMsg::Disconnected { conn } => self.on_disconnect(conn),

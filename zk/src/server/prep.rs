@@ -7,9 +7,10 @@
 //! error results: `Ok` before the failing op, its code at it, `RuntimeInconsistency` after.
 
 use crate::config::Config;
+use crate::ids::SessionId;
 use crate::proto::{perms, Acl, CreateMode, CreateRequest, ErrorCode, OpCode, Request, Stat, CONTAINER_OWNER, EXTENDED_MASK, MAX_TTL};
 use crate::tree::acl::{fixup, AuthInfo};
-use crate::tree::{is_session_owner, parent_of, validate_path, DataTree, Txn};
+use crate::tree::{is_session_owner, owner_session, parent_of, validate_path, DataTree, Txn};
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,23 +24,25 @@ pub struct NodeRec {
 
 #[derive(Debug, Clone)]
 struct Change {
-    zxid: i64,
+    prep_id: u64,
     node: Option<NodeRec>,
 }
 
-/// In-flight changes by path.
+/// In-flight changes by path, each tagged with the prep id of the txn that left it (the
+/// leader's counter, `ZkEntry::prep_id`): zxids exist only at apply (see [`crate::quorum`]),
+/// so an in-flight record's zxid fields hold that prep id too; prep never reads them.
 #[derive(Default)]
 pub struct Pending {
     changes: HashMap<String, Change>,
     /// Ephemerals created by in-flight txns, per session (for closeSession).
-    new_ephemerals: HashMap<i64, Vec<String>>,
+    new_ephemerals: HashMap<SessionId, Vec<String>>,
 }
 
 type PrepResult<T> = Result<T, ErrorCode>;
 
 /// Everything prep needs about who asks.
 pub struct Asker<'a> {
-    pub session: i64,
+    pub session: SessionId,
     pub auth: &'a AuthInfo,
 }
 
@@ -59,8 +62,8 @@ impl Pending {
         }
     }
 
-    fn set(&mut self, path: &str, zxid: i64, node: Option<NodeRec>, undo: &mut Vec<(String, Option<Change>)>, touched: &mut Vec<String>) {
-        let prev = self.changes.insert(path.to_string(), Change { zxid, node });
+    fn set(&mut self, path: &str, prep_id: u64, node: Option<NodeRec>, undo: &mut Vec<(String, Option<Change>)>, touched: &mut Vec<String>) {
+        let prev = self.changes.insert(path.to_string(), Change { prep_id, node });
         undo.push((path.to_string(), prev));
         touched.push(path.to_string());
     }
@@ -74,10 +77,10 @@ impl Pending {
         }
     }
 
-    /// Forgets the in-flight records that the txn with `zxid` left, once it is applied.
-    pub fn committed(&mut self, zxid: i64, touched: &[String], session: i64) {
+    /// Forgets the in-flight records that the txn prepped as `prep_id` left, once it is applied.
+    pub fn committed(&mut self, prep_id: u64, touched: &[String], session: SessionId) {
         for p in touched {
-            if self.changes.get(p).is_some_and(|c| c.zxid == zxid) {
+            if self.changes.get(p).is_some_and(|c| c.prep_id == prep_id) {
                 self.changes.remove(p);
             }
         }
@@ -91,7 +94,7 @@ impl Pending {
 
     /// Prepares one client write. Returns the txn and the paths whose records it changed.
     #[allow(clippy::too_many_arguments)]
-    pub fn prep(&mut self, tree: &DataTree, cfg: &Config, who: &Asker, op: OpCode, req: &Request, zxid: i64, time: i64) -> (Txn, Vec<String>) {
+    pub fn prep(&mut self, tree: &DataTree, cfg: &Config, who: &Asker, op: OpCode, req: &Request, prep_id: u64, time: i64) -> (Txn, Vec<String>) {
         let mut undo = Vec::new();
         let mut touched = Vec::new();
         let txn = match req {
@@ -99,7 +102,7 @@ impl Pending {
                 let mut txns = Vec::with_capacity(ops.len());
                 let mut failed: Option<(usize, ErrorCode)> = None;
                 for (i, (sub_op, sub)) in ops.iter().enumerate() {
-                    match self.prep_one(tree, cfg, who, *sub_op, sub, zxid, time, &mut undo, &mut touched) {
+                    match self.prep_one(tree, cfg, who, *sub_op, sub, prep_id, time, &mut undo, &mut touched) {
                         Ok(t) => txns.push(t),
                         Err(e) => {
                             failed = Some((i, e));
@@ -128,7 +131,7 @@ impl Pending {
                     }
                 }
             }
-            _ => match self.prep_one(tree, cfg, who, op, req, zxid, time, &mut undo, &mut touched) {
+            _ => match self.prep_one(tree, cfg, who, op, req, prep_id, time, &mut undo, &mut touched) {
                 Ok(t) => t,
                 Err(e) => {
                     self.rollback(undo);
@@ -141,9 +144,9 @@ impl Pending {
         (txn, touched)
     }
 
-    fn note_ephemerals(&mut self, session: i64, txn: &Txn) {
+    fn note_ephemerals(&mut self, session: SessionId, txn: &Txn) {
         match txn {
-            Txn::Create { path, ephemeral_owner, .. } if *ephemeral_owner == session && is_session_owner(session) => {
+            Txn::Create { path, ephemeral_owner, .. } if owner_session(*ephemeral_owner) == Some(session) => {
                 self.new_ephemerals.entry(session).or_default().push(path.clone());
             }
             Txn::Multi(ts) => {
@@ -156,7 +159,7 @@ impl Pending {
     }
 
     /// Prepares the closing of `session` (by request or expiry): marks its ephemerals deleted.
-    pub fn prep_close(&mut self, tree: &DataTree, session: i64, zxid: i64) -> (Txn, Vec<String>) {
+    pub fn prep_close(&mut self, tree: &DataTree, session: SessionId, prep_id: u64) -> (Txn, Vec<String>) {
         let mut paths: Vec<String> = tree.ephemerals_of(session).map(|s| s.iter().cloned().collect()).unwrap_or_default();
         paths.extend(self.new_ephemerals.remove(&session).unwrap_or_default());
         paths.sort();
@@ -165,8 +168,8 @@ impl Pending {
         let mut touched = Vec::new();
         for p in paths.iter().rev() {
             if let Some(rec) = self.record(tree, p) {
-                if rec.stat.ephemeral_owner == session {
-                    self.delete_rec(tree, p, zxid, &mut undo, &mut touched);
+                if rec.stat.ephemeral_owner == session.0 {
+                    self.delete_rec(tree, p, prep_id, &mut undo, &mut touched);
                 }
             }
         }
@@ -174,7 +177,7 @@ impl Pending {
     }
 
     /// Prepares the reaper's deletion of an empty container or expired TTL node.
-    pub fn prep_reap(&mut self, tree: &DataTree, path: &str, zxid: i64) -> Option<(Txn, Vec<String>)> {
+    pub fn prep_reap(&mut self, tree: &DataTree, path: &str, prep_id: u64) -> Option<(Txn, Vec<String>)> {
         let rec = self.record(tree, path)?;
         let owner = rec.stat.ephemeral_owner;
         if rec.stat.num_children != 0 || !(owner == CONTAINER_OWNER || (owner & EXTENDED_MASK) == EXTENDED_MASK) {
@@ -182,18 +185,18 @@ impl Pending {
         }
         let mut undo = Vec::new();
         let mut touched = Vec::new();
-        self.delete_rec(tree, path, zxid, &mut undo, &mut touched);
+        self.delete_rec(tree, path, prep_id, &mut undo, &mut touched);
         Some((Txn::Delete { path: path.to_string() }, touched))
     }
 
-    fn delete_rec(&mut self, tree: &DataTree, path: &str, zxid: i64, undo: &mut Vec<(String, Option<Change>)>, touched: &mut Vec<String>) {
+    fn delete_rec(&mut self, tree: &DataTree, path: &str, prep_id: u64, undo: &mut Vec<(String, Option<Change>)>, touched: &mut Vec<String>) {
         let parent = parent_of(path);
         if let Some(mut p) = self.record(tree, parent) {
             p.stat.num_children -= 1;
-            p.stat.pzxid = zxid;
-            self.set(parent, zxid, Some(p), undo, touched);
+            p.stat.pzxid = prep_id as i64;
+            self.set(parent, prep_id, Some(p), undo, touched);
         }
-        self.set(path, zxid, None, undo, touched);
+        self.set(path, prep_id, None, undo, touched);
     }
 
     fn check_version(expected: i32, current: i32) -> PrepResult<i32> {
@@ -211,13 +214,13 @@ impl Pending {
         who: &Asker,
         op: OpCode,
         req: &Request,
-        zxid: i64,
+        prep_id: u64,
         time: i64,
         undo: &mut Vec<(String, Option<Change>)>,
         touched: &mut Vec<String>,
     ) -> PrepResult<Txn> {
         match req {
-            Request::Create(c) => self.prep_create(tree, cfg, who, op, c, zxid, time, undo, touched),
+            Request::Create(c) => self.prep_create(tree, cfg, who, op, c, prep_id, time, undo, touched),
             Request::Delete { path, version } => {
                 if !validate_path(path, false) || path == "/" {
                     return Err(ErrorCode::BadArguments);
@@ -231,7 +234,7 @@ impl Pending {
                 if node.stat.num_children > 0 {
                     return Err(ErrorCode::NotEmpty);
                 }
-                self.delete_rec(tree, path, zxid, undo, touched);
+                self.delete_rec(tree, path, prep_id, undo, touched);
                 Ok(Txn::Delete { path: path.clone() })
             }
             Request::SetData { path, data, version } => {
@@ -244,10 +247,10 @@ impl Pending {
                 }
                 let new_version = Self::check_version(*version, node.stat.version)?;
                 node.stat.version = new_version;
-                node.stat.mzxid = zxid;
+                node.stat.mzxid = prep_id as i64;
                 node.stat.mtime = time;
                 node.stat.data_length = data.as_ref().map_or(0, |d| d.len() as i32);
-                self.set(path, zxid, Some(node), undo, touched);
+                self.set(path, prep_id, Some(node), undo, touched);
                 Ok(Txn::SetData { path: path.clone(), data: data.clone().map(Bytes::from), version: new_version })
             }
             Request::SetAcl { path, acl, version } => {
@@ -262,7 +265,7 @@ impl Pending {
                 let new_version = Self::check_version(*version, node.stat.aversion)?;
                 node.stat.aversion = new_version;
                 node.acl = Arc::new(acl.clone());
-                self.set(path, zxid, Some(node), undo, touched);
+                self.set(path, prep_id, Some(node), undo, touched);
                 Ok(Txn::SetAcl { path: path.clone(), acl, version: new_version })
             }
             Request::Check { path, version } => {
@@ -288,7 +291,7 @@ impl Pending {
         who: &Asker,
         op: OpCode,
         c: &CreateRequest,
-        zxid: i64,
+        prep_id: u64,
         time: i64,
         undo: &mut Vec<(String, Option<Change>)>,
         touched: &mut Vec<String>,
@@ -331,7 +334,7 @@ impl Pending {
             return Err(ErrorCode::NoChildrenForEphemerals);
         }
         let owner = match mode {
-            _ if mode.is_ephemeral() => who.session,
+            _ if mode.is_ephemeral() => who.session.0,
             CreateMode::Container => CONTAINER_OWNER,
             _ if mode.is_ttl() => EXTENDED_MASK | c.ttl.unwrap_or(0),
             _ => 0,
@@ -339,19 +342,19 @@ impl Pending {
         let parent_cversion = parent.stat.cversion + 1;
         parent.stat.cversion = parent_cversion;
         parent.stat.num_children += 1;
-        parent.stat.pzxid = zxid;
-        self.set(&parent_path, zxid, Some(parent), undo, touched);
+        parent.stat.pzxid = prep_id as i64;
+        self.set(&parent_path, prep_id, Some(parent), undo, touched);
         let stat = Stat {
-            czxid: zxid,
-            mzxid: zxid,
+            czxid: prep_id as i64,
+            mzxid: prep_id as i64,
             ctime: time,
             mtime: time,
             ephemeral_owner: owner,
             data_length: c.data.as_ref().map_or(0, |d| d.len() as i32),
-            pzxid: zxid,
+            pzxid: prep_id as i64,
             ..Stat::default()
         };
-        self.set(&path, zxid, Some(NodeRec { stat, acl: Arc::new(acl.clone()) }), undo, touched);
+        self.set(&path, prep_id, Some(NodeRec { stat, acl: Arc::new(acl.clone()) }), undo, touched);
         Ok(Txn::Create { path, data: c.data.clone().map(Bytes::from), acl, ephemeral_owner: owner, parent_cversion })
     }
 }
@@ -374,7 +377,7 @@ mod tests {
     fn pipelined_writes_see_each_other() {
         let tree = DataTree::new();
         let auth = AuthInfo::from_ip("127.0.0.1");
-        let who = Asker { session: 5, auth: &auth };
+        let who = Asker { session: SessionId(5), auth: &auth };
         let mut p = Pending::default();
         let c = cfg();
         let (t1, _) = p.prep(&tree, &c, &who, OpCode::Create, &create("/a", 0), 1, 0);
@@ -401,7 +404,7 @@ mod tests {
     fn failed_multi_rolls_back_and_reports_per_op() {
         let tree = DataTree::new();
         let auth = AuthInfo::from_ip("127.0.0.1");
-        let who = Asker { session: 5, auth: &auth };
+        let who = Asker { session: SessionId(5), auth: &auth };
         let mut p = Pending::default();
         let m = Request::Multi(vec![
             (OpCode::Create, create("/x", 0)),
@@ -420,13 +423,13 @@ mod tests {
     fn error_codes() {
         let mut tree = DataTree::new();
         let auth = AuthInfo::from_ip("127.0.0.1");
-        let who = Asker { session: 5, auth: &auth };
+        let who = Asker { session: SessionId(5), auth: &auth };
         let c = cfg();
         let mut p = Pending::default();
         let apply = |tree: &mut DataTree, p: &mut Pending, op, req: Request, z| {
             let (t, touched) = p.prep(tree, &c, &who, op, &req, z, 0);
-            tree.apply(&TxnHeader { session: 5, cxid: 0, zxid: z, time: 0 }, &t, &mut Vec::new());
-            p.committed(z, &touched, 5);
+            tree.apply(&TxnHeader { session: SessionId(5), cxid: 0, zxid: crate::ids::Zxid(z as i64), time: 0 }, &t, &mut Vec::new());
+            p.committed(z, &touched, SessionId(5));
             t
         };
         let e = |code: ErrorCode| Txn::Error { err: code.code() };
@@ -442,7 +445,7 @@ mod tests {
         assert_eq!(apply(&mut tree, &mut p, OpCode::CreateTtl, ttl, 8), e(ErrorCode::BadArguments));
         assert!(p.is_empty());
         // closeSession removes the session's ephemerals.
-        let (t, touched) = p.prep_close(&tree, 5, 9);
+        let (t, touched) = p.prep_close(&tree, SessionId(5), 9);
         assert_eq!(t, Txn::CloseSession);
         assert!(touched.contains(&"/eph".to_string()));
     }

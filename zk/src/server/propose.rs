@@ -124,7 +124,7 @@ impl Core {
                     .get(&conn)
                     .map(|c| (c.auth.ids.iter().map(|i| (i.scheme.clone(), i.id.clone())).collect(), c.auth.is_super))
                     .unwrap_or_default();
-                let fwd = ForwardReq { origin: self.my_id, req, session: session.0, op: op.into_forward(), auth, is_super };
+                let fwd = ForwardReq { origin: self.my_id, req, session, op: op.into_forward(), auth, is_super };
                 let sent = self.forward.as_ref().is_some_and(|(_, tx)| tx.send(StreamMsg::Forward(fwd)).is_ok());
                 if !sent {
                     self.fail_local(req);
@@ -163,19 +163,19 @@ impl Core {
         let (cxid, txn, touched) = match op {
             WriteOp::CreateSession { timeout } => (0, Txn::CreateSession { timeout: *timeout }, Vec::new()),
             WriteOp::Sync | WriteOp::Reattach => {
-                let entry = ZkEntry { origin, req, prep_node: 0, prep_id: 0, session: session.0, cxid: 0, time, txn: Vec::new() };
+                let entry = ZkEntry { origin, req, prep_node: 0, prep_id: 0, session, cxid: 0, time, txn: Vec::new() };
                 self.submit_entry(entry, origin, req, reply);
                 return;
             }
             WriteOp::CloseSession => {
-                self.sessions.set_closing(session.0);
-                let (t, touched) = self.pending.prep_close(&self.tree, session.0, prep_id as i64);
+                self.sessions.set_closing(session);
+                let (t, touched) = self.pending.prep_close(&self.tree, session, prep_id);
                 (0, t, touched)
             }
             WriteOp::Malformed => (0, Txn::Error { err: ErrorCode::MarshallingError.code() }, Vec::new()),
             WriteOp::Request(frame) => {
-                let who = Asker { session: session.0, auth };
-                let (t, touched) = self.pending.prep(&self.tree, &self.cfg, &who, frame.op, &frame.req, prep_id as i64, time);
+                let who = Asker { session, auth };
+                let (t, touched) = self.pending.prep(&self.tree, &self.cfg, &who, frame.op, &frame.req, prep_id, time);
                 (frame.xid, t, touched)
             }
         };
@@ -184,7 +184,7 @@ impl Core {
         }
         let mut w = Writer::new();
         txn.write(&mut w);
-        let entry = ZkEntry { origin, req, prep_node: self.my_id, prep_id, session: session.0, cxid, time, txn: w.buf.to_vec() };
+        let entry = ZkEntry { origin, req, prep_node: self.my_id, prep_id, session, cxid, time, txn: w.buf.to_vec() };
         self.submit_entry(entry, origin, req, reply);
     }
 
@@ -219,7 +219,7 @@ impl Core {
                     tracing::warn!(error = %e, "undecodable forwarded request");
                     WriteOp::Malformed
                 });
-                self.prep_and_propose(f.origin, f.req, SessionId(f.session), &op, &auth, Some(reply));
+                self.prep_and_propose(f.origin, f.req, f.session, &op, &auth, Some(reply));
             }
             StreamMsg::Touch(ids) => {
                 let now = Instant::now();
@@ -273,13 +273,13 @@ impl Core {
         }
         for path in self.tree.reapable(now_ms()) {
             let prep_id = self.next_prep;
-            if let Some((txn, touched)) = self.pending.prep_reap(&self.tree, &path, prep_id as i64) {
+            if let Some((txn, touched)) = self.pending.prep_reap(&self.tree, &path, prep_id) {
                 self.next_prep += 1;
                 tracing::debug!(path = %path, "reaping empty container or expired TTL node");
                 self.prep_touched.insert(prep_id, touched);
                 let mut w = Writer::new();
                 txn.write(&mut w);
-                let entry = ZkEntry { origin: 0, req: ReqId::NONE, prep_node: self.my_id, prep_id, session: 0, cxid: 0, time: now_ms(), txn: w.buf.to_vec() };
+                let entry = ZkEntry { origin: 0, req: ReqId::NONE, prep_node: self.my_id, prep_id, session: SessionId(0), cxid: 0, time: now_ms(), txn: w.buf.to_vec() };
                 self.submit_entry(entry, 0, ReqId::NONE, None);
             }
         }

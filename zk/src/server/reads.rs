@@ -9,6 +9,7 @@
 //! registers watches). Notifications a read produces (setWatches after a reconnect) are
 //! returned for the core to send ahead of the reply.
 
+use crate::ids::SessionId;
 use crate::proto::*;
 use crate::tree::acl::AuthInfo;
 use crate::tree::DataTree;
@@ -21,7 +22,7 @@ pub struct ReadCtx<'a> {
     pub watches: &'a mut WatchManager,
     /// The connection's proven identities.
     pub auth: &'a AuthInfo,
-    pub session: i64,
+    pub session: SessionId,
 }
 
 /// A read's outcome: the error code, the body (ignored unless Ok), and watch notifications
@@ -218,6 +219,6 @@ fn set_watches(core: &mut ReadCtx, sw: SetWatches, out: &mut Vec<Bytes>) {
     }
     let zxid = core.tree.last_zxid;
     for (ev, path) in events {
-        out.push(event_frame(zxid, &WatcherEvent { typ: ev as i32, state: STATE_SYNC_CONNECTED, path }));
+        out.push(event_frame(zxid.0, &WatcherEvent { typ: ev as i32, state: STATE_SYNC_CONNECTED, path }));
     }
 }

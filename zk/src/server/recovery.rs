@@ -12,6 +12,7 @@
 //! missing), startup refuses with a message naming the damaged files, the offsets and what
 //! the log lacks: the transactions in between exist nowhere else.
 
+use crate::ids::SessionId;
 use crate::quorum::state_machine::Meta;
 use crate::storage::{self, snapshot};
 use crate::tree::DataTree;
@@ -22,7 +23,7 @@ use std::path::{Path, PathBuf};
 /// What startup found on disk for the state machine.
 pub struct Loaded {
     pub tree: DataTree,
-    pub sessions: BTreeMap<i64, i32>,
+    pub sessions: BTreeMap<SessionId, i32>,
     pub snapshot: Option<(Meta, PathBuf)>,
 }
 
@@ -90,15 +91,16 @@ fn damaged_prefix(damaged: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::Zxid;
     use crate::quorum::{LogId, Membership};
 
     /// Writes a snapshot at `zxid` whose meta says it holds the log up to `index`.
     fn snap(dir: &Path, zxid: i64, index: u64) -> PathBuf {
         let mut tree = DataTree::new();
-        tree.last_zxid = zxid;
+        tree.last_zxid = Zxid(zxid);
         let log_id = LogId::new(openraft::CommittedLeaderId::new(1, 1), index);
         let meta = Meta { last_log_id: Some(log_id), last_membership: Membership::default(), snapshot_id: format!("s{index}") };
-        snapshot::write(dir, zxid, &snapshot::encode(&tree, &BTreeMap::new(), &bincode::serialize(&meta).unwrap())).unwrap()
+        snapshot::write(dir, Zxid(zxid), &snapshot::encode(&tree, &BTreeMap::new(), &bincode::serialize(&meta).unwrap())).unwrap()
     }
 
     fn flip(p: &Path) {
@@ -123,15 +125,15 @@ mod tests {
         let newest = snap(d.path(), 0x200, 200);
         flip(&newest);
         let l = load(d.path(), log(Some(100))).unwrap();
-        assert_eq!(l.tree.last_zxid, 0x100);
+        assert_eq!(l.tree.last_zxid, Zxid(0x100));
         assert_eq!(l.snapshot.unwrap().0.last_log_id.map(|l| l.index), Some(100));
         // Cut short instead of flipped: the same.
         let b = std::fs::read(&newest).unwrap();
         std::fs::write(&newest, &b[..b.len() / 3]).unwrap();
-        assert_eq!(load(d.path(), log(Some(100))).unwrap().tree.last_zxid, 0x100);
+        assert_eq!(load(d.path(), log(Some(100))).unwrap().tree.last_zxid, Zxid(0x100));
         // Nothing damaged: the newest.
         snap(d.path(), 0x200, 200);
-        assert_eq!(load(d.path(), log(Some(100))).unwrap().tree.last_zxid, 0x200);
+        assert_eq!(load(d.path(), log(Some(100))).unwrap().tree.last_zxid, Zxid(0x200));
     }
 
     #[test]
@@ -155,7 +157,7 @@ mod tests {
         // A snapshot whose meta does not decode counts as damaged, with its offset.
         let d2 = tempfile::tempdir().unwrap();
         let tree = DataTree::new();
-        snapshot::write(d2.path(), 5, &snapshot::encode(&tree, &BTreeMap::new(), b"not bincode")).unwrap();
+        snapshot::write(d2.path(), Zxid(5), &snapshot::encode(&tree, &BTreeMap::new(), b"not bincode")).unwrap();
         let err = load(d2.path(), log(Some(1))).err().unwrap().to_string();
         assert!(err.contains("snapshot.5") && err.contains("byte offset 16"), "{err}");
     }

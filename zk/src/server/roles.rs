@@ -6,7 +6,7 @@
 
 use super::core::Core;
 use super::propose::WriteOp;
-use crate::ids::ConnId;
+use crate::ids::{ConnId, SessionId};
 use crate::quorum::network::{spawn_forwarder, StreamMsg};
 use crate::quorum::NodeId;
 use crate::tree::acl::AuthInfo;
@@ -97,7 +97,7 @@ impl Core {
                     // after the ephemerals are gone, as in ZooKeeper.
                     tracing::info!(session = format!("{id:#x}"), "session expired");
                     let auth = AuthInfo::default();
-                    self.prep_and_propose(0, crate::ids::ReqId::NONE, crate::ids::SessionId(id), &WriteOp::CloseSession, &auth, None);
+                    self.prep_and_propose(0, crate::ids::ReqId::NONE, id, &WriteOp::CloseSession, &auth, None);
                 }
             }
             Role::Follower(l) => {
@@ -105,7 +105,7 @@ impl Core {
                     // The stream to the leader broke (or the leader was not listening yet).
                     self.open_forward(l);
                 }
-                let live: Vec<i64> = self.session_conn.keys().copied().collect();
+                let live: Vec<SessionId> = self.session_conn.keys().copied().collect();
                 if !live.is_empty() {
                     if let Some((_, tx)) = &self.forward {
                         let _ = tx.send(StreamMsg::Touch(live));

@@ -6,7 +6,7 @@
 
 use super::core::{now_ms, Core, CoreMsg};
 use super::prep::Pending;
-use crate::ids::ReqId;
+use crate::ids::{ReqId, SessionId, Zxid};
 use crate::quorum::state_machine::Meta;
 use crate::session::SessionTracker;
 use crate::storage::{self, snapshot};
@@ -21,7 +21,7 @@ use tokio::time::{Duration, Instant};
 pub struct Installed {
     meta: Meta,
     tree: DataTree,
-    sessions: BTreeMap<i64, i32>,
+    sessions: BTreeMap<SessionId, i32>,
     path: PathBuf,
     done: oneshot::Sender<Result<(), String>>,
 }
@@ -29,7 +29,7 @@ pub struct Installed {
 /// Writes a snapshot file, retrying (backoff up to 2 s) while it cannot be written, e.g. on a
 /// full disk; gives up only when `abandoned()` (openraft stopped waiting) or the blocking
 /// task fails. An error reported to openraft would stop it for good.
-async fn write_snapshot_retrying(dir: PathBuf, zxid: i64, bytes: Arc<Vec<u8>>, abandoned: impl Fn() -> bool) -> Result<PathBuf, String> {
+async fn write_snapshot_retrying(dir: PathBuf, zxid: Zxid, bytes: Arc<Vec<u8>>, abandoned: impl Fn() -> bool) -> Result<PathBuf, String> {
     let mut backoff = Duration::from_millis(100);
     let mut warned = false;
     loop {

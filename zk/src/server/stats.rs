@@ -2,6 +2,7 @@
 //! and replies leave, read by the four-letter words ([`super::fourlw`]: srvr, stat, cons,
 //! mntr) and reset by crst/srst.
 
+use crate::ids::Zxid;
 use crate::proto::OpCode;
 use tokio::time::Instant;
 
@@ -12,7 +13,7 @@ pub struct ConnStats {
     pub sent: u64,
     pub last_op: &'static str,
     pub last_cxid: i32,
-    pub last_zxid: i64,
+    pub last_zxid: Zxid,
     pub last_latency: u64,
     pub min_latency: u64,
     pub max_latency: u64,
@@ -29,7 +30,7 @@ impl ConnStats {
             sent: 0,
             last_op: "NA",
             last_cxid: 0,
-            last_zxid: 0,
+            last_zxid: Zxid(0),
             last_latency: 0,
             min_latency: u64::MAX,
             max_latency: 0,
@@ -91,7 +92,7 @@ impl Default for ServerStats {
 
 /// Counts one answered request (pings are not counted) in the server's and, if the
 /// connection is still there, its own counters.
-pub fn record_latency(server: &mut ServerStats, conn: Option<&mut ConnStats>, op: OpCode, zxid: i64, received: Instant) {
+pub fn record_latency(server: &mut ServerStats, conn: Option<&mut ConnStats>, op: OpCode, zxid: Zxid, received: Instant) {
     if op == OpCode::Ping {
         return;
     }
@@ -122,11 +123,11 @@ mod tests {
         let mut c = ConnStats::new();
         let t = Instant::now();
         tokio::time::advance(Duration::from_millis(7)).await;
-        record_latency(&mut s, Some(&mut c), OpCode::Ping, 1, t);
+        record_latency(&mut s, Some(&mut c), OpCode::Ping, Zxid(1), t);
         assert_eq!(s.count, 0);
-        record_latency(&mut s, Some(&mut c), OpCode::GetData, 5, t);
+        record_latency(&mut s, Some(&mut c), OpCode::GetData, Zxid(5), t);
         assert_eq!((s.count, s.min_latency, s.max_latency), (1, 7, 7));
-        assert_eq!((c.count, c.last_latency, c.last_zxid), (1, 7, 5));
+        assert_eq!((c.count, c.last_latency, c.last_zxid), (1, 7, Zxid(5)));
         assert_eq!(s.latency(), (7, 7.0, 7));
         c.reset();
         assert_eq!((c.count, c.min_latency), (0, u64::MAX));

@@ -113,10 +113,10 @@ impl LogWriter {
         self.file.as_ref().map(|_| (self.path.clone(), self.pos))
     }
 
-    fn open(&mut self, zxid: i64) -> std::io::Result<()> {
-        let path = self.dir.join(log_name(zxid));
+    fn open(&mut self, seq: i64) -> std::io::Result<()> {
+        let path = self.dir.join(log_name(seq));
         if path.exists() {
-            // A file named for this zxid exists only if a crash came after it was created but
+            // A file with this number exists only if a crash came after it was created but
             // before its first record was durable: recovery replayed every valid record, and
             // none can be here. Refuse if that reasoning is ever wrong rather than lose data.
             match scan(&path) {
@@ -141,11 +141,12 @@ impl LogWriter {
         Ok(())
     }
 
-    /// Buffers one record; call [`LogWriter::sync`] to make it durable.
-    pub fn append(&mut self, zxid: i64, payload: &[u8], out: &mut Vec<u8>) -> std::io::Result<()> {
+    /// Buffers one record; call [`LogWriter::sync`] to make it durable. `seq` numbers the file
+    /// opened if none is (the store's file counter, not a zxid: zxids exist only at apply).
+    pub fn append(&mut self, seq: i64, payload: &[u8], out: &mut Vec<u8>) -> std::io::Result<()> {
         if self.file.is_none() {
             self.flush_pending(out)?;
-            self.open(zxid)?;
+            self.open(seq)?;
         }
         out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
         out.extend_from_slice(&crc32c::crc32c(payload).to_be_bytes());

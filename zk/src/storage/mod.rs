@@ -50,6 +50,7 @@ pub fn purge(snap_dir: &Path, _log_dir: &Path, retain: usize) -> std::io::Result
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::Zxid;
     use crate::tree::DataTree;
     use std::collections::BTreeMap;
 
@@ -58,8 +59,8 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let mut tree = DataTree::new();
         for z in 1..=6 {
-            tree.last_zxid = z;
-            snapshot::write(d.path(), z, &snapshot::encode(&tree, &BTreeMap::new(), b"")).unwrap();
+            tree.last_zxid = Zxid(z);
+            snapshot::write(d.path(), Zxid(z), &snapshot::encode(&tree, &BTreeMap::new(), b"")).unwrap();
         }
         std::fs::write(d.path().join("unrelated"), b"x").unwrap();
         let deleted = purge(d.path(), d.path(), 3).unwrap();

@@ -16,6 +16,7 @@
 //! Written to `snapshot.<zxid>.tmp`, fsynced, renamed, directory fsynced: a crash leaves
 //! either no snapshot or a whole one; a damaged one fails its CRC and the previous is used.
 
+use crate::ids::{SessionId, Zxid};
 use crate::proto::{DecodeError, Reader, Writer};
 use crate::tree::DataTree;
 use std::collections::BTreeMap;
@@ -26,17 +27,17 @@ use std::path::{Path, PathBuf};
 pub const SNAP_MAGIC: &[u8; 4] = b"RZKS";
 const VERSION: i32 = 2;
 
-pub fn snap_name(zxid: i64) -> String {
+pub fn snap_name(zxid: Zxid) -> String {
     format!("snapshot.{zxid:x}")
 }
 
 /// Encodes a snapshot of `tree` and `sessions` (id -> timeout) at `tree.last_zxid`.
-pub fn encode(tree: &DataTree, sessions: &BTreeMap<i64, i32>, meta: &[u8]) -> Vec<u8> {
+pub fn encode(tree: &DataTree, sessions: &BTreeMap<SessionId, i32>, meta: &[u8]) -> Vec<u8> {
     let mut w = Writer::new();
-    w.bytes(SNAP_MAGIC).int(VERSION).long(tree.last_zxid).buffer(Some(meta));
+    w.bytes(SNAP_MAGIC).int(VERSION).long(tree.last_zxid.0).buffer(Some(meta));
     w.int(sessions.len() as i32);
     for (id, timeout) in sessions {
-        w.long(*id).int(*timeout);
+        w.long(id.0).int(*timeout);
     }
     tree.write_nodes(&mut w);
     let crc = crc32c::crc32c(&w.buf);
@@ -66,14 +67,14 @@ pub enum SnapError {
 }
 
 /// What a snapshot holds: the tree, the sessions (id -> timeout) and the meta blob.
-pub type Decoded = (DataTree, BTreeMap<i64, i32>, Vec<u8>);
+pub type Decoded = (DataTree, BTreeMap<SessionId, i32>, Vec<u8>);
 
 /// Reads the sections after the magic and version; the reader starts at offset 8 of the file,
 /// so the offsets in errors are file offsets.
 fn read_body(r: &mut Reader) -> Result<Decoded, DecodeError> {
-    let zxid = r.long()?;
+    let zxid = Zxid(r.long()?);
     let meta = r.buffer()?.unwrap_or_default();
-    let sessions = r.vec(12, |r| Ok((r.long()?, r.int()?)))?.into_iter().collect();
+    let sessions = r.vec(12, |r| Ok((SessionId(r.long()?), r.int()?)))?.into_iter().collect();
     let tree = DataTree::read_nodes(r, zxid)?;
     Ok((tree, sessions, meta))
 }
@@ -99,7 +100,7 @@ pub fn decode(name: &str, bytes: &[u8]) -> Result<Decoded, SnapError> {
 }
 
 /// Writes a snapshot durably (tmp file, fsync, rename, fsync the directory).
-pub fn write(dir: &Path, zxid: i64, bytes: &[u8]) -> Result<PathBuf, SnapError> {
+pub fn write(dir: &Path, zxid: Zxid, bytes: &[u8]) -> Result<PathBuf, SnapError> {
     let path = dir.join(snap_name(zxid));
     let tmp = dir.join(format!("{}.tmp", snap_name(zxid)));
     let r = (|| {
@@ -125,13 +126,13 @@ mod tests {
     fn snapshot_round_trip_and_damage() {
         let d = tempfile::tempdir().unwrap();
         let mut tree = DataTree::new();
-        tree.last_zxid = 0x42;
-        let sessions = BTreeMap::from([(5i64, 6000i32), (6, 4000)]);
+        tree.last_zxid = Zxid(0x42);
+        let sessions = BTreeMap::from([(SessionId(5), 6000i32), (SessionId(6), 4000)]);
         let bytes = encode(&tree, &sessions, b"meta");
-        let p = write(d.path(), 0x42, &bytes).unwrap();
+        let p = write(d.path(), Zxid(0x42), &bytes).unwrap();
         assert!(p.ends_with("snapshot.42"));
         let (t2, s2, m2) = decode("x", &std::fs::read(&p).unwrap()).unwrap();
-        assert_eq!((t2.last_zxid, t2.node_count()), (0x42, tree.node_count()));
+        assert_eq!((t2.last_zxid, t2.node_count()), (Zxid(0x42), tree.node_count()));
         assert_eq!(s2, sessions);
         assert_eq!(m2, b"meta");
         let mut bad = bytes.clone();

@@ -19,6 +19,7 @@ pub mod acl;
 pub mod txn;
 
 use crate::proto::{perms, Acl, DecodeError, ErrorCode, EventType, Id, Reader, Stat, Writer, CONTAINER_OWNER, EXTENDED_MASK};
+use crate::ids::{SessionId, Zxid};
 use bytes::Bytes;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -58,10 +59,10 @@ pub type Trigger = (EventType, String, Arc<Vec<Acl>>);
 
 pub struct DataTree {
     nodes: HashMap<String, Node>,
-    ephemerals: HashMap<i64, BTreeSet<String>>,
+    ephemerals: HashMap<SessionId, BTreeSet<String>>,
     /// Container and TTL nodes: candidates for the reaper.
     extended: HashSet<String>,
-    pub last_zxid: i64,
+    pub last_zxid: Zxid,
     data_size: u64,
 }
 
@@ -131,11 +132,16 @@ pub fn is_session_owner(owner: i64) -> bool {
     owner != 0 && owner != CONTAINER_OWNER && (owner & EXTENDED_MASK) != EXTENDED_MASK
 }
 
+/// The session an `ephemeralOwner` names, if it names one (see [`is_session_owner`]).
+pub fn owner_session(owner: i64) -> Option<SessionId> {
+    is_session_owner(owner).then_some(SessionId(owner))
+}
+
 impl DataTree {
     /// A fresh tree: `/`, `/zookeeper`, `/zookeeper/quota`, `/zookeeper/config`, with the
     /// exact stats a fresh Apache ZooKeeper 3.8 shows for them.
     pub fn new() -> DataTree {
-        let mut t = DataTree { nodes: HashMap::new(), ephemerals: HashMap::new(), extended: HashSet::new(), last_zxid: 0, data_size: 0 };
+        let mut t = DataTree { nodes: HashMap::new(), ephemerals: HashMap::new(), extended: HashSet::new(), last_zxid: Zxid(0), data_size: 0 };
         let empty = || Some(Bytes::new());
         t.insert_raw("/", empty(), Arc::new(Acl::world_all()), Stat::default());
         t.insert_raw("/zookeeper", empty(), Arc::new(Acl::world_all()), Stat::default());
@@ -164,8 +170,8 @@ impl DataTree {
     }
 
     fn index(&mut self, path: &str, owner: i64) {
-        if is_session_owner(owner) {
-            self.ephemerals.entry(owner).or_default().insert(path.to_string());
+        if let Some(session) = owner_session(owner) {
+            self.ephemerals.entry(session).or_default().insert(path.to_string());
         } else if owner != 0 {
             self.extended.insert(path.to_string());
         }
@@ -183,7 +189,7 @@ impl DataTree {
         self.data_size
     }
 
-    pub fn ephemerals_of(&self, session: i64) -> Option<&BTreeSet<String>> {
+    pub fn ephemerals_of(&self, session: SessionId) -> Option<&BTreeSet<String>> {
         self.ephemerals.get(&session)
     }
 
@@ -192,7 +198,7 @@ impl DataTree {
     }
 
     /// All sessions owning ephemerals, for `dump`.
-    pub fn ephemeral_owners(&self) -> impl Iterator<Item = (&i64, &BTreeSet<String>)> {
+    pub fn ephemeral_owners(&self) -> impl Iterator<Item = (&SessionId, &BTreeSet<String>)> {
         self.ephemerals.iter()
     }
 
@@ -273,7 +279,7 @@ impl DataTree {
                 n.data = data.clone();
                 n.stat.data_length = data.as_ref().map_or(0, |d| d.len() as i32);
                 n.stat.version = *version;
-                n.stat.mzxid = h.zxid;
+                n.stat.mzxid = h.zxid.0;
                 n.stat.mtime = h.time;
                 let stat = n.stat;
                 let acl = n.acl.clone();
@@ -327,11 +333,11 @@ impl DataTree {
         parent.children.insert(name_of(path).to_string());
         parent.stat.num_children = parent.children.len() as i32;
         parent.stat.cversion = parent_cversion;
-        parent.stat.pzxid = h.zxid;
+        parent.stat.pzxid = h.zxid.0;
         let data_length = data.as_ref().map_or(0, |d| d.len() as i32);
         let stat = Stat {
-            czxid: h.zxid,
-            mzxid: h.zxid,
+            czxid: h.zxid.0,
+            mzxid: h.zxid.0,
             ctime: h.time,
             mtime: h.time,
             version: 0,
@@ -340,7 +346,7 @@ impl DataTree {
             ephemeral_owner: owner,
             data_length,
             num_children: 0,
-            pzxid: h.zxid,
+            pzxid: h.zxid.0,
         };
         self.data_size += path.len() as u64 + data_length as u64;
         let acl = Arc::new(acl.to_vec());
@@ -351,7 +357,7 @@ impl DataTree {
         Ok(stat)
     }
 
-    fn delete(&mut self, path: &str, zxid: i64, triggers: &mut Vec<Trigger>) -> Result<(), ErrorCode> {
+    fn delete(&mut self, path: &str, zxid: Zxid, triggers: &mut Vec<Trigger>) -> Result<(), ErrorCode> {
         if path == "/" {
             return Err(ErrorCode::BadArguments);
         }
@@ -362,11 +368,11 @@ impl DataTree {
         let Some(node) = self.nodes.remove(path) else { return Err(ErrorCode::NoNode) };
         self.data_size = self.data_size.saturating_sub(path.len() as u64 + node.stat.data_length as u64);
         let owner = node.stat.ephemeral_owner;
-        if is_session_owner(owner) {
-            if let Some(set) = self.ephemerals.get_mut(&owner) {
+        if let Some(session) = owner_session(owner) {
+            if let Some(set) = self.ephemerals.get_mut(&session) {
                 set.remove(path);
                 if set.is_empty() {
-                    self.ephemerals.remove(&owner);
+                    self.ephemerals.remove(&session);
                 }
             }
         } else if owner != 0 {
@@ -378,8 +384,8 @@ impl DataTree {
             parent_acl = parent.acl.clone();
             parent.children.remove(name_of(path));
             parent.stat.num_children = parent.children.len() as i32;
-            if zxid > parent.stat.pzxid {
-                parent.stat.pzxid = zxid;
+            if zxid.0 > parent.stat.pzxid {
+                parent.stat.pzxid = zxid.0;
             }
         }
         triggers.push((EventType::NodeDeleted, path.to_string(), node.acl.clone()));
@@ -404,7 +410,7 @@ impl DataTree {
     }
 
     /// Reads what [`DataTree::write_nodes`] wrote.
-    pub fn read_nodes(r: &mut Reader, last_zxid: i64) -> Result<DataTree, DecodeError> {
+    pub fn read_nodes(r: &mut Reader, last_zxid: Zxid) -> Result<DataTree, DecodeError> {
         let mut t = DataTree { nodes: HashMap::new(), ephemerals: HashMap::new(), extended: HashSet::new(), last_zxid, data_size: 0 };
         let at = r.position();
         let count = r.long()?;

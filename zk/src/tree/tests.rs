@@ -3,7 +3,7 @@
 use super::*;
 
 fn h(zxid: i64) -> TxnHeader {
-    TxnHeader { session: 7, cxid: 1, zxid, time: 1000 + zxid }
+    TxnHeader { session: SessionId(7), cxid: 1, zxid: Zxid(zxid), time: 1000 + zxid }
 }
 
 fn create(t: &mut DataTree, zxid: i64, path: &str, owner: i64) -> ApplyResult {
@@ -33,7 +33,7 @@ fn create_sets_stat_and_parent() {
     let root = t.get("/").unwrap().client_stat();
     assert_eq!((root.cversion, root.pzxid, root.num_children), (0, 5, 2));
     assert_eq!(t.get("/").unwrap().stat.cversion, 1);
-    assert_eq!(t.last_zxid, 5);
+    assert_eq!(t.last_zxid, Zxid(5));
 }
 
 #[test]
@@ -69,7 +69,7 @@ fn delete_bumps_parent_cversion_and_pzxid() {
     assert_eq!(evs, vec![(EventType::NodeDeleted, "/p/a".to_string()), (EventType::NodeChildrenChanged, "/p".to_string())]);
     // A failed write consumes the zxid but changes nothing.
     assert_eq!(t.apply(&h(5), &Txn::Error { err: -101 }, &mut trig).err, ErrorCode::NoNode);
-    assert_eq!(t.last_zxid, 5);
+    assert_eq!(t.last_zxid, Zxid(5));
     assert_eq!(t.get("/p").unwrap().stat, p);
 }
 
@@ -93,7 +93,7 @@ fn close_session_deletes_its_ephemerals_only() {
     t.apply(&h(4), &Txn::CloseSession, &mut trig);
     assert!(t.get("/e1").is_none() && t.get("/e2").is_none());
     assert!(t.get("/other").is_some());
-    assert!(t.ephemerals_of(7).is_none());
+    assert!(t.ephemerals_of(SessionId(7)).is_none());
     assert_eq!(trig.iter().filter(|(e, _, _)| *e == EventType::NodeDeleted).count(), 2);
 }
 
@@ -139,17 +139,17 @@ fn snapshot_round_trip() {
     create(&mut t, 5, "/a/b2", 99);
     let mut w = Writer::new();
     t.write_nodes(&mut w);
-    let back = DataTree::read_nodes(&mut Reader::new(&w.buf), 5).unwrap();
+    let back = DataTree::read_nodes(&mut Reader::new(&w.buf), Zxid(5)).unwrap();
     assert_eq!(back.node_count(), t.node_count());
     for p in ["/", "/a", "/a/b2", "/c", "/zookeeper", "/zookeeper/config"] {
         assert_eq!(back.get(p).unwrap().stat, t.get(p).unwrap().stat, "{p}");
         assert_eq!(back.get(p).unwrap().data, t.get(p).unwrap().data);
         assert_eq!(back.get(p).unwrap().acl, t.get(p).unwrap().acl);
     }
-    assert_eq!(back.ephemerals_of(99).unwrap().len(), 1);
+    assert_eq!(back.ephemerals_of(SessionId(99)).unwrap().len(), 1);
     assert_eq!(back.approximate_data_size(), t.approximate_data_size());
     // Truncated snapshots are errors.
-    assert!(DataTree::read_nodes(&mut Reader::new(&w.buf[..w.buf.len() - 3]), 5).is_err());
+    assert!(DataTree::read_nodes(&mut Reader::new(&w.buf[..w.buf.len() - 3]), Zxid(5)).is_err());
 }
 
 #[test]
@@ -198,5 +198,5 @@ fn txns_and_snapshots_prep_never_makes_leave_the_tree_whole() {
     Acl::write_list(&Acl::world_all(), &mut w);
     Stat::default().write(&mut w);
     b.extend_from_slice(&w.buf);
-    assert_eq!(DataTree::read_nodes(&mut Reader::new(&b), 1).err(), Some(DecodeError::BadPath { offset: at }));
+    assert_eq!(DataTree::read_nodes(&mut Reader::new(&b), Zxid(1)).err(), Some(DecodeError::BadPath { offset: at }));
 }

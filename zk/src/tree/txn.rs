@@ -14,15 +14,16 @@
 //! check `path version:int`; multi `count:int` then count nested `type body`;
 //! createSession `timeout:int`; closeSession nothing; error `err:int`.
 
+use crate::ids::{SessionId, Zxid};
 use crate::proto::{Acl, DecodeError, OpCode, Reader, Writer};
 use bytes::Bytes;
 
 /// Who made the change and when, and the zxid that orders it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TxnHeader {
-    pub session: i64,
+    pub session: SessionId,
     pub cxid: i32,
-    pub zxid: i64,
+    pub zxid: Zxid,
     pub time: i64,
 }
 
@@ -42,10 +43,10 @@ pub enum Txn {
 
 impl TxnHeader {
     pub fn write(&self, w: &mut Writer) {
-        w.long(self.session).int(self.cxid).long(self.zxid).long(self.time);
+        w.long(self.session.0).int(self.cxid).long(self.zxid.0).long(self.time);
     }
     pub fn read(r: &mut Reader) -> Result<TxnHeader, DecodeError> {
-        Ok(TxnHeader { session: r.long()?, cxid: r.int()?, zxid: r.long()?, time: r.long()? })
+        Ok(TxnHeader { session: SessionId(r.long()?), cxid: r.int()?, zxid: Zxid(r.long()?), time: r.long()? })
     }
 }
 
@@ -148,7 +149,7 @@ mod tests {
         ];
         for t in txns {
             let mut w = Writer::new();
-            let h = TxnHeader { session: 1, cxid: 2, zxid: 3, time: 4 };
+            let h = TxnHeader { session: SessionId(1), cxid: 2, zxid: Zxid(3), time: 4 };
             h.write(&mut w);
             t.write(&mut w);
             let mut r = Reader::new(&w.buf);

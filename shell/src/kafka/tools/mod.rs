@@ -12,6 +12,7 @@ pub mod dump_log;
 pub mod get_offset_shell;
 pub mod leader_election;
 pub mod log_dirs;
+pub mod mirror_maker;
 pub mod preferred_election;
 pub mod producer_perf;
 pub mod reassign_admin;
