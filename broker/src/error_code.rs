@@ -47,6 +47,13 @@ impl PartialEq<i16> for ErrorCode {
     }
 }
 
+/// A response field (a bare wire value) compared with a named code.
+impl PartialEq<ErrorCode> for i16 {
+    fn eq(&self, other: &ErrorCode) -> bool {
+        *self == other.0
+    }
+}
+
 impl fmt::Debug for ErrorCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}({})", self.name(), self.0)

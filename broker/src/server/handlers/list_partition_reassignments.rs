@@ -8,14 +8,14 @@ use kafka_protocol::messages::{BrokerId, ListPartitionReassignmentsRequest, List
 
 use super::tn;
 use crate::broker::Broker;
-use crate::server::errors;
+use crate::server::errors::ErrorCode;
 use crate::zkdata;
 
 pub async fn handle(broker: &Broker, req: ListPartitionReassignmentsRequest, _version: i16) -> ListPartitionReassignmentsResponse {
     let meta = broker.meta.get();
     let mut resp = ListPartitionReassignmentsResponse::default();
     if meta.controller != broker.id {
-        resp.error_code = errors::NOT_CONTROLLER;
+        resp.error_code = ErrorCode::NOT_CONTROLLER.code();
         return resp;
     }
     let wanted: Option<Vec<(String, Vec<i32>)>> =
@@ -26,7 +26,7 @@ pub async fn handle(broker: &Broker, req: ListPartitionReassignmentsRequest, _ve
         None => match broker.zk.get_children("/brokers/topics", false).await {
             Ok(c) => c.unwrap_or_default(),
             Err(e) => {
-                resp.error_code = errors::UNKNOWN_SERVER_ERROR;
+                resp.error_code = ErrorCode::UNKNOWN_SERVER_ERROR.code();
                 resp.error_message = Some(super::sb(&format!("reading /brokers/topics: {e}")));
                 return resp;
             }
@@ -39,7 +39,7 @@ pub async fn handle(broker: &Broker, req: ListPartitionReassignmentsRequest, _ve
             Ok(Some((Some(d), _))) => d,
             Ok(_) => continue,
             Err(e) => {
-                resp.error_code = errors::UNKNOWN_SERVER_ERROR;
+                resp.error_code = ErrorCode::UNKNOWN_SERVER_ERROR.code();
                 resp.error_message = Some(super::sb(&format!("reading the topic {t}: {e}")));
                 return resp;
             }
