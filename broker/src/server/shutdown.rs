@@ -63,7 +63,7 @@ async fn ask_remote(broker: &Broker, addr: &str) -> Option<(ErrorCode, Vec<(Stri
 
 /// Until no partition with other replicas names us leader (at most 5 s).
 async fn wait_for_moves(broker: &Broker) {
-    let me = broker.id;
+    let me = BrokerId(broker.id);
     let _ = broker.meta.wait_for(Duration::from_secs(5), move |m| {
         m.topics.values().all(|t| t.partitions.values().all(|p| p.replicas.len() < 2 || p.leader() != me))
     })

@@ -21,7 +21,7 @@ pub async fn handle(broker: &Broker, req: AlterPartitionReassignmentsRequest, ve
     let meta = broker.meta.get();
     for t in &req.topics {
         for p in &t.partitions {
-            let target = p.replicas.as_ref().map(|r| r.iter().map(|b| b.0).collect::<Vec<i32>>());
+            let target = p.replicas.as_ref().map(|r| r.iter().map(|b| crate::ids::BrokerId(b.0)).collect::<Vec<_>>());
             let name = t.name.0.as_str().to_string();
             if let (false, Some(target)) = (req.allow_replication_factor_change || version == 0, &target) {
                 let current = meta.topics.get(&name).and_then(|tm| tm.partitions.get(&p.partition_index)).map(|pm| pm.replicas.len() - pm.adding.len());

@@ -37,7 +37,7 @@ pub async fn handle(broker: &Broker, req: CreatePartitionsRequest, _version: i16
             fail(&mut r, ErrorCode::INVALID_PARTITIONS, format!("Topic already has {current} partitions."));
         } else {
             let mut assignment: std::collections::BTreeMap<i32, Vec<i32>> =
-                tm.partitions.iter().map(|(p, m)| (*p, m.replicas.clone())).collect();
+                tm.partitions.iter().map(|(p, m)| (*p, crate::ids::BrokerId::raw_all(&m.replicas))).collect();
             let add = t.count - current;
             let rf_now = tm.partitions.values().next().map(|p| p.replicas.len()).unwrap_or(1) as i16;
             if let Err(m) = crate::zkdata::check_topic_znode_fits(t.count, rf_now) {
@@ -65,7 +65,7 @@ pub async fn handle(broker: &Broker, req: CreatePartitionsRequest, _version: i16
                 }
                 None => {
                     let rf = tm.partitions.values().next().map(|p| p.replicas.len()).unwrap_or(1) as i32;
-                    let first = tm.partitions.get(&0).and_then(|p| p.replicas.first().copied()).unwrap_or(0);
+                    let first = tm.partitions.get(&0).and_then(|p| p.replicas.first().map(|b| b.get())).unwrap_or(0);
                     let start = brokers.iter().position(|b| *b == first).unwrap_or(0);
                     zkdata::assign_replicas(&brokers, add, rf, current, start, rand::random::<usize>() % brokers.len().max(1))
                 }
@@ -83,7 +83,7 @@ pub async fn handle(broker: &Broker, req: CreatePartitionsRequest, _version: i16
     if !grown.is_empty() && req.timeout_ms > 0 {
         let timeout = Duration::from_millis(req.timeout_ms.min(60_000) as u64);
         wait_meta(broker, timeout, |m| {
-            grown.iter().all(|(t, n)| m.topics.get(t).map(|tm| tm.partitions.len() == *n && tm.partitions.values().all(|p| p.leader() >= 0)).unwrap_or(false))
+            grown.iter().all(|(t, n)| m.topics.get(t).map(|tm| tm.partitions.len() == *n && tm.partitions.values().all(|p| p.leader().is_some())).unwrap_or(false))
         })
         .await;
     }

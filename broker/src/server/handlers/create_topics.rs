@@ -82,7 +82,7 @@ pub async fn handle(broker: &Broker, req: CreateTopicsRequest, version: i16) -> 
     if !created.is_empty() && req.timeout_ms > 0 {
         let timeout = Duration::from_millis(req.timeout_ms.min(60_000) as u64);
         let ok = wait_meta(broker, timeout, |m| {
-            created.iter().all(|t| m.topics.get(t).map(|tm| !tm.partitions.is_empty() && tm.partitions.values().all(|p| p.leader() >= 0)).unwrap_or(false))
+            created.iter().all(|t| m.topics.get(t).map(|tm| !tm.partitions.is_empty() && tm.partitions.values().all(|p| p.leader().is_some())).unwrap_or(false))
         })
         .await;
         if !ok {

@@ -21,7 +21,7 @@ pub async fn handle(broker: &Broker, req: DeleteRecordsRequest, _version: i16) -
             let pm = meta.topics.get(topic).and_then(|x| x.partitions.get(&p.partition_index));
             match (pm, broker.logs.get(topic, p.partition_index)) {
                 (None, _) => pr.error_code = ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.code(),
-                (Some(pm), Some(part)) if pm.leader() == broker.id => {
+                (Some(pm), Some(part)) if pm.leader() == crate::ids::BrokerId(broker.id) => {
                     let mut log = part.lock();
                     let offset = if p.offset == -1 { log.high_watermark() } else { p.offset };
                     match tokio::task::block_in_place(|| log.delete_records_before(offset)) {

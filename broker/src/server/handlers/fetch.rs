@@ -64,10 +64,10 @@ fn read_all(broker: &Broker, req: &FetchRequest) -> FetchOut {
             let leads = part.as_ref().and_then(|p| crate::replica::leader_isr(p)).map(|(_, e)| e);
             match (pm, part, leads) {
                 (None, _, _) => pd.error = ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
-                (Some(_), Some(_), Some(epoch)) if fp.current_leader_epoch >= 0 && fp.current_leader_epoch < epoch => {
+                (Some(_), Some(_), Some(epoch)) if fp.current_leader_epoch >= 0 && LeaderEpoch(fp.current_leader_epoch) < epoch => {
                     pd.error = ErrorCode::FENCED_LEADER_EPOCH;
                 }
-                (Some(_), Some(_), Some(epoch)) if fp.current_leader_epoch > epoch => pd.error = ErrorCode::UNKNOWN_LEADER_EPOCH,
+                (Some(_), Some(_), Some(epoch)) if LeaderEpoch(fp.current_leader_epoch) > epoch => pd.error = ErrorCode::UNKNOWN_LEADER_EPOCH,
                 (Some(_), Some(part), Some(_)) => {
                     let mut log = part.lock();
                     pd.high_watermark = log.high_watermark();

@@ -66,7 +66,7 @@ async fn find(broker: &Broker, key: &str, key_type: i8) -> Coordinator {
         m.topics
             .get(OFFSETS_TOPIC)
             .and_then(|t| t.partitions.get(&records::partition_for(&k, t.partitions.len() as i32)))
-            .map(|p| p.leader() >= 0)
+            .map(|p| p.leader().is_some())
             .unwrap_or(false)
     })
     .await;
@@ -75,8 +75,8 @@ async fn find(broker: &Broker, key: &str, key_type: i8) -> Coordinator {
         return error(key, ErrorCode::COORDINATOR_NOT_AVAILABLE, "The coordinator is not available.");
     };
     let p = records::partition_for(key, t.partitions.len() as i32);
-    let leader = t.partitions.get(&p).map(|pm| pm.leader()).unwrap_or(-1);
-    match meta.brokers.get(&leader) {
+    let leader = t.partitions.get(&p).map(|pm| pm.leader()).unwrap_or(crate::ids::BrokerId::NONE);
+    match meta.brokers.get(&leader.get()) {
         Some(b) => {
             let mut c = Coordinator::default();
             c.key = sb(key);

@@ -22,9 +22,9 @@ pub async fn handle(broker: &Broker, req: ListOffsetsRequest, version: i16) -> L
             let pm = meta.topics.get(topic).and_then(|x| x.partitions.get(&p.partition_index));
             match (pm, broker.logs.get(topic, p.partition_index)) {
                 (None, _) => pr.error_code = ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.code(),
-                (Some(pm), Some(part)) if pm.leader() == broker.id => {
+                (Some(pm), Some(part)) if pm.leader() == crate::ids::BrokerId(broker.id) => {
                     if version >= 4 {
-                        pr.leader_epoch = pm.leader_epoch();
+                        pr.leader_epoch = pm.leader_epoch().get();
                     }
                     let log = part.lock();
                     match p.timestamp {

@@ -21,6 +21,7 @@ pub async fn handle(broker: &Broker, req: ListPartitionReassignmentsRequest, _ve
     let wanted: Option<Vec<(String, Vec<i32>)>> =
         req.topics.as_ref().map(|ts| ts.iter().map(|t| (t.name.0.as_str().to_string(), t.partition_indexes.clone())).collect());
     let ids = |v: &[i32]| v.iter().map(|b| BrokerId(*b)).collect::<Vec<_>>();
+    let typed = |v: &[crate::ids::BrokerId]| v.iter().map(|b| BrokerId(b.get())).collect::<Vec<_>>();
     let names: Vec<String> = match &wanted {
         Some(w) => w.iter().map(|(n, _)| n.clone()).collect(),
         None => match broker.zk.get_children("/brokers/topics", false).await {
@@ -56,8 +57,8 @@ pub async fn handle(broker: &Broker, req: ListPartitionReassignmentsRequest, _ve
             let mut e = OngoingPartitionReassignment::default();
             e.partition_index = p;
             e.replicas = ids(assignment.get(&p).map(Vec::as_slice).unwrap_or(&[]));
-            e.adding_replicas = ids(&adding);
-            e.removing_replicas = ids(&removing);
+            e.adding_replicas = typed(&adding);
+            e.removing_replicas = typed(&removing);
             ot.partitions.push(e);
         }
         if !ot.partitions.is_empty() {
@@ -67,7 +68,7 @@ pub async fn handle(broker: &Broker, req: ListPartitionReassignmentsRequest, _ve
     // A tool asks Metadata next to see the replicas of finished moves: let our cache catch up
     // with the znodes just read first (bounded).
     super::wait_meta(broker, std::time::Duration::from_secs(2), move |m| {
-        seen.iter().all(|(t, a)| m.topics.get(t).map(|tm| a.iter().all(|(p, r)| tm.partitions.get(p).map(|pm| &pm.replicas == r).unwrap_or(false))).unwrap_or(true))
+        seen.iter().all(|(t, a)| m.topics.get(t).map(|tm| a.iter().all(|(p, r)| tm.partitions.get(p).map(|pm| crate::ids::BrokerId::raw_all(&pm.replicas) == *r).unwrap_or(false))).unwrap_or(true))
     })
     .await;
     resp

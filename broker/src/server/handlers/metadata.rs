@@ -20,12 +20,12 @@ fn topic_entry(meta: &ClusterMeta, name: &str) -> MetadataResponseTopic {
     for (p, pm) in &tm.partitions {
         let mut e = MetadataResponsePartition::default();
         e.partition_index = *p;
-        e.leader_id = BrokerId(pm.leader());
-        e.leader_epoch = pm.leader_epoch().max(0);
-        e.replica_nodes = pm.replicas.iter().map(|r| BrokerId(*r)).collect();
-        e.isr_nodes = pm.state.as_ref().map(|s| s.isr.iter().map(|r| BrokerId(*r)).collect()).unwrap_or_default();
-        e.offline_replicas = pm.replicas.iter().filter(|r| !meta.brokers.contains_key(r)).map(|r| BrokerId(*r)).collect();
-        if pm.leader() < 0 || !meta.brokers.contains_key(&pm.leader()) {
+        e.leader_id = BrokerId(pm.leader().get());
+        e.leader_epoch = pm.leader_epoch().get().max(0);
+        e.replica_nodes = pm.replicas.iter().map(|r| BrokerId(r.get())).collect();
+        e.isr_nodes = pm.state.as_ref().map(|s| s.isr.iter().map(|r| BrokerId(r.get())).collect()).unwrap_or_default();
+        e.offline_replicas = pm.replicas.iter().filter(|r| !meta.brokers.contains_key(&r.get())).map(|r| BrokerId(r.get())).collect();
+        if !pm.leader().is_some() || !meta.brokers.contains_key(&pm.leader().get()) {
             e.error_code = ErrorCode::LEADER_NOT_AVAILABLE.code();
             e.leader_id = BrokerId(-1);
         }

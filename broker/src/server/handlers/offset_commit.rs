@@ -79,7 +79,7 @@ pub async fn handle(broker: &Broker, req: OffsetCommitRequest, version: i16) -> 
 async fn replicated(broker: &Broker, group: &str) -> Result<(), ErrorCode> {
     let p = broker.groups.partition_for(group);
     let Some(part) = broker.logs.get(crate::group::OFFSETS_TOPIC, p) else { return Err(ErrorCode::NOT_COORDINATOR) };
-    let target = part.lock().log_end_offset;
+    let target = crate::ids::Offset(part.lock().log_end_offset);
     let timeout = std::time::Duration::from_millis(broker.cfg.offsets_commit_timeout_ms.clamp(1, 300_000) as u64);
     match crate::replica::wait_replicated(&broker.logs, &part, target, timeout).await {
         Ok(()) => Ok(()),

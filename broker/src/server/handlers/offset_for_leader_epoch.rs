@@ -28,9 +28,9 @@ pub async fn handle(broker: &Broker, req: OffsetForLeaderEpochRequest, _version:
             match (known, part, leads) {
                 (false, _, _) => e.error_code = ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.code(),
                 (true, Some(part), Some(epoch)) => {
-                    if p.current_leader_epoch >= 0 && p.current_leader_epoch < epoch {
+                    if p.current_leader_epoch >= 0 && p.current_leader_epoch < epoch.get() {
                         e.error_code = ErrorCode::FENCED_LEADER_EPOCH.code();
-                    } else if p.current_leader_epoch > epoch {
+                    } else if p.current_leader_epoch > epoch.get() {
                         e.error_code = ErrorCode::UNKNOWN_LEADER_EPOCH.code();
                     } else {
                         let (le, off) = part.lock().end_offset_for_epoch(p.leader_epoch);
