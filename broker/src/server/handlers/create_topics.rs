@@ -87,7 +87,7 @@ pub async fn handle(broker: &Broker, req: CreateTopicsRequest, version: i16) -> 
         .await;
         if !ok {
             for r in &mut resp.topics {
-                if created.contains(&r.name.0.as_str().to_string()) && r.error_code == 0 {
+                if created.contains(&r.name.0.as_str().to_string()) && r.error_code == ErrorCode::NONE {
                     r.error_code = ErrorCode::REQUEST_TIMED_OUT.code();
                     r.error_message = Some(sb("Timed out waiting for the topic's partitions to get leaders; the topic was created and will become available."));
                 }

@@ -142,10 +142,10 @@ mod tests {
         let off = describe(&dirs, &[b.path().to_path_buf()], &reps);
         assert_eq!(off[1].error_code, ErrorCode::KAFKA_STORAGE_ERROR);
         assert!(off[1].topics.is_empty());
-        assert_eq!(off[0].error_code, 0);
+        assert_eq!(off[0].error_code, ErrorCode::NONE);
         assert_eq!(res.len(), 3);
         assert_eq!(res[0].log_dir.as_str(), a.path().to_str().unwrap());
-        assert_eq!(res[0].error_code, 0);
+        assert_eq!(res[0].error_code, ErrorCode::NONE);
         let names: Vec<&str> = res[0].topics.iter().map(|t| t.name.0.as_str()).collect();
         assert_eq!(names, ["a-b", "t"]);
         let t = &res[0].topics[1];

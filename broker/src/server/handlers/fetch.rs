@@ -292,7 +292,7 @@ mod tests {
                     assert_eq!(p0.log_start_offset, 2);
                 }
                 assert_eq!(p0.aborted_transactions.as_ref().map(|a| a.len()), if aborted { Some(0) } else { None }, "v{version}");
-                assert_eq!(r.responses[0].partitions[1].error_code, 6);
+                assert_eq!(r.responses[0].partitions[1].error_code, ErrorCode::NOT_LEADER_OR_FOLLOWER);
                 assert_eq!(r.responses[0].partitions[1].records.as_deref(), Some(&b""[..]));
                 assert_eq!(r.responses[1].partitions[0].records.as_deref(), Some(&b"abcde"[..]));
                 assert_eq!(r.responses[1].topic.0.as_str(), "u");
