@@ -51,8 +51,8 @@ pub struct Broker {
 
 /// What the controller sees of its broker.
 impl crate::controller::Ctx for Broker {
-    fn id(&self) -> i32 {
-        self.id
+    fn id(&self) -> crate::ids::BrokerId {
+        crate::ids::BrokerId(self.id)
     }
     fn cfg(&self) -> &BrokerConfig {
         &self.cfg
@@ -70,8 +70,8 @@ impl crate::controller::Ctx for Broker {
 
 /// What replication sees of its broker.
 impl crate::replica::Ctx for Broker {
-    fn id(&self) -> i32 {
-        self.id
+    fn id(&self) -> crate::ids::BrokerId {
+        crate::ids::BrokerId(self.id)
     }
     fn cfg(&self) -> &BrokerConfig {
         &self.cfg
@@ -261,7 +261,7 @@ impl Broker {
         for (t, tm) in &new.topics {
             let cfg = self.topic_config(new, t);
             for (p, pm) in &tm.partitions {
-                if pm.replicas.contains(&self.id) {
+                if pm.replicas.contains(&crate::ids::BrokerId(self.id)) {
                     match self.logs.get_or_create(t, *p, cfg.clone()) {
                         Ok(part) => {
                             crate::replica::apply_partition(self, &part, pm);
@@ -283,7 +283,7 @@ impl Broker {
         // Group coordination follows leadership of __consumer_offsets partitions.
         let offsets = new.topics.get(crate::group::OFFSETS_TOPIC);
         let led: std::collections::BTreeSet<i32> = offsets
-            .map(|t| t.partitions.iter().filter(|(_, pm)| pm.leader() == self.id).map(|(p, _)| *p).collect())
+            .map(|t| t.partitions.iter().filter(|(_, pm)| pm.leader() == crate::ids::BrokerId(self.id)).map(|(p, _)| *p).collect())
             .unwrap_or_default();
         let count = offsets.map(|t| t.partitions.len() as i32).filter(|n| *n > 0);
         tokio::task::block_in_place(|| self.groups.update_ownership(&self.logs, &led, count));

@@ -1,6 +1,7 @@
 //! Kafka error codes (values from Kafka's `Errors` enum): the bottom layer every other
-//! module uses to say what went wrong. Handlers put them on the wire; the log, replica,
-//! group and controller layers return them as values (`ErrorCode`) instead of bare `i16`s.
+//! module uses to say what went wrong. The log, replica, group and controller layers and
+//! the handlers pass them as values (`ErrorCode`), never as bare `i16`s; a handler turns
+//! one into the wire's `i16` (`code()`) only where it fills a response field.
 //! Depends on nothing else in the crate.
 
 use std::fmt;
@@ -47,6 +48,13 @@ impl PartialEq<i16> for ErrorCode {
     }
 }
 
+/// A response field (a bare wire value) compared with a named code.
+impl PartialEq<ErrorCode> for i16 {
+    fn eq(&self, other: &ErrorCode) -> bool {
+        *self == other.0
+    }
+}
+
 impl fmt::Debug for ErrorCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}({})", self.name(), self.0)
@@ -63,10 +71,6 @@ macro_rules! codes {
     ($($name:ident = $v:expr,)*) => {
         impl ErrorCode {
             $(pub const $name: ErrorCode = ErrorCode($v);)*
-        }
-        /// The same codes as bare wire values, for the handlers that fill response structs.
-        pub mod raw {
-            $(pub const $name: i16 = $v;)*
         }
     };
 }
@@ -136,7 +140,7 @@ mod tests {
     #[test]
     fn named_codes_match_kafka() {
         assert_eq!(ErrorCode::NOT_CONTROLLER.code(), 41);
-        assert_eq!(raw::NOT_CONTROLLER, 41);
+        assert_eq!(41i16, ErrorCode::NOT_CONTROLLER, "a response field compares with a named code");
         assert!(ErrorCode::NONE.is_ok());
         assert_eq!(ErrorCode::from(-1), ErrorCode::UNKNOWN_SERVER_ERROR);
         assert!(ErrorCode::NOT_LEADER_OR_FOLLOWER.name().contains("NotLeader"));

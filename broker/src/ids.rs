@@ -63,6 +63,16 @@ impl BrokerId {
     pub const fn is_some(self) -> bool {
         self.0 >= 0
     }
+
+    /// Wraps a list of plain ids (a znode's, a request's).
+    pub fn wrap_all(raw: &[i32]) -> Vec<BrokerId> {
+        raw.iter().copied().map(BrokerId).collect()
+    }
+
+    /// The plain ids of a list, for a znode or a response.
+    pub fn raw_all(ids: &[BrokerId]) -> Vec<i32> {
+        ids.iter().map(|b| b.0).collect()
+    }
 }
 
 impl LeaderEpoch {
@@ -89,5 +99,7 @@ mod tests {
         assert_eq!(LeaderEpoch(4).next(), LeaderEpoch(5));
         assert_eq!(Offset(9).next().get(), 10);
         assert_eq!(format!("{:?}", BrokerId(2)), "2");
+        assert_eq!(format!("{:?}", BrokerId::wrap_all(&[1, 2])), format!("{:?}", [1, 2]), "logs show lists as before");
+        assert_eq!(BrokerId::raw_all(&BrokerId::wrap_all(&[3, 1])), vec![3, 1]);
     }
 }

@@ -9,27 +9,28 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
+use crate::ids::{BrokerId, LeaderEpoch};
 use crate::zk::{ZkClient, ZkResult};
 use crate::zkdata::{self, BrokerInfo, PartitionState};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionMeta {
-    pub replicas: Vec<i32>,
+    pub replicas: Vec<BrokerId>,
     /// None until the controller wrote the partition's state znode.
     pub state: Option<PartitionState>,
     /// The state znode's version (leaders update the ISR conditionally on it).
     pub state_version: i32,
     /// Reassignment in progress (the topic znode's `adding_replicas` / `removing_replicas`).
-    pub adding: Vec<i32>,
-    pub removing: Vec<i32>,
+    pub adding: Vec<BrokerId>,
+    pub removing: Vec<BrokerId>,
 }
 
 impl PartitionMeta {
-    pub fn leader(&self) -> i32 {
-        self.state.as_ref().map(|s| s.leader).unwrap_or(-1)
+    pub fn leader(&self) -> BrokerId {
+        self.state.as_ref().map(|s| s.leader).unwrap_or(BrokerId::NONE)
     }
-    pub fn leader_epoch(&self) -> i32 {
-        self.state.as_ref().map(|s| s.leader_epoch).unwrap_or(-1)
+    pub fn leader_epoch(&self) -> LeaderEpoch {
+        self.state.as_ref().map(|s| s.leader_epoch).unwrap_or(LeaderEpoch(-1))
     }
 }
 
@@ -124,7 +125,7 @@ pub async fn read_cluster(zk: &ZkClient, listener: &str) -> ZkResult<ClusterMeta
             };
             let adding = reassign.get(&p).map(|r| r.0.clone()).unwrap_or_default();
             let removing = reassign.get(&p).map(|r| r.1.clone()).unwrap_or_default();
-            tm.partitions.insert(p, PartitionMeta { replicas, state, state_version, adding, removing });
+            tm.partitions.insert(p, PartitionMeta { replicas: BrokerId::wrap_all(&replicas), state, state_version, adding, removing });
         }
         if let Some((Some(d), _)) = zk.get_data(&zkdata::topic_config_path(&t), false).await? {
             tm.config = zkdata::parse_topic_config(&d).unwrap_or_default();

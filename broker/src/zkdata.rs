@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::config::BrokerConfig;
+use crate::ids::{BrokerId, LeaderEpoch};
 
 /// Persistent paths Kafka 2.5 creates at startup, in its order (KafkaZkClient.createTopLevelPaths).
 pub const PERSISTENT_PATHS: &[&str] = &[
@@ -204,14 +205,14 @@ pub fn topic_json_reassigning(
 }
 
 /// The topic znode's in-flight reassignments: partition -> (adding, removing).
-pub fn parse_topic_reassignments(data: &[u8]) -> BTreeMap<i32, (Vec<i32>, Vec<i32>)> {
-    let mut out: BTreeMap<i32, (Vec<i32>, Vec<i32>)> = BTreeMap::new();
+pub fn parse_topic_reassignments(data: &[u8]) -> BTreeMap<i32, (Vec<BrokerId>, Vec<BrokerId>)> {
+    let mut out: BTreeMap<i32, (Vec<BrokerId>, Vec<BrokerId>)> = BTreeMap::new();
     let Ok(v) = serde_json::from_slice::<Value>(data) else { return out };
     for (field, adding) in [("adding_replicas", true), ("removing_replicas", false)] {
         let Some(m) = v.get(field).and_then(|x| x.as_object()) else { continue };
         for (k, r) in m {
             let (Ok(p), Some(list)) = (k.parse::<i32>(), r.as_array()) else { continue };
-            let ids: Vec<i32> = list.iter().filter_map(|x| x.as_i64().map(|n| n as i32)).collect();
+            let ids: Vec<BrokerId> = list.iter().filter_map(|x| x.as_i64().map(|n| BrokerId(n as i32))).collect();
             let e = out.entry(p).or_default();
             if adding {
                 e.0 = ids;
@@ -266,12 +267,13 @@ pub fn parse_topic(data: &[u8]) -> Option<BTreeMap<i32, Vec<i32>>> {
 }
 
 /// Partition state: `{"controller_epoch":1,"leader":0,"version":1,"leader_epoch":0,"isr":[0]}`.
+/// Leader -1 (`BrokerId::NONE`): the partition is offline.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionState {
     pub controller_epoch: i32,
-    pub leader: i32,
-    pub leader_epoch: i32,
-    pub isr: Vec<i32>,
+    pub leader: BrokerId,
+    pub leader_epoch: LeaderEpoch,
+    pub isr: Vec<BrokerId>,
 }
 
 pub fn state_json(s: &PartitionState) -> String {
@@ -280,7 +282,7 @@ pub fn state_json(s: &PartitionState) -> String {
         s.controller_epoch,
         s.leader,
         s.leader_epoch,
-        int_list(&s.isr)
+        int_list(&BrokerId::raw_all(&s.isr))
     )
 }
 
@@ -288,9 +290,9 @@ pub fn parse_state(data: &[u8]) -> Option<PartitionState> {
     let v: Value = serde_json::from_slice(data).ok()?;
     Some(PartitionState {
         controller_epoch: v.get("controller_epoch")?.as_i64()? as i32,
-        leader: v.get("leader")?.as_i64()? as i32,
-        leader_epoch: v.get("leader_epoch")?.as_i64()? as i32,
-        isr: v.get("isr")?.as_array()?.iter().filter_map(|x| x.as_i64().map(|n| n as i32)).collect(),
+        leader: BrokerId(v.get("leader")?.as_i64()? as i32),
+        leader_epoch: LeaderEpoch(v.get("leader_epoch")?.as_i64()? as i32),
+        isr: v.get("isr")?.as_array()?.iter().filter_map(|x| x.as_i64().map(|n| BrokerId(n as i32))).collect(),
     })
 }
 
@@ -425,7 +427,7 @@ mod tests {
         a.insert(0, vec![0]);
         assert_eq!(topic_json(&a), r#"{"version":2,"partitions":{"0":[0]},"adding_replicas":{},"removing_replicas":{}}"#);
         assert_eq!(parse_topic(topic_json(&a).as_bytes()), Some(a));
-        let s = PartitionState { controller_epoch: 1, leader: 0, leader_epoch: 0, isr: vec![0] };
+        let s = PartitionState { controller_epoch: 1, leader: BrokerId(0), leader_epoch: LeaderEpoch(0), isr: vec![BrokerId(0)] };
         assert_eq!(state_json(&s), r#"{"controller_epoch":1,"leader":0,"version":1,"leader_epoch":0,"isr":[0]}"#);
         assert_eq!(parse_state(state_json(&s).as_bytes()), Some(s));
         assert_eq!(topic_config_json(&[]), r#"{"version":1,"config":{}}"#);
@@ -442,7 +444,7 @@ mod tests {
         full.insert(0, vec![1, 2, 0]);
         let j = topic_json_reassigning(&full, &add, &rm);
         assert_eq!(j, r#"{"version":2,"partitions":{"0":[1,2,0]},"adding_replicas":{"0":[2]},"removing_replicas":{"0":[0]}}"#);
-        assert_eq!(parse_topic_reassignments(j.as_bytes()).get(&0), Some(&(vec![2], vec![0])));
+        assert_eq!(parse_topic_reassignments(j.as_bytes()).get(&0), Some(&(vec![BrokerId(2)], vec![BrokerId(0)])));
         assert_eq!(isr_change_json(&[("t".into(), 1)]), r#"{"version":1,"partitions":[{"topic":"t","partition":1}]}"#);
         let r = parse_reassign_partitions(br#"{"version":1,"partitions":[{"topic":"t","partition":0,"replicas":[1,2]}]}"#);
         assert_eq!(r, Some(vec![("t".to_string(), 0, vec![1, 2])]));

@@ -2,6 +2,7 @@
 //! is leaving and take it out of the ISRs. The server's ControlledShutdown handler asks
 //! through `controller::Handle::ask`; `event_loop` executes the writes.
 
+use crate::ids::BrokerId;
 use crate::zkdata::PartitionState;
 
 use super::model::{Brokers, Part, Planned, Write};
@@ -16,7 +17,7 @@ pub enum Step {
 
 /// For broker `id` (already in `brokers.shutting`): partitions with a single replica are
 /// left alone (they cannot move, as in Kafka 2.5).
-pub fn plan(parts: &[Part], brokers: &Brokers, id: i32) -> Vec<Step> {
+pub fn plan(parts: &[Part], brokers: &Brokers, id: BrokerId) -> Vec<Step> {
     let mut out = Vec::new();
     for p in parts {
         let Some((st, version)) = &p.state else { continue };
@@ -24,17 +25,17 @@ pub fn plan(parts: &[Part], brokers: &Brokers, id: i32) -> Vec<Step> {
             continue;
         }
         let ns = if st.leader == id {
-            let isr: Vec<i32> = st.isr.iter().copied().filter(|r| *r != id && brokers.live.contains(r)).collect();
+            let isr: Vec<BrokerId> = st.isr.iter().copied().filter(|r| *r != id && brokers.live.contains(r)).collect();
             match p.replicas.iter().copied().find(|r| isr.contains(r) && *r != id && !brokers.shutting.contains(r)) {
-                Some(l) => PartitionState { controller_epoch: st.controller_epoch, leader: l, leader_epoch: st.leader_epoch + 1, isr },
+                Some(l) => PartitionState { controller_epoch: st.controller_epoch, leader: l, leader_epoch: st.leader_epoch.next(), isr },
                 None => {
                     out.push(Step::Remaining(p.topic.clone(), p.partition));
                     continue;
                 }
             }
-        } else if st.isr.contains(&id) && st.leader >= 0 && st.isr.len() > 1 {
-            let isr: Vec<i32> = st.isr.iter().copied().filter(|r| *r != id).collect();
-            PartitionState { controller_epoch: st.controller_epoch, leader: st.leader, leader_epoch: st.leader_epoch + 1, isr }
+        } else if st.isr.contains(&id) && st.leader.is_some() && st.isr.len() > 1 {
+            let isr: Vec<BrokerId> = st.isr.iter().copied().filter(|r| *r != id).collect();
+            PartitionState { controller_epoch: st.controller_epoch, leader: st.leader, leader_epoch: st.leader_epoch.next(), isr }
         } else {
             continue;
         };

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use crate::error_code::ErrorCode;
+use crate::ids::BrokerId;
 use crate::zkdata::PartitionState;
 
 use super::model::{Brokers, Part, PartitionResult, Planned, Write};
@@ -22,7 +23,7 @@ pub enum Step {
 pub fn plan(parts: &[Part], brokers: &Brokers, unclean: bool, partitions: Option<Vec<(String, i32)>>) -> Vec<Step> {
     let all = partitions.is_none();
     let wanted: Vec<(String, i32)> = partitions.unwrap_or_else(|| parts.iter().map(|p| (p.topic.clone(), p.partition)).collect());
-    let eligible = |r: &i32| brokers.eligible(r);
+    let eligible = |r: &BrokerId| brokers.eligible(r);
     let mut out = Vec::new();
     for (t, i) in wanted {
         let Some(p) = parts.iter().find(|p| p.topic == t && p.partition == i) else {
@@ -35,7 +36,7 @@ pub fn plan(parts: &[Part], brokers: &Brokers, unclean: bool, partitions: Option
         };
         let not_needed = || Step::Answer((t.clone(), i, ErrorCode::ELECTION_NOT_NEEDED, Some("Leader election not needed for topic partition.".into())));
         let target = if unclean {
-            if st.leader >= 0 && eligible(&st.leader) {
+            if st.leader.is_some() && eligible(&st.leader) {
                 if !all {
                     out.push(not_needed());
                 }
@@ -43,7 +44,7 @@ pub fn plan(parts: &[Part], brokers: &Brokers, unclean: bool, partitions: Option
             }
             p.replicas.iter().copied().find(|r| st.isr.contains(r) && eligible(r)).or_else(|| p.replicas.iter().copied().find(|r| eligible(r)))
         } else {
-            let preferred = p.replicas.first().copied().unwrap_or(-1);
+            let preferred = p.replicas.first().copied().unwrap_or(BrokerId::NONE);
             if st.leader == preferred {
                 if !all {
                     out.push(not_needed());
@@ -61,11 +62,11 @@ pub fn plan(parts: &[Part], brokers: &Brokers, unclean: bool, partitions: Option
             out.push(Step::Answer((t, i, code, Some(msg))));
             continue;
         };
-        let mut isr: Vec<i32> = st.isr.iter().copied().filter(|r| brokers.live.contains(r)).collect();
+        let mut isr: Vec<BrokerId> = st.isr.iter().copied().filter(|r| brokers.live.contains(r)).collect();
         if !isr.contains(&leader) {
             isr = vec![leader];
         }
-        let state = PartitionState { controller_epoch: st.controller_epoch, leader, leader_epoch: st.leader_epoch + 1, isr };
+        let state = PartitionState { controller_epoch: st.controller_epoch, leader, leader_epoch: st.leader_epoch.next(), isr };
         let note = format!("{t}-{i}: {} election: leader {} -> {leader}", if unclean { "unclean" } else { "preferred" }, st.leader);
         let write = Write::SetState { topic: t.clone(), partition: i, state, version: *version };
         out.push(Step::Write { topic: t, partition: i, planned: Planned::noted(write, note) });
@@ -77,7 +78,7 @@ pub fn plan(parts: &[Part], brokers: &Brokers, unclean: bool, partitions: Option
 /// the partitions preferring it are led by someone else, the partitions to elect it back
 /// (where it is live and not shutting down; moving partitions are left alone).
 pub fn rebalance_targets(parts: &[Part], brokers: &Brokers, imbalance_pct: f64) -> Vec<(String, i32)> {
-    let mut by_pref: BTreeMap<i32, (usize, Vec<(String, i32)>)> = BTreeMap::new();
+    let mut by_pref: BTreeMap<BrokerId, (usize, Vec<(String, i32)>)> = BTreeMap::new();
     for p in parts {
         let (Some(pref), Some((st, _))) = (p.replicas.first(), &p.state) else { continue };
         if p.moving() {

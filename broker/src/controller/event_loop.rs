@@ -11,6 +11,7 @@ use tokio::sync::broadcast::Receiver;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::error_code::ErrorCode;
+use crate::ids::BrokerId;
 use crate::topic_config::TopicConfig;
 use crate::zk::{ZkClient, ZkError, ZkEvent};
 use crate::zkdata;
@@ -23,7 +24,7 @@ use super::{controlled_shutdown, election, planner, reassignment, Command, Ctx};
 #[derive(Default)]
 struct State {
     /// Brokers in controlled shutdown: never elected, until their znode goes.
-    shutting: BTreeSet<i32>,
+    shutting: BTreeSet<BrokerId>,
     last_rebalance: Option<Instant>,
 }
 
@@ -136,7 +137,7 @@ async fn serve(ctx: &dyn Ctx, ep: &Epoch, events: &mut Receiver<ZkEvent>, cmds: 
             pending.push(c);
         }
         match zk.get_data("/controller", true).await {
-            Ok(Some((Some(d), _))) if zkdata::parse_controller(&d) == Some(ctx.id()) && !session_lost => {}
+            Ok(Some((Some(d), _))) if zkdata::parse_controller(&d) == Some(ctx.id().get()) && !session_lost => {}
             Ok(_) => {
                 refuse_all(&mut pending);
                 return;
@@ -161,14 +162,14 @@ async fn read_parts(zk: &ZkClient) -> Result<(Vec<Part>, BTreeMap<String, i32>),
                 _ => None,
             };
             let (adding, removing) = re.get(&p).cloned().unwrap_or_default();
-            out.push(Part { topic: t.clone(), partition: p, replicas, adding, removing, state });
+            out.push(Part { topic: t.clone(), partition: p, replicas: BrokerId::wrap_all(&replicas), adding, removing, state });
         }
     }
     Ok((out, topic_versions))
 }
 
-async fn live_brokers(zk: &ZkClient) -> Result<BTreeSet<i32>, ZkError> {
-    Ok(zk.get_children("/brokers/ids", true).await?.unwrap_or_default().iter().filter_map(|s| s.parse().ok()).collect())
+async fn live_brokers(zk: &ZkClient) -> Result<BTreeSet<BrokerId>, ZkError> {
+    Ok(zk.get_children("/brokers/ids", true).await?.unwrap_or_default().iter().filter_map(|s| s.parse().ok()).map(BrokerId).collect())
 }
 
 /// Executes planned writes in order; stops at the first failure. Ok(false) = deposed.
@@ -214,12 +215,13 @@ async fn reconcile(ctx: &dyn Ctx, ep: &Epoch, state: &mut State) -> Result<bool,
 
 /// Kafka 2.5's ZooKeeper admin paths: `/admin/reassign_partitions` (started here, deleted
 /// once none of its partitions is still moving) and `/admin/preferred_replica_election`.
-async fn legacy_admin_paths(ctx: &dyn Ctx, ep: &Epoch, live: &BTreeSet<i32>) -> Result<bool, ZkError> {
+async fn legacy_admin_paths(ctx: &dyn Ctx, ep: &Epoch, live: &BTreeSet<BrokerId>) -> Result<bool, ZkError> {
     let zk = ctx.zk();
     let reassign_znode = Write::Delete { path: "/admin/reassign_partitions".into() };
     if let Some((Some(data), _)) = zk.get_data("/admin/reassign_partitions", true).await? {
         match zkdata::parse_reassign_partitions(&data) {
             Some(list) => {
+                let list: Vec<(String, i32, Vec<BrokerId>)> = list.into_iter().map(|(t, p, r)| (t, p, BrokerId::wrap_all(&r))).collect();
                 let (parts, _) = read_parts(zk).await?;
                 let (changes, moving) = reassignment::legacy_changes(&parts, &list);
                 if !changes.is_empty() {
@@ -261,7 +263,6 @@ async fn command(ctx: &dyn Ctx, ep: &Epoch, state: &mut State, c: Command) -> Re
     let live = live_brokers(zk).await?;
     match c {
         Command::ControlledShutdown { broker: id, reply } => {
-            let id = id.get();
             tracing::info!("controlled shutdown of broker {id}");
             state.shutting.insert(id);
             let (parts, _) = read_parts(zk).await?;
@@ -345,8 +346,8 @@ async fn auto_rebalance(ctx: &dyn Ctx, ep: &Epoch, state: &State) -> Result<bool
 async fn reassign(
     zk: &ZkClient,
     ep: &Epoch,
-    live: &BTreeSet<i32>,
-    changes: Vec<(String, i32, Option<Vec<i32>>)>,
+    live: &BTreeSet<BrokerId>,
+    changes: Vec<(String, i32, Option<Vec<BrokerId>>)>,
 ) -> Result<(bool, Vec<PartitionResult>), ZkError> {
     let (parts, versions) = read_parts(zk).await?;
     let plan = reassignment::plan(&parts, &versions, live, changes);

@@ -3,6 +3,9 @@
 //! its version; op]`, so a deposed controller's writes fail with BadVersion. Called by
 //! `event_loop`; `Write`s from the planner are turned into ZooKeeper ops here.
 
+use std::collections::BTreeMap;
+
+use crate::ids::BrokerId;
 use crate::log::partition_log::now_ms;
 use crate::zk::jute::code;
 use crate::zk::{Op, OpResult, ZkClient, ZkError};
@@ -12,7 +15,7 @@ use super::model::{Epoch, Write};
 
 /// Kafka 2.5's election: exists(/controller, watch); getData(/controller, watch); if none,
 /// read (or create "0") /controller_epoch, then multi[create /controller; setData epoch+1].
-pub async fn elect(zk: &ZkClient, id: i32) -> Result<Option<Epoch>, ZkError> {
+pub async fn elect(zk: &ZkClient, id: BrokerId) -> Result<Option<Epoch>, ZkError> {
     if zk.exists("/controller", true).await?.is_some() {
         let _ = zk.get_data("/controller", true).await?;
         return Ok(None);
@@ -27,7 +30,7 @@ pub async fn elect(zk: &ZkClient, id: i32) -> Result<Option<Epoch>, ZkError> {
         },
     };
     let new_epoch = epoch + 1;
-    let json = zkdata::controller_json(id, now_ms());
+    let json = zkdata::controller_json(id.get(), now_ms());
     let res = zk
         .multi(&[
             Op::Create { path: "/controller".into(), data: Some(json.into_bytes()), ephemeral: true },
@@ -87,7 +90,8 @@ pub fn op(ep: &Epoch, w: &Write) -> Op {
             Op::SetData { path: zkdata::state_path(topic, *partition), data: Some(stamp(state)), version: *version }
         }
         Write::SetTopic { topic, assignment, adding, removing, version } => {
-            let data = zkdata::topic_json_reassigning(assignment, adding, removing);
+            let raw = |m: &BTreeMap<i32, Vec<BrokerId>>| m.iter().map(|(p, r)| (*p, BrokerId::raw_all(r))).collect::<BTreeMap<i32, Vec<i32>>>();
+            let data = zkdata::topic_json_reassigning(&raw(assignment), &raw(adding), &raw(removing));
             Op::SetData { path: zkdata::topic_path(topic), data: Some(data.into_bytes()), version: *version }
         }
         Write::Delete { path } => Op::Delete { path: path.clone(), version: -1 },
@@ -121,7 +125,7 @@ mod tests {
     #[test]
     fn stamped_state_carries_the_controller_epoch() {
         let ep = Epoch { epoch: 7, zk_version: 6 };
-        let st = PartitionState { controller_epoch: 1, leader: 2, leader_epoch: 3, isr: vec![2] };
+        let st = PartitionState { controller_epoch: 1, leader: BrokerId(2), leader_epoch: crate::ids::LeaderEpoch(3), isr: vec![BrokerId(2)] };
         let w = Write::SetState { topic: "t".into(), partition: 0, state: st, version: 4 };
         match op(&ep, &w) {
             Op::SetData { data: Some(d), version, .. } => {

@@ -55,7 +55,7 @@ pub use model::PartitionResult;
 /// What the controller uses of its broker: its id and config, the ZooKeeper session, the
 /// metadata view (topic configs) and whether the broker is stopping.
 pub trait Ctx: Send + Sync + 'static {
-    fn id(&self) -> i32;
+    fn id(&self) -> BrokerId;
     fn cfg(&self) -> &BrokerConfig;
     fn zk(&self) -> &ZkClient;
     fn meta(&self) -> std::sync::Arc<crate::metadata::ClusterMeta>;
@@ -71,7 +71,7 @@ pub enum Command {
     /// ElectLeaders: `unclean` = election type 1; None = every partition.
     Elect { unclean: bool, partitions: Option<Vec<(String, i32)>>, reply: oneshot::Sender<Result<Vec<PartitionResult>, ErrorCode>> },
     /// AlterPartitionReassignments: target replicas, or None to cancel.
-    Reassign { changes: Vec<(String, i32, Option<Vec<i32>>)>, reply: oneshot::Sender<Result<Vec<PartitionResult>, ErrorCode>> },
+    Reassign { changes: Vec<(String, i32, Option<Vec<BrokerId>>)>, reply: oneshot::Sender<Result<Vec<PartitionResult>, ErrorCode>> },
 }
 
 impl Command {

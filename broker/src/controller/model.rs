@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::error_code::ErrorCode;
+use crate::ids::BrokerId;
 use crate::zkdata::PartitionState;
 
 /// A per-partition answer: topic, partition, error code, message.
@@ -22,9 +23,9 @@ pub struct Epoch {
 pub struct Part {
     pub topic: String,
     pub partition: i32,
-    pub replicas: Vec<i32>,
-    pub adding: Vec<i32>,
-    pub removing: Vec<i32>,
+    pub replicas: Vec<BrokerId>,
+    pub adding: Vec<BrokerId>,
+    pub removing: Vec<BrokerId>,
     /// The state znode and its version; None before the controller created it.
     pub state: Option<(PartitionState, i32)>,
 }
@@ -38,12 +39,12 @@ impl Part {
 /// Which brokers may lead: live (registered) and not in controlled shutdown.
 #[derive(Clone, Debug, Default)]
 pub struct Brokers {
-    pub live: BTreeSet<i32>,
-    pub shutting: BTreeSet<i32>,
+    pub live: BTreeSet<BrokerId>,
+    pub shutting: BTreeSet<BrokerId>,
 }
 
 impl Brokers {
-    pub fn eligible(&self, r: &i32) -> bool {
+    pub fn eligible(&self, r: &BrokerId) -> bool {
         self.live.contains(r) && !self.shutting.contains(r)
     }
 }
@@ -61,9 +62,9 @@ pub enum Write {
     /// Rewrite a topic znode (assignment plus in-flight moves), conditional on `version`.
     SetTopic {
         topic: String,
-        assignment: BTreeMap<i32, Vec<i32>>,
-        adding: BTreeMap<i32, Vec<i32>>,
-        removing: BTreeMap<i32, Vec<i32>>,
+        assignment: BTreeMap<i32, Vec<BrokerId>>,
+        adding: BTreeMap<i32, Vec<BrokerId>>,
+        removing: BTreeMap<i32, Vec<BrokerId>>,
         version: i32,
     },
     /// Delete a node (any version).

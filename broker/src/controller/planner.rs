@@ -13,6 +13,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::ids::{BrokerId, LeaderEpoch};
 use crate::zkdata::{self, PartitionState};
 
 use super::model::{Brokers, Part, Planned, Write};
@@ -26,19 +27,19 @@ pub fn reconcile(
 ) -> Vec<Planned> {
     let mut out = Vec::new();
     let mut topics_made: BTreeSet<String> = BTreeSet::new();
-    let mut finished: BTreeMap<String, Vec<(i32, Vec<i32>)>> = BTreeMap::new();
-    let eligible = |r: &i32| brokers.eligible(r);
+    let mut finished: BTreeMap<String, Vec<(i32, Vec<BrokerId>)>> = BTreeMap::new();
+    let eligible = |r: &BrokerId| brokers.eligible(r);
     for p in parts {
         let t = &p.topic;
         let Some((st, version)) = &p.state else {
             // A new partition: every live replica in the ISR, the first one leads.
-            let isr: Vec<i32> = p.replicas.iter().copied().filter(|r| brokers.live.contains(r)).collect();
+            let isr: Vec<BrokerId> = p.replicas.iter().copied().filter(|r| brokers.live.contains(r)).collect();
             let Some(leader) = isr.first().copied() else { continue };
             if topics_made.insert(t.clone()) {
                 out.push(Planned::new(Write::EnsureNode { path: zkdata::partitions_path(t) }));
             }
             out.push(Planned::new(Write::EnsureNode { path: zkdata::partition_path(t, p.partition) }));
-            let state = PartitionState { controller_epoch: 0, leader, leader_epoch: 0, isr };
+            let state = PartitionState { controller_epoch: 0, leader, leader_epoch: LeaderEpoch(0), isr };
             out.push(Planned::new(Write::CreateState { topic: t.clone(), partition: p.partition, state }));
             continue;
         };
@@ -65,7 +66,7 @@ pub fn reconcile(
     }
     // Finished reassignments: the topic znode takes the target replicas.
     for (t, done) in finished {
-        let mut assignment: BTreeMap<i32, Vec<i32>> = BTreeMap::new();
+        let mut assignment: BTreeMap<i32, Vec<BrokerId>> = BTreeMap::new();
         let mut adding = BTreeMap::new();
         let mut removing = BTreeMap::new();
         for p in parts.iter().filter(|p| p.topic == t) {
@@ -89,18 +90,18 @@ pub fn reconcile(
 /// A moving partition whose target replicas are all in the ISR: its final state (ISR of
 /// targets only, leader kept if it is an eligible target, else the first eligible target
 /// in the ISR) and the target list. None while the move goes on or no target can lead.
-fn reassignment_done(p: &Part, st: &PartitionState, brokers: &Brokers) -> Option<(PartitionState, Vec<i32>)> {
-    let target: Vec<i32> = p.replicas.iter().copied().filter(|r| !p.removing.contains(r)).collect();
+fn reassignment_done(p: &Part, st: &PartitionState, brokers: &Brokers) -> Option<(PartitionState, Vec<BrokerId>)> {
+    let target: Vec<BrokerId> = p.replicas.iter().copied().filter(|r| !p.removing.contains(r)).collect();
     if target.is_empty() || !target.iter().all(|r| st.isr.contains(r)) {
         return None;
     }
-    let isr: Vec<i32> = st.isr.iter().copied().filter(|r| target.contains(r)).collect();
+    let isr: Vec<BrokerId> = st.isr.iter().copied().filter(|r| target.contains(r)).collect();
     let leader = if target.contains(&st.leader) && brokers.eligible(&st.leader) {
         st.leader
     } else {
         target.iter().copied().find(|r| isr.contains(r) && brokers.eligible(r))?
     };
-    Some((PartitionState { controller_epoch: st.controller_epoch, leader, leader_epoch: st.leader_epoch + 1, isr }, target))
+    Some((PartitionState { controller_epoch: st.controller_epoch, leader, leader_epoch: st.leader_epoch.next(), isr }, target))
 }
 
 /// The state after broker failures, or None when nothing changes. Kafka 2.5's rules:
@@ -110,16 +111,16 @@ fn reassignment_done(p: &Part, st: &PartitionState, brokers: &Brokers) -> Option
 /// leader epoch.
 pub fn failover_state(
     st: &PartitionState,
-    replicas: &[i32],
-    eligible: &dyn Fn(&i32) -> bool,
-    live: &BTreeSet<i32>,
+    replicas: &[BrokerId],
+    eligible: &dyn Fn(&BrokerId) -> bool,
+    live: &BTreeSet<BrokerId>,
     unclean: bool,
 ) -> Option<PartitionState> {
-    let leader_ok = st.leader >= 0 && eligible(&st.leader);
+    let leader_ok = st.leader.is_some() && eligible(&st.leader);
     if leader_ok {
-        let isr: Vec<i32> = st.isr.iter().copied().filter(|r| live.contains(r)).collect();
+        let isr: Vec<BrokerId> = st.isr.iter().copied().filter(|r| live.contains(r)).collect();
         if isr != st.isr {
-            return Some(PartitionState { isr, leader_epoch: st.leader_epoch + 1, ..st.clone() });
+            return Some(PartitionState { isr, leader_epoch: st.leader_epoch.next(), ..st.clone() });
         }
         return None;
     }
@@ -128,16 +129,16 @@ pub fn failover_state(
         Some(l) => (l, st.isr.iter().copied().filter(|r| live.contains(r)).collect::<Vec<_>>()),
         None if unclean => match replicas.iter().copied().find(|r| eligible(r)) {
             Some(l) => (l, vec![l]),
-            None => (-1, st.isr.clone()),
+            None => (BrokerId::NONE, st.isr.clone()),
         },
-        None => (-1, st.isr.clone()),
+        None => (BrokerId::NONE, st.isr.clone()),
     };
     if leader == st.leader {
         return None;
     }
     let mut isr = isr;
-    if leader >= 0 && !isr.contains(&leader) {
+    if leader.is_some() && !isr.contains(&leader) {
         isr.push(leader);
     }
-    Some(PartitionState { controller_epoch: st.controller_epoch, leader, leader_epoch: st.leader_epoch + 1, isr })
+    Some(PartitionState { controller_epoch: st.controller_epoch, leader, leader_epoch: st.leader_epoch.next(), isr })
 }

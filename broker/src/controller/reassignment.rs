@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::error_code::ErrorCode;
+use crate::ids::BrokerId;
 
 use super::model::{Part, PartitionResult, Planned, Write};
 
@@ -22,11 +23,11 @@ pub struct Plan {
 pub fn plan(
     parts: &[Part],
     versions: &BTreeMap<String, i32>,
-    registered: &BTreeSet<i32>,
-    changes: Vec<(String, i32, Option<Vec<i32>>)>,
+    registered: &BTreeSet<BrokerId>,
+    changes: Vec<(String, i32, Option<Vec<BrokerId>>)>,
 ) -> Plan {
     let mut out = Plan::default();
-    let mut by_topic: BTreeMap<String, Vec<(i32, Option<Vec<i32>>)>> = BTreeMap::new();
+    let mut by_topic: BTreeMap<String, Vec<(i32, Option<Vec<BrokerId>>)>> = BTreeMap::new();
     for (t, i, target) in changes {
         if !parts.iter().any(|p| p.topic == t && p.partition == i) {
             out.refused.push((t, i, ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, Some("The partition does not exist.".into())));
@@ -53,14 +54,14 @@ pub fn plan(
         let mut removing = BTreeMap::new();
         let mut answers = Vec::new();
         for p in parts.iter().filter(|p| p.topic == t) {
-            let original: Vec<i32> = p.replicas.iter().copied().filter(|r| !p.adding.contains(r)).collect();
+            let original: Vec<BrokerId> = p.replicas.iter().copied().filter(|r| !p.adding.contains(r)).collect();
             match list.iter().find(|(i, _)| *i == p.partition) {
                 Some((_, Some(target))) => {
-                    let current: Vec<i32> = if p.moving() { original.clone() } else { p.replicas.clone() };
+                    let current: Vec<BrokerId> = if p.moving() { original.clone() } else { p.replicas.clone() };
                     let mut full = target.clone();
                     full.extend(current.iter().copied().filter(|r| !target.contains(r)));
-                    let add: Vec<i32> = target.iter().copied().filter(|r| !current.contains(r)).collect();
-                    let rm: Vec<i32> = current.iter().copied().filter(|r| !target.contains(r)).collect();
+                    let add: Vec<BrokerId> = target.iter().copied().filter(|r| !current.contains(r)).collect();
+                    let rm: Vec<BrokerId> = current.iter().copied().filter(|r| !target.contains(r)).collect();
                     if add.is_empty() && rm.is_empty() && full != *target {
                         // Same set, new order: takes effect at once.
                         assignment.insert(p.partition, target.clone());
@@ -97,12 +98,12 @@ pub fn plan(
 
 /// `/admin/reassign_partitions` against the current moves: the changes still to start, and
 /// whether any listed partition is still moving (the znode is deleted once none is).
-pub fn legacy_changes(parts: &[Part], list: &[(String, i32, Vec<i32>)]) -> (Vec<(String, i32, Option<Vec<i32>>)>, bool) {
+pub fn legacy_changes(parts: &[Part], list: &[(String, i32, Vec<BrokerId>)]) -> (Vec<(String, i32, Option<Vec<BrokerId>>)>, bool) {
     let mut changes = Vec::new();
     let mut moving = false;
     for (t, p, target) in list {
         let Some(cur) = parts.iter().find(|x| &x.topic == t && x.partition == *p) else { continue };
-        let cur_target: Vec<i32> = cur.replicas.iter().copied().filter(|r| !cur.removing.contains(r)).collect();
+        let cur_target: Vec<BrokerId> = cur.replicas.iter().copied().filter(|r| !cur.removing.contains(r)).collect();
         if &cur_target != target {
             changes.push((t.clone(), *p, Some(target.clone())));
             moving = true;

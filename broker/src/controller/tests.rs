@@ -8,19 +8,30 @@ use super::model::{Brokers, Part, Write};
 use super::planner::failover_state;
 use super::{controlled_shutdown, election, planner, reassignment};
 use crate::error_code::ErrorCode;
+use crate::ids::{BrokerId, LeaderEpoch};
 use crate::zk::jute::{code, OpResult};
 use crate::zkdata::PartitionState;
 
+/// Broker ids from plain numbers (the tests write them as the znodes do).
+fn ids(raw: &[i32]) -> Vec<BrokerId> {
+    BrokerId::wrap_all(raw)
+}
+
 fn st(leader: i32, epoch: i32, isr: &[i32]) -> PartitionState {
-    PartitionState { controller_epoch: 1, leader, leader_epoch: epoch, isr: isr.to_vec() }
+    PartitionState { controller_epoch: 1, leader: BrokerId(leader), leader_epoch: LeaderEpoch(epoch), isr: ids(isr) }
+}
+
+/// A state as plain numbers: (leader, leader epoch, isr).
+fn flat(s: &PartitionState) -> (i32, i32, Vec<i32>) {
+    (s.leader.get(), s.leader_epoch.get(), BrokerId::raw_all(&s.isr))
 }
 
 fn part(t: &str, p: i32, replicas: &[i32], state: Option<(PartitionState, i32)>) -> Part {
-    Part { topic: t.into(), partition: p, replicas: replicas.to_vec(), adding: vec![], removing: vec![], state }
+    Part { topic: t.into(), partition: p, replicas: ids(replicas), adding: vec![], removing: vec![], state }
 }
 
 fn brokers(live: &[i32], shutting: &[i32]) -> Brokers {
-    Brokers { live: live.iter().copied().collect(), shutting: shutting.iter().copied().collect() }
+    Brokers { live: ids(live).into_iter().collect(), shutting: ids(shutting).into_iter().collect() }
 }
 
 fn never(_: &str) -> bool {
@@ -36,7 +47,10 @@ fn states(plan: &[super::model::Planned]) -> Vec<(String, i32, i32, i32, Vec<i32
     plan.iter()
         .filter_map(|p| match &p.write {
             Write::SetState { topic, partition, state, version } => {
-                Some((topic.clone(), *partition, state.leader, state.leader_epoch, state.isr.clone(), *version))
+                {
+                let (leader, epoch, isr) = flat(state);
+                Some((topic.clone(), *partition, leader, epoch, isr, *version))
+            }
             }
             _ => None,
         })
@@ -45,26 +59,28 @@ fn states(plan: &[super::model::Planned]) -> Vec<(String, i32, i32, i32, Vec<i32
 
 #[test]
 fn failover_elects_from_the_live_isr_only() {
-    let live: BTreeSet<i32> = [1, 2].into_iter().collect();
-    let el = |r: &i32| live.contains(r);
+    let live: BTreeSet<BrokerId> = ids(&[1, 2]).into_iter().collect();
+    let el = |r: &BrokerId| live.contains(r);
+    let replicas = ids(&[0, 1, 2]);
     // Leader 0 died: 1 is next in replica order and in the ISR.
-    let ns = failover_state(&st(0, 4, &[0, 1, 2]), &[0, 1, 2], &el, &live, false).unwrap();
-    assert_eq!((ns.leader, ns.leader_epoch, ns.isr.clone()), (1, 5, vec![1, 2]));
+    let ns = failover_state(&st(0, 4, &[0, 1, 2]), &replicas, &el, &live, false).unwrap();
+    assert_eq!(flat(&ns), (1, 5, vec![1, 2]));
     // Only 2 is in the ISR besides the dead leader.
-    let ns = failover_state(&st(0, 4, &[0, 2]), &[0, 1, 2], &el, &live, false).unwrap();
-    assert_eq!((ns.leader, ns.isr.clone()), (2, vec![2]));
+    let ns = failover_state(&st(0, 4, &[0, 2]), &replicas, &el, &live, false).unwrap();
+    assert_eq!((flat(&ns).0, flat(&ns).2), (2, vec![2]));
     // Already offline: nothing to write again.
-    assert!(failover_state(&st(-1, 5, &[0]), &[0, 1, 2], &el, &live, false).is_none());
+    assert!(failover_state(&st(-1, 5, &[0]), &replicas, &el, &live, false).is_none());
     // Healthy: no change.
-    assert!(failover_state(&st(1, 4, &[1, 2]), &[0, 1, 2], &el, &live, false).is_none());
+    assert!(failover_state(&st(1, 4, &[1, 2]), &replicas, &el, &live, false).is_none());
 }
 
 #[test]
 fn returning_isr_member_takes_an_offline_partition_back() {
-    let live: BTreeSet<i32> = [0].into_iter().collect();
-    let el = |r: &i32| live.contains(r);
-    let ns = failover_state(&st(-1, 5, &[0]), &[0, 1, 2], &el, &live, false).unwrap();
-    assert_eq!((ns.leader, ns.leader_epoch, ns.isr.clone()), (0, 6, vec![0]));
+    let live: BTreeSet<BrokerId> = ids(&[0]).into_iter().collect();
+    let el = |r: &BrokerId| live.contains(r);
+    let replicas = ids(&[0, 1, 2]);
+    let ns = failover_state(&st(-1, 5, &[0]), &replicas, &el, &live, false).unwrap();
+    assert_eq!(flat(&ns), (0, 6, vec![0]));
 }
 
 #[test]
@@ -77,7 +93,7 @@ fn new_partition_gets_live_replicas_as_isr_and_first_leads() {
     let created: Vec<(i32, i32, Vec<i32>)> = writes
         .iter()
         .filter_map(|w| match w {
-            Write::CreateState { partition, state, .. } => Some((*partition, state.leader, state.isr.clone())),
+            Write::CreateState { partition, state, .. } => Some((*partition, flat(state).0, flat(state).2)),
             _ => None,
         })
         .collect();
@@ -134,13 +150,13 @@ fn controlled_shutdown_moves_leaders_and_leaves_isrs() {
         part("t", 2, &[0], Some((st(0, 2, &[0]), 1))),
         part("t", 3, &[0, 1], Some((st(0, 2, &[0]), 3))),
     ];
-    let steps = controlled_shutdown::plan(&parts, &brokers(&[0, 1], &[0]), 0);
+    let steps = controlled_shutdown::plan(&parts, &brokers(&[0, 1], &[0]), BrokerId(0));
     let mut writes = Vec::new();
     let mut remaining = Vec::new();
     for s in steps {
         match s {
             controlled_shutdown::Step::Write { partition, planned, was_leader, .. } => match planned.write {
-                Write::SetState { state, version, .. } => writes.push((partition, state.leader, state.isr, version, was_leader)),
+                Write::SetState { state, version, .. } => writes.push((partition, flat(&state).0, flat(&state).2, version, was_leader)),
                 w => panic!("unexpected {w:?}"),
             },
             controlled_shutdown::Step::Remaining(_, p) => remaining.push(p),
@@ -165,7 +181,7 @@ fn preferred_election_needs_the_preferred_replica_in_the_isr() {
         .map(|s| match s {
             election::Step::Answer((_, p, c, _)) => (*p, *c, None),
             election::Step::Write { partition, planned, .. } => match &planned.write {
-                Write::SetState { state, .. } => (*partition, ErrorCode::NONE, Some(state.leader)),
+                Write::SetState { state, .. } => (*partition, ErrorCode::NONE, Some(state.leader.get())),
                 _ => (*partition, ErrorCode::UNKNOWN_SERVER_ERROR, None),
             },
         })
@@ -205,23 +221,23 @@ fn auto_rebalance_targets_imbalanced_preferred_leaders() {
 fn reassignment_starts_with_adding_and_removing_replicas() {
     let parts = vec![part("t", 0, &[0, 1], Some((st(0, 1, &[0, 1]), 0))), part("t", 1, &[1, 0], Some((st(1, 1, &[1, 0]), 0)))];
     let versions: BTreeMap<String, i32> = [("t".to_string(), 3)].into_iter().collect();
-    let registered: BTreeSet<i32> = [0, 1, 2].into_iter().collect();
+    let registered: BTreeSet<BrokerId> = ids(&[0, 1, 2]).into_iter().collect();
     let plan = reassignment::plan(
         &parts,
         &versions,
         &registered,
-        vec![("t".into(), 0, Some(vec![2, 1])), ("t".into(), 1, Some(vec![9])), ("x".into(), 0, Some(vec![0]))],
+        vec![("t".into(), 0, Some(ids(&[2, 1]))), ("t".into(), 1, Some(ids(&[9]))), ("x".into(), 0, Some(ids(&[0])))],
     );
     let refused: Vec<(String, ErrorCode)> = plan.refused.iter().map(|r| (r.0.clone(), r.2)).collect();
     assert_eq!(refused, vec![("t".into(), ErrorCode::INVALID_REPLICA_ASSIGNMENT), ("x".into(), ErrorCode::UNKNOWN_TOPIC_OR_PARTITION)]);
     assert_eq!(plan.topics.len(), 1);
     match &plan.topics[0].0.write {
         Write::SetTopic { assignment, adding, removing, version, .. } => {
-            assert_eq!(assignment.get(&0), Some(&vec![2, 1, 0]));
-            assert_eq!(adding.get(&0), Some(&vec![2]));
-            assert_eq!(removing.get(&0), Some(&vec![0]));
+            assert_eq!(assignment.get(&0), Some(&ids(&[2, 1, 0])));
+            assert_eq!(adding.get(&0), Some(&ids(&[2])));
+            assert_eq!(removing.get(&0), Some(&ids(&[0])));
             // The untouched partition keeps its replicas.
-            assert_eq!(assignment.get(&1), Some(&vec![1, 0]));
+            assert_eq!(assignment.get(&1), Some(&ids(&[1, 0])));
             assert_eq!(*version, 3);
         }
         w => panic!("unexpected {w:?}"),
@@ -232,8 +248,8 @@ fn reassignment_starts_with_adding_and_removing_replicas() {
 fn reassignment_completes_once_targets_are_in_the_isr() {
     // Moving [0,1] -> [2,1]: replicas [2,1,0], adding [2], removing [0]; leader 0.
     let mut p = part("t", 0, &[2, 1, 0], Some((st(0, 4, &[0, 1]), 8)));
-    p.adding = vec![2];
-    p.removing = vec![0];
+    p.adding = ids(&[2]);
+    p.removing = ids(&[0]);
     let versions: BTreeMap<String, i32> = [("t".to_string(), 3)].into_iter().collect();
     let b = brokers(&[0, 1, 2], &[]);
     // 2 not caught up yet: nothing.
@@ -245,7 +261,7 @@ fn reassignment_completes_once_targets_are_in_the_isr() {
     assert_eq!(states(&plan), vec![("t".into(), 0, 2, 6, vec![1, 2], 9)]);
     match &plan.last().map(|p| &p.write) {
         Some(Write::SetTopic { assignment, adding, removing, version, .. }) => {
-            assert_eq!(assignment.get(&0), Some(&vec![2, 1]));
+            assert_eq!(assignment.get(&0), Some(&ids(&[2, 1])));
             assert!(adding.is_empty() && removing.is_empty());
             assert_eq!(*version, 3);
         }
@@ -256,12 +272,12 @@ fn reassignment_completes_once_targets_are_in_the_isr() {
 #[test]
 fn cancelling_a_reassignment_restores_the_original_replicas() {
     let mut p = part("t", 0, &[2, 1, 0], Some((st(0, 4, &[0, 1]), 8)));
-    p.adding = vec![2];
-    p.removing = vec![0];
-    let plan = reassignment::plan(&[p], &BTreeMap::new(), &[0, 1, 2].into_iter().collect(), vec![("t".into(), 0, None)]);
+    p.adding = ids(&[2]);
+    p.removing = ids(&[0]);
+    let plan = reassignment::plan(&[p], &BTreeMap::new(), &ids(&[0, 1, 2]).into_iter().collect(), vec![("t".into(), 0, None)]);
     match &plan.topics[0].0.write {
         Write::SetTopic { assignment, adding, .. } => {
-            assert_eq!(assignment.get(&0), Some(&vec![1, 0]));
+            assert_eq!(assignment.get(&0), Some(&ids(&[1, 0])));
             assert!(adding.is_empty());
         }
         w => panic!("unexpected {w:?}"),
@@ -272,14 +288,14 @@ fn cancelling_a_reassignment_restores_the_original_replicas() {
 #[test]
 fn legacy_reassign_znode_lists_only_new_moves() {
     let mut moving = part("t", 1, &[2, 1, 0], None);
-    moving.adding = vec![2];
-    moving.removing = vec![0];
+    moving.adding = ids(&[2]);
+    moving.removing = ids(&[0]);
     let parts = vec![part("t", 0, &[0, 1], None), moving];
-    let list = vec![("t".to_string(), 0, vec![0, 1]), ("t".to_string(), 1, vec![2, 1])];
+    let list = vec![("t".to_string(), 0, ids(&[0, 1])), ("t".to_string(), 1, ids(&[2, 1]))];
     assert_eq!(reassignment::legacy_changes(&parts, &list), (vec![], true));
-    let list = vec![("t".to_string(), 0, vec![1, 2])];
-    assert_eq!(reassignment::legacy_changes(&parts, &list), (vec![("t".to_string(), 0, Some(vec![1, 2]))], true));
-    let list = vec![("t".to_string(), 0, vec![0, 1])];
+    let list = vec![("t".to_string(), 0, ids(&[1, 2]))];
+    assert_eq!(reassignment::legacy_changes(&parts, &list), (vec![("t".to_string(), 0, Some(ids(&[1, 2])))], true));
+    let list = vec![("t".to_string(), 0, ids(&[0, 1]))];
     assert_eq!(reassignment::legacy_changes(&parts, &list), (vec![], false));
 }
 

@@ -19,7 +19,7 @@ use bytes::Bytes;
 use tokio::sync::oneshot;
 
 use super::records::{GroupValue, MemberValue, OffsetValue};
-use crate::error_code::raw as errors;
+use crate::error_code::ErrorCode;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GroupState {
@@ -44,7 +44,7 @@ impl GroupState {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JoinResult {
-    pub error: i16,
+    pub error: ErrorCode,
     pub generation: i32,
     pub protocol_type: Option<String>,
     pub protocol_name: Option<String>,
@@ -55,14 +55,14 @@ pub struct JoinResult {
 }
 
 impl JoinResult {
-    pub fn error(error: i16, member_id: &str) -> JoinResult {
+    pub fn error(error: ErrorCode, member_id: &str) -> JoinResult {
         JoinResult { error, generation: -1, member_id: member_id.to_string(), ..Default::default() }
     }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SyncResult {
-    pub error: i16,
+    pub error: ErrorCode,
     pub protocol_type: Option<String>,
     pub protocol_name: Option<String>,
     pub assignment: Bytes,
@@ -298,7 +298,7 @@ impl Group {
     fn join_result(&self, member_id: &str, with_members: bool) -> JoinResult {
         let protocol = self.protocol.clone().unwrap_or_default();
         JoinResult {
-            error: errors::NONE,
+            error: ErrorCode::NONE,
             generation: self.generation,
             protocol_type: self.protocol_type.clone(),
             protocol_name: self.protocol.clone(),
@@ -361,10 +361,10 @@ impl Group {
                 }
             }
             if let Some(tx) = m.join_waiter {
-                self.outbox.push(Outgoing::Join(tx, JoinResult::error(errors::UNKNOWN_MEMBER_ID, id)));
+                self.outbox.push(Outgoing::Join(tx, JoinResult::error(ErrorCode::UNKNOWN_MEMBER_ID, id)));
             }
             if let Some(tx) = m.sync_waiter {
-                self.outbox.push(Outgoing::Sync(tx, SyncResult { error: errors::UNKNOWN_MEMBER_ID, ..Default::default() }));
+                self.outbox.push(Outgoing::Sync(tx, SyncResult { error: ErrorCode::UNKNOWN_MEMBER_ID, ..Default::default() }));
             }
         }
         if self.leader.as_deref() == Some(id) {
@@ -377,7 +377,7 @@ impl Group {
             for m in self.members.values_mut() {
                 m.assignment = Bytes::new();
                 if let Some(tx) = m.sync_waiter.take() {
-                    self.outbox.push(Outgoing::Sync(tx, SyncResult { error: errors::REBALANCE_IN_PROGRESS, ..Default::default() }));
+                    self.outbox.push(Outgoing::Sync(tx, SyncResult { error: ErrorCode::REBALANCE_IN_PROGRESS, ..Default::default() }));
                 }
             }
         }
@@ -454,7 +454,7 @@ impl Group {
             m.rebalance_timeout = p.rebalance_timeout;
             m.last_heartbeat = now;
             if let Some(old) = m.join_waiter.replace(tx) {
-                self.outbox.push(Outgoing::Join(old, JoinResult::error(errors::UNKNOWN_MEMBER_ID, id)));
+                self.outbox.push(Outgoing::Join(old, JoinResult::error(ErrorCode::UNKNOWN_MEMBER_ID, id)));
             }
         }
         if matches!(self.state, GroupState::Stable | GroupState::CompletingRebalance | GroupState::Empty) {
@@ -466,10 +466,10 @@ impl Group {
     pub fn join(&mut self, p: JoinParams, tx: oneshot::Sender<JoinResult>, now: i64, cfg: &GroupConfig) {
         let reply = |g: &mut Group, tx, r| g.outbox.push(Outgoing::Join(tx, r));
         if self.state == GroupState::Dead {
-            return reply(self, tx, JoinResult::error(errors::COORDINATOR_NOT_AVAILABLE, &p.member_id));
+            return reply(self, tx, JoinResult::error(ErrorCode::COORDINATOR_NOT_AVAILABLE, &p.member_id));
         }
         if !self.supports(&p.protocol_type, &p.protocols) {
-            return reply(self, tx, JoinResult::error(errors::INCONSISTENT_GROUP_PROTOCOL, &p.member_id));
+            return reply(self, tx, JoinResult::error(ErrorCode::INCONSISTENT_GROUP_PROTOCOL, &p.member_id));
         }
         if p.member_id.is_empty() {
             // Unknown member.
@@ -479,7 +479,7 @@ impl Group {
                     return self.replace_static_member(&old, new_id, p, tx, now, cfg);
                 }
                 if self.members.len() >= cfg.max_size {
-                    return reply(self, tx, JoinResult::error(errors::GROUP_MAX_SIZE_REACHED, ""));
+                    return reply(self, tx, JoinResult::error(ErrorCode::GROUP_MAX_SIZE_REACHED, ""));
                 }
                 self.add_member(&p, new_id, tx, now);
                 if self.state != GroupState::PreparingRebalance {
@@ -488,12 +488,12 @@ impl Group {
                 return self.maybe_complete_join(now);
             }
             if self.members.len() + self.pending.len() >= cfg.max_size {
-                return reply(self, tx, JoinResult::error(errors::GROUP_MAX_SIZE_REACHED, ""));
+                return reply(self, tx, JoinResult::error(ErrorCode::GROUP_MAX_SIZE_REACHED, ""));
             }
             let new_id = new_member_id(&p.client_id);
             if p.require_known_member_id {
                 self.pending.insert(new_id.clone(), now + p.session_timeout.max(0) as i64);
-                return reply(self, tx, JoinResult::error(errors::MEMBER_ID_REQUIRED, &new_id));
+                return reply(self, tx, JoinResult::error(ErrorCode::MEMBER_ID_REQUIRED, &new_id));
             }
             self.add_member(&p, new_id, tx, now);
             if self.state != GroupState::PreparingRebalance {
@@ -512,12 +512,12 @@ impl Group {
         if let Some(instance) = &p.instance_id {
             if let Some(current) = self.static_members.get(instance) {
                 if *current != id {
-                    return reply(self, tx, JoinResult::error(errors::FENCED_INSTANCE_ID, &id));
+                    return reply(self, tx, JoinResult::error(ErrorCode::FENCED_INSTANCE_ID, &id));
                 }
             }
         }
         if !self.members.contains_key(&id) {
-            return reply(self, tx, JoinResult::error(errors::UNKNOWN_MEMBER_ID, &id));
+            return reply(self, tx, JoinResult::error(ErrorCode::UNKNOWN_MEMBER_ID, &id));
         }
         match self.state {
             GroupState::PreparingRebalance => self.update_member_and_rebalance(&id, &p, tx, now, cfg),
@@ -547,7 +547,7 @@ impl Group {
                     reply(self, tx, r)
                 }
             }
-            GroupState::Empty | GroupState::Dead => reply(self, tx, JoinResult::error(errors::UNKNOWN_MEMBER_ID, &id)),
+            GroupState::Empty | GroupState::Dead => reply(self, tx, JoinResult::error(ErrorCode::UNKNOWN_MEMBER_ID, &id)),
         }
     }
 
@@ -559,10 +559,10 @@ impl Group {
         };
         let old_leader = self.leader.clone();
         if let Some(w) = m.join_waiter.take() {
-            self.outbox.push(Outgoing::Join(w, JoinResult::error(errors::FENCED_INSTANCE_ID, old)));
+            self.outbox.push(Outgoing::Join(w, JoinResult::error(ErrorCode::FENCED_INSTANCE_ID, old)));
         }
         if let Some(w) = m.sync_waiter.take() {
-            self.outbox.push(Outgoing::Sync(w, SyncResult { error: errors::FENCED_INSTANCE_ID, ..Default::default() }));
+            self.outbox.push(Outgoing::Sync(w, SyncResult { error: ErrorCode::FENCED_INSTANCE_ID, ..Default::default() }));
         }
         m.id = new_id.clone();
         m.last_heartbeat = now;
@@ -594,18 +594,18 @@ impl Group {
         let err = |e| SyncResult { error: e, ..Default::default() };
         if let Some(i) = instance_id {
             if self.static_members.get(i).map(|x| x != member_id).unwrap_or(false) {
-                return self.outbox.push(Outgoing::Sync(tx, err(errors::FENCED_INSTANCE_ID)));
+                return self.outbox.push(Outgoing::Sync(tx, err(ErrorCode::FENCED_INSTANCE_ID)));
             }
         }
         if !self.members.contains_key(member_id) {
-            return self.outbox.push(Outgoing::Sync(tx, err(errors::UNKNOWN_MEMBER_ID)));
+            return self.outbox.push(Outgoing::Sync(tx, err(ErrorCode::UNKNOWN_MEMBER_ID)));
         }
         if generation != self.generation {
-            return self.outbox.push(Outgoing::Sync(tx, err(errors::ILLEGAL_GENERATION)));
+            return self.outbox.push(Outgoing::Sync(tx, err(ErrorCode::ILLEGAL_GENERATION)));
         }
         match self.state {
-            GroupState::Empty | GroupState::Dead => self.outbox.push(Outgoing::Sync(tx, err(errors::UNKNOWN_MEMBER_ID))),
-            GroupState::PreparingRebalance => self.outbox.push(Outgoing::Sync(tx, err(errors::REBALANCE_IN_PROGRESS))),
+            GroupState::Empty | GroupState::Dead => self.outbox.push(Outgoing::Sync(tx, err(ErrorCode::UNKNOWN_MEMBER_ID))),
+            GroupState::PreparingRebalance => self.outbox.push(Outgoing::Sync(tx, err(ErrorCode::REBALANCE_IN_PROGRESS))),
             GroupState::CompletingRebalance => {
                 if let Some(m) = self.members.get_mut(member_id) {
                     m.last_heartbeat = now;
@@ -622,7 +622,7 @@ impl Group {
                     let pn = self.protocol.clone();
                     for m in self.members.values_mut() {
                         if let Some(w) = m.sync_waiter.take() {
-                            let r = SyncResult { error: errors::NONE, protocol_type: pt.clone(), protocol_name: pn.clone(), assignment: m.assignment.clone() };
+                            let r = SyncResult { error: ErrorCode::NONE, protocol_type: pt.clone(), protocol_name: pn.clone(), assignment: m.assignment.clone() };
                             self.outbox.push(Outgoing::Sync(w, r));
                         }
                     }
@@ -633,42 +633,42 @@ impl Group {
                     m.last_heartbeat = now;
                     m.assignment.clone()
                 });
-                let r = SyncResult { error: errors::NONE, protocol_type: self.protocol_type.clone(), protocol_name: self.protocol.clone(), assignment: r.unwrap_or_default() };
+                let r = SyncResult { error: ErrorCode::NONE, protocol_type: self.protocol_type.clone(), protocol_name: self.protocol.clone(), assignment: r.unwrap_or_default() };
                 self.outbox.push(Outgoing::Sync(tx, r));
             }
         }
     }
 
-    pub fn heartbeat(&mut self, member_id: &str, instance_id: Option<&str>, generation: i32, now: i64) -> i16 {
+    pub fn heartbeat(&mut self, member_id: &str, instance_id: Option<&str>, generation: i32, now: i64) -> ErrorCode {
         if let Some(i) = instance_id {
             if self.static_members.get(i).map(|x| x != member_id).unwrap_or(false) {
-                return errors::FENCED_INSTANCE_ID;
+                return ErrorCode::FENCED_INSTANCE_ID;
             }
         }
         if matches!(self.state, GroupState::Empty | GroupState::Dead) {
-            return errors::UNKNOWN_MEMBER_ID;
+            return ErrorCode::UNKNOWN_MEMBER_ID;
         }
-        let Some(m) = self.members.get_mut(member_id) else { return errors::UNKNOWN_MEMBER_ID };
+        let Some(m) = self.members.get_mut(member_id) else { return ErrorCode::UNKNOWN_MEMBER_ID };
         if generation != self.generation {
-            return errors::ILLEGAL_GENERATION;
+            return ErrorCode::ILLEGAL_GENERATION;
         }
         m.last_heartbeat = now;
         match self.state {
-            GroupState::PreparingRebalance => errors::REBALANCE_IN_PROGRESS,
-            _ => errors::NONE,
+            GroupState::PreparingRebalance => ErrorCode::REBALANCE_IN_PROGRESS,
+            _ => ErrorCode::NONE,
         }
     }
 
     /// LeaveGroup of one member (by id, or by instance id when the id is empty).
-    pub fn leave(&mut self, member_id: &str, instance_id: Option<&str>, now: i64, cfg: &GroupConfig) -> (String, i16) {
+    pub fn leave(&mut self, member_id: &str, instance_id: Option<&str>, now: i64, cfg: &GroupConfig) -> (String, ErrorCode) {
         let id = match (member_id.is_empty(), instance_id) {
             (true, Some(i)) => match self.static_members.get(i) {
                 Some(id) => id.clone(),
-                None => return (String::new(), errors::UNKNOWN_MEMBER_ID),
+                None => return (String::new(), ErrorCode::UNKNOWN_MEMBER_ID),
             },
             (false, Some(i)) => {
                 if self.static_members.get(i).map(|x| x != member_id).unwrap_or(false) {
-                    return (member_id.to_string(), errors::FENCED_INSTANCE_ID);
+                    return (member_id.to_string(), ErrorCode::FENCED_INSTANCE_ID);
                 }
                 member_id.to_string()
             }
@@ -676,14 +676,14 @@ impl Group {
         };
         if self.pending.remove(&id).is_some() {
             self.maybe_complete_join(now);
-            return (id, errors::NONE);
+            return (id, ErrorCode::NONE);
         }
         if !self.members.contains_key(&id) {
-            return (id, errors::UNKNOWN_MEMBER_ID);
+            return (id, ErrorCode::UNKNOWN_MEMBER_ID);
         }
         tracing::info!("group {}: member {id} left", self.id);
         self.remove_member_and_update(&id, now, cfg);
-        (id, errors::NONE)
+        (id, ErrorCode::NONE)
     }
 
     fn remove_member_and_update(&mut self, id: &str, now: i64, cfg: &GroupConfig) {
@@ -763,24 +763,24 @@ mod tests {
         let mut g = Group::new("g", 0);
         let mut rx = join(&mut g, params("", None, true), 0);
         let r = rx.try_recv().unwrap();
-        assert_eq!(r.error, errors::MEMBER_ID_REQUIRED);
+        assert_eq!(r.error, ErrorCode::MEMBER_ID_REQUIRED);
         assert!(r.member_id.starts_with("c-"));
         let mut rx = join(&mut g, params(&r.member_id, None, true), 1);
         let j = rx.try_recv().unwrap();
-        assert_eq!((j.error, j.generation, j.members.len()), (0, 1, 1));
+        assert_eq!((j.error, j.generation, j.members.len()), (ErrorCode::NONE, 1, 1));
         assert_eq!(j.leader, j.member_id);
         let (tx, mut srx) = oneshot::channel();
         g.sync(&j.member_id, None, 0, vec![], tx, 2);
         deliver(&mut g);
-        assert_eq!(srx.try_recv().unwrap().error, errors::ILLEGAL_GENERATION);
+        assert_eq!(srx.try_recv().unwrap().error, ErrorCode::ILLEGAL_GENERATION);
         let (tx, mut srx) = oneshot::channel();
         g.sync(&j.member_id, None, 1, vec![(j.member_id.clone(), Bytes::from_static(b"a"))], tx, 2);
         deliver(&mut g);
         assert_eq!(srx.try_recv().unwrap().assignment, Bytes::from_static(b"a"));
         assert_eq!(g.state, GroupState::Stable);
         assert_eq!(g.heartbeat(&j.member_id, None, 1, 3), 0);
-        assert_eq!(g.heartbeat(&j.member_id, None, 0, 3), errors::ILLEGAL_GENERATION);
-        assert_eq!(g.heartbeat("nobody", None, 1, 3), errors::UNKNOWN_MEMBER_ID);
+        assert_eq!(g.heartbeat(&j.member_id, None, 0, 3), ErrorCode::ILLEGAL_GENERATION);
+        assert_eq!(g.heartbeat("nobody", None, 1, 3), ErrorCode::UNKNOWN_MEMBER_ID);
         // Session expiry empties the group.
         g.tick(2000, &CFG);
         assert_eq!(g.state, GroupState::Empty);
@@ -796,7 +796,7 @@ mod tests {
         deliver(&mut g);
         let mut brx = join(&mut g, params("", None, false), 10);
         assert_eq!(g.state, GroupState::PreparingRebalance);
-        assert_eq!(g.heartbeat(&a.member_id, None, 1, 11), errors::REBALANCE_IN_PROGRESS);
+        assert_eq!(g.heartbeat(&a.member_id, None, 1, 11), ErrorCode::REBALANCE_IN_PROGRESS);
         assert!(brx.try_recv().is_err());
         // a never rejoins: after the rebalance timeout, b alone forms generation 2.
         g.tick(10 + 5001, &CFG);
@@ -809,17 +809,17 @@ mod tests {
     fn static_member_rejoin_keeps_stable_group() {
         let mut g = Group::new("g", 0);
         let a = join(&mut g, params("", Some("i1"), true), 0).try_recv().unwrap();
-        assert_eq!(a.error, 0);
+        assert_eq!(a.error, ErrorCode::NONE);
         let (tx, _s) = oneshot::channel();
         g.sync(&a.member_id, Some("i1"), 1, vec![(a.member_id.clone(), Bytes::from_static(b"x"))], tx, 0);
         deliver(&mut g);
         let a2 = join(&mut g, params("", Some("i1"), true), 5).try_recv().unwrap();
-        assert_eq!((a2.error, a2.generation), (0, 1));
+        assert_eq!((a2.error, a2.generation), (ErrorCode::NONE, 1));
         assert_ne!(a2.member_id, a.member_id);
         assert_eq!(g.state, GroupState::Stable);
-        assert_eq!(g.heartbeat(&a.member_id, Some("i1"), 1, 6), errors::FENCED_INSTANCE_ID);
+        assert_eq!(g.heartbeat(&a.member_id, Some("i1"), 1, 6), ErrorCode::FENCED_INSTANCE_ID);
         let (id, e) = g.leave("", Some("i1"), 7, &CFG);
-        assert_eq!((id, e), (a2.member_id.clone(), 0));
+        assert_eq!((id, e), (a2.member_id.clone(), ErrorCode::NONE));
         assert_eq!(g.state, GroupState::Empty);
     }
 
@@ -848,9 +848,9 @@ mod tests {
         let _a = join(&mut g, params("", None, false), 0);
         let mut p = params("", None, false);
         p.protocols = vec![("other".into(), Bytes::new())];
-        assert_eq!(join(&mut g, p, 1).try_recv().unwrap().error, errors::INCONSISTENT_GROUP_PROTOCOL);
+        assert_eq!(join(&mut g, p, 1).try_recv().unwrap().error, ErrorCode::INCONSISTENT_GROUP_PROTOCOL);
         let mut p = params("", None, false);
         p.protocol_type = String::new();
-        assert_eq!(join(&mut g, p, 1).try_recv().unwrap().error, errors::INCONSISTENT_GROUP_PROTOCOL);
+        assert_eq!(join(&mut g, p, 1).try_recv().unwrap().error, ErrorCode::INCONSISTENT_GROUP_PROTOCOL);
     }
 }

@@ -34,7 +34,7 @@ use self::records::{Key, OffsetValue};
 use crate::config::BrokerConfig;
 use crate::log::partition_log::now_ms;
 use crate::log::{batch, LogManager};
-use crate::error_code::raw as errors;
+use crate::error_code::ErrorCode;
 
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 
@@ -120,29 +120,29 @@ impl GroupCoordinator {
     }
 
     /// Ok(partition) when this broker coordinates the group now, else the error code.
-    fn check(&self, inner: &Inner, group: &str) -> Result<i32, i16> {
+    fn check(&self, inner: &Inner, group: &str) -> Result<i32, ErrorCode> {
         let p = self.partition_for(group);
         match inner.partitions.get(&p) {
             Some(PartStatus::Loaded) => Ok(p),
-            Some(PartStatus::Loading) => Err(errors::COORDINATOR_LOAD_IN_PROGRESS),
-            None => Err(errors::NOT_COORDINATOR),
+            Some(PartStatus::Loading) => Err(ErrorCode::COORDINATOR_LOAD_IN_PROGRESS),
+            None => Err(ErrorCode::NOT_COORDINATOR),
         }
     }
 
     /// Appends records (key, value or tombstone) to one partition of `__consumer_offsets`.
-    fn store(logs: &LogManager, partition: i32, recs: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<(), i16> {
+    fn store(logs: &LogManager, partition: i32, recs: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<(), ErrorCode> {
         if recs.is_empty() {
             return Ok(());
         }
         let refs: Vec<(Option<&[u8]>, Option<&[u8]>)> = recs.iter().map(|(k, v)| (Some(k.as_slice()), v.as_deref())).collect();
         let mut b = batch::build(&refs, now_ms());
-        let Some(part) = logs.get(OFFSETS_TOPIC, partition) else { return Err(errors::NOT_COORDINATOR) };
+        let Some(part) = logs.get(OFFSETS_TOPIC, partition) else { return Err(ErrorCode::NOT_COORDINATOR) };
         let res = crate::replica::append_leader(logs, &part, &mut b);
         match res {
             Ok(_) => Ok(()),
             Err(e) => {
                 tracing::error!("cannot write to {OFFSETS_TOPIC}-{partition}: {e}");
-                Err(errors::COORDINATOR_NOT_AVAILABLE)
+                Err(ErrorCode::COORDINATOR_NOT_AVAILABLE)
             }
         }
     }
@@ -157,7 +157,7 @@ impl GroupCoordinator {
                 for o in g.outbox.iter_mut() {
                     match o {
                         Outgoing::Sync(_, r) => *r = SyncResult { error: code, ..Default::default() },
-                        Outgoing::Join(_, r) if r.error == errors::NONE => r.error = code,
+                        Outgoing::Join(_, r) if r.error == ErrorCode::NONE => r.error = code,
                         _ => {}
                     }
                 }
@@ -177,11 +177,11 @@ impl GroupCoordinator {
 
     pub fn join(&self, logs: &LogManager, group_id: &str, p: JoinParams) -> oneshot::Receiver<JoinResult> {
         let (tx, rx) = oneshot::channel();
-        let err = |tx: oneshot::Sender<JoinResult>, e: i16, id: &str| {
+        let err = |tx: oneshot::Sender<JoinResult>, e: ErrorCode, id: &str| {
             let _ = tx.send(JoinResult::error(e, id));
         };
         if group_id.is_empty() {
-            err(tx, errors::INVALID_GROUP_ID, &p.member_id);
+            err(tx, ErrorCode::INVALID_GROUP_ID, &p.member_id);
             return rx;
         }
         let mut inner = self.lock();
@@ -193,13 +193,13 @@ impl GroupCoordinator {
             }
         };
         if (p.session_timeout as i64) < self.settings.min_session_ms || (p.session_timeout as i64) > self.settings.max_session_ms {
-            err(tx, errors::INVALID_SESSION_TIMEOUT, &p.member_id);
+            err(tx, ErrorCode::INVALID_SESSION_TIMEOUT, &p.member_id);
             return rx;
         }
         let now = now_ms();
         if !inner.groups.contains_key(group_id) {
             if !p.member_id.is_empty() {
-                err(tx, errors::UNKNOWN_MEMBER_ID, &p.member_id);
+                err(tx, ErrorCode::UNKNOWN_MEMBER_ID, &p.member_id);
                 return rx;
             }
             inner.groups.insert(group_id.to_string(), Group::new(group_id, now));
@@ -231,7 +231,7 @@ impl GroupCoordinator {
         };
         match inner.groups.get_mut(group_id) {
             None => {
-                let _ = tx.send(SyncResult { error: errors::UNKNOWN_MEMBER_ID, ..Default::default() });
+                let _ = tx.send(SyncResult { error: ErrorCode::UNKNOWN_MEMBER_ID, ..Default::default() });
             }
             Some(g) => {
                 g.sync(member_id, instance_id, generation, assignments, tx, now_ms());
@@ -241,14 +241,14 @@ impl GroupCoordinator {
         rx
     }
 
-    pub fn heartbeat(&self, logs: &LogManager, group_id: &str, member_id: &str, instance_id: Option<&str>, generation: i32) -> i16 {
+    pub fn heartbeat(&self, logs: &LogManager, group_id: &str, member_id: &str, instance_id: Option<&str>, generation: i32) -> ErrorCode {
         let mut inner = self.lock();
         let partition = match self.check(&inner, group_id) {
             Ok(p) => p,
             Err(e) => return e,
         };
         match inner.groups.get_mut(group_id) {
-            None => errors::UNKNOWN_MEMBER_ID,
+            None => ErrorCode::UNKNOWN_MEMBER_ID,
             Some(g) => {
                 let e = g.heartbeat(member_id, instance_id, generation, now_ms());
                 Self::finish(logs, g, partition);
@@ -258,12 +258,12 @@ impl GroupCoordinator {
     }
 
     /// Ok(per-member (member id, error)) or a group-level error.
-    pub fn leave(&self, logs: &LogManager, group_id: &str, members: &[(String, Option<String>)]) -> Result<Vec<(String, i16)>, i16> {
+    pub fn leave(&self, logs: &LogManager, group_id: &str, members: &[(String, Option<String>)]) -> Result<Vec<(String, ErrorCode)>, ErrorCode> {
         let mut inner = self.lock();
         let partition = self.check(&inner, group_id)?;
         let now = now_ms();
         match inner.groups.get_mut(group_id) {
-            None => Ok(members.iter().map(|(m, _)| (m.clone(), errors::UNKNOWN_MEMBER_ID)).collect()),
+            None => Ok(members.iter().map(|(m, _)| (m.clone(), ErrorCode::UNKNOWN_MEMBER_ID)).collect()),
             Some(g) => {
                 let out = members.iter().map(|(m, i)| g.leave(m, i.as_deref(), now, &self.settings.group)).collect();
                 Self::finish(logs, g, partition);
@@ -281,9 +281,9 @@ impl GroupCoordinator {
         member_id: &str,
         instance_id: Option<&str>,
         commits: Vec<Commit>,
-    ) -> Result<(), i16> {
+    ) -> Result<(), ErrorCode> {
         if group_id.is_empty() {
-            return Err(errors::INVALID_GROUP_ID);
+            return Err(ErrorCode::INVALID_GROUP_ID);
         }
         let mut inner = self.lock();
         let partition = self.check(&inner, group_id)?;
@@ -292,26 +292,26 @@ impl GroupCoordinator {
             None if generation < 0 => {
                 inner.groups.insert(group_id.to_string(), Group::new(group_id, now));
             }
-            None => return Err(errors::ILLEGAL_GENERATION),
+            None => return Err(ErrorCode::ILLEGAL_GENERATION),
             Some(g) => {
                 if g.state == GroupState::Dead {
-                    return Err(errors::COORDINATOR_NOT_AVAILABLE);
+                    return Err(ErrorCode::COORDINATOR_NOT_AVAILABLE);
                 }
                 let simple = generation < 0 && g.state == GroupState::Empty;
                 if !simple {
                     if let Some(i) = instance_id {
                         if g.static_members.get(i).map(|x| x != member_id).unwrap_or(false) {
-                            return Err(errors::FENCED_INSTANCE_ID);
+                            return Err(ErrorCode::FENCED_INSTANCE_ID);
                         }
                     }
                     if !g.members.contains_key(member_id) {
-                        return Err(errors::UNKNOWN_MEMBER_ID);
+                        return Err(ErrorCode::UNKNOWN_MEMBER_ID);
                     }
                     if generation != g.generation {
-                        return Err(errors::ILLEGAL_GENERATION);
+                        return Err(ErrorCode::ILLEGAL_GENERATION);
                     }
                     if g.state == GroupState::CompletingRebalance {
-                        return Err(errors::REBALANCE_IN_PROGRESS);
+                        return Err(ErrorCode::REBALANCE_IN_PROGRESS);
                     }
                 }
             }
@@ -336,7 +336,7 @@ impl GroupCoordinator {
     }
 
     /// OffsetFetch: the committed offsets of the given partitions (None = all of them).
-    pub fn fetch(&self, group_id: &str, wanted: Option<Vec<(String, Vec<i32>)>>) -> Result<Vec<(String, i32, Option<OffsetValue>)>, i16> {
+    pub fn fetch(&self, group_id: &str, wanted: Option<Vec<(String, Vec<i32>)>>) -> Result<Vec<(String, i32, Option<OffsetValue>)>, ErrorCode> {
         let inner = self.lock();
         self.check(&inner, group_id)?;
         let g = inner.groups.get(group_id);
@@ -374,7 +374,7 @@ impl GroupCoordinator {
         v
     }
 
-    pub fn describe(&self, group_id: &str) -> Result<GroupInfo, i16> {
+    pub fn describe(&self, group_id: &str) -> Result<GroupInfo, ErrorCode> {
         let inner = self.lock();
         self.check(&inner, group_id)?;
         let Some(g) = inner.groups.get(group_id) else {
@@ -416,47 +416,47 @@ impl GroupCoordinator {
         recs
     }
 
-    pub fn delete_group(&self, logs: &LogManager, group_id: &str) -> i16 {
+    pub fn delete_group(&self, logs: &LogManager, group_id: &str) -> ErrorCode {
         let mut inner = self.lock();
         let partition = match self.check(&inner, group_id) {
             Ok(p) => p,
             Err(e) => return e,
         };
-        let Some(g) = inner.groups.get(group_id) else { return errors::GROUP_ID_NOT_FOUND };
+        let Some(g) = inner.groups.get(group_id) else { return ErrorCode::GROUP_ID_NOT_FOUND };
         if !g.deletable() {
-            return errors::NON_EMPTY_GROUP;
+            return ErrorCode::NON_EMPTY_GROUP;
         }
         if let Err(e) = Self::store(logs, partition, &Self::tombstones(g)) {
             return e;
         }
         inner.groups.remove(group_id);
         tracing::info!("deleted group {group_id}");
-        errors::NONE
+        ErrorCode::NONE
     }
 
     /// OffsetDelete: Ok(per-partition errors) or a group-level error.
-    pub fn delete_offsets(&self, logs: &LogManager, group_id: &str, parts: &[(String, i32)]) -> Result<Vec<i16>, i16> {
+    pub fn delete_offsets(&self, logs: &LogManager, group_id: &str, parts: &[(String, i32)]) -> Result<Vec<ErrorCode>, ErrorCode> {
         let mut inner = self.lock();
         let partition = self.check(&inner, group_id)?;
-        let Some(g) = inner.groups.get_mut(group_id) else { return Err(errors::GROUP_ID_NOT_FOUND) };
+        let Some(g) = inner.groups.get_mut(group_id) else { return Err(ErrorCode::GROUP_ID_NOT_FOUND) };
         if g.state == GroupState::Dead {
-            return Err(errors::GROUP_ID_NOT_FOUND);
+            return Err(ErrorCode::GROUP_ID_NOT_FOUND);
         }
         let subscribed: Vec<String> = if g.deletable() {
             Vec::new()
         } else {
             match g.subscribed_topics() {
                 Some(t) => t,
-                None => return Err(errors::NON_EMPTY_GROUP),
+                None => return Err(ErrorCode::NON_EMPTY_GROUP),
             }
         };
         let mut codes = Vec::new();
         let mut recs = Vec::new();
         for (t, p) in parts {
             if subscribed.contains(t) {
-                codes.push(errors::GROUP_SUBSCRIBED_TO_TOPIC);
+                codes.push(ErrorCode::GROUP_SUBSCRIBED_TO_TOPIC);
             } else {
-                codes.push(errors::NONE);
+                codes.push(ErrorCode::NONE);
                 if g.offsets.contains_key(&(t.clone(), *p)) {
                     recs.push((records::encode_key(&Key::Offset { group: group_id.to_string(), topic: t.clone(), partition: *p }), None));
                 }
@@ -464,7 +464,7 @@ impl GroupCoordinator {
         }
         Self::store(logs, partition, &recs)?;
         for ((t, p), c) in parts.iter().zip(&codes) {
-            if *c == errors::NONE {
+            if *c == ErrorCode::NONE {
                 g.offsets.remove(&(t.clone(), *p));
             }
         }

@@ -43,15 +43,15 @@ async fn state_is_rebuilt_from_the_log() {
             require_known_member_id: false,
         };
         let j = gc.join(&logs, "live", p("")).await.unwrap();
-        assert_eq!((j.error, j.generation), (0, 1));
+        assert_eq!((j.error, j.generation), (ErrorCode::NONE, 1));
         member = j.member_id.clone();
         let s = gc.sync(&logs, "live", &member, None, 1, vec![(member.clone(), Bytes::from_static(b"asg"))]).await.unwrap();
         assert_eq!(s.error, 0);
         gc.commit(&logs, "live", 1, &member, None, vec![("t".into(), 0, ov(3))]).unwrap();
-        assert_eq!(gc.commit(&logs, "live", 2, &member, None, vec![("t".into(), 0, ov(4))]), Err(errors::ILLEGAL_GENERATION));
+        assert_eq!(gc.commit(&logs, "live", 2, &member, None, vec![("t".into(), 0, ov(4))]), Err(ErrorCode::ILLEGAL_GENERATION));
         gc.commit(&logs, "gone", -1, "", None, vec![("t".into(), 0, ov(1))]).unwrap();
-        assert_eq!(gc.delete_group(&logs, "gone"), errors::NONE);
-        assert_eq!(gc.delete_group(&logs, "live"), errors::NON_EMPTY_GROUP);
+        assert_eq!(gc.delete_group(&logs, "gone"), ErrorCode::NONE);
+        assert_eq!(gc.delete_group(&logs, "live"), ErrorCode::NON_EMPTY_GROUP);
         logs.checkpoint(true);
     }
     // A new broker process on the same log dir.
@@ -64,7 +64,7 @@ async fn state_is_rebuilt_from_the_log() {
     let info = gc.describe("live").unwrap();
     assert_eq!((info.state, info.members.len()), ("Stable", 1));
     assert_eq!(info.members[0].assignment, Bytes::from_static(b"asg"));
-    assert_eq!(gc.heartbeat(&logs, "live", &member, None, 1), errors::NONE);
+    assert_eq!(gc.heartbeat(&logs, "live", &member, None, 1), ErrorCode::NONE);
     let mut listed: Vec<String> = gc.list().into_iter().map(|(g, _, _)| g).collect();
     listed.sort();
     assert_eq!(listed, vec!["live".to_string(), "simple".to_string()]);
@@ -91,6 +91,6 @@ fn not_owned_or_loading_partitions_are_refused() {
     let d = tempfile::tempdir().unwrap();
     let (_c, logs, gc) = setup(d.path(), "");
     gc.update_ownership(&logs, &BTreeSet::new(), Some(3));
-    assert_eq!(gc.fetch("x", None).unwrap_err(), errors::NOT_COORDINATOR);
-    assert_eq!(gc.commit(&logs, "", -1, "", None, vec![]), Err(errors::INVALID_GROUP_ID));
+    assert_eq!(gc.fetch("x", None).unwrap_err(), ErrorCode::NOT_COORDINATOR);
+    assert_eq!(gc.commit(&logs, "", -1, "", None, vec![]), Err(ErrorCode::INVALID_GROUP_ID));
 }

@@ -15,12 +15,14 @@
 
 use std::collections::BTreeMap;
 
+use crate::ids::{BrokerId, LeaderEpoch, Offset};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
     /// No leader known, or not a replica.
     None,
     Leader,
-    Follower { leader: i32 },
+    Follower { leader: BrokerId },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,13 +37,13 @@ pub struct FollowerProgress {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReplicaState {
     pub role: Role,
-    pub leader_epoch: i32,
+    pub leader_epoch: LeaderEpoch,
     pub controller_epoch: i32,
-    pub replicas: Vec<i32>,
-    pub isr: Vec<i32>,
+    pub replicas: Vec<BrokerId>,
+    pub isr: Vec<BrokerId>,
     /// Version of the partition's state znode this ISR was read or written at.
     pub zk_version: i32,
-    pub followers: BTreeMap<i32, FollowerProgress>,
+    pub followers: BTreeMap<BrokerId, FollowerProgress>,
     /// An ISR change is being written to ZooKeeper (one at a time, as Kafka).
     pub isr_write_pending: bool,
     /// A follower must ask its leader where its log diverges before fetching.
@@ -56,7 +58,7 @@ impl Default for ReplicaState {
     fn default() -> Self {
         ReplicaState {
             role: Role::None,
-            leader_epoch: -1,
+            leader_epoch: LeaderEpoch(-1),
             controller_epoch: -1,
             replicas: Vec::new(),
             isr: Vec::new(),
@@ -73,7 +75,7 @@ impl Default for ReplicaState {
 impl ReplicaState {
     /// Takes leadership at `epoch`. Followers in the ISR count as caught up now (Kafka resets
     /// their lastCaughtUpTime so that a new leader does not shrink the ISR at once).
-    pub fn become_leader(&mut self, epoch: i32, controller_epoch: i32, replicas: &[i32], isr: &[i32], zk_version: i32, now: i64) {
+    pub fn become_leader(&mut self, epoch: LeaderEpoch, controller_epoch: i32, replicas: &[BrokerId], isr: &[BrokerId], zk_version: i32, now: i64) {
         self.role = Role::Leader;
         self.leader_epoch = epoch;
         self.controller_epoch = controller_epoch;
@@ -91,7 +93,7 @@ impl ReplicaState {
             .collect();
     }
 
-    pub fn become_follower(&mut self, leader: i32, epoch: i32, controller_epoch: i32, replicas: &[i32], isr: &[i32], zk_version: i32) {
+    pub fn become_follower(&mut self, leader: BrokerId, epoch: LeaderEpoch, controller_epoch: i32, replicas: &[BrokerId], isr: &[BrokerId], zk_version: i32) {
         self.role = Role::Follower { leader };
         self.leader_epoch = epoch;
         self.controller_epoch = controller_epoch;
@@ -103,7 +105,7 @@ impl ReplicaState {
         self.needs_truncation = true;
     }
 
-    pub fn become_none(&mut self, epoch: i32) {
+    pub fn become_none(&mut self, epoch: LeaderEpoch) {
         self.role = Role::None;
         self.leader_epoch = epoch;
         self.followers.clear();
@@ -111,7 +113,8 @@ impl ReplicaState {
     }
 
     /// A follower fetched from `fetch_offset` while our log end was `leader_leo`.
-    pub fn record_fetch(&mut self, follower: i32, fetch_offset: i64, leader_leo: i64, now: i64) {
+    pub fn record_fetch(&mut self, follower: BrokerId, fetch_offset: Offset, leader_leo: Offset, now: i64) {
+        let (fetch_offset, leader_leo) = (fetch_offset.get(), leader_leo.get());
         let p = self.followers.entry(follower).or_insert(FollowerProgress {
             leo: -1,
             caught_up_ms: 0,
@@ -130,8 +133,8 @@ impl ReplicaState {
 
     /// The high watermark the ISR supports: the least log end offset over its members
     /// (ours is `my_leo`). None while an ISR follower has not fetched yet at this epoch.
-    pub fn isr_min_leo(&self, me: i32, my_leo: i64) -> Option<i64> {
-        let mut min = my_leo;
+    pub fn isr_min_leo(&self, me: BrokerId, my_leo: Offset) -> Option<Offset> {
+        let mut min = my_leo.get();
         for r in &self.isr {
             if *r == me {
                 continue;
@@ -142,11 +145,11 @@ impl ReplicaState {
             }
             min = min.min(leo);
         }
-        Some(min)
+        Some(Offset(min))
     }
 
     /// ISR members (other than us) that have not caught up within `lag_ms`.
-    pub fn lagging(&self, me: i32, now: i64, lag_ms: i64) -> Vec<i32> {
+    pub fn lagging(&self, me: BrokerId, now: i64, lag_ms: i64) -> Vec<BrokerId> {
         self.isr
             .iter()
             .copied()
@@ -156,7 +159,8 @@ impl ReplicaState {
     }
 
     /// Whether `follower` (outside the ISR) may join it now.
-    pub fn may_join(&self, follower: i32, hw: i64, epoch_start: i64) -> bool {
+    pub fn may_join(&self, follower: BrokerId, hw: Offset, epoch_start: Offset) -> bool {
+        let (hw, epoch_start) = (hw.get(), epoch_start.get());
         if self.isr.contains(&follower) || !self.replicas.contains(&follower) {
             return false;
         }
@@ -171,48 +175,55 @@ impl ReplicaState {
 mod tests {
     use super::*;
 
+    fn b(ids: &[i32]) -> Vec<BrokerId> {
+        BrokerId::wrap_all(ids)
+    }
+
+    const ME: BrokerId = BrokerId(0);
+
     #[test]
     fn high_watermark_waits_for_every_isr_member() {
         let mut s = ReplicaState::default();
-        s.become_leader(3, 1, &[0, 1, 2], &[0, 1, 2], 5, 1000);
-        assert_eq!(s.isr_min_leo(0, 10), None, "followers have not fetched yet");
-        s.record_fetch(1, 10, 10, 1001);
-        assert_eq!(s.isr_min_leo(0, 10), None);
-        s.record_fetch(2, 7, 10, 1002);
-        assert_eq!(s.isr_min_leo(0, 10), Some(7));
-        s.record_fetch(2, 10, 10, 1003);
-        assert_eq!(s.isr_min_leo(0, 12), Some(10));
+        s.become_leader(LeaderEpoch(3), 1, &b(&[0, 1, 2]), &b(&[0, 1, 2]), 5, 1000);
+        assert_eq!(s.isr_min_leo(ME, Offset(10)), None, "followers have not fetched yet");
+        s.record_fetch(BrokerId(1), Offset(10), Offset(10), 1001);
+        assert_eq!(s.isr_min_leo(ME, Offset(10)), None);
+        s.record_fetch(BrokerId(2), Offset(7), Offset(10), 1002);
+        assert_eq!(s.isr_min_leo(ME, Offset(10)), Some(Offset(7)));
+        s.record_fetch(BrokerId(2), Offset(10), Offset(10), 1003);
+        assert_eq!(s.isr_min_leo(ME, Offset(12)), Some(Offset(10)));
         // Without the slow member in the ISR the others decide.
-        s.isr = vec![0, 1];
-        assert_eq!(s.isr_min_leo(0, 12), Some(10));
+        s.isr = b(&[0, 1]);
+        assert_eq!(s.isr_min_leo(ME, Offset(12)), Some(Offset(10)));
     }
 
     #[test]
     fn lag_follows_kafkas_caught_up_rule() {
         let mut s = ReplicaState::default();
-        s.become_leader(1, 1, &[0, 1], &[0, 1], 0, 0);
-        assert!(s.lagging(0, 100, 1000).is_empty(), "a new leader counts ISR members as caught up");
-        assert_eq!(s.lagging(0, 1001, 1000), vec![1]);
+        s.become_leader(LeaderEpoch(1), 1, &b(&[0, 1]), &b(&[0, 1]), 0, 0);
+        assert!(s.lagging(ME, 100, 1000).is_empty(), "a new leader counts ISR members as caught up");
+        assert_eq!(s.lagging(ME, 1001, 1000), b(&[1]));
         // Fetching behind the log end, but at the end the leader had at the previous fetch.
-        s.record_fetch(1, 5, 10, 1500);
-        assert_eq!(s.lagging(0, 1600, 1000), vec![1], "not caught up yet");
-        s.record_fetch(1, 10, 12, 2000);
-        assert_eq!(s.followers[&1].caught_up_ms, 1500);
-        s.record_fetch(1, 12, 12, 2100);
-        assert!(s.lagging(0, 3000, 1000).is_empty());
-        assert_eq!(s.lagging(0, 3101, 1000), vec![1]);
+        s.record_fetch(BrokerId(1), Offset(5), Offset(10), 1500);
+        assert_eq!(s.lagging(ME, 1600, 1000), b(&[1]), "not caught up yet");
+        s.record_fetch(BrokerId(1), Offset(10), Offset(12), 2000);
+        assert_eq!(s.followers[&BrokerId(1)].caught_up_ms, 1500);
+        s.record_fetch(BrokerId(1), Offset(12), Offset(12), 2100);
+        assert!(s.lagging(ME, 3000, 1000).is_empty());
+        assert_eq!(s.lagging(ME, 3101, 1000), b(&[1]));
     }
 
     #[test]
     fn joining_needs_the_high_watermark_and_the_epoch_start() {
         let mut s = ReplicaState::default();
-        s.become_leader(2, 1, &[0, 1], &[0], 0, 0);
-        assert!(!s.may_join(1, 5, 3), "no fetch yet");
-        s.record_fetch(1, 4, 10, 10);
-        assert!(!s.may_join(1, 5, 3));
-        s.record_fetch(1, 5, 10, 20);
-        assert!(s.may_join(1, 5, 3));
-        assert!(!s.may_join(1, 5, 8), "must reach the current epoch's start");
-        assert!(!s.may_join(7, 0, 0), "not a replica");
+        s.become_leader(LeaderEpoch(2), 1, &b(&[0, 1]), &b(&[0]), 0, 0);
+        let one = BrokerId(1);
+        assert!(!s.may_join(one, Offset(5), Offset(3)), "no fetch yet");
+        s.record_fetch(one, Offset(4), Offset(10), 10);
+        assert!(!s.may_join(one, Offset(5), Offset(3)));
+        s.record_fetch(one, Offset(5), Offset(10), 20);
+        assert!(s.may_join(one, Offset(5), Offset(3)));
+        assert!(!s.may_join(one, Offset(5), Offset(8)), "must reach the current epoch's start");
+        assert!(!s.may_join(BrokerId(7), Offset(0), Offset(0)), "not a replica");
     }
 }

@@ -16,13 +16,14 @@ use std::time::Duration;
 
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::offset_for_leader_epoch_request::{OffsetForLeaderPartition, OffsetForLeaderTopic};
-use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
+use kafka_protocol::messages::{BrokerId as WireBrokerId, FetchRequest, FetchResponse, OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 
 use super::client::{BrokerConn, ClientError};
 use super::state::Role;
 use super::Ctx;
+use crate::error_code::ErrorCode;
+use crate::ids::{BrokerId, LeaderEpoch};
 use crate::log::{LogError, Partition};
-use crate::error_code::raw as errors;
 
 const FETCH_VERSION: i16 = 11;
 /// How long a partition that could not store what it fetched waits (Kafka's default
@@ -34,7 +35,7 @@ type Followed = Vec<(String, i32, Arc<Partition>)>;
 
 /// Starts and reaps the per-leader fetchers as roles change.
 pub async fn run(broker: Arc<dyn Ctx>) {
-    let mut tasks: HashMap<i32, tokio::task::JoinHandle<()>> = HashMap::new();
+    let mut tasks: HashMap<BrokerId, tokio::task::JoinHandle<()>> = HashMap::new();
     loop {
         if broker.fetching_stopped() {
             for (_, t) in tasks.drain() {
@@ -45,7 +46,7 @@ pub async fn run(broker: Arc<dyn Ctx>) {
         let changed = broker.meta().changed.notified();
         tokio::pin!(changed);
         changed.as_mut().enable();
-        let leaders: BTreeSet<i32> = broker
+        let leaders: BTreeSet<BrokerId> = broker
             .logs()
             .all()
             .iter()
@@ -62,7 +63,7 @@ pub async fn run(broker: Arc<dyn Ctx>) {
     }
 }
 
-fn followed(broker: &dyn Ctx, leader: i32) -> Followed {
+fn followed(broker: &dyn Ctx, leader: BrokerId) -> Followed {
     let mut v: Followed = broker
         .logs()
         .all()
@@ -75,7 +76,7 @@ fn followed(broker: &dyn Ctx, leader: i32) -> Followed {
     v
 }
 
-async fn follow(broker: Arc<dyn Ctx>, leader: i32) {
+async fn follow(broker: Arc<dyn Ctx>, leader: BrokerId) {
     let timeout = Duration::from_millis(broker.cfg().replica_socket_timeout_ms as u64);
     let mut conn: Option<BrokerConn> = None;
     let mut failures = 0u32;
@@ -90,7 +91,7 @@ async fn follow(broker: Arc<dyn Ctx>, leader: i32) {
         let backoff = Duration::from_millis((100 * (1 << failures.min(3))) as u64);
         if conn.is_none() {
             let meta = broker.meta().get();
-            let Some(b) = meta.brokers.get(&leader) else {
+            let Some(b) = meta.brokers.get(&leader.get()) else {
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 continue;
             };
@@ -148,8 +149,8 @@ async fn follow(broker: Arc<dyn Ctx>, leader: i32) {
 /// Where our log diverges from the leader's, per partition; cuts it there.
 async fn truncate(broker: &dyn Ctx, c: &mut BrokerConn, parts: &Followed, timeout: Duration) -> Result<(), ClientError> {
     let mut req = OffsetForLeaderEpochRequest::default();
-    req.replica_id = BrokerId(broker.id());
-    let mut asked: BTreeMap<(String, i32), (Arc<Partition>, i32, i32)> = BTreeMap::new();
+    req.replica_id = WireBrokerId(broker.id().get());
+    let mut asked: BTreeMap<(String, i32), (Arc<Partition>, LeaderEpoch, i32)> = BTreeMap::new();
     let mut topics: BTreeMap<String, Vec<OffsetForLeaderPartition>> = BTreeMap::new();
     for (t, p, part) in parts {
         let current = part.repl().leader_epoch;
@@ -168,7 +169,7 @@ async fn truncate(broker: &dyn Ctx, c: &mut BrokerConn, parts: &Followed, timeou
         };
         let mut e = OffsetForLeaderPartition::default();
         e.partition = *p;
-        e.current_leader_epoch = current;
+        e.current_leader_epoch = current.get();
         e.leader_epoch = latest;
         topics.entry(t.clone()).or_default().push(e);
         asked.insert((t.clone(), *p), (part.clone(), current, latest));
@@ -190,7 +191,7 @@ async fn truncate(broker: &dyn Ctx, c: &mut BrokerConn, parts: &Followed, timeou
         let topic = tr.topic.0.as_str().to_string();
         for pr in tr.partitions {
             let Some((part, asked_epoch, my_latest)) = asked.get(&(topic.clone(), pr.partition)) else { continue };
-            if pr.error_code != errors::NONE {
+            if pr.error_code != ErrorCode::NONE {
                 tracing::debug!("{topic}-{}: OffsetsForLeaderEpoch error {}", pr.partition, pr.error_code);
                 continue;
             }
@@ -231,14 +232,14 @@ async fn truncate(broker: &dyn Ctx, c: &mut BrokerConn, parts: &Followed, timeou
 /// One fetch round. Ok(false) when no partition made progress (back off).
 async fn fetch(broker: &dyn Ctx, c: &mut BrokerConn, parts: &Followed, timeout: Duration) -> Result<bool, ClientError> {
     let mut req = FetchRequest::default();
-    req.replica_id = BrokerId(broker.id());
+    req.replica_id = WireBrokerId(broker.id().get());
     req.max_wait_ms = broker.cfg().replica_fetch_wait_max_ms;
     req.min_bytes = 1;
     req.max_bytes = 10 * 1024 * 1024;
     req.isolation_level = 0;
     req.session_id = 0;
     req.session_epoch = -1;
-    let mut sent: BTreeMap<(String, i32), (Arc<Partition>, i32)> = BTreeMap::new();
+    let mut sent: BTreeMap<(String, i32), (Arc<Partition>, LeaderEpoch)> = BTreeMap::new();
     let mut topics: BTreeMap<String, Vec<FetchPartition>> = BTreeMap::new();
     for (t, p, part) in parts {
         let epoch = part.repl().leader_epoch;
@@ -248,7 +249,7 @@ async fn fetch(broker: &dyn Ctx, c: &mut BrokerConn, parts: &Followed, timeout: 
         };
         let mut fp = FetchPartition::default();
         fp.partition = *p;
-        fp.current_leader_epoch = epoch;
+        fp.current_leader_epoch = epoch.get();
         fp.fetch_offset = leo;
         fp.log_start_offset = start;
         fp.last_fetched_epoch = -1;
@@ -277,8 +278,8 @@ async fn fetch(broker: &dyn Ctx, c: &mut BrokerConn, parts: &Followed, timeout: 
                 continue;
             }
             drop(repl);
-            match pd.error_code {
-                errors::NONE => {
+            match ErrorCode(pd.error_code) {
+                ErrorCode::NONE => {
                     progress = true;
                     let mut log = part.lock();
                     if let Some(records) = pd.records.as_ref().filter(|r| !r.is_empty()) {
@@ -310,7 +311,7 @@ async fn fetch(broker: &dyn Ctx, c: &mut BrokerConn, parts: &Followed, timeout: 
                         }
                     }
                 }
-                errors::OFFSET_OUT_OF_RANGE => {
+                ErrorCode::OFFSET_OUT_OF_RANGE => {
                     let mut log = part.lock();
                     let res = if pd.log_start_offset >= 0 && log.log_end_offset < pd.log_start_offset {
                         tracing::info!(

@@ -19,6 +19,7 @@
 use std::sync::atomic::Ordering;
 
 use super::Ctx;
+use crate::ids::{BrokerId, Offset};
 use crate::log::Partition;
 use crate::zk::jute::code;
 use crate::zk::ZkError;
@@ -39,7 +40,7 @@ pub async fn tick(broker: &dyn Ctx) {
             Role::Leader => resign(broker, &topic, partition, &part, offline).await,
             Role::Follower { leader } if !offline => {
                 if let Some(d) = damage {
-                    refetch(broker, &topic, partition, &part, leader, d.first_offset);
+                    refetch(broker, &topic, partition, &part, leader, Offset(d.first_offset));
                 }
             }
             _ => {}
@@ -75,8 +76,8 @@ async fn resign(broker: &dyn Ctx, topic: &str, partition: i32, part: &Partition,
             return;
         };
         repl.isr_write_pending = true;
-        let isr: Vec<i32> = repl.isr.iter().copied().filter(|r| *r != broker.id()).collect();
-        let st = PartitionState { controller_epoch: repl.controller_epoch, leader: next, leader_epoch: repl.leader_epoch + 1, isr };
+        let isr: Vec<BrokerId> = repl.isr.iter().copied().filter(|r| *r != broker.id()).collect();
+        let st = PartitionState { controller_epoch: repl.controller_epoch, leader: next, leader_epoch: repl.leader_epoch.next(), isr };
         (st, repl.zk_version, repl.replicas.clone())
     };
     let why = if offline { "its log dir is offline" } else { "it holds damaged data" };
@@ -92,9 +93,9 @@ async fn resign(broker: &dyn Ctx, topic: &str, partition: i32, part: &Partition,
         let mut repl = part.repl();
         repl.isr_write_pending = false;
         match &res {
-            Ok(stat) if repl.role == Role::Leader && repl.leader_epoch + 1 == st.leader_epoch => {
+            Ok(stat) if repl.role == Role::Leader && repl.leader_epoch.next() == st.leader_epoch => {
                 repl.become_follower(st.leader, st.leader_epoch, st.controller_epoch, &replicas, &st.isr, stat.version);
-                part.leader_epoch.store(st.leader_epoch, Ordering::Relaxed);
+                part.leader_epoch.store(st.leader_epoch.get(), Ordering::Relaxed);
             }
             Ok(_) => {}
             Err(ZkError::Code(code::BAD_VERSION)) => {
@@ -113,7 +114,7 @@ async fn resign(broker: &dyn Ctx, topic: &str, partition: i32, part: &Partition,
     }
 }
 
-fn refetch(broker: &dyn Ctx, topic: &str, partition: i32, part: &Partition, leader: i32, first_offset: i64) {
+fn refetch(broker: &dyn Ctx, topic: &str, partition: i32, part: &Partition, leader: BrokerId, first_offset: Offset) {
     let in_isr = part.repl().isr.contains(&broker.id());
     if in_isr {
         if once(part, format!("wait:{first_offset}")) {
@@ -124,7 +125,7 @@ fn refetch(broker: &dyn Ctx, topic: &str, partition: i32, part: &Partition, lead
         return;
     }
     tracing::warn!("{topic}-{partition}: fetching the damaged data from offset {first_offset} on again from the leader (broker {leader})");
-    let res = tokio::task::block_in_place(|| part.lock().truncate_to(first_offset));
+    let res = tokio::task::block_in_place(|| part.lock().truncate_to(first_offset.get()));
     match res {
         Ok(()) => {
             part.repl().heal_note = None;

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::Ctx;
+use crate::ids::{BrokerId, LeaderEpoch};
 use crate::log::partition_log::now_ms;
 use crate::zk::jute::code;
 use crate::zk::ZkError;
@@ -23,10 +24,10 @@ use super::state::Role;
 pub struct IsrChange {
     pub topic: String,
     pub partition: i32,
-    pub leader_epoch: i32,
+    pub leader_epoch: LeaderEpoch,
     pub controller_epoch: i32,
     pub zk_version: i32,
-    pub new_isr: Vec<i32>,
+    pub new_isr: Vec<BrokerId>,
 }
 
 /// Queues a change for the ISR task (the caller has set `isr_write_pending`).
@@ -74,7 +75,7 @@ fn find_shrinks(broker: &dyn Ctx, lag: i64) -> Vec<IsrChange> {
         if lagging.is_empty() {
             continue;
         }
-        let new_isr: Vec<i32> = repl.isr.iter().copied().filter(|r| !lagging.contains(r)).collect();
+        let new_isr: Vec<BrokerId> = repl.isr.iter().copied().filter(|r| !lagging.contains(r)).collect();
         tracing::info!("{topic}-{partition}: shrinking ISR {:?} -> {new_isr:?} (lagging: {lagging:?})", repl.isr);
         repl.isr_write_pending = true;
         out.push(IsrChange {

@@ -26,7 +26,7 @@ pub use crate::log::replica_state as state;
 /// What replication uses of its broker: id and config, the logs, the ZooKeeper session
 /// (ISR writes), the metadata view, the ISR task's queue, and whether to stop.
 pub trait Ctx: Send + Sync + 'static {
-    fn id(&self) -> i32;
+    fn id(&self) -> BrokerId;
     fn cfg(&self) -> &crate::config::BrokerConfig;
     fn logs(&self) -> &crate::log::LogManager;
     fn zk(&self) -> &crate::zk::ZkClient;
@@ -57,9 +57,9 @@ pub fn apply_partition(broker: &dyn Ctx, part: &Partition, pm: &PartitionMeta) {
     if st.leader == me {
         if repl.role != Role::Leader || epoch_changed {
             repl.become_leader(st.leader_epoch, st.controller_epoch, &pm.replicas, &st.isr, pm.state_version, now);
-            part.leader_epoch.store(st.leader_epoch.max(0), Ordering::Relaxed);
+            part.leader_epoch.store(st.leader_epoch.get().max(0), Ordering::Relaxed);
             let mut log = part.lock();
-            if let Err(e) = log.assign_epoch(st.leader_epoch.max(0)) {
+            if let Err(e) = log.assign_epoch(st.leader_epoch.get().max(0)) {
                 tracing::error!("{}-{}: cannot record leader epoch: {e}", log.topic, log.partition);
             }
             tracing::info!(
@@ -82,10 +82,10 @@ pub fn apply_partition(broker: &dyn Ctx, part: &Partition, pm: &PartitionMeta) {
         } else if repl.replicas != pm.replicas {
             repl.replicas = pm.replicas.clone();
         }
-    } else if st.leader >= 0 {
+    } else if st.leader.is_some() {
         if repl.role != (Role::Follower { leader: st.leader }) || epoch_changed {
             repl.become_follower(st.leader, st.leader_epoch, st.controller_epoch, &pm.replicas, &st.isr, pm.state_version);
-            part.leader_epoch.store(st.leader_epoch.max(0), Ordering::Relaxed);
+            part.leader_epoch.store(st.leader_epoch.get().max(0), Ordering::Relaxed);
             let log = part.lock();
             tracing::info!("{}-{}: follower of broker {} at epoch {}, log end {}", log.topic, log.partition, st.leader, st.leader_epoch, log.log_end_offset);
         } else {
@@ -98,15 +98,15 @@ pub fn apply_partition(broker: &dyn Ctx, part: &Partition, pm: &PartitionMeta) {
 }
 
 /// Moves the leader's high watermark to what the ISR has. Caller holds `repl`.
-fn advance_hw_locked(me: i32, part: &Partition, repl: &state::ReplicaState) -> bool {
+fn advance_hw_locked(me: BrokerId, part: &Partition, repl: &state::ReplicaState) -> bool {
     if repl.role != Role::Leader {
         return false;
     }
     let mut log = part.lock();
-    match repl.isr_min_leo(me, log.log_end_offset) {
+    match repl.isr_min_leo(me, Offset(log.log_end_offset)) {
         // Never back: a follower refetching damaged data restarts lower, but only once it
         // is out of the ISR; this guards the moment before the leader knows.
-        Some(hw) if hw > log.high_watermark() => log.set_high_watermark(hw),
+        Some(hw) if hw.get() > log.high_watermark() => log.set_high_watermark(hw.get()),
         _ => false,
     }
 }
@@ -115,7 +115,7 @@ fn advance_hw_locked(me: i32, part: &Partition, repl: &state::ReplicaState) -> b
 pub fn advance_hw(logs: &LogManager, part: &Partition) -> bool {
     let moved = {
         let repl = part.repl();
-        advance_hw_locked(logs.broker_id.load(Ordering::Relaxed), part, &repl)
+        advance_hw_locked(BrokerId(logs.broker_id.load(Ordering::Relaxed)), part, &repl)
     };
     if moved {
         logs.hw_changed.notify_waiters();
@@ -146,13 +146,12 @@ pub fn on_follower_fetch(
     fetch_offset: Offset,
     current_epoch: LeaderEpoch,
 ) -> Result<(), ErrorCode> {
-    let (follower, fetch_offset, current_epoch) = (follower.get(), fetch_offset.get(), current_epoch.get());
     let now = now_ms();
     let mut repl = part.repl();
     if repl.role != Role::Leader {
         return Err(ErrorCode::NOT_LEADER_OR_FOLLOWER);
     }
-    if current_epoch >= 0 && current_epoch < repl.leader_epoch {
+    if current_epoch.get() >= 0 && current_epoch < repl.leader_epoch {
         return Err(ErrorCode::FENCED_LEADER_EPOCH);
     }
     if current_epoch > repl.leader_epoch {
@@ -163,17 +162,17 @@ pub fn on_follower_fetch(
     }
     let (leo, hw, epoch_start) = {
         let log = part.lock();
-        (log.log_end_offset, log.high_watermark(), log.latest_epoch_start().unwrap_or(0))
+        (Offset(log.log_end_offset), Offset(log.high_watermark()), Offset(log.latest_epoch_start().unwrap_or(0)))
     };
     repl.record_fetch(follower, fetch_offset, leo, now);
     let moved = advance_hw_locked(broker.id(), part, &repl);
-    let hw = if moved { part.lock().high_watermark() } else { hw };
+    let hw = if moved { Offset(part.lock().high_watermark()) } else { hw };
     let join = !repl.isr_write_pending && repl.may_join(follower, hw, epoch_start);
     if join {
         repl.isr_write_pending = true;
         let mut new_isr = repl.isr.clone();
         new_isr.push(follower);
-        let order: Vec<i32> = repl.replicas.clone();
+        let order: Vec<BrokerId> = repl.replicas.clone();
         new_isr.sort_by_key(|r| order.iter().position(|x| x == r).unwrap_or(usize::MAX));
         let req = isr::IsrChange {
             topic: topic.to_string(),
@@ -195,7 +194,7 @@ pub fn on_follower_fetch(
 }
 
 /// The leader's ISR size and leader epoch, or None when we do not lead the partition.
-pub fn leader_isr(part: &Partition) -> Option<(usize, i32)> {
+pub fn leader_isr(part: &Partition) -> Option<(usize, LeaderEpoch)> {
     let repl = part.repl();
     (repl.role == Role::Leader).then(|| (repl.isr.len(), repl.leader_epoch))
 }
@@ -203,7 +202,7 @@ pub fn leader_isr(part: &Partition) -> Option<(usize, i32)> {
 /// Waits until a led partition's high watermark reaches `target` (every ISR member has what
 /// was appended below it), as acks=-1 does; for writes the broker makes itself, such as
 /// committed offsets. Err: NOT_LEADER_OR_FOLLOWER when leadership moved, REQUEST_TIMED_OUT.
-pub async fn wait_replicated(logs: &LogManager, part: &Partition, target: i64, timeout: std::time::Duration) -> Result<(), ErrorCode> {
+pub async fn wait_replicated(logs: &LogManager, part: &Partition, target: Offset, timeout: std::time::Duration) -> Result<(), ErrorCode> {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         let changed = logs.hw_changed.notified();
@@ -212,7 +211,7 @@ pub async fn wait_replicated(logs: &LogManager, part: &Partition, target: i64, t
         if leader_isr(part).is_none() {
             return Err(ErrorCode::NOT_LEADER_OR_FOLLOWER);
         }
-        if part.lock().high_watermark() >= target {
+        if part.lock().high_watermark() >= target.get() {
             return Ok(());
         }
         if tokio::time::timeout_at(deadline, changed).await.is_err() {

@@ -15,7 +15,8 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::broker::Broker;
 use crate::controller::Command;
-use crate::server::errors;
+use crate::error_code::ErrorCode;
+use crate::ids::BrokerId;
 
 pub const API_KEY: i16 = 7;
 pub const MIN_VERSION: i16 = 1;
@@ -81,11 +82,11 @@ pub fn encode_request(correlation_id: i32, client_id: &str, broker_id: i32) -> B
     b.freeze()
 }
 
-pub fn encode_response(correlation_id: i32, error: i16, remaining: &[(String, i32)]) -> Bytes {
+pub fn encode_response(correlation_id: i32, error: ErrorCode, remaining: &[(String, i32)]) -> Bytes {
     let mut b = BytesMut::new();
     b.put_i32(0);
     b.put_i32(correlation_id);
-    b.put_i16(error);
+    b.put_i16(error.code());
     b.put_i32(remaining.len() as i32);
     for (t, p) in remaining {
         b.put_i16(t.len() as i16);
@@ -98,11 +99,11 @@ pub fn encode_response(correlation_id: i32, error: i16, remaining: &[(String, i3
 }
 
 /// Parses a response body (after the correlation id).
-pub fn decode_response(mut b: Bytes) -> Option<(i16, Vec<(String, i32)>)> {
+pub fn decode_response(mut b: Bytes) -> Option<(ErrorCode, Vec<(String, i32)>)> {
     if b.remaining() < 6 {
         return None;
     }
-    let error = b.get_i16();
+    let error = ErrorCode(b.get_i16());
     let n = b.get_i32();
     let mut out = Vec::new();
     for _ in 0..n.clamp(0, 1 << 20) {
@@ -116,10 +117,10 @@ pub fn decode_response(mut b: Bytes) -> Option<(i16, Vec<(String, i32)>)> {
 }
 
 /// The controller's side, through the controller task.
-pub async fn ask_controller(broker: &Broker, broker_id: i32) -> (i16, Vec<(String, i32)>) {
-    match broker.controller.ask(|reply| Command::ControlledShutdown { broker: crate::ids::BrokerId(broker_id), reply }, Duration::from_secs(30)).await {
-        Ok(remaining) => (errors::NONE, remaining),
-        Err(code) => (code.code(), Vec::new()),
+pub async fn ask_controller(broker: &Broker, broker_id: BrokerId) -> (ErrorCode, Vec<(String, i32)>) {
+    match broker.controller.ask(|reply| Command::ControlledShutdown { broker: broker_id, reply }, Duration::from_secs(30)).await {
+        Ok(remaining) => (ErrorCode::NONE, remaining),
+        Err(code) => (code, Vec::new()),
     }
 }
 
@@ -133,9 +134,9 @@ mod tests {
         f.advance(4);
         let r = decode_request(f).unwrap();
         assert_eq!((r.version, r.correlation_id, r.broker_id), (1, 9, 1));
-        let mut resp = encode_response(9, 0, &[("t".into(), 3)]);
+        let mut resp = encode_response(9, ErrorCode::NONE, &[("t".into(), 3)]);
         resp.advance(8);
-        assert_eq!(decode_response(resp), Some((0, vec![("t".to_string(), 3)])));
+        assert_eq!(decode_response(resp), Some((ErrorCode::NONE, vec![("t".to_string(), 3)])));
         assert!(decode_request(Bytes::from_static(&[0, 7, 0, 1, 0])).is_none(), "truncated");
         assert!(decode_response(Bytes::from_static(&[0, 0, 0, 0, 0, 9, 0, 5])).is_none(), "truncated list");
     }

@@ -235,7 +235,7 @@ async fn handle_frame(broker: &Arc<Broker>, frame: Bytes, peer: &str) -> Reply {
             return Reply::Close;
         };
         tracing::info!("ControlledShutdown v{} from broker {} ({peer})", req.version, req.broker_id);
-        let (code, remaining) = controlled_shutdown::ask_controller(broker, req.broker_id).await;
+        let (code, remaining) = controlled_shutdown::ask_controller(broker, crate::ids::BrokerId(req.broker_id)).await;
         return Reply::Send(controlled_shutdown::encode_response(req.correlation_id, code, &remaining));
     }
     let Some((api, ok)) = supported(key, version) else {

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use crate::replica::client::{split_correlation, BrokerConn};
 use crate::broker::Broker;
-use crate::server::{controlled_shutdown as cs, errors};
+use crate::error_code::ErrorCode;
+use crate::ids::BrokerId;
+use crate::server::controlled_shutdown as cs;
 
 pub async fn run(broker: &Broker) {
     if !broker.cfg.controlled_shutdown_enable {
@@ -21,20 +23,20 @@ pub async fn run(broker: &Broker) {
         let controller = meta.controller;
         tracing::info!("controlled shutdown: asking controller {controller} to move leadership away (attempt {attempt} of {tries})");
         let answer = if controller == broker.id {
-            Some(cs::ask_controller(broker, broker.id).await)
+            Some(cs::ask_controller(broker, BrokerId(broker.id)).await)
         } else if let Some(b) = meta.brokers.get(&controller) {
             ask_remote(broker, &format!("{}:{}", b.host, b.port)).await
         } else {
             None
         };
         match answer {
-            Some((errors::NONE, remaining)) if remaining.is_empty() => {
+            Some((ErrorCode::NONE, remaining)) if remaining.is_empty() => {
                 tracing::info!("controlled shutdown succeeded");
                 broker.fetching_stopped.store(true, std::sync::atomic::Ordering::Relaxed);
                 wait_for_moves(broker).await;
                 return;
             }
-            Some((errors::NONE, remaining)) => {
+            Some((ErrorCode::NONE, remaining)) => {
                 tracing::info!("controlled shutdown attempt {attempt}: partitions still led here: {remaining:?}");
             }
             Some((code, _)) => tracing::info!("controlled shutdown attempt {attempt}: controller {controller} answered error {code}"),
@@ -47,7 +49,7 @@ pub async fn run(broker: &Broker) {
     tracing::warn!("proceeding to do an unclean shutdown as all the controlled shutdown attempts failed");
 }
 
-async fn ask_remote(broker: &Broker, addr: &str) -> Option<(i16, Vec<(String, i32)>)> {
+async fn ask_remote(broker: &Broker, addr: &str) -> Option<(ErrorCode, Vec<(String, i32)>)> {
     let timeout = Duration::from_secs(30);
     let mut c = BrokerConn::connect(addr, &format!("broker-{}-shutdown", broker.id), Duration::from_secs(5)).await.ok()?;
     let frame = cs::encode_request(1, &format!("broker-{}-shutdown", broker.id), broker.id);
@@ -61,7 +63,7 @@ async fn ask_remote(broker: &Broker, addr: &str) -> Option<(i16, Vec<(String, i3
 
 /// Until no partition with other replicas names us leader (at most 5 s).
 async fn wait_for_moves(broker: &Broker) {
-    let me = broker.id;
+    let me = BrokerId(broker.id);
     let _ = broker.meta.wait_for(Duration::from_secs(5), move |m| {
         m.topics.values().all(|t| t.partitions.values().all(|p| p.replicas.len() < 2 || p.leader() != me))
     })

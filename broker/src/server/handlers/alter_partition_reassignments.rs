@@ -10,7 +10,6 @@ use super::{sb, tn};
 use crate::broker::Broker;
 use crate::controller::Command;
 use crate::error_code::ErrorCode;
-use crate::server::errors;
 
 pub async fn handle(broker: &Broker, req: AlterPartitionReassignmentsRequest, version: i16) -> AlterPartitionReassignmentsResponse {
     let mut resp = AlterPartitionReassignmentsResponse::default();
@@ -18,16 +17,16 @@ pub async fn handle(broker: &Broker, req: AlterPartitionReassignmentsRequest, ve
         resp.allow_replication_factor_change = req.allow_replication_factor_change;
     }
     let mut changes = Vec::new();
-    let mut refused: Vec<(String, i32, i16, String)> = Vec::new();
+    let mut refused: Vec<(String, i32, ErrorCode, String)> = Vec::new();
     let meta = broker.meta.get();
     for t in &req.topics {
         for p in &t.partitions {
-            let target = p.replicas.as_ref().map(|r| r.iter().map(|b| b.0).collect::<Vec<i32>>());
+            let target = p.replicas.as_ref().map(|r| r.iter().map(|b| crate::ids::BrokerId(b.0)).collect::<Vec<_>>());
             let name = t.name.0.as_str().to_string();
             if let (false, Some(target)) = (req.allow_replication_factor_change || version == 0, &target) {
                 let current = meta.topics.get(&name).and_then(|tm| tm.partitions.get(&p.partition_index)).map(|pm| pm.replicas.len() - pm.adding.len());
                 if current.is_some_and(|n| n != target.len()) {
-                    refused.push((name, p.partition_index, errors::INVALID_REPLICATION_FACTOR, "The replication factor is changed".into()));
+                    refused.push((name, p.partition_index, ErrorCode::INVALID_REPLICATION_FACTOR, "The replication factor is changed".into()));
                     continue;
                 }
             }
@@ -43,7 +42,7 @@ pub async fn handle(broker: &Broker, req: AlterPartitionReassignmentsRequest, ve
         }
     };
     let mut by_topic: std::collections::BTreeMap<String, Vec<ReassignablePartitionResponse>> = Default::default();
-    let all = results.into_iter().chain(refused.into_iter().map(|(t, p, c, m)| (t, p, ErrorCode(c), Some(m))));
+    let all = results.into_iter().chain(refused.into_iter().map(|(t, p, c, m)| (t, p, c, Some(m))));
     for (t, p, code, msg) in all {
         let mut r = ReassignablePartitionResponse::default();
         r.partition_index = p;

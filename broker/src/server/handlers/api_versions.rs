@@ -4,7 +4,8 @@ use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
 
 use crate::broker::Broker;
-use crate::server::{errors, SUPPORTED};
+use crate::server::errors::ErrorCode;
+use crate::server::SUPPORTED;
 
 fn table() -> Vec<ApiVersion> {
     SUPPORTED
@@ -28,7 +29,7 @@ pub async fn handle(_b: &Broker, _req: ApiVersionsRequest, _version: i16) -> Api
 /// The answer to a too-new ApiVersions request: v0 form, UNSUPPORTED_VERSION, our table.
 pub fn unsupported() -> ApiVersionsResponse {
     let mut r = ApiVersionsResponse::default();
-    r.error_code = errors::UNSUPPORTED_VERSION;
+    r.error_code = ErrorCode::UNSUPPORTED_VERSION.code();
     r.api_keys = table();
     r
 }

@@ -10,7 +10,7 @@ use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 
 use super::{create_topic, sb, wait_meta};
 use crate::broker::Broker;
-use crate::server::errors;
+use crate::server::errors::ErrorCode;
 use crate::topic_config::{self, Source};
 
 pub async fn handle(broker: &Broker, req: CreateTopicsRequest, version: i16) -> CreateTopicsResponse {
@@ -24,7 +24,7 @@ pub async fn handle(broker: &Broker, req: CreateTopicsRequest, version: i16) -> 
         r.num_partitions = -1;
         r.replication_factor = -1;
         if !seen.insert(name.clone()) {
-            r.error_code = errors::INVALID_REQUEST;
+            r.error_code = ErrorCode::INVALID_REQUEST.code();
             r.error_message = Some(sb("Duplicate topic in request."));
             resp.topics.push(r);
             continue;
@@ -33,7 +33,7 @@ pub async fn handle(broker: &Broker, req: CreateTopicsRequest, version: i16) -> 
             None
         } else {
             if t.num_partitions != -1 || t.replication_factor != -1 {
-                r.error_code = errors::INVALID_REQUEST;
+                r.error_code = ErrorCode::INVALID_REQUEST.code();
                 r.error_message = Some(sb("Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time."));
                 resp.topics.push(r);
                 continue;
@@ -73,7 +73,7 @@ pub async fn handle(broker: &Broker, req: CreateTopicsRequest, version: i16) -> 
                 }
             }
             Err((code, msg)) => {
-                r.error_code = code;
+                r.error_code = code.code();
                 r.error_message = Some(sb(&msg));
             }
         }
@@ -82,13 +82,13 @@ pub async fn handle(broker: &Broker, req: CreateTopicsRequest, version: i16) -> 
     if !created.is_empty() && req.timeout_ms > 0 {
         let timeout = Duration::from_millis(req.timeout_ms.min(60_000) as u64);
         let ok = wait_meta(broker, timeout, |m| {
-            created.iter().all(|t| m.topics.get(t).map(|tm| !tm.partitions.is_empty() && tm.partitions.values().all(|p| p.leader() >= 0)).unwrap_or(false))
+            created.iter().all(|t| m.topics.get(t).map(|tm| !tm.partitions.is_empty() && tm.partitions.values().all(|p| p.leader().is_some())).unwrap_or(false))
         })
         .await;
         if !ok {
             for r in &mut resp.topics {
-                if created.contains(&r.name.0.as_str().to_string()) && r.error_code == 0 {
-                    r.error_code = errors::REQUEST_TIMED_OUT;
+                if created.contains(&r.name.0.as_str().to_string()) && r.error_code == ErrorCode::NONE {
+                    r.error_code = ErrorCode::REQUEST_TIMED_OUT.code();
                     r.error_message = Some(sb("Timed out waiting for the topic's partitions to get leaders; the topic was created and will become available."));
                 }
             }

@@ -11,7 +11,7 @@ pub async fn handle(broker: &Broker, req: DeleteGroupsRequest, _version: i16) ->
     for g in &req.groups_names {
         let mut r = DeletableGroupResult::default();
         r.group_id = g.clone();
-        r.error_code = broker.groups.delete_group(&broker.logs, g.0.as_str());
+        r.error_code = broker.groups.delete_group(&broker.logs, g.0.as_str()).code();
         resp.results.push(r);
     }
     resp

@@ -5,7 +5,7 @@ use kafka_protocol::messages::delete_records_response::{DeleteRecordsPartitionRe
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
 use crate::broker::Broker;
-use crate::server::errors;
+use crate::server::errors::{self, ErrorCode};
 
 pub async fn handle(broker: &Broker, req: DeleteRecordsRequest, _version: i16) -> DeleteRecordsResponse {
     let meta = broker.meta.get();
@@ -20,16 +20,16 @@ pub async fn handle(broker: &Broker, req: DeleteRecordsRequest, _version: i16) -
             pr.low_watermark = -1;
             let pm = meta.topics.get(topic).and_then(|x| x.partitions.get(&p.partition_index));
             match (pm, broker.logs.get(topic, p.partition_index)) {
-                (None, _) => pr.error_code = errors::UNKNOWN_TOPIC_OR_PARTITION,
-                (Some(pm), Some(part)) if pm.leader() == broker.id => {
+                (None, _) => pr.error_code = ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.code(),
+                (Some(pm), Some(part)) if pm.leader() == crate::ids::BrokerId(broker.id) => {
                     let mut log = part.lock();
                     let offset = if p.offset == -1 { log.high_watermark() } else { p.offset };
                     match tokio::task::block_in_place(|| log.delete_records_before(offset)) {
                         Ok(low) => pr.low_watermark = low,
-                        Err(e) => pr.error_code = errors::from_log(&e),
+                        Err(e) => pr.error_code = errors::from_log(&e).code(),
                     }
                 }
-                _ => pr.error_code = errors::NOT_LEADER_OR_FOLLOWER,
+                _ => pr.error_code = ErrorCode::NOT_LEADER_OR_FOLLOWER.code(),
             }
             tr.partitions.push(pr);
         }

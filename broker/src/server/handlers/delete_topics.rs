@@ -9,7 +9,7 @@ use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse};
 use super::{sb, wait_meta};
 use crate::admin::{self, AdminError};
 use crate::broker::Broker;
-use crate::server::errors;
+use crate::server::errors::ErrorCode;
 
 pub async fn handle(broker: &Broker, req: DeleteTopicsRequest, _version: i16) -> DeleteTopicsResponse {
     let mut resp = DeleteTopicsResponse::default();
@@ -20,14 +20,14 @@ pub async fn handle(broker: &Broker, req: DeleteTopicsRequest, _version: i16) ->
         let mut r = DeletableTopicResult::default();
         r.name = Some(super::tn(&name));
         if !broker.cfg.delete_topic_enable {
-            r.error_code = errors::TOPIC_DELETION_DISABLED;
+            r.error_code = ErrorCode::TOPIC_DELETION_DISABLED.code();
             r.error_message = Some(sb("Topic deletion is disabled."));
         } else {
             match admin::delete_topic(&broker.zk, &name).await {
                 Ok(()) => pending.push(name.clone()),
-                Err(AdminError::NoTopic(_)) => r.error_code = errors::UNKNOWN_TOPIC_OR_PARTITION,
+                Err(AdminError::NoTopic(_)) => r.error_code = ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.code(),
                 Err(e) => {
-                    r.error_code = errors::UNKNOWN_SERVER_ERROR;
+                    r.error_code = ErrorCode::UNKNOWN_SERVER_ERROR.code();
                     r.error_message = Some(sb(&e.to_string()));
                 }
             }
@@ -41,7 +41,7 @@ pub async fn handle(broker: &Broker, req: DeleteTopicsRequest, _version: i16) ->
             for r in &mut resp.responses {
                 let n = r.name.as_ref().map(|n| n.0.as_str().to_string()).unwrap_or_default();
                 if pending.contains(&n) {
-                    r.error_code = errors::REQUEST_TIMED_OUT;
+                    r.error_code = ErrorCode::REQUEST_TIMED_OUT.code();
                 }
             }
         }

@@ -7,7 +7,7 @@ use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 
 use super::sb;
 use crate::broker::Broker;
-use crate::server::errors;
+use crate::server::errors::ErrorCode;
 use crate::topic_config::{self, Source};
 
 pub const TOPIC: i8 = 2;
@@ -36,7 +36,7 @@ pub async fn handle(broker: &Broker, req: DescribeConfigsRequest, version: i16) 
             TOPIC => {
                 let name = res.resource_name.as_str();
                 if !meta.topics.contains_key(name) {
-                    r.error_code = errors::UNKNOWN_TOPIC_OR_PARTITION;
+                    r.error_code = ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.code();
                     r.error_message = Some(sb(&format!("Topic '{name}' does not exist.")));
                 } else {
                     let overrides = meta.config_map(name);
@@ -77,7 +77,7 @@ pub async fn handle(broker: &Broker, req: DescribeConfigsRequest, version: i16) 
             BROKER => {
                 let name = res.resource_name.as_str();
                 if !name.is_empty() && name != broker.id.to_string() {
-                    r.error_code = errors::INVALID_REQUEST;
+                    r.error_code = ErrorCode::INVALID_REQUEST.code();
                     r.error_message = Some(sb(&format!("Unexpected broker id, expected {} but received {name}", broker.id)));
                 } else {
                     let per_broker = if name.is_empty() { Vec::new() } else { crate::dynamic_config::read(&broker.zk, name).await.unwrap_or_default() };
@@ -114,7 +114,7 @@ pub async fn handle(broker: &Broker, req: DescribeConfigsRequest, version: i16) 
                 }
             }
             _ => {
-                r.error_code = errors::INVALID_REQUEST;
+                r.error_code = ErrorCode::INVALID_REQUEST.code();
                 r.error_message = Some(sb("Unsupported resource type"));
             }
         }

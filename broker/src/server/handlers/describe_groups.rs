@@ -15,7 +15,7 @@ pub async fn handle(broker: &Broker, req: DescribeGroupsRequest, version: i16) -
         d.authorized_operations = if version >= 3 && req.include_authorized_operations { 0 } else { i32::MIN };
         match broker.groups.describe(gid.0.as_str()) {
             Err(code) => {
-                d.error_code = code;
+                d.error_code = code.code();
                 d.group_state = sb("");
                 d.protocol_type = sb("");
                 d.protocol_data = sb("");

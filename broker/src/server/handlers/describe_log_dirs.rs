@@ -22,7 +22,7 @@ use kafka_protocol::messages::{DescribeLogDirsRequest, DescribeLogDirsResponse};
 
 use super::{sb, tn};
 use crate::broker::Broker;
-use crate::server::errors;
+use crate::server::errors::ErrorCode;
 
 /// The version the codec is driven with for a request of `version` (v0 travels as v1).
 pub fn wire_version(version: i16) -> i16 {
@@ -72,7 +72,7 @@ pub fn describe(dirs: &[PathBuf], offline: &[PathBuf], replicas: &[ReplicaInfo])
         let mut r = DescribeLogDirsResult::default();
         r.log_dir = sb(&absolute(d).to_string_lossy());
         if offline.contains(d) || !d.is_dir() {
-            r.error_code = errors::KAFKA_STORAGE_ERROR;
+            r.error_code = ErrorCode::KAFKA_STORAGE_ERROR.code();
             out.push(r);
             continue;
         }
@@ -140,12 +140,12 @@ mod tests {
         let res = describe(&dirs, &[], &reps);
         // An offline dir: an error and nothing else, even though it exists.
         let off = describe(&dirs, &[b.path().to_path_buf()], &reps);
-        assert_eq!(off[1].error_code, errors::KAFKA_STORAGE_ERROR);
+        assert_eq!(off[1].error_code, ErrorCode::KAFKA_STORAGE_ERROR);
         assert!(off[1].topics.is_empty());
-        assert_eq!(off[0].error_code, 0);
+        assert_eq!(off[0].error_code, ErrorCode::NONE);
         assert_eq!(res.len(), 3);
         assert_eq!(res[0].log_dir.as_str(), a.path().to_str().unwrap());
-        assert_eq!(res[0].error_code, 0);
+        assert_eq!(res[0].error_code, ErrorCode::NONE);
         let names: Vec<&str> = res[0].topics.iter().map(|t| t.name.0.as_str()).collect();
         assert_eq!(names, ["a-b", "t"]);
         let t = &res[0].topics[1];
@@ -155,7 +155,7 @@ mod tests {
         assert_eq!(res[1].topics[0].partitions[0].partition_size, 5);
         assert!(res[0].total_bytes > 0 && res[0].usable_bytes >= 0 && res[0].usable_bytes <= res[0].total_bytes);
         // A missing dir is an offline one.
-        assert_eq!(res[2].error_code, errors::KAFKA_STORAGE_ERROR);
+        assert_eq!(res[2].error_code, ErrorCode::KAFKA_STORAGE_ERROR);
         assert!(res[2].topics.is_empty());
         assert_eq!((res[2].total_bytes, res[2].usable_bytes), (-1, -1));
     }

@@ -8,13 +8,13 @@ use kafka_protocol::messages::{ElectLeadersRequest, ElectLeadersResponse};
 use super::{sb, tn};
 use crate::broker::Broker;
 use crate::controller::Command;
-use crate::server::errors;
+use crate::server::errors::ErrorCode;
 
 pub async fn handle(broker: &Broker, req: ElectLeadersRequest, version: i16) -> ElectLeadersResponse {
     let mut resp = ElectLeadersResponse::default();
     let unclean = version >= 1 && req.election_type == 1;
     if version >= 1 && !matches!(req.election_type, 0 | 1) {
-        resp.error_code = errors::INVALID_REQUEST;
+        resp.error_code = ErrorCode::INVALID_REQUEST.code();
         return resp;
     }
     let partitions = req.topic_partitions.as_ref().map(|tps| {
@@ -43,7 +43,7 @@ pub async fn handle(broker: &Broker, req: ElectLeadersRequest, version: i16) -> 
         }
         Err(code) => resp.error_code = code.code(),
     }
-    if version == 0 && resp.error_code != errors::NONE {
+    if version == 0 && resp.error_code != ErrorCode::NONE {
         // v0 has no top-level error: put it on every partition asked.
         for t in req.topic_partitions.unwrap_or_default() {
             let mut e = ReplicaElectionResult::default();

@@ -28,12 +28,12 @@ use crate::broker::Broker;
 use crate::ids::{BrokerId, LeaderEpoch, Offset};
 use crate::log::partition_log::{FileSlice, Sliced};
 use crate::log::LogError;
-use crate::server::errors;
+use crate::server::errors::{self, ErrorCode};
 use crate::server::send::Piece;
 
 pub struct PartOut {
     pub index: i32,
-    pub error: i16,
+    pub error: ErrorCode,
     pub high_watermark: i64,
     pub last_stable_offset: i64,
     pub log_start_offset: i64,
@@ -58,16 +58,16 @@ fn read_all(broker: &Broker, req: &FetchRequest) -> FetchOut {
         let topic = ft.topic.0.as_str();
         let mut parts = Vec::with_capacity(ft.partitions.len());
         for fp in &ft.partitions {
-            let mut pd = PartOut { index: fp.partition, error: errors::NONE, high_watermark: -1, last_stable_offset: -1, log_start_offset: -1, records: None };
+            let mut pd = PartOut { index: fp.partition, error: ErrorCode::NONE, high_watermark: -1, last_stable_offset: -1, log_start_offset: -1, records: None };
             let pm = meta.topics.get(topic).and_then(|t| t.partitions.get(&fp.partition));
             let part = broker.logs.get(topic, fp.partition);
             let leads = part.as_ref().and_then(|p| crate::replica::leader_isr(p)).map(|(_, e)| e);
             match (pm, part, leads) {
-                (None, _, _) => pd.error = errors::UNKNOWN_TOPIC_OR_PARTITION,
-                (Some(_), Some(_), Some(epoch)) if fp.current_leader_epoch >= 0 && fp.current_leader_epoch < epoch => {
-                    pd.error = errors::FENCED_LEADER_EPOCH;
+                (None, _, _) => pd.error = ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                (Some(_), Some(_), Some(epoch)) if fp.current_leader_epoch >= 0 && LeaderEpoch(fp.current_leader_epoch) < epoch => {
+                    pd.error = ErrorCode::FENCED_LEADER_EPOCH;
                 }
-                (Some(_), Some(_), Some(epoch)) if fp.current_leader_epoch > epoch => pd.error = errors::UNKNOWN_LEADER_EPOCH,
+                (Some(_), Some(_), Some(epoch)) if LeaderEpoch(fp.current_leader_epoch) > epoch => pd.error = ErrorCode::UNKNOWN_LEADER_EPOCH,
                 (Some(_), Some(part), Some(_)) => {
                     let mut log = part.lock();
                     pd.high_watermark = log.high_watermark();
@@ -95,7 +95,7 @@ fn read_all(broker: &Broker, req: &FetchRequest) -> FetchOut {
                         }
                     }
                 }
-                _ => pd.error = errors::NOT_LEADER_OR_FOLLOWER,
+                _ => pd.error = ErrorCode::NOT_LEADER_OR_FOLLOWER,
             }
             parts.push(pd);
         }
@@ -130,7 +130,7 @@ pub async fn handle(broker: &Broker, req: FetchRequest, _version: i16) -> FetchO
         tokio::pin!(notified);
         notified.as_mut().enable();
         let out = tokio::task::block_in_place(|| read_all(broker, &req));
-        let has_error = out.topics.iter().any(|(_, ps)| ps.iter().any(|p| p.error != errors::NONE));
+        let has_error = out.topics.iter().any(|(_, ps)| ps.iter().any(|p| p.error != ErrorCode::NONE));
         if out.total >= min_bytes || has_error || tokio::time::Instant::now() >= deadline || broker.shutting_down() {
             return out;
         }
@@ -166,7 +166,7 @@ pub fn encode(out: &FetchOut, version: i16, correlation_id: i32) -> Vec<Piece> {
     }
     b.put_i32(0); // throttle_time_ms
     if version >= 7 {
-        b.put_i16(errors::NONE);
+        b.put_i16(ErrorCode::NONE.code());
         b.put_i32(0); // session_id: sessionless
     }
     let array_len = |b: &mut BytesMut, n: usize| {
@@ -187,7 +187,7 @@ pub fn encode(out: &FetchOut, version: i16, correlation_id: i32) -> Vec<Piece> {
         array_len(&mut b, parts.len());
         for p in parts {
             b.put_i32(p.index);
-            b.put_i16(p.error);
+            b.put_i16(p.error.code());
             b.put_i64(p.high_watermark);
             b.put_i64(p.last_stable_offset);
             if version >= 5 {
@@ -263,11 +263,11 @@ mod tests {
                 (
                     "t".into(),
                     vec![
-                        PartOut { index: 0, error: 0, high_watermark: 9, last_stable_offset: 9, log_start_offset: 2, records: Some(FileSlice { file: file.clone(), pos: 3, len: 7 }) },
-                        PartOut { index: 1, error: 6, high_watermark: -1, last_stable_offset: -1, log_start_offset: -1, records: None },
+                        PartOut { index: 0, error: ErrorCode::NONE, high_watermark: 9, last_stable_offset: 9, log_start_offset: 2, records: Some(FileSlice { file: file.clone(), pos: 3, len: 7 }) },
+                        PartOut { index: 1, error: ErrorCode::NOT_LEADER_OR_FOLLOWER, high_watermark: -1, last_stable_offset: -1, log_start_offset: -1, records: None },
                     ],
                 ),
-                ("u".into(), vec![PartOut { index: 4, error: 0, high_watermark: 1, last_stable_offset: 1, log_start_offset: 0, records: Some(FileSlice { file, pos: 10, len: 5 }) }]),
+                ("u".into(), vec![PartOut { index: 4, error: ErrorCode::NONE, high_watermark: 1, last_stable_offset: 1, log_start_offset: 0, records: Some(FileSlice { file, pos: 10, len: 5 }) }]),
             ],
             aborted_list: false,
             total: 12,
@@ -292,7 +292,7 @@ mod tests {
                     assert_eq!(p0.log_start_offset, 2);
                 }
                 assert_eq!(p0.aborted_transactions.as_ref().map(|a| a.len()), if aborted { Some(0) } else { None }, "v{version}");
-                assert_eq!(r.responses[0].partitions[1].error_code, 6);
+                assert_eq!(r.responses[0].partitions[1].error_code, ErrorCode::NOT_LEADER_OR_FOLLOWER);
                 assert_eq!(r.responses[0].partitions[1].records.as_deref(), Some(&b""[..]));
                 assert_eq!(r.responses[1].partitions[0].records.as_deref(), Some(&b"abcde"[..]));
                 assert_eq!(r.responses[1].topic.0.as_str(), "u");

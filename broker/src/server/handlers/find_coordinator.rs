@@ -12,21 +12,21 @@ use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinator
 use super::{create_topic, sb, wait_meta};
 use crate::broker::Broker;
 use crate::group::{records, OFFSETS_TOPIC};
-use crate::server::errors;
+use crate::server::errors::ErrorCode;
 
-fn error(key: &str, code: i16, msg: &str) -> Coordinator {
+fn error(key: &str, code: ErrorCode, msg: &str) -> Coordinator {
     let mut c = Coordinator::default();
     c.key = sb(key);
     c.node_id = BrokerId(-1);
     c.host = sb("");
     c.port = -1;
-    c.error_code = code;
+    c.error_code = code.code();
     c.error_message = Some(sb(msg));
     c
 }
 
 /// Creates `__consumer_offsets` as Kafka does on the first FindCoordinator.
-async fn create_offsets_topic(broker: &Broker) -> Result<(), (i16, String)> {
+async fn create_offsets_topic(broker: &Broker) -> Result<(), (ErrorCode, String)> {
     let live = broker.meta.get().brokers.len();
     let rf = broker.cfg.offsets_topic_replication_factor;
     if (live as i64) < rf as i64 {
@@ -34,7 +34,7 @@ async fn create_offsets_topic(broker: &Broker) -> Result<(), (i16, String)> {
             "Number of alive brokers '{live}' does not meet the required replication factor '{rf}' for the offsets topic (configured via 'offsets.topic.replication.factor'). This error can be ignored if the cluster is starting up and not all brokers are up yet."
         );
         tracing::warn!("{msg}");
-        return Err((errors::COORDINATOR_NOT_AVAILABLE, msg));
+        return Err((ErrorCode::COORDINATOR_NOT_AVAILABLE, msg));
     }
     let configs = vec![
         ("cleanup.policy".to_string(), "compact".to_string()),
@@ -43,17 +43,17 @@ async fn create_offsets_topic(broker: &Broker) -> Result<(), (i16, String)> {
     ];
     match create_topic(broker, OFFSETS_TOPIC, broker.cfg.offsets_topic_num_partitions, rf, None, configs, false).await {
         Ok(_) => Ok(()),
-        Err((code, _)) if code == errors::TOPIC_ALREADY_EXISTS => Ok(()),
+        Err((code, _)) if code == ErrorCode::TOPIC_ALREADY_EXISTS => Ok(()),
         Err(e) => Err(e),
     }
 }
 
 async fn find(broker: &Broker, key: &str, key_type: i8) -> Coordinator {
     if key_type == 1 {
-        return error(key, errors::COORDINATOR_NOT_AVAILABLE, "transactions are not supported by this broker");
+        return error(key, ErrorCode::COORDINATOR_NOT_AVAILABLE, "transactions are not supported by this broker");
     }
     if key_type != 0 {
-        return error(key, errors::INVALID_REQUEST, "unknown coordinator key type");
+        return error(key, ErrorCode::INVALID_REQUEST, "unknown coordinator key type");
     }
     if !broker.meta.get().topics.contains_key(OFFSETS_TOPIC) {
         if let Err((code, msg)) = create_offsets_topic(broker).await {
@@ -66,27 +66,27 @@ async fn find(broker: &Broker, key: &str, key_type: i8) -> Coordinator {
         m.topics
             .get(OFFSETS_TOPIC)
             .and_then(|t| t.partitions.get(&records::partition_for(&k, t.partitions.len() as i32)))
-            .map(|p| p.leader() >= 0)
+            .map(|p| p.leader().is_some())
             .unwrap_or(false)
     })
     .await;
     let meta = broker.meta.get();
     let Some(t) = meta.topics.get(OFFSETS_TOPIC) else {
-        return error(key, errors::COORDINATOR_NOT_AVAILABLE, "The coordinator is not available.");
+        return error(key, ErrorCode::COORDINATOR_NOT_AVAILABLE, "The coordinator is not available.");
     };
     let p = records::partition_for(key, t.partitions.len() as i32);
-    let leader = t.partitions.get(&p).map(|pm| pm.leader()).unwrap_or(-1);
-    match meta.brokers.get(&leader) {
+    let leader = t.partitions.get(&p).map(|pm| pm.leader()).unwrap_or(crate::ids::BrokerId::NONE);
+    match meta.brokers.get(&leader.get()) {
         Some(b) => {
             let mut c = Coordinator::default();
             c.key = sb(key);
             c.node_id = BrokerId(b.id);
             c.host = sb(&b.host);
             c.port = b.port;
-            c.error_code = errors::NONE;
+            c.error_code = ErrorCode::NONE.code();
             c
         }
-        None => error(key, errors::COORDINATOR_NOT_AVAILABLE, "The coordinator is not available."),
+        None => error(key, ErrorCode::COORDINATOR_NOT_AVAILABLE, "The coordinator is not available."),
     }
 }
 
@@ -100,7 +100,7 @@ pub async fn handle(broker: &Broker, req: FindCoordinatorRequest, version: i16) 
     }
     let c = find(broker, req.key.as_str(), req.key_type).await;
     resp.error_code = c.error_code;
-    resp.error_message = if c.error_code == errors::NONE { None } else { c.error_message };
+    resp.error_message = if c.error_code == ErrorCode::NONE { None } else { c.error_message };
     resp.node_id = c.node_id;
     resp.host = c.host;
     resp.port = c.port;

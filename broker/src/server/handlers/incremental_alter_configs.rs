@@ -8,7 +8,7 @@ use super::alter_configs::write_topic_config;
 use super::describe_configs::{BROKER, TOPIC};
 use super::sb;
 use crate::broker::Broker;
-use crate::server::errors;
+use crate::server::errors::ErrorCode;
 
 pub async fn handle(broker: &Broker, req: IncrementalAlterConfigsRequest, _version: i16) -> IncrementalAlterConfigsResponse {
     let mut resp = IncrementalAlterConfigsResponse::default();
@@ -19,14 +19,14 @@ pub async fn handle(broker: &Broker, req: IncrementalAlterConfigsRequest, _versi
         let name = res.resource_name.as_str().to_string();
         if res.resource_type == BROKER {
             if let Err((code, msg)) = alter_broker(broker, &name, &res.configs, req.validate_only).await {
-                r.error_code = code;
+                r.error_code = code.code();
                 r.error_message = Some(sb(&msg));
             }
             resp.responses.push(r);
             continue;
         }
         if res.resource_type != TOPIC {
-            r.error_code = errors::INVALID_REQUEST;
+            r.error_code = ErrorCode::INVALID_REQUEST.code();
             r.error_message = Some(sb("Only topic and broker configs can be altered"));
             resp.responses.push(r);
             continue;
@@ -36,11 +36,11 @@ pub async fn handle(broker: &Broker, req: IncrementalAlterConfigsRequest, _versi
         let mut config: Vec<(String, String)> = meta.topics.get(&topic).map(|t| t.config.clone()).unwrap_or_default();
         let bad = apply_ops(&mut config, &res.configs, |k| crate::topic_config::broker_default(&broker.cfg, k).0).err();
         let result = match bad {
-            Some(m) => Err((errors::INVALID_REQUEST, m)),
+            Some(m) => Err((ErrorCode::INVALID_REQUEST, m)),
             None => write_topic_config(broker, &topic, config, req.validate_only).await,
         };
         if let Err((code, msg)) = result {
-            r.error_code = code;
+            r.error_code = code.code();
             r.error_message = Some(sb(&msg));
         }
         resp.responses.push(r);
@@ -94,15 +94,15 @@ fn apply_ops(config: &mut Vec<(String, String)>, ops: &Ops, base: impl Fn(&str) 
     Ok(())
 }
 
-async fn alter_broker(broker: &Broker, name: &str, ops: &Ops, validate_only: bool) -> Result<(), (i16, String)> {
-    let entity = crate::dynamic_config::entity(name).map_err(|m| (errors::INVALID_REQUEST, m))?;
-    let mut config = crate::dynamic_config::read(&broker.zk, &entity).await.map_err(|e| (errors::UNKNOWN_SERVER_ERROR, e.to_string()))?;
-    apply_ops(&mut config, ops, |_| String::new()).map_err(|m| (errors::INVALID_REQUEST, m))?;
+async fn alter_broker(broker: &Broker, name: &str, ops: &Ops, validate_only: bool) -> Result<(), (ErrorCode, String)> {
+    let entity = crate::dynamic_config::entity(name).map_err(|m| (ErrorCode::INVALID_REQUEST, m))?;
+    let mut config = crate::dynamic_config::read(&broker.zk, &entity).await.map_err(|e| (ErrorCode::UNKNOWN_SERVER_ERROR, e.to_string()))?;
+    apply_ops(&mut config, ops, |_| String::new()).map_err(|m| (ErrorCode::INVALID_REQUEST, m))?;
     for (k, v) in &config {
-        crate::dynamic_config::validate(k, v).map_err(|m| (errors::INVALID_CONFIG, m))?;
+        crate::dynamic_config::validate(k, v).map_err(|m| (ErrorCode::INVALID_CONFIG, m))?;
     }
     if validate_only {
         return Ok(());
     }
-    crate::dynamic_config::write(&broker.zk, &entity, &config).await.map_err(|e| (errors::UNKNOWN_SERVER_ERROR, e.to_string()))
+    crate::dynamic_config::write(&broker.zk, &entity, &config).await.map_err(|e| (ErrorCode::UNKNOWN_SERVER_ERROR, e.to_string()))
 }

@@ -5,7 +5,7 @@
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
 use crate::broker::Broker;
-use crate::server::errors;
+use crate::server::errors::ErrorCode;
 
 pub async fn handle(broker: &Broker, req: InitProducerIdRequest, _version: i16) -> InitProducerIdResponse {
     let mut resp = InitProducerIdResponse::default();
@@ -13,7 +13,7 @@ pub async fn handle(broker: &Broker, req: InitProducerIdRequest, _version: i16) 
     resp.producer_epoch = -1;
     if req.transactional_id.as_ref().map(|t| !t.0.is_empty()).unwrap_or(false) {
         tracing::info!("InitProducerId with a transactional id: transactions are not supported");
-        resp.error_code = errors::COORDINATOR_NOT_AVAILABLE;
+        resp.error_code = ErrorCode::COORDINATOR_NOT_AVAILABLE.code();
         return resp;
     }
     match broker.producer_ids.generate(&broker.zk, broker.id).await {
@@ -23,7 +23,7 @@ pub async fn handle(broker: &Broker, req: InitProducerIdRequest, _version: i16) 
         }
         Err(e) => {
             tracing::warn!("InitProducerId: {e}");
-            resp.error_code = errors::COORDINATOR_NOT_AVAILABLE;
+            resp.error_code = ErrorCode::COORDINATOR_NOT_AVAILABLE.code();
         }
     }
     resp

@@ -9,7 +9,7 @@ use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
 use super::{sb, RequestCtx};
 use crate::broker::Broker;
 use crate::group::group::{JoinParams, JoinResult};
-use crate::server::errors;
+use crate::server::errors::ErrorCode;
 
 pub async fn handle(broker: &Broker, req: JoinGroupRequest, version: i16, ctx: &RequestCtx) -> JoinGroupResponse {
     let group = req.group_id.0.as_str().to_string();
@@ -26,9 +26,9 @@ pub async fn handle(broker: &Broker, req: JoinGroupRequest, version: i16, ctx: &
     };
     let member = params.member_id.clone();
     let rx = broker.groups.join(&broker.logs, &group, params);
-    let r = rx.await.unwrap_or_else(|_| JoinResult::error(errors::NOT_COORDINATOR, &member));
+    let r = rx.await.unwrap_or_else(|_| JoinResult::error(ErrorCode::NOT_COORDINATOR, &member));
     let mut resp = JoinGroupResponse::default();
-    resp.error_code = r.error;
+    resp.error_code = r.error.code();
     resp.generation_id = r.generation;
     resp.protocol_type = r.protocol_type.map(|s| sb(&s));
     resp.protocol_name = match (r.protocol_name, version >= 7) {

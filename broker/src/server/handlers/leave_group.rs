@@ -6,6 +6,7 @@ use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 
 use super::sb;
 use crate::broker::Broker;
+use crate::error_code::ErrorCode;
 
 pub async fn handle(broker: &Broker, req: LeaveGroupRequest, version: i16) -> LeaveGroupResponse {
     let members: Vec<(String, Option<String>)> = if version >= 3 {
@@ -15,7 +16,7 @@ pub async fn handle(broker: &Broker, req: LeaveGroupRequest, version: i16) -> Le
     };
     let mut resp = LeaveGroupResponse::default();
     match broker.groups.leave(&broker.logs, req.group_id.0.as_str(), &members) {
-        Err(code) => resp.error_code = code,
+        Err(code) => resp.error_code = code.code(),
         Ok(results) => {
             if version >= 3 {
                 resp.members = results
@@ -25,12 +26,12 @@ pub async fn handle(broker: &Broker, req: LeaveGroupRequest, version: i16) -> Le
                         let mut m = MemberResponse::default();
                         m.member_id = sb(id);
                         m.group_instance_id = instance.as_deref().map(sb);
-                        m.error_code = *code;
+                        m.error_code = code.code();
                         m
                     })
                     .collect();
             } else {
-                resp.error_code = results.first().map(|(_, c)| *c).unwrap_or(0);
+                resp.error_code = results.first().map(|(_, c)| *c).unwrap_or(ErrorCode::NONE).code();
             }
         }
     }

@@ -5,7 +5,7 @@ use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionRespon
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use crate::broker::Broker;
-use crate::server::errors;
+use crate::server::errors::{self, ErrorCode};
 
 pub async fn handle(broker: &Broker, req: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
     let meta = broker.meta.get();
@@ -21,10 +21,10 @@ pub async fn handle(broker: &Broker, req: ListOffsetsRequest, version: i16) -> L
             pr.offset = -1;
             let pm = meta.topics.get(topic).and_then(|x| x.partitions.get(&p.partition_index));
             match (pm, broker.logs.get(topic, p.partition_index)) {
-                (None, _) => pr.error_code = errors::UNKNOWN_TOPIC_OR_PARTITION,
-                (Some(pm), Some(part)) if pm.leader() == broker.id => {
+                (None, _) => pr.error_code = ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.code(),
+                (Some(pm), Some(part)) if pm.leader() == crate::ids::BrokerId(broker.id) => {
                     if version >= 4 {
-                        pr.leader_epoch = pm.leader_epoch();
+                        pr.leader_epoch = pm.leader_epoch().get();
                     }
                     let log = part.lock();
                     match p.timestamp {
@@ -36,11 +36,11 @@ pub async fn handle(broker: &Broker, req: ListOffsetsRequest, version: i16) -> L
                                 pr.timestamp = ts;
                             }
                             Ok(None) => {}
-                            Err(e) => pr.error_code = errors::from_log(&e),
+                            Err(e) => pr.error_code = errors::from_log(&e).code(),
                         },
                     }
                 }
-                _ => pr.error_code = errors::NOT_LEADER_OR_FOLLOWER,
+                _ => pr.error_code = ErrorCode::NOT_LEADER_OR_FOLLOWER.code(),
             }
             tr.partitions.push(pr);
         }

@@ -8,25 +8,26 @@ use kafka_protocol::messages::{BrokerId, ListPartitionReassignmentsRequest, List
 
 use super::tn;
 use crate::broker::Broker;
-use crate::server::errors;
+use crate::server::errors::ErrorCode;
 use crate::zkdata;
 
 pub async fn handle(broker: &Broker, req: ListPartitionReassignmentsRequest, _version: i16) -> ListPartitionReassignmentsResponse {
     let meta = broker.meta.get();
     let mut resp = ListPartitionReassignmentsResponse::default();
     if meta.controller != broker.id {
-        resp.error_code = errors::NOT_CONTROLLER;
+        resp.error_code = ErrorCode::NOT_CONTROLLER.code();
         return resp;
     }
     let wanted: Option<Vec<(String, Vec<i32>)>> =
         req.topics.as_ref().map(|ts| ts.iter().map(|t| (t.name.0.as_str().to_string(), t.partition_indexes.clone())).collect());
     let ids = |v: &[i32]| v.iter().map(|b| BrokerId(*b)).collect::<Vec<_>>();
+    let typed = |v: &[crate::ids::BrokerId]| v.iter().map(|b| BrokerId(b.get())).collect::<Vec<_>>();
     let names: Vec<String> = match &wanted {
         Some(w) => w.iter().map(|(n, _)| n.clone()).collect(),
         None => match broker.zk.get_children("/brokers/topics", false).await {
             Ok(c) => c.unwrap_or_default(),
             Err(e) => {
-                resp.error_code = errors::UNKNOWN_SERVER_ERROR;
+                resp.error_code = ErrorCode::UNKNOWN_SERVER_ERROR.code();
                 resp.error_message = Some(super::sb(&format!("reading /brokers/topics: {e}")));
                 return resp;
             }
@@ -39,7 +40,7 @@ pub async fn handle(broker: &Broker, req: ListPartitionReassignmentsRequest, _ve
             Ok(Some((Some(d), _))) => d,
             Ok(_) => continue,
             Err(e) => {
-                resp.error_code = errors::UNKNOWN_SERVER_ERROR;
+                resp.error_code = ErrorCode::UNKNOWN_SERVER_ERROR.code();
                 resp.error_message = Some(super::sb(&format!("reading the topic {t}: {e}")));
                 return resp;
             }
@@ -56,8 +57,8 @@ pub async fn handle(broker: &Broker, req: ListPartitionReassignmentsRequest, _ve
             let mut e = OngoingPartitionReassignment::default();
             e.partition_index = p;
             e.replicas = ids(assignment.get(&p).map(Vec::as_slice).unwrap_or(&[]));
-            e.adding_replicas = ids(&adding);
-            e.removing_replicas = ids(&removing);
+            e.adding_replicas = typed(&adding);
+            e.removing_replicas = typed(&removing);
             ot.partitions.push(e);
         }
         if !ot.partitions.is_empty() {
@@ -67,7 +68,7 @@ pub async fn handle(broker: &Broker, req: ListPartitionReassignmentsRequest, _ve
     // A tool asks Metadata next to see the replicas of finished moves: let our cache catch up
     // with the znodes just read first (bounded).
     super::wait_meta(broker, std::time::Duration::from_secs(2), move |m| {
-        seen.iter().all(|(t, a)| m.topics.get(t).map(|tm| a.iter().all(|(p, r)| tm.partitions.get(p).map(|pm| &pm.replicas == r).unwrap_or(false))).unwrap_or(true))
+        seen.iter().all(|(t, a)| m.topics.get(t).map(|tm| a.iter().all(|(p, r)| tm.partitions.get(p).map(|pm| crate::ids::BrokerId::raw_all(&pm.replicas) == *r).unwrap_or(false))).unwrap_or(true))
     })
     .await;
     resp

@@ -7,32 +7,32 @@ use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse};
 use super::{auto_create, sb, tn};
 use crate::broker::Broker;
 use crate::metadata::ClusterMeta;
-use crate::server::errors;
+use crate::server::errors::ErrorCode;
 
 fn topic_entry(meta: &ClusterMeta, name: &str) -> MetadataResponseTopic {
     let mut t = MetadataResponseTopic::default();
     t.name = Some(tn(name));
     t.is_internal = name == "__consumer_offsets" || name == "__transaction_state";
     let Some(tm) = meta.topics.get(name) else {
-        t.error_code = errors::UNKNOWN_TOPIC_OR_PARTITION;
+        t.error_code = ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.code();
         return t;
     };
     for (p, pm) in &tm.partitions {
         let mut e = MetadataResponsePartition::default();
         e.partition_index = *p;
-        e.leader_id = BrokerId(pm.leader());
-        e.leader_epoch = pm.leader_epoch().max(0);
-        e.replica_nodes = pm.replicas.iter().map(|r| BrokerId(*r)).collect();
-        e.isr_nodes = pm.state.as_ref().map(|s| s.isr.iter().map(|r| BrokerId(*r)).collect()).unwrap_or_default();
-        e.offline_replicas = pm.replicas.iter().filter(|r| !meta.brokers.contains_key(r)).map(|r| BrokerId(*r)).collect();
-        if pm.leader() < 0 || !meta.brokers.contains_key(&pm.leader()) {
-            e.error_code = errors::LEADER_NOT_AVAILABLE;
+        e.leader_id = BrokerId(pm.leader().get());
+        e.leader_epoch = pm.leader_epoch().get().max(0);
+        e.replica_nodes = pm.replicas.iter().map(|r| BrokerId(r.get())).collect();
+        e.isr_nodes = pm.state.as_ref().map(|s| s.isr.iter().map(|r| BrokerId(r.get())).collect()).unwrap_or_default();
+        e.offline_replicas = pm.replicas.iter().filter(|r| !meta.brokers.contains_key(&r.get())).map(|r| BrokerId(r.get())).collect();
+        if !pm.leader().is_some() || !meta.brokers.contains_key(&pm.leader().get()) {
+            e.error_code = ErrorCode::LEADER_NOT_AVAILABLE.code();
             e.leader_id = BrokerId(-1);
         }
         t.partitions.push(e);
     }
     if tm.partitions.values().all(|p| p.state.is_none()) {
-        t.error_code = errors::LEADER_NOT_AVAILABLE;
+        t.error_code = ErrorCode::LEADER_NOT_AVAILABLE.code();
     }
     t
 }

@@ -46,7 +46,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use crate::admin::{self, AdminError};
 use crate::broker::Broker;
-use crate::server::errors;
+use crate::server::errors::ErrorCode;
 use crate::topic_config;
 use crate::zkdata;
 
@@ -59,7 +59,7 @@ pub fn tn(s: &str) -> TopicName {
 }
 
 /// A topic-creation failure: Kafka error code and message.
-pub type TopicError = (i16, String);
+pub type TopicError = (ErrorCode, String);
 
 /// Validates and writes a new topic (CreateTopics and auto-creation share this).
 pub async fn create_topic(
@@ -71,36 +71,36 @@ pub async fn create_topic(
     configs: Vec<(String, String)>,
     validate_only: bool,
 ) -> Result<BTreeMap<i32, Vec<i32>>, TopicError> {
-    zkdata::valid_topic_name(name).map_err(|m| (errors::INVALID_TOPIC_EXCEPTION, m))?;
+    zkdata::valid_topic_name(name).map_err(|m| (ErrorCode::INVALID_TOPIC_EXCEPTION, m))?;
     let meta = broker.meta.get();
     if meta.topics.contains_key(name) {
-        return Err((errors::TOPIC_ALREADY_EXISTS, format!("Topic '{name}' already exists.")));
+        return Err((ErrorCode::TOPIC_ALREADY_EXISTS, format!("Topic '{name}' already exists.")));
     }
     for (k, v) in &configs {
-        topic_config::validate(k, v).map_err(|m| (errors::INVALID_CONFIG, m))?;
+        topic_config::validate(k, v).map_err(|m| (ErrorCode::INVALID_CONFIG, m))?;
     }
     let brokers: Vec<i32> = meta.brokers.keys().copied().collect();
     let assignment = match assignment {
         Some(a) => {
             if a.is_empty() {
-                return Err((errors::INVALID_REPLICA_ASSIGNMENT, "empty replica assignment".into()));
+                return Err((ErrorCode::INVALID_REPLICA_ASSIGNMENT, "empty replica assignment".into()));
             }
             let expect: Vec<i32> = (0..a.len() as i32).collect();
             if a.keys().copied().collect::<Vec<_>>() != expect {
-                return Err((errors::INVALID_REPLICA_ASSIGNMENT, "partitions should be a consecutive 0-based integer sequence".into()));
+                return Err((ErrorCode::INVALID_REPLICA_ASSIGNMENT, "partitions should be a consecutive 0-based integer sequence".into()));
             }
             for (p, r) in &a {
                 if r.is_empty() {
-                    return Err((errors::INVALID_REPLICA_ASSIGNMENT, format!("partition {p} has no replicas")));
+                    return Err((ErrorCode::INVALID_REPLICA_ASSIGNMENT, format!("partition {p} has no replicas")));
                 }
                 let mut seen = r.clone();
                 seen.sort_unstable();
                 seen.dedup();
                 if seen.len() != r.len() {
-                    return Err((errors::INVALID_REPLICA_ASSIGNMENT, format!("Duplicate replica assignment found: {r:?}")));
+                    return Err((ErrorCode::INVALID_REPLICA_ASSIGNMENT, format!("Duplicate replica assignment found: {r:?}")));
                 }
                 if let Some(b) = r.iter().find(|b| !brokers.contains(b)) {
-                    return Err((errors::INVALID_REPLICA_ASSIGNMENT, format!("Unknown broker {b} in replica assignment")));
+                    return Err((ErrorCode::INVALID_REPLICA_ASSIGNMENT, format!("Unknown broker {b} in replica assignment")));
                 }
             }
             a
@@ -109,18 +109,18 @@ pub async fn create_topic(
             let partitions = if partitions == -1 { broker.cfg.num_partitions } else { partitions };
             let rf = if replication_factor == -1 { broker.cfg.default_replication_factor } else { replication_factor };
             if partitions < 1 {
-                return Err((errors::INVALID_PARTITIONS, "Number of partitions must be larger than 0.".into()));
+                return Err((ErrorCode::INVALID_PARTITIONS, "Number of partitions must be larger than 0.".into()));
             }
             if rf < 1 {
-                return Err((errors::INVALID_REPLICATION_FACTOR, "Replication factor must be larger than 0.".into()));
+                return Err((ErrorCode::INVALID_REPLICATION_FACTOR, "Replication factor must be larger than 0.".into()));
             }
             if rf as usize > brokers.len() {
                 return Err((
-                    errors::INVALID_REPLICATION_FACTOR,
+                    ErrorCode::INVALID_REPLICATION_FACTOR,
                     format!("Replication factor: {rf} larger than available brokers: {}.", brokers.len()),
                 ));
             }
-            zkdata::check_topic_znode_fits(partitions, rf).map_err(|m| (errors::INVALID_PARTITIONS, m))?;
+            zkdata::check_topic_znode_fits(partitions, rf).map_err(|m| (ErrorCode::INVALID_PARTITIONS, m))?;
             let n = brokers.len().max(1);
             zkdata::assign_replicas(&brokers, partitions, rf as i32, 0, rand::random::<usize>() % n, rand::random::<usize>() % n)
         }
@@ -133,8 +133,8 @@ pub async fn create_topic(
             tracing::info!("created topic {name} with {} partition(s)", assignment.len());
             Ok(assignment)
         }
-        Err(AdminError::TopicExists(_)) => Err((errors::TOPIC_ALREADY_EXISTS, format!("Topic '{name}' already exists."))),
-        Err(e) => Err((errors::UNKNOWN_SERVER_ERROR, e.to_string())),
+        Err(AdminError::TopicExists(_)) => Err((ErrorCode::TOPIC_ALREADY_EXISTS, format!("Topic '{name}' already exists."))),
+        Err(e) => Err((ErrorCode::UNKNOWN_SERVER_ERROR, e.to_string())),
     }
 }
 
@@ -155,6 +155,6 @@ pub async fn auto_create(broker: &Broker, name: &str) -> bool {
             wait_meta(broker, Duration::from_millis(500), move |m| m.topics.get(&n).map(|t| !t.partitions.is_empty()).unwrap_or(false)).await;
             true
         }
-        Err((code, _)) => code == errors::TOPIC_ALREADY_EXISTS,
+        Err((code, _)) => code == ErrorCode::TOPIC_ALREADY_EXISTS,
     }
 }

@@ -14,13 +14,13 @@ use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 use crate::broker::Broker;
 use crate::group::records::OffsetValue;
 use crate::log::partition_log::now_ms;
-use crate::server::errors::{self, ErrorCode};
+use crate::server::errors::ErrorCode;
 
 pub async fn handle(broker: &Broker, req: OffsetCommitRequest, version: i16) -> OffsetCommitResponse {
     let meta = broker.meta.get();
     let now = now_ms();
     let max = broker.groups.settings.metadata_max_bytes;
-    let mut codes: Vec<Vec<i16>> = Vec::new();
+    let mut codes: Vec<Vec<ErrorCode>> = Vec::new();
     let mut commits = Vec::new();
     for t in &req.topics {
         let topic = t.name.0.as_str();
@@ -29,11 +29,11 @@ pub async fn handle(broker: &Broker, req: OffsetCommitRequest, version: i16) -> 
             let md = p.committed_metadata.as_ref().map(|s| s.as_str().to_string()).unwrap_or_default();
             let known = meta.topics.get(topic).map(|tm| tm.partitions.contains_key(&p.partition_index)).unwrap_or(false);
             if md.len() > max {
-                tc.push(errors::OFFSET_METADATA_TOO_LARGE);
+                tc.push(ErrorCode::OFFSET_METADATA_TOO_LARGE);
             } else if !known {
-                tc.push(errors::UNKNOWN_TOPIC_OR_PARTITION);
+                tc.push(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
             } else {
-                tc.push(errors::NONE);
+                tc.push(ErrorCode::NONE);
                 let v = OffsetValue {
                     offset: p.committed_offset,
                     leader_epoch: if version >= 6 { p.committed_leader_epoch } else { -1 },
@@ -63,10 +63,11 @@ pub async fn handle(broker: &Broker, req: OffsetCommitRequest, version: i16) -> 
         for (p, c) in t.partitions.iter().zip(tc) {
             let mut pr = OffsetCommitResponsePartition::default();
             pr.partition_index = p.partition_index;
-            pr.error_code = match (&result, c) {
-                (Err(e), errors::NONE) => *e,
+            let code = match (&result, c) {
+                (Err(e), ErrorCode::NONE) => *e,
                 (_, c) => c,
             };
+            pr.error_code = code.code();
             tr.partitions.push(pr);
         }
         resp.topics.push(tr);
@@ -75,14 +76,14 @@ pub async fn handle(broker: &Broker, req: OffsetCommitRequest, version: i16) -> 
 }
 
 /// Waits for the group's `__consumer_offsets` partition to be replicated up to its log end.
-async fn replicated(broker: &Broker, group: &str) -> Result<(), i16> {
+async fn replicated(broker: &Broker, group: &str) -> Result<(), ErrorCode> {
     let p = broker.groups.partition_for(group);
-    let Some(part) = broker.logs.get(crate::group::OFFSETS_TOPIC, p) else { return Err(errors::NOT_COORDINATOR) };
-    let target = part.lock().log_end_offset;
+    let Some(part) = broker.logs.get(crate::group::OFFSETS_TOPIC, p) else { return Err(ErrorCode::NOT_COORDINATOR) };
+    let target = crate::ids::Offset(part.lock().log_end_offset);
     let timeout = std::time::Duration::from_millis(broker.cfg.offsets_commit_timeout_ms.clamp(1, 300_000) as u64);
     match crate::replica::wait_replicated(&broker.logs, &part, target, timeout).await {
         Ok(()) => Ok(()),
-        Err(ErrorCode::NOT_LEADER_OR_FOLLOWER) => Err(errors::NOT_COORDINATOR),
-        Err(e) => Err(e.code()),
+        Err(ErrorCode::NOT_LEADER_OR_FOLLOWER) => Err(ErrorCode::NOT_COORDINATOR),
+        Err(e) => Err(e),
     }
 }

@@ -5,7 +5,7 @@ use kafka_protocol::messages::offset_delete_response::{OffsetDeleteResponseParti
 use kafka_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse};
 
 use crate::broker::Broker;
-use crate::server::errors;
+use crate::server::errors::ErrorCode;
 
 pub async fn handle(broker: &Broker, req: OffsetDeleteRequest, _version: i16) -> OffsetDeleteResponse {
     let meta = broker.meta.get();
@@ -22,7 +22,7 @@ pub async fn handle(broker: &Broker, req: OffsetDeleteRequest, _version: i16) ->
     let result = broker.groups.delete_offsets(&broker.logs, req.group_id.0.as_str(), &known);
     let codes = match result {
         Err(code) => {
-            resp.error_code = code;
+            resp.error_code = code.code();
             return resp;
         }
         Ok(c) => c,
@@ -37,7 +37,8 @@ pub async fn handle(broker: &Broker, req: OffsetDeleteRequest, _version: i16) ->
                 .iter()
                 .position(|(n, i)| n == t.name.0.as_str() && *i == p.partition_index)
                 .and_then(|i| codes.get(i).copied())
-                .unwrap_or(errors::UNKNOWN_TOPIC_OR_PARTITION);
+                .unwrap_or(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION)
+                .code();
             tr.partitions.push(pr);
         }
         resp.topics.push(tr);

@@ -10,13 +10,13 @@ use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse};
 use super::{sb, tn};
 use crate::broker::Broker;
 use crate::group::records::OffsetValue;
-use crate::server::errors;
+use crate::server::errors::ErrorCode;
 
-type Rows = Vec<(String, i32, Option<OffsetValue>, i16)>;
+type Rows = Vec<(String, i32, Option<OffsetValue>, ErrorCode)>;
 
-fn lookup(broker: &Broker, group: &str, wanted: Option<Vec<(String, Vec<i32>)>>) -> (Rows, i16) {
+fn lookup(broker: &Broker, group: &str, wanted: Option<Vec<(String, Vec<i32>)>>) -> (Rows, ErrorCode) {
     match broker.groups.fetch(group, wanted.clone()) {
-        Ok(rows) => (rows.into_iter().map(|(t, p, v)| (t, p, v, errors::NONE)).collect(), errors::NONE),
+        Ok(rows) => (rows.into_iter().map(|(t, p, v)| (t, p, v, ErrorCode::NONE)).collect(), ErrorCode::NONE),
         Err(code) => {
             let rows = wanted
                 .unwrap_or_default()
@@ -28,8 +28,8 @@ fn lookup(broker: &Broker, group: &str, wanted: Option<Vec<(String, Vec<i32>)>>)
     }
 }
 
-fn by_topic(rows: Rows) -> Vec<(String, Vec<(i32, Option<OffsetValue>, i16)>)> {
-    let mut out: Vec<(String, Vec<(i32, Option<OffsetValue>, i16)>)> = Vec::new();
+fn by_topic(rows: Rows) -> Vec<(String, Vec<(i32, Option<OffsetValue>, ErrorCode)>)> {
+    let mut out: Vec<(String, Vec<(i32, Option<OffsetValue>, ErrorCode)>)> = Vec::new();
     for (t, p, v, e) in rows {
         match out.iter_mut().find(|(n, _)| *n == t) {
             Some((_, ps)) => ps.push((p, v, e)),
@@ -47,8 +47,8 @@ pub async fn handle(broker: &Broker, req: OffsetFetchRequest, version: i16) -> O
             let (rows, code) = lookup(broker, g.group_id.0.as_str(), wanted);
             let mut gr = OffsetFetchResponseGroup::default();
             gr.group_id = g.group_id.clone();
-            gr.error_code = code;
-            if code == errors::NONE {
+            gr.error_code = code.code();
+            if code == ErrorCode::NONE {
                 for (t, ps) in by_topic(rows) {
                     let mut tr = OffsetFetchResponseTopics::default();
                     tr.name = tn(&t);
@@ -58,7 +58,7 @@ pub async fn handle(broker: &Broker, req: OffsetFetchRequest, version: i16) -> O
                         pr.committed_offset = v.as_ref().map(|v| v.offset).unwrap_or(-1);
                         pr.committed_leader_epoch = v.as_ref().map(|v| v.leader_epoch).unwrap_or(-1);
                         pr.metadata = Some(sb(v.as_ref().map(|v| v.metadata.as_str()).unwrap_or("")));
-                        pr.error_code = e;
+                        pr.error_code = e.code();
                         tr.partitions.push(pr);
                     }
                     gr.topics.push(tr);
@@ -71,7 +71,7 @@ pub async fn handle(broker: &Broker, req: OffsetFetchRequest, version: i16) -> O
     let wanted = req.topics.as_ref().map(|ts| ts.iter().map(|t| (t.name.0.as_str().to_string(), t.partition_indexes.clone())).collect());
     let (rows, code) = lookup(broker, req.group_id.0.as_str(), wanted);
     if version >= 2 {
-        resp.error_code = code;
+        resp.error_code = code.code();
     }
     for (t, ps) in by_topic(rows) {
         let mut tr = OffsetFetchResponseTopic::default();
@@ -82,7 +82,7 @@ pub async fn handle(broker: &Broker, req: OffsetFetchRequest, version: i16) -> O
             pr.committed_offset = v.as_ref().map(|v| v.offset).unwrap_or(-1);
             pr.committed_leader_epoch = v.as_ref().map(|v| v.leader_epoch).unwrap_or(-1);
             pr.metadata = Some(sb(v.as_ref().map(|v| v.metadata.as_str()).unwrap_or("")));
-            pr.error_code = e;
+            pr.error_code = e.code();
             tr.partitions.push(pr);
         }
         resp.topics.push(tr);

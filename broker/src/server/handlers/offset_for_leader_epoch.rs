@@ -8,7 +8,7 @@ use kafka_protocol::messages::offset_for_leader_epoch_response::{EpochEndOffset,
 use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 
 use crate::broker::Broker;
-use crate::server::errors;
+use crate::server::errors::ErrorCode;
 
 pub async fn handle(broker: &Broker, req: OffsetForLeaderEpochRequest, _version: i16) -> OffsetForLeaderEpochResponse {
     let meta = broker.meta.get();
@@ -26,19 +26,19 @@ pub async fn handle(broker: &Broker, req: OffsetForLeaderEpochRequest, _version:
             let part = broker.logs.get(topic, p.partition);
             let leads = part.as_ref().and_then(|x| crate::replica::leader_isr(x)).map(|(_, ep)| ep);
             match (known, part, leads) {
-                (false, _, _) => e.error_code = errors::UNKNOWN_TOPIC_OR_PARTITION,
+                (false, _, _) => e.error_code = ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.code(),
                 (true, Some(part), Some(epoch)) => {
-                    if p.current_leader_epoch >= 0 && p.current_leader_epoch < epoch {
-                        e.error_code = errors::FENCED_LEADER_EPOCH;
-                    } else if p.current_leader_epoch > epoch {
-                        e.error_code = errors::UNKNOWN_LEADER_EPOCH;
+                    if p.current_leader_epoch >= 0 && p.current_leader_epoch < epoch.get() {
+                        e.error_code = ErrorCode::FENCED_LEADER_EPOCH.code();
+                    } else if p.current_leader_epoch > epoch.get() {
+                        e.error_code = ErrorCode::UNKNOWN_LEADER_EPOCH.code();
                     } else {
                         let (le, off) = part.lock().end_offset_for_epoch(p.leader_epoch);
                         e.leader_epoch = le;
                         e.end_offset = off;
                     }
                 }
-                _ => e.error_code = errors::NOT_LEADER_OR_FOLLOWER,
+                _ => e.error_code = ErrorCode::NOT_LEADER_OR_FOLLOWER.code(),
             }
             tr.partitions.push(e);
         }

@@ -23,7 +23,7 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use super::{auto_create, sb};
 use crate::broker::Broker;
 use crate::log::batch;
-use crate::server::errors;
+use crate::server::errors::{self, ErrorCode};
 
 pub async fn handle(broker: &Broker, req: ProduceRequest, _version: i16) -> ProduceResponse {
     let mut resp = ProduceResponse::default();
@@ -51,13 +51,13 @@ pub async fn handle(broker: &Broker, req: ProduceRequest, _version: i16) -> Prod
             let min_isr = part.as_ref().map(|p| p.lock().config.min_insync_replicas).unwrap_or(1).max(1) as usize;
             let isr = part.as_ref().and_then(|p| crate::replica::leader_isr(p));
             if !acks_ok {
-                pr.error_code = errors::INVALID_REQUIRED_ACKS;
+                pr.error_code = ErrorCode::INVALID_REQUIRED_ACKS.code();
             } else if pm.is_none() {
-                pr.error_code = errors::UNKNOWN_TOPIC_OR_PARTITION;
+                pr.error_code = ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.code();
             } else if isr.is_none() || part.is_none() {
-                pr.error_code = errors::NOT_LEADER_OR_FOLLOWER;
+                pr.error_code = ErrorCode::NOT_LEADER_OR_FOLLOWER.code();
             } else if req.acks == -1 && isr.map(|(n, _)| n).unwrap_or(0) < min_isr {
-                pr.error_code = errors::NOT_ENOUGH_REPLICAS;
+                pr.error_code = ErrorCode::NOT_ENOUGH_REPLICAS.code();
                 pr.error_message = Some(sb(&format!(
                     "The size of the current ISR {} is insufficient to satisfy the min.isr requirement of {min_isr} for partition {topic}-{}",
                     isr.map(|(n, _)| n).unwrap_or(0),
@@ -71,7 +71,7 @@ pub async fn handle(broker: &Broker, req: ProduceRequest, _version: i16) -> Prod
                 match batch::validate_produce(&records, max) {
                     Err(e) => {
                         tracing::info!("rejecting produce to {topic}-{}: {e}", pd.index);
-                        pr.error_code = errors::from_batch(&e);
+                        pr.error_code = errors::from_batch(&e).code();
                         pr.error_message = Some(sb(&e.to_string()));
                     }
                     Ok(_) => {
@@ -91,7 +91,7 @@ pub async fn handle(broker: &Broker, req: ProduceRequest, _version: i16) -> Prod
                                     }
                                 }
                                 if let Some(e) = failed {
-                                    pr.error_code = errors::from_batch(&e);
+                                    pr.error_code = errors::from_batch(&e).code();
                                     pr.error_message = Some(sb(&e.to_string()));
                                     tr.partition_responses.push(pr);
                                     continue;
@@ -114,7 +114,7 @@ pub async fn handle(broker: &Broker, req: ProduceRequest, _version: i16) -> Prod
                             }
                             Err(crate::log::LogError::Producer(e)) => {
                                 tracing::info!("rejecting produce to {topic}-{}: {e}", pd.index);
-                                pr.error_code = errors::from_log(&crate::log::LogError::Producer(e));
+                                pr.error_code = errors::from_log(&crate::log::LogError::Producer(e)).code();
                                 pr.error_message = Some(sb(&e.to_string()));
                             }
                             Err(e) => {
@@ -124,14 +124,14 @@ pub async fn handle(broker: &Broker, req: ProduceRequest, _version: i16) -> Prod
                                 } else {
                                     tracing::error!("append to {topic}-{} failed: {e}", pd.index);
                                 }
-                                pr.error_code = errors::from_log(&e);
+                                pr.error_code = errors::from_log(&e).code();
                                 pr.error_message = Some(sb(&e.to_string()));
                             }
                         }
                     }
                 }
             } else {
-                pr.error_code = errors::CORRUPT_MESSAGE;
+                pr.error_code = ErrorCode::CORRUPT_MESSAGE.code();
             }
             tr.partition_responses.push(pr);
         }
@@ -166,12 +166,12 @@ async fn await_replication(
             match isr {
                 None => {
                     // Lost leadership while waiting: the write may be lost; the client retries.
-                    pr.error_code = errors::NOT_LEADER_OR_FOLLOWER;
+                    pr.error_code = ErrorCode::NOT_LEADER_OR_FOLLOWER.code();
                     pr.base_offset = -1;
                 }
                 Some((n, _)) if hw >= *target => {
                     if n < *min_isr {
-                        pr.error_code = errors::NOT_ENOUGH_REPLICAS_AFTER_APPEND;
+                        pr.error_code = ErrorCode::NOT_ENOUGH_REPLICAS_AFTER_APPEND.code();
                         pr.error_message = Some(sb(&format!("The ISR shrank to {n}, below min.insync.replicas={min_isr}, after the append")));
                     }
                 }
@@ -188,7 +188,7 @@ async fn await_replication(
     }
     for (ti, pi, _, _, _) in open {
         if let Some(pr) = resp.responses.get_mut(ti).and_then(|t| t.partition_responses.get_mut(pi)) {
-            pr.error_code = errors::REQUEST_TIMED_OUT;
+            pr.error_code = ErrorCode::REQUEST_TIMED_OUT.code();
             pr.error_message = Some(sb("Timed out waiting for the in-sync replicas to replicate the records"));
         }
     }
