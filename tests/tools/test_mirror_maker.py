@@ -34,10 +34,14 @@ def two_clusters():
     source.close()
 
 
+# An hour ago: kept by retention (7 days), and not the time of the copy.
+STAMP = int(time.time() * 1000) - 3600 * 1000
+
+
 def produce(bootstrap, topic, items):
     p = Producer({"bootstrap.servers": bootstrap, "acks": "all"})
     for key, value in items:
-        p.produce(topic, key=key, value=value, headers=[("origin", b"src")], timestamp=1600000000000)
+        p.produce(topic, key=key, value=value, headers=[("origin", b"src")], timestamp=STAMP)
     assert p.flush(30) == 0
 
 
@@ -112,7 +116,7 @@ def test_mirror_maker_copies_whitelisted_topics(two_clusters, tmp_path):
         by_key = {}
         for part, k, v, headers, ts in got:
             by_key.setdefault(k, []).append(int(v[1:]))
-            assert headers == [("origin", b"src")] and ts == 1600000000000, (k, v, headers, ts)
+            assert headers == [("origin", b"src")] and ts == STAMP, (k, v, headers, ts)
         assert sorted(by_key) == [b"k%d" % i for i in range(5)]
         for k, vs in by_key.items():
             assert vs == sorted(vs) and len(vs) == 10, (k, vs)
@@ -131,7 +135,9 @@ def test_mirror_maker_copies_whitelisted_topics(two_clusters, tmp_path):
         except subprocess.TimeoutExpired:
             os.killpg(mm.pid, signal.SIGKILL)
             _, err = mm.communicate(timeout=10)
-        raise AssertionError("%s\nmirror maker's stderr:\n%s" % (e, err)) from None
+        topics = run("kafka-topics", "--bootstrap-server", target.bootstrap, "--list")
+        topics = (topics, run("kafka-consumer-groups", "--bootstrap-server", source.bootstrap, "--describe", "--group", "mm-test"))
+        raise AssertionError("%s\nmirror maker's stderr:\n%s\ntarget topics: %r" % (e, err, topics)) from None
     finally:
         if mm.poll() is None:
             os.killpg(mm.pid, signal.SIGTERM)
