@@ -16,7 +16,11 @@
 //! - `<offset>.snapshot`: producer state (format in `producer_state`); a damaged one is
 //!   ignored with a warning and the state is replayed from the log instead.
 //! - Leftovers — index files without their `.log`, `*.tmp` of an interrupted checkpoint,
-//!   `.deleted` / `.cleaned` / `.swap` — are deleted at open, as Kafka does.
+//!   `.deleted` / `.cleaned` — are deleted at open, as Kafka does; a `<base>.log.swap` (a
+//!   clean committed but not swapped in) is completed first (see `cleaning`).
+//! - Compacted topics (`cleanup.policy` with `compact`) refuse records without a key at
+//!   append (CORRUPT_MESSAGE), and their active segment also rolls on
+//!   `max.compaction.lag.ms`; the cleaner is `log::cleaner`.
 //!
 //! Failures. An append is all or nothing on disk: a failed write (or the fsync that
 //! `flush.messages` asks for) cuts the segment and its indexes back to where the append
@@ -27,12 +31,14 @@
 //! that start in it get [`LogError::Damaged`] (KAFKA_STORAGE_ERROR), reads that reach it
 //! stop before it, and `first_damage` tells `replica::heal` what to fetch again.
 
+mod cleaning;
 mod epochs;
 mod producers;
 mod retention;
 #[cfg(test)]
 mod tests;
 
+pub use cleaning::{sync_dir, Frozen, FrozenSegment};
 pub use epochs::parse_epochs;
 
 use std::collections::BTreeMap;
@@ -162,6 +168,8 @@ impl Log {
         health: Arc<DirHealth>,
     ) -> Result<Log, LogError> {
         std::fs::create_dir_all(dir)?;
+        // A clean that a crash interrupted after its commit point is completed first.
+        let swapped = cleaning::complete_swaps(dir)?;
         let now = now_ms();
         let mut bases: Vec<i64> = Vec::new();
         let mut names: Vec<String> = Vec::new();
@@ -207,7 +215,7 @@ impl Log {
                 continue;
             }
             // Recover every segment that may hold data past the recovery point.
-            let recover = is_last || next_base.map(|n| n > recovery_point).unwrap_or(true);
+            let recover = is_last || swapped.contains(b) || next_base.map(|n| n > recovery_point).unwrap_or(true);
             let (seg, n) = Segment::open(dir, *b, recover, is_last, interval, now)?;
             next = n.max(*b);
             segments.insert(*b, seg);
@@ -291,7 +299,7 @@ impl Log {
 
     /// Rolls when the active segment cannot take `size` more bytes (or is too old).
     fn maybe_roll(&mut self, size: u64, now: i64) -> Result<(), LogError> {
-        let (roll_ms, seg_bytes) = (self.config.segment_ms, self.config.segment_bytes as u64);
+        let (roll_ms, seg_bytes) = (self.config.max_segment_ms(), self.config.segment_bytes as u64);
         let active = self.active()?;
         let too_big = active.size > 0 && active.size + size > seg_bytes;
         let too_old = active.size > 0 && now - active.created_ms > roll_ms;
@@ -463,6 +471,9 @@ impl Log {
             let count: i64 = batch::split(data).iter().map(|(h, _)| h.last_offset_delta as i64 + 1).sum();
             let next_offset = first + count.max(1);
             return Ok(Appended { base_offset: first, next_offset, log_append_time: -1, duplicate: true });
+        }
+        if self.config.compact {
+            crate::log::cleaner::refuse_keyless(data)?;
         }
         let now = now_ms();
         let append_time = if self.config.log_append_time { Some(now) } else { None };
