@@ -190,6 +190,16 @@ impl Broker {
         tokio::spawn(crate::replica::fetcher::run(broker.clone()));
         tokio::spawn(sync_loop(broker.clone()));
         tokio::spawn(maintenance_loop(broker.clone()));
+        // Log compaction (log::cleaner): log.cleaner.threads threads of their own, as Kafka's.
+        for i in 0..broker.logs.cleaner.config().threads {
+            let b = broker.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("kafka-log-cleaner-thread-{i}"))
+                .spawn(move || b.logs.run_cleaner(i, &|| b.shutting_down() || b.halted.load(Ordering::Relaxed)));
+            if let Err(e) = spawned {
+                tracing::error!("cannot start log cleaner thread {i}: {e}; compacted topics are not cleaned");
+            }
+        }
         tokio::spawn(group_timer(broker.clone()));
         tokio::spawn(dir_failures(broker.clone()));
         // Wait (bounded) for a first metadata view so that the first requests see our topics.

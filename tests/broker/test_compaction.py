@@ -1,0 +1,354 @@
+"""Log compaction (issue 14) against the real broker with real clients: a compacted topic
+with tiny segments and many overwrites ends up with the latest value of each key at its
+original offset (confluent-kafka and kafka-python read it), and less disk; tombstones stay
+for delete.retention.ms and then go; min.compaction.lag.ms protects recent records; records
+without a key are refused; an idempotent producer goes on across cleans and a kill -9; a
+kill -9 at various points of a clean loses nothing and leaves no duplicate segment."""
+
+import glob
+import os
+import re
+import time
+import uuid
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from lib import kraw
+
+CORRUPT_MESSAGE = 2
+
+# Small segments and a cleaner that looks every 200 ms.
+FAST = dict(log_cleaner_backoff_ms=200, log_cleaner_dedupe_buffer_size=4 << 20)
+
+
+def create(bootstrap, t, **cfg):
+    config = {"cleanup.policy": "compact", "segment.bytes": "4096", "min.cleanable.dirty.ratio": "0.01"}
+    config.update({k.replace("_", "."): str(v) for k, v in cfg.items()})
+    a = AdminClient({"bootstrap.servers": bootstrap})
+    a.create_topics([NewTopic(t, 1, 1, config=config)], operation_timeout=10)[t].result(15)
+
+
+def produce(bootstrap, t, items, **extra):
+    """items: (key, value) pairs; returns key -> offset of its last write."""
+    # Small batches, so that a segment holds many of them.
+    conf = {"bootstrap.servers": bootstrap, "linger.ms": 5, "acks": "all", "batch.size": 1500}
+    conf.update(extra)
+    p = Producer(conf)
+    last = {}
+    errors = []
+
+    def done(err, msg):
+        if err is not None:
+            errors.append(err)
+        else:
+            last[msg.key()] = max(last.get(msg.key(), -1), msg.offset())
+
+    for i, (k, v) in enumerate(items):
+        p.produce(t, v, key=k, on_delivery=done)
+        if i % 200 == 0:
+            p.poll(0)
+    assert p.flush(30) == 0
+    assert not errors, errors[:3]
+    return last
+
+
+def consume(bootstrap, t, timeout=20):
+    """Every record from the log start to the high watermark: [(offset, key, value)]."""
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "check-%s" % uuid.uuid4().hex[:6], "enable.auto.commit": False})
+    lo, hi = c.get_watermark_offsets(TopicPartition(t, 0), timeout=10)
+    out = []
+    if hi > lo:
+        c.assign([TopicPartition(t, 0, lo)])
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            m = c.poll(0.5)
+            if m is None or m.error() is not None:
+                continue
+            out.append((m.offset(), m.key(), m.value()))
+            if m.offset() >= hi - 1:
+                break
+    c.close()
+    assert not out or out[-1][0] == hi - 1, "did not reach the high watermark %d: %s" % (hi, out[-3:])
+    return out
+
+
+def final_map(records):
+    m = {}
+    for o, k, v in records:
+        m[k] = (o, v)
+    return m
+
+
+def segments(logdir, t):
+    d = os.path.join(logdir, "%s-0" % t)
+    return sorted(int(os.path.basename(p)[:20]) for p in glob.glob(os.path.join(d, "*.log")))
+
+
+def disk_bytes(logdir, t):
+    return sum(os.path.getsize(p) for p in glob.glob(os.path.join(logdir, "%s-0" % t, "*.log")))
+
+
+def leftovers(logdir, t):
+    d = os.path.join(logdir, "%s-0" % t)
+    return [f for f in os.listdir(d) if f.endswith((".cleaned", ".swap", ".deleted"))]
+
+
+def cleans(broker, t):
+    return len(re.findall(r"cleaned log %s-0 " % re.escape(t), broker.output()))
+
+
+def wait_for(cond, timeout, what):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if cond():
+            return
+        time.sleep(0.1)
+    raise AssertionError("not within %ss: %s" % (timeout, what))
+
+
+def overwrites(keys, rounds, size=20):
+    return [(b"key%03d" % k, (b"%d-%d-" % (k, r)).ljust(size, b"x")) for r in range(rounds) for k in range(keys)]
+
+
+def check_compacted(records, expected_last, active_base):
+    """The latest value of each key at the offset it was written at, one record per key
+    below the active segment."""
+    m = final_map(records)
+    assert {k: o for k, (o, _) in m.items()} == expected_last
+    below = [k for o, k, _ in records if o < active_base]
+    assert len(below) == len(set(below)), "a key twice below the active segment"
+    assert all(a[0] < b[0] for a, b in zip(records, records[1:]))
+
+
+def test_compacted_topic_keeps_the_latest_value_per_key_at_its_offset(fresh_cluster):
+    # Written with the cleaner off, then the broker restarts with it on: the sizes before
+    # and after are both measured.
+    c = fresh_cluster(1, log_cleaner_enable="false")
+    br = c.brokers[0]
+    t = "compact-%s" % uuid.uuid4().hex[:8]
+    create(c.bootstrap, t)
+    items = overwrites(50, 40)
+    last = produce(c.bootstrap, t, items)
+    before = consume(c.bootstrap, t)
+    assert len(before) == len(items)
+    size_before = disk_bytes(c.logdir, t)
+    assert len(segments(c.logdir, t)) > 10
+    br.stop()
+    br.props.update({"log.cleaner.enable": "true", "log.cleaner.backoff.ms": "200"})
+    br.start()
+    wait_for(lambda: cleans(br, t) >= 1, 30, "a clean of %s" % t)
+    wait_for(lambda: not leftovers(c.logdir, t), 10, "no clean in progress")
+    after = consume(c.bootstrap, t)
+    expected = {k: o for k, o in last.items()}
+    check_compacted(after, expected, segments(c.logdir, t)[-1])
+    assert {k: v for k, (_, v) in final_map(after).items()} == {k: v for k, (_, v) in final_map(before).items()}
+    assert len(after) < len(before) / 5, (len(after), len(before))
+    size_after = disk_bytes(c.logdir, t)
+    assert size_after < size_before / 4, (size_before, size_after)
+    line = [l for l in br.output().splitlines() if "cleaned log %s-0" % t in l][0]
+    assert "size reduction" in line and "MB/sec" in line and "messages" in line, line
+    assert os.path.exists(os.path.join(c.logdir, "cleaner-offset-checkpoint"))
+    with open(os.path.join(c.logdir, "cleaner-offset-checkpoint")) as f:
+        lines = f.read().splitlines()
+    assert lines[0] == "0" and int(lines[1]) == len(lines) - 2
+    assert any(l.startswith("%s 0 " % t) for l in lines[2:]), lines
+    # kafka-python reads the same map (gaps and all).
+    from kafka import KafkaConsumer, TopicPartition as KTP
+    kc = KafkaConsumer(bootstrap_servers=c.bootstrap, enable_auto_commit=False, consumer_timeout_ms=5000)
+    kc.assign([KTP(t, 0)])
+    kc.seek_to_beginning()
+    got = [(m.offset, m.key, m.value) for m in kc]
+    kc.close()
+    assert got == after
+    # Restarted, the log is the same; writes go on at the next offset.
+    br.stop()
+    br.start()
+    assert consume(c.bootstrap, t) == after
+    more = produce(c.bootstrap, t, [(b"key000", b"new")])
+    assert more[b"key000"] == after[-1][0] + 1
+
+
+def test_tombstones_stay_for_delete_retention_ms_then_go(fresh_cluster):
+    c = fresh_cluster(1, **FAST)
+    br = c.brokers[0]
+    t = "tomb-%s" % uuid.uuid4().hex[:8]
+    create(c.bootstrap, t, delete_retention_ms=6000)
+    produce(c.bootstrap, t, overwrites(20, 10))
+    deleted = [b"key%03d" % k for k in range(5)]
+    produce(c.bootstrap, t, [(k, None) for k in deleted])
+    written = time.time()
+    filler = 0
+
+    def more():
+        nonlocal filler
+        produce(c.bootstrap, t, [(b"filler%d" % (filler % 30), b"f" * 100) for _ in range(60)])
+        filler += 1
+
+    more()
+    wait_for(lambda: cleans(br, t) >= 1, 30, "a first clean")
+    recs = consume(c.bootstrap, t)
+    tomb = {k for _, k, v in recs if v is None}
+    assert time.time() - written < 6, "the first clean took too long to check 'not before'"
+    assert tomb == set(deleted), "tombstones are kept within delete.retention.ms: %s" % tomb
+    # Keep writing (new segments, new cleans) until they are gone.
+    gone_at = None
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        more()
+        recs = consume(c.bootstrap, t)
+        if not any(k in deleted for _, k, _ in recs):
+            gone_at = time.time()
+            break
+        time.sleep(0.5)
+    assert gone_at is not None, "tombstones still there after 60 s"
+    assert gone_at - written >= 6, "gone %.1fs after they were written, before delete.retention.ms" % (gone_at - written)
+    # The other keys are all there.
+    m = final_map(recs)
+    assert all(b"key%03d" % k in m for k in range(5, 20))
+
+
+def test_min_compaction_lag_protects_recent_records(fresh_cluster):
+    c = fresh_cluster(1, **FAST)
+    br = c.brokers[0]
+    lagged = "lag-%s" % uuid.uuid4().hex[:8]
+    free = "free-%s" % uuid.uuid4().hex[:8]
+    create(c.bootstrap, lagged, min_compaction_lag_ms=600000)
+    create(c.bootstrap, free)
+    items = overwrites(20, 20)
+    produce(c.bootstrap, lagged, items)
+    produce(c.bootstrap, free, items)
+    # The cleaner runs (it cleans the other topic) but leaves the lagged one whole.
+    wait_for(lambda: cleans(br, free) >= 1, 30, "a clean of the topic without a lag")
+    time.sleep(1)
+    assert cleans(br, lagged) == 0
+    assert len(consume(c.bootstrap, lagged)) == len(items)
+    assert len(consume(c.bootstrap, free)) < len(items) / 2
+
+
+def test_records_without_a_key_are_refused(fresh_cluster):
+    c = fresh_cluster(1, **FAST)
+    t = "nokey-%s" % uuid.uuid4().hex[:8]
+    create(c.bootstrap, t)
+    resp = kraw.send_recv(c.brokers[0].port, kraw.produce_v3(t, 0, kraw.record_batch([b"no key"])))
+    _, parts = kraw.parse_produce_v3(resp)
+    assert parts[0][2] == CORRUPT_MESSAGE, parts
+    assert consume(c.bootstrap, t) == []
+    assert "Compacted topic cannot accept message without key" in c.brokers[0].output()
+
+
+def test_an_idempotent_producer_goes_on_across_cleans_and_a_kill(fresh_cluster):
+    c = fresh_cluster(1, **FAST)
+    br = c.brokers[0]
+    t = "idem-%s" % uuid.uuid4().hex[:8]
+    create(c.bootstrap, t)
+    p = Producer({"bootstrap.servers": c.bootstrap, "enable.idempotence": True, "linger.ms": 2, "batch.size": 1500, "message.timeout.ms": 60000})
+    errors = []
+    last = {}
+
+    def done(err, msg):
+        if err is not None:
+            errors.append(err)
+        else:
+            last[msg.key()] = msg.offset()
+
+    def burst(r):
+        for k in range(30):
+            p.produce(t, b"%d-%d" % (k, r), key=b"k%d" % k, on_delivery=done)
+        p.poll(0)
+
+    for r in range(40):
+        burst(r)
+        if r == 20:
+            assert p.flush(30) == 0
+            wait_for(lambda: cleans(br, t) >= 1, 30, "a clean while producing")
+    assert p.flush(30) == 0
+    wait_for(lambda: cleans(br, t) >= 2, 30, "another clean")
+    br.kill9()
+    br.start()
+    for r in range(40, 60):
+        burst(r)
+    assert p.flush(60) == 0
+    assert not errors, errors[:3]
+    recs = consume(c.bootstrap, t)
+    m = final_map(recs)
+    assert {k: o for k, (o, _) in m.items()} == last
+    assert all(v == b"%s-59" % k[1:] for k, (_, v) in m.items())
+
+
+def test_kill9_during_cleaning_loses_nothing(fresh_cluster):
+    c = fresh_cluster(1, log_cleaner_enable="false")
+    br = c.brokers[0]
+    t = "crash-%s" % uuid.uuid4().hex[:8]
+    create(c.bootstrap, t, segment_bytes=1 << 20)
+    items = overwrites(2000, 40, size=100)
+    last = produce(c.bootstrap, t, items, **{"batch.size": 16384})
+    expected = {k: o for k, o in last.items()}
+    values = {k: v for k, v in items}
+    br.kill9()
+    br.props.update({"log.cleaner.enable": "true", "log.cleaner.backoff.ms": "100"})
+    seen_clean = 0
+    for delay in [0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.8, 1.2]:
+        br.start()
+        time.sleep(delay)
+        br.kill9()
+        seen_clean = cleans(br, t)
+        # What a restart makes of it: no leftovers, the same key -> value map, offsets
+        # increasing (no segment twice).
+        br.props["log.cleaner.enable"] = "false"
+        br.start()
+        assert not leftovers(c.logdir, t), leftovers(c.logdir, t)
+        recs = consume(c.bootstrap, t, timeout=60)
+        m = final_map(recs)
+        assert {k: o for k, (o, _) in m.items()} == expected, "after a kill at %.2fs" % delay
+        assert all(m[k][1] == values[k] for k in m)
+        assert all(a[0] < b[0] for a, b in zip(recs, recs[1:]))
+        base = segments(c.logdir, t)
+        assert len(base) == len(set(base))
+        br.kill9()
+        br.props["log.cleaner.enable"] = "true"
+    # And once a clean completes, exactly one record per key below the active segment.
+    br.start()
+    wait_for(lambda: cleans(br, t) > seen_clean, 60, "a whole clean after the kills")
+    wait_for(lambda: not leftovers(c.logdir, t), 10, "no clean in progress")
+    check_compacted(consume(c.bootstrap, t, timeout=60), expected, segments(c.logdir, t)[-1])
+
+
+def test_consumer_offsets_stop_growing_and_survive_a_restart(fresh_cluster):
+    c = fresh_cluster(1, offsets_topic_num_partitions=1, offsets_topic_segment_bytes=8192, log_cleaner_min_cleanable_ratio="0.01", **FAST)
+    br = c.brokers[0]
+    t = "work-%s" % uuid.uuid4().hex[:8]
+    a = AdminClient({"bootstrap.servers": c.bootstrap})
+    a.create_topics([NewTopic(t, 1, 1)], operation_timeout=10)[t].result(15)
+    produce(c.bootstrap, t, [(b"k", b"v%d" % i) for i in range(10)])
+    cons = Consumer({"bootstrap.servers": c.bootstrap, "group.id": "g-compact", "enable.auto.commit": False})
+    cons.assign([TopicPartition(t, 0, 0)])
+
+    def commit_loop(n, start):
+        for i in range(n):
+            cons.commit(offsets=[TopicPartition(t, 0, start + i % 10)], asynchronous=False)
+
+    commit_loop(2000, 0)
+    wait_for(lambda: cleans(br, "__consumer_offsets") >= 1, 30, "a clean of __consumer_offsets")
+    size1 = disk_bytes(c.logdir, "__consumer_offsets")
+    commit_loop(3000, 0)
+    wait_for(lambda: cleans(br, "__consumer_offsets") >= 3, 30, "more cleans")
+    size2 = disk_bytes(c.logdir, "__consumer_offsets")
+    # 3000 more commits (~100 bytes each) would be ~300 kB; cleaned, it stays near one segment's worth.
+    assert size2 < size1 + 64 * 1024, (size1, size2)
+    cons.commit(offsets=[TopicPartition(t, 0, 7)], asynchronous=False)
+    cons.close()
+    wait_for(lambda: cleans(br, "__consumer_offsets") >= 4, 30, "a clean after the last commit")
+    br.kill9()
+    br.start()
+    c2 = Consumer({"bootstrap.servers": c.bootstrap, "group.id": "g-compact", "enable.auto.commit": False})
+    got = None
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        try:
+            got = c2.committed([TopicPartition(t, 0)], timeout=5)[0].offset
+            break
+        except Exception:
+            time.sleep(0.5)
+    c2.close()
+    assert got == 7
