@@ -11,6 +11,8 @@ import re
 import time
 import uuid
 
+import pytest
+
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
@@ -276,23 +278,51 @@ def test_an_idempotent_producer_goes_on_across_cleans_and_a_kill(fresh_cluster):
     assert all(v == b"%s-59" % k[1:] for k, (_, v) in m.items())
 
 
+def kill_when(br, logdir, t, mode, timeout=15):
+    """Kills the broker once a file of the clean's step `mode` appears (".cleaned": the
+    cleaned segment is being written; ".swap": committed, not swapped in yet), or after
+    `mode` seconds. Returns whether the kill landed inside a clean."""
+    d = os.path.join(logdir, "%s-0" % t)
+    if isinstance(mode, float):
+        time.sleep(mode)
+        caught = bool(leftovers(logdir, t))
+        br.kill9()
+        return caught
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            names = os.listdir(d)
+        except OSError:
+            names = []
+        if any(n.endswith(mode) for n in names):
+            br.kill9()
+            return True
+    br.kill9()
+    return False
+
+
+@pytest.mark.timeout(300)
 def test_kill9_during_cleaning_loses_nothing(fresh_cluster):
     c = fresh_cluster(1, log_cleaner_enable="false")
     br = c.brokers[0]
     t = "crash-%s" % uuid.uuid4().hex[:8]
-    create(c.bootstrap, t, segment_bytes=1 << 20)
-    items = overwrites(2000, 40, size=100)
-    last = produce(c.bootstrap, t, items, **{"batch.size": 16384})
-    expected = {k: o for k, o in last.items()}
-    values = {k: v for k, v in items}
-    br.kill9()
-    br.props.update({"log.cleaner.enable": "true", "log.cleaner.backoff.ms": "100"})
-    seen_clean = 0
-    for delay in [0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.8, 1.2]:
-        br.start()
-        time.sleep(delay)
+    create(c.bootstrap, t, segment_bytes=256 << 10)
+    expected, values = {}, {}
+    caught = 0
+    modes = [".cleaned", ".swap", ".cleaned", ".swap", 0.1]
+    for i, mode in enumerate(modes):
+        # More overwrites of every key (the broker runs without its cleaner here).
+        items = overwrites(1000, 12 if i == 0 else 3, size=100)
+        items = [(k, v + b"-%d" % i) for k, v in items]
+        expected.update(produce(c.bootstrap, t, items, **{"batch.size": 16384}))
+        values.update(items)
         br.kill9()
-        seen_clean = cleans(br, t)
+        br.props["log.cleaner.enable"] = "true"
+        br.props["log.cleaner.backoff.ms"] = "100"
+        br.start()
+        hit = kill_when(br, c.logdir, t, mode)
+        caught += hit
+        print("kill %r: inside a clean: %s; cleans so far: %d" % (mode, hit, cleans(br, t)))
         # What a restart makes of it: no leftovers, the same key -> value map, offsets
         # increasing (no segment twice).
         br.props["log.cleaner.enable"] = "false"
@@ -300,16 +330,18 @@ def test_kill9_during_cleaning_loses_nothing(fresh_cluster):
         assert not leftovers(c.logdir, t), leftovers(c.logdir, t)
         recs = consume(c.bootstrap, t, timeout=60)
         m = final_map(recs)
-        assert {k: o for k, (o, _) in m.items()} == expected, "after a kill at %.2fs" % delay
+        assert {k: o for k, (o, _) in m.items()} == expected, "after a kill at %r" % (mode,)
         assert all(m[k][1] == values[k] for k in m)
         assert all(a[0] < b[0] for a, b in zip(recs, recs[1:]))
-        base = segments(c.logdir, t)
-        assert len(base) == len(set(base))
-        br.kill9()
-        br.props["log.cleaner.enable"] = "true"
+    assert caught >= 2, "only %d kills landed inside a clean" % caught
     # And once a clean completes, exactly one record per key below the active segment.
+    items = [(k, v + b"-last") for k, v in overwrites(1000, 2, size=100)]
+    expected.update(produce(c.bootstrap, t, items, **{"batch.size": 16384}))
+    br.kill9()
+    br.props["log.cleaner.enable"] = "true"
+    seen = cleans(br, t)
     br.start()
-    wait_for(lambda: cleans(br, t) > seen_clean, 60, "a whole clean after the kills")
+    wait_for(lambda: cleans(br, t) > seen, 60, "a whole clean after the kills")
     wait_for(lambda: not leftovers(c.logdir, t), 10, "no clean in progress")
     check_compacted(consume(c.bootstrap, t, timeout=60), expected, segments(c.logdir, t)[-1])
 
