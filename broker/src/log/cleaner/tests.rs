@@ -686,3 +686,26 @@ fn a_crash_at_any_step_of_the_swap_recovers_without_loss_or_duplicates() {
         std::fs::write(crate::log::segment::file_name(dir, g0, "log"), &cleaned_first).unwrap();
     });
 }
+
+#[test]
+fn a_follower_copies_a_cleaned_log_gaps_and_all() {
+    let d = tempfile::tempdir().unwrap();
+    let mut leader = Log::open(&d.path().join("l").join("t-0"), "t", 0, compact_cfg(1500), 0, 0).unwrap();
+    fill(&mut leader, 10, 10);
+    let part = partition(leader);
+    clean(&part, None).unwrap();
+    let mut leader = part.lock();
+    let mut follower = Log::open(&d.path().join("f").join("t-0"), "t", 0, compact_cfg(1500), 0, 0).unwrap();
+    // Fetch from offset 0 as a new replica does, whatever the gaps.
+    while follower.log_end_offset < leader.log_end_offset {
+        let data = leader.read(follower.log_end_offset, 4096).unwrap();
+        assert!(!data.is_empty());
+        follower.append_replica(&data).unwrap();
+    }
+    assert_eq!(follower.log_end_offset, leader.log_end_offset);
+    follower.set_high_watermark(follower.log_end_offset);
+    assert_eq!(all_records(&mut follower), all_records(&mut leader));
+    // An overlap is still refused.
+    let overlap = keyed(follower.log_end_offset - 1, &[kv("a", Some("1")), kv("b", Some("2"))], 1);
+    assert!(follower.append_replica(&overlap).is_err());
+}

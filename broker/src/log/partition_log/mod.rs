@@ -5,7 +5,8 @@
 //! offset. The high watermark (the offset below which every in-sync replica has the data)
 //! is kept here but moved by `replica` (the leader from its followers' fetch offsets, a
 //! follower from its leader's answers); consumers read only below it. Followers append the
-//! leader's batches as they are (`append_replica`) and cut divergent tails with
+//! leader's batches as they are (`append_replica`; offset gaps, as a compacted leader has,
+//! are kept) and cut divergent tails with
 //! `truncate_to` after asking the leader where their last leader epoch ended.
 //!
 //! Files of the directory besides the segments (see `segment` for those):
@@ -348,7 +349,9 @@ impl Log {
             if h.last_offset() < self.log_end_offset {
                 continue;
             }
-            if h.base_offset != self.log_end_offset || h.magic != 2 || !batch::crc_ok(bytes) {
+            // A gap is fine (a compacted leader's cleaned segments have them, as Kafka's
+            // appendAsFollower allows); an overlap with our tail is not.
+            if h.base_offset < self.log_end_offset || h.magic != 2 || !batch::crc_ok(bytes) {
                 return Err(LogError::Batch(batch::BatchError::Corrupt(format!(
                     "replica batch at offset {} does not continue the log at {} or fails its CRC",
                     h.base_offset, self.log_end_offset
