@@ -387,3 +387,31 @@ def test_consumer_offsets_stop_growing_and_survive_a_restart(fresh_cluster):
             time.sleep(0.5)
     c2.close()
     assert got == 7
+
+
+@pytest.mark.timeout(240)
+def test_every_replica_compacts_and_a_new_leader_serves_the_same_map(fresh_cluster):
+    from test_replication import FAST as REPL_FAST, broker, create as create_rf, describe, wait_until
+
+    c = fresh_cluster(3, **dict(REPL_FAST, **FAST))
+    t = "rf3-%s" % uuid.uuid4().hex[:8]
+    create_rf(c, t, 1, 3, {"cleanup.policy": "compact", "segment.bytes": "4096", "min.cleanable.dirty.ratio": "0.01"})
+    items = overwrites(50, 30)
+    last = produce(c.bootstrap, t, items)
+    # Each broker cleans its own replica.
+    for b in c.brokers:
+        wait_for(lambda b=b: cleans(b, t) >= 1, 60, "broker %d cleans its replica" % b.id)
+        assert disk_bytes(b.logdir, t) < len(items) * 30 / 3, (b.id, disk_bytes(b.logdir, t))
+    before = consume(c.bootstrap, t)
+    assert {k: o for k, (o, _) in final_map(before).items()} == last
+    assert len(before) < len(items) / 2
+    leader = describe(c, t)[0][0]
+    broker(c, leader).kill9()
+    (new,) = wait_until(lambda: (lambda d: (d[0],) if d and d[0] not in (-1, leader) else None)(describe(c, t).get(0)), 30, "a new leader")
+    after = consume(c.bootstrap, t)
+    assert final_map(after) == final_map(before), "the new leader %d serves the same key -> value map" % new
+    # Writes go on, and the old leader comes back and catches up through the gaps.
+    more = produce(c.bootstrap, t, [(b"key000", b"after-failover")])
+    broker(c, leader).start()
+    wait_until(lambda: sorted(describe(c, t)[0][2]) == [0, 1, 2], 60, "the old leader back in the ISR")
+    assert final_map(consume(c.bootstrap, t))[b"key000"] == (more[b"key000"], b"after-failover")
