@@ -75,6 +75,16 @@ def consume(bootstrap, t, timeout=20):
     return out
 
 
+def high_watermark(bootstrap, t):
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "hw", "enable.auto.commit": False})
+    try:
+        return c.get_watermark_offsets(TopicPartition(t, 0), timeout=5)[1]
+    except Exception:
+        return -1
+    finally:
+        c.close()
+
+
 def final_map(records):
     m = {}
     for o, k, v in records:
@@ -408,6 +418,10 @@ def test_every_replica_compacts_and_a_new_leader_serves_the_same_map(fresh_clust
     leader = describe(c, t)[0][0]
     broker(c, leader).kill9()
     (new,) = wait_until(lambda: (lambda d: (d[0],) if d and d[0] not in (-1, leader) else None)(describe(c, t).get(0)), 30, "a new leader")
+    # A new leader's high watermark catches up with the acknowledged end once the other
+    # follower fetches from it (as in Kafka); read once it has.
+    end = before[-1][0] + 1
+    wait_for(lambda: high_watermark(c.bootstrap, t) >= end, 30, "the new leader's high watermark at %d" % end)
     after = consume(c.bootstrap, t)
     assert final_map(after) == final_map(before), "the new leader %d serves the same key -> value map" % new
     # Writes go on, and the old leader comes back and catches up through the gaps.

@@ -17,7 +17,7 @@ impl LogManager {
     }
 
     /// One pass of a cleaner thread: cleans the dirtiest log worth it, if any. Returns
-    /// whether a log was cleaned (or tried).
+    /// whether a log was cleaned.
     pub fn clean_once(&self, thread: usize) -> bool {
         let cfg = self.cleaner.config();
         let now = now_ms();
@@ -55,6 +55,7 @@ impl LogManager {
         let name = format!("{}-{}", tp.0, tp.1);
         let res = clean_log(&part, &frozen, &c, cfg.budget(), now);
         drop(frozen);
+        let cleaned = res.is_ok();
         match res {
             Ok((end, stats)) => {
                 if stats.interrupted {
@@ -69,13 +70,19 @@ impl LogManager {
             Err(CleanError::Log(e)) => {
                 tracing::error!("Log cleaner thread {thread}: cleaning {name} failed: {e}");
             }
+            Err(CleanError::Io(e)) => {
+                // A log truncated or deleted while it was read ends up here too: tried again
+                // after the backoff.
+                tracing::warn!("Log cleaner thread {thread}: cleaning {name} failed: {e}; trying again later");
+            }
             Err(e) => {
                 tracing::error!("Log cleaner thread {thread}: cleaning {name} failed: {e}; the partition is marked uncleanable until a restart");
                 self.cleaner.mark_uncleanable(&tp);
             }
         }
         self.cleaner.release(&tp);
-        true
+        // After a failure the thread backs off rather than trying again at once.
+        cleaned
     }
 
     /// A cleaner thread's loop, until `stop` says so (checked at least every 100 ms when

@@ -192,7 +192,7 @@ pub(super) fn complete_swaps(dir: &Path) -> io::Result<Vec<i64>> {
     swaps.sort_unstable();
     for base in swaps {
         let swap = dir.join(format!("{base:020}.log.swap"));
-        let end = next_offset_of(&swap)?.unwrap_or(base).max(base + 1);
+        let end = next_offset_of(&swap)?.unwrap_or(base).max(base.saturating_add(1));
         tracing::info!("Found log file {} from interrupted swap operation, repairing.", swap.display());
         for n in &names {
             let Some(b) = n.strip_suffix(".log").filter(|s| s.len() == 20).and_then(|s| s.parse::<i64>().ok()) else { continue };
