@@ -429,3 +429,30 @@ def test_every_replica_compacts_and_a_new_leader_serves_the_same_map(fresh_clust
     broker(c, leader).start()
     wait_until(lambda: sorted(describe(c, t)[0][2]) == [0, 1, 2], 60, "the old leader back in the ISR")
     assert final_map(consume(c.bootstrap, t))[b"key000"] == (more[b"key000"], b"after-failover")
+
+
+def test_dynamic_cleaner_configs_apply_live(fresh_cluster):
+    from confluent_kafka.admin import ConfigResource
+
+    c = fresh_cluster(1, log_cleaner_backoff_ms=600000)
+    br = c.brokers[0]
+    t = "dyn-%s" % uuid.uuid4().hex[:8]
+    create(c.bootstrap, t)
+    produce(c.bootstrap, t, overwrites(30, 20))
+    # The cleaner thread looked once at startup and sleeps for 10 minutes.
+    time.sleep(1.5)
+    assert cleans(br, t) == 0
+    a = AdminClient({"bootstrap.servers": c.bootstrap})
+    res = ConfigResource("broker", "0", set_config={"log.cleaner.backoff.ms": "200"})
+    a.alter_configs([res])[res].result(15)
+    wait_for(lambda: cleans(br, t) >= 1, 20, "a clean once log.cleaner.backoff.ms is 200")
+    # And a topic switched to compact afterwards is cleaned too (cleanup.policy applies live).
+    t2 = "dyn2-%s" % uuid.uuid4().hex[:8]
+    create(c.bootstrap, t2, cleanup_policy="delete")
+    produce(c.bootstrap, t2, overwrites(30, 20))
+    time.sleep(1)
+    assert cleans(br, t2) == 0
+    res2 = ConfigResource("topic", t2, set_config={"cleanup.policy": "compact", "segment.bytes": "4096", "min.cleanable.dirty.ratio": "0.01"})
+    a.alter_configs([res2])[res2].result(15)
+    wait_for(lambda: cleans(br, t2) >= 1, 20, "a clean once %s is compacted" % t2)
+    assert len(consume(c.bootstrap, t2)) < 30 * 20 / 2

@@ -96,11 +96,12 @@ impl LogManager {
             if cfg.enable && thread < cfg.threads && self.clean_once(thread) {
                 continue;
             }
-            for d in super::idle_slices(cfg.backoff_ms) {
+            let idle = std::time::Instant::now();
+            while idle.elapsed() < std::time::Duration::from_millis(self.cleaner.config().backoff_ms) {
                 if stop() {
                     return;
                 }
-                std::thread::sleep(d);
+                std::thread::sleep(super::IDLE_SLICE);
             }
         }
     }

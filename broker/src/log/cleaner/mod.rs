@@ -24,7 +24,9 @@
 //! `log.cleaner.io.buffer.size` (524288), `log.cleaner.backoff.ms` (15000); topic keys
 //! (with their broker synonyms): `min.cleanable.dirty.ratio`, `min.compaction.lag.ms`,
 //! `max.compaction.lag.ms`, `delete.retention.ms`, `segment.bytes`. Topic changes apply at
-//! the next pass (each pass reads the logs' current configs).
+//! the next pass (each pass reads the logs' current configs); `log.cleaner.threads`,
+//! `log.cleaner.backoff.ms`, `log.cleaner.dedupe.buffer.size` and `log.cleaner.io.buffer.size`
+//! are also dynamic broker configs, as in Kafka 2.5 (`apply_dynamic`).
 
 pub mod clean;
 mod manager;
@@ -121,6 +123,7 @@ pub struct Cleaner {
     checkpoints: Mutex<HashMap<PathBuf, BTreeMap<TopicPartition, i64>>>,
     busy: Mutex<HashSet<TopicPartition>>,
     uncleanable: Mutex<HashSet<TopicPartition>>,
+    started: std::sync::atomic::AtomicUsize,
 }
 
 fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -143,11 +146,46 @@ impl Cleaner {
             };
             checkpoints.insert(d.clone(), m);
         }
-        Cleaner { config: Mutex::new(config), checkpoints: Mutex::new(checkpoints), busy: Mutex::new(HashSet::new()), uncleanable: Mutex::new(HashSet::new()) }
+        Cleaner { config: Mutex::new(config), checkpoints: Mutex::new(checkpoints), busy: Mutex::new(HashSet::new()), uncleanable: Mutex::new(HashSet::new()), started: Default::default() }
     }
 
     pub fn config(&self) -> CleanerConfig {
         locked(&self.config).clone()
+    }
+
+    /// Applies the dynamic broker configs (`/config/brokers/<default>` then
+    /// `/config/brokers/<id>`, the latter winning, both over `server.properties`). A value
+    /// that does not parse is ignored with a warning. Returns the config now in force.
+    pub fn apply_dynamic(&self, raw: &BTreeMap<String, String>, defaults: &[(String, String)], per_broker: &[(String, String)]) -> CleanerConfig {
+        let mut merged = raw.clone();
+        for (k, v) in defaults.iter().chain(per_broker) {
+            if k.starts_with("log.cleaner.") {
+                merged.insert(k.clone(), v.clone());
+            }
+        }
+        match CleanerConfig::from_raw(&merged) {
+            Ok(new) => {
+                let mut cur = locked(&self.config);
+                if *cur != new {
+                    tracing::info!("log cleaner config now {new:?}");
+                    *cur = new;
+                }
+                cur.clone()
+            }
+            Err(e) => {
+                tracing::warn!("ignoring a dynamic log cleaner config: {e}");
+                self.config()
+            }
+        }
+    }
+
+    /// Counts a started thread; returns how many were started before.
+    pub fn thread_started(&self) -> usize {
+        self.started.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    }
+
+    pub fn threads_started(&self) -> usize {
+        self.started.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub fn checkpoint_of(&self, dir: &Path, tp: &TopicPartition) -> Option<i64> {
@@ -188,9 +226,6 @@ impl Cleaner {
     }
 }
 
-/// How long an idle cleaner thread sleeps, in slices, so that it stops promptly.
-pub fn idle_slices(backoff_ms: u64) -> impl Iterator<Item = Duration> {
-    let slice = 100u64;
-    let n = backoff_ms.div_ceil(slice).max(1);
-    (0..n).map(move |i| Duration::from_millis(slice.min(backoff_ms.saturating_sub(i * slice)).max(1)))
-}
+/// An idle cleaner thread sleeps in slices of this, so that it stops promptly and sees a
+/// new `log.cleaner.backoff.ms` at once.
+pub const IDLE_SLICE: Duration = Duration::from_millis(100);
