@@ -29,11 +29,14 @@ impl LogManager {
                 continue;
             }
             let (frozen, root) = {
-                let log = p.lock();
+                let mut log = p.lock();
+                let Some(root) = self.root_of(&log.dir) else { continue };
+                if let Some(t) = log.take_truncation() {
+                    self.cleaner.lower_checkpoint(&root, &tp, t);
+                }
                 if !log.config.compact {
                     continue;
                 }
-                let Some(root) = self.root_of(&log.dir) else { continue };
                 let cp = self.cleaner.checkpoint_of(&root, &tp);
                 (log.freeze_for_cleaning(cp, log.config.min_cleanable_ratio), root)
             };

@@ -192,6 +192,16 @@ impl Cleaner {
         locked(&self.checkpoints).get(dir).and_then(|m| m.get(tp)).copied()
     }
 
+    /// Lowers the checkpoint of `tp` to `offset` (the log was truncated below it); written
+    /// with the dir's next checkpoint.
+    pub fn lower_checkpoint(&self, dir: &Path, tp: &TopicPartition, offset: i64) {
+        if let Some(cp) = locked(&self.checkpoints).get_mut(dir).and_then(|m| m.get_mut(tp)) {
+            if *cp > offset {
+                *cp = offset;
+            }
+        }
+    }
+
     /// Marks `tp` busy; false when another thread has it or it failed before.
     pub fn claim(&self, tp: &TopicPartition) -> bool {
         if locked(&self.uncleanable).contains(tp) {

@@ -709,3 +709,50 @@ fn a_follower_copies_a_cleaned_log_gaps_and_all() {
     let overlap = keyed(follower.log_end_offset - 1, &[kv("a", Some("1")), kv("b", Some("2"))], 1);
     assert!(follower.append_replica(&overlap).is_err());
 }
+
+#[test]
+fn a_truncation_below_the_checkpoint_lowers_it() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("t-0");
+    let mut log = Log::open(&dir, "t", 0, compact_cfg(1000), 0, 0).unwrap();
+    fill(&mut log, 5, 10);
+    let tp = ("t".to_string(), 0);
+    let cleaner = super::Cleaner::new(super::CleanerConfig::default(), &[d.path().to_path_buf()]);
+    let live = std::collections::HashSet::from([tp.clone()]);
+    cleaner.set_checkpoint(d.path(), &tp, 40, &live).unwrap();
+    assert_eq!(log.take_truncation(), None);
+    log.truncate_to(30).unwrap();
+    log.truncate_to(35).unwrap();
+    let t = log.take_truncation().unwrap();
+    assert_eq!(t, 30);
+    cleaner.lower_checkpoint(d.path(), &tp, t);
+    assert_eq!(cleaner.checkpoint_of(d.path(), &tp), Some(30));
+    cleaner.lower_checkpoint(d.path(), &tp, 45);
+    assert_eq!(cleaner.checkpoint_of(d.path(), &tp), Some(30), "never raised");
+    // The file is Kafka's checkpoint format and is read back at startup.
+    let text = std::fs::read_to_string(d.path().join(super::CHECKPOINT_FILE)).unwrap();
+    assert_eq!(text, "0\n1\nt 0 40\n");
+    let again = super::Cleaner::new(super::CleanerConfig::default(), &[d.path().to_path_buf()]);
+    assert_eq!(again.checkpoint_of(d.path(), &tp), Some(40));
+    std::fs::write(d.path().join(super::CHECKPOINT_FILE), "garbage").unwrap();
+    let garbage = super::Cleaner::new(super::CleanerConfig::default(), &[d.path().to_path_buf()]);
+    assert_eq!(garbage.checkpoint_of(d.path(), &tp), None, "a garbage checkpoint is ignored");
+}
+
+#[test]
+fn cleaner_configs_are_validated_by_key() {
+    let raw = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>();
+    let d = super::CleanerConfig::from_raw(&raw(&[])).unwrap();
+    assert_eq!(d, super::CleanerConfig::default());
+    assert_eq!((d.threads, d.backoff_ms, d.dedupe_buffer_size), (1, 15000, 134_217_728));
+    for (k, v) in [("log.cleaner.threads", "-1"), ("log.cleaner.backoff.ms", "x"), ("log.cleaner.enable", "yes"), ("log.cleaner.min.cleanable.ratio", "1.5")] {
+        let e = super::CleanerConfig::from_raw(&raw(&[(k, v)])).unwrap_err().to_string();
+        assert!(e.contains(k), "{e}");
+    }
+    let c = super::Cleaner::new(d, &[]);
+    let now = c.apply_dynamic(&raw(&[("log.cleaner.backoff.ms", "100")]), &[("log.cleaner.threads".into(), "2".into())], &[("log.cleaner.threads".into(), "3".into())]);
+    assert_eq!((now.backoff_ms, now.threads), (100, 3), "per broker over <default> over the file");
+    let kept = c.apply_dynamic(&raw(&[]), &[("log.cleaner.backoff.ms".into(), "nope".into())], &[]);
+    assert_eq!(kept.threads, 3, "a bad dynamic value changes nothing");
+    assert_eq!(c.config().budget().map_bytes, 134_217_728 / 3, "the map memory is shared by the threads");
+}

@@ -55,6 +55,16 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
 }
 
 impl Log {
+    pub(super) fn note_truncation(&mut self, offset: i64) {
+        self.truncated_to = Some(self.truncated_to.map_or(offset, |t| t.min(offset)));
+    }
+
+    /// The lowest offset the log was truncated to since the last call (the cleaner lowers
+    /// its checkpoint to it).
+    pub fn take_truncation(&mut self) -> Option<i64> {
+        self.truncated_to.take()
+    }
+
     /// The segments as they are now, for the cleaner (call with the log locked).
     pub fn freeze_for_cleaning(&self, checkpoint: Option<i64>, min_cleanable_ratio: f64) -> Frozen {
         let mut segments = Vec::with_capacity(self.segments.len());

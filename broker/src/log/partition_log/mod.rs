@@ -122,6 +122,9 @@ pub struct Log {
     pub producers: ProducerState,
     /// The log dir's health (shared by every log of the dir).
     pub health: Arc<DirHealth>,
+    /// The lowest offset truncated to since the cleaner last looked (its checkpoint must
+    /// not stay above it, as Kafka's maybeTruncateCheckpoint).
+    truncated_to: Option<i64>,
 }
 
 /// A byte range of a segment file, sent to a socket as it is.
@@ -241,6 +244,7 @@ impl Log {
             unflushed: 0,
             producers: ProducerState::default(),
             health,
+            truncated_to: None,
         };
         log.epochs = log.load_epochs();
         if let Some(d) = log.first_damage() {
