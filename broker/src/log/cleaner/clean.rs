@@ -224,6 +224,7 @@ fn clean_group(part: &Partition, frozen: &Frozen, old: &[FrozenSegment], map: &O
     let base = first.info.base;
     let cleaned = frozen.dir.join(format!("{base:020}.log.cleaned"));
     let swap = frozen.dir.join(format!("{base:020}.log.swap"));
+    let mut index = IndexBuilder::new(base, frozen.config.index_interval_bytes);
     let written = (|| -> Result<(), CleanError> {
         let file = File::create(&cleaned)?;
         let mut out = BufWriter::with_capacity(budget.io_buffer.max(4096), &file);
@@ -238,6 +239,7 @@ fn clean_group(part: &Partition, frozen: &Frozen, old: &[FrozenSegment], map: &O
                 stats.records_written += counts.kept;
                 if !matches!(outcome, Outcome::Dropped) {
                     out.write_all(outcome.bytes())?;
+                    index.add(outcome.bytes());
                     stats.bytes_written += outcome.bytes().len() as u64;
                 }
             }
@@ -251,14 +253,70 @@ fn clean_group(part: &Partition, frozen: &Frozen, old: &[FrozenSegment], map: &O
             let t = std::time::UNIX_EPOCH + Duration::from_millis(last.info.last_modified_ms.max(0) as u64);
             let _ = file.set_modified(t);
         }
+        // The indexes go first (a swap without them rebuilds them), the log file's rename
+        // commits.
+        for (ext, bytes) in [("index", &index.offsets), ("timeindex", &index.times)] {
+            let tmp = frozen.dir.join(format!("{base:020}.{ext}.cleaned"));
+            let f = File::create(&tmp)?;
+            (&f).write_all(bytes)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, frozen.dir.join(format!("{base:020}.{ext}.swap")))?;
+        }
         std::fs::rename(&cleaned, &swap)?;
         sync_dir(&frozen.dir)?;
         Ok(())
     })();
     if let Err(e) = written {
-        let _ = std::fs::remove_file(&cleaned);
-        let _ = std::fs::remove_file(&swap);
+        for ext in ["log", "index", "timeindex"] {
+            for suffix in ["cleaned", "swap"] {
+                let _ = std::fs::remove_file(frozen.dir.join(format!("{base:020}.{ext}.{suffix}")));
+            }
+        }
         return Err(e);
     }
     Ok(part.lock().replace_with_cleaned(old, base)?)
+}
+
+/// The sparse indexes of a cleaned segment, built as it is written, by the rules of
+/// `segment`'s own (an offset entry when more than `index.interval.bytes` were written since
+/// the last one, keyed by the batch's last offset; a time entry beside it when the max
+/// timestamp grew), so that the swap need not scan the segment under the log's lock.
+struct IndexBuilder {
+    base: i64,
+    interval: i64,
+    pos: u64,
+    since: u64,
+    max_ts: i64,
+    offset_of_max: i64,
+    last_time: Option<i64>,
+    offsets: Vec<u8>,
+    times: Vec<u8>,
+}
+
+impl IndexBuilder {
+    fn new(base: i64, interval: i64) -> IndexBuilder {
+        IndexBuilder { base, interval, pos: 0, since: 0, max_ts: -1, offset_of_max: base, last_time: None, offsets: Vec::new(), times: Vec::new() }
+    }
+
+    fn add(&mut self, bytes: &[u8]) {
+        let Some(h) = batch::parse_header(bytes) else { return };
+        if h.max_timestamp > self.max_ts {
+            self.max_ts = h.max_timestamp;
+            self.offset_of_max = h.last_offset();
+        }
+        // Positions and relative offsets fit a u32: a group stays within segment.bytes and an
+        // i32 of offsets (plan::group_by_size).
+        if self.since as i64 > self.interval && self.pos <= u32::MAX as u64 {
+            self.offsets.extend_from_slice(&((h.last_offset() - self.base) as u32).to_be_bytes());
+            self.offsets.extend_from_slice(&(self.pos as u32).to_be_bytes());
+            if self.last_time.is_none_or(|t| self.max_ts > t) {
+                self.times.extend_from_slice(&self.max_ts.to_be_bytes());
+                self.times.extend_from_slice(&((self.offset_of_max - self.base) as u32).to_be_bytes());
+                self.last_time = Some(self.max_ts);
+            }
+            self.since = 0;
+        }
+        self.since += bytes.len() as u64;
+        self.pos += bytes.len() as u64;
+    }
 }

@@ -4,13 +4,17 @@
 //!
 //! Files of a clean, as Kafka names them: the cleaner writes a group's records to
 //! `<base>.log.cleaned` (base = the group's first segment), fsyncs it and renames it to
-//! `<base>.log.swap` — that rename is the commit point. The swap (under the log's lock)
-//! renames the group's old files to `.deleted`, renames `<base>.log.swap` to `<base>.log`,
-//! rebuilds its indexes, and deletes the `.deleted` files; the directory is fsynced after
+//! `<base>.log.swap` — that rename is the commit point (its indexes, built as it was
+//! written, are renamed to `<base>.index.swap` / `.timeindex.swap` just before). The swap
+//! (under the log's lock) renames the group's old files to `.deleted`, renames the `.swap`
+//! files to their live names, opens the segment with its indexes checked as at any open
+//! (not rescanning it: the data was written and checked by the cleaner), and deletes the
+//! `.deleted` files; the directory is fsynced after
 //! each step. At open, `.cleaned` and `.deleted` files are deleted (an uncommitted clean, or
 //! old files already replaced) and a `<base>.log.swap` is completed as Kafka's `Log` does:
 //! live segments whose base offset lies in the swap's offset range are deleted, then the
-//! swap file becomes `<base>.log`, and its indexes are rebuilt. A clean whose trailing old
+//! swap file becomes `<base>.log`, and its indexes are rebuilt (index `.swap` files are
+//! deleted, as Kafka does). A clean whose trailing old
 //! segments lost every record leaves, after a crash at that point, those segments live:
 //! they hold only records that later ones supersede, in offset order after the swap, and
 //! the next clean removes them again (Kafka has the same window).
@@ -124,8 +128,12 @@ impl Log {
                 Some(o.info.base) != active
                     && self.segments.get(&o.info.base).is_some_and(|s| Arc::ptr_eq(&s.log, &o.file) && s.size == o.info.size)
             });
+        let index_swaps = ["index", "timeindex"].map(|ext| (ext, self.dir.join(format!("{base:020}.{ext}.swap"))));
         if !unchanged {
             let _ = std::fs::remove_file(&swap);
+            for (_, f) in &index_swaps {
+                let _ = std::fs::remove_file(f);
+            }
             return Ok(false);
         }
         let res = (|| -> io::Result<Segment> {
@@ -144,8 +152,17 @@ impl Log {
             }
             sync_dir(&self.dir)?;
             std::fs::rename(&swap, super::super::segment::file_name(&self.dir, base, "log"))?;
+            for (ext, f) in &index_swaps {
+                match std::fs::rename(f, super::super::segment::file_name(&self.dir, base, ext)) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                }
+            }
             sync_dir(&self.dir)?;
-            let (seg, _) = Segment::open(&self.dir, base, true, false, self.config.index_interval_bytes, now_ms())?;
+            // The indexes the cleaner wrote are checked as any loaded index (a failed check
+            // rebuilds them); the data is checked lazily, as an old segment's.
+            let (seg, _) = Segment::open(&self.dir, base, false, false, self.config.index_interval_bytes, now_ms())?;
             for d in deleted {
                 let _ = std::fs::remove_file(d);
             }
