@@ -456,3 +456,25 @@ def test_dynamic_cleaner_configs_apply_live(fresh_cluster):
     a.alter_configs([res2])[res2].result(15)
     wait_for(lambda: cleans(br, t2) >= 1, 20, "a clean once %s is compacted" % t2)
     assert len(consume(c.bootstrap, t2)) < 30 * 20 / 2
+
+
+def test_compact_delete_honours_both(fresh_cluster):
+    c = fresh_cluster(1, **FAST)
+    br = c.brokers[0]
+    t = "cd-%s" % uuid.uuid4().hex[:8]
+    create(c.bootstrap, t, cleanup_policy="compact,delete", retention_ms=4000)
+    items = overwrites(30, 20)
+    produce(c.bootstrap, t, items)
+    # Compacted first (within the retention time) ...
+    wait_for(lambda: cleans(br, t) >= 1, 20, "a clean of the compact,delete topic")
+    recs = consume(c.bootstrap, t)
+    assert len(recs) < len(items) / 2
+    assert {k for _, k, _ in recs} == {k for k, _ in items}
+    # ... then retention removes what is older than retention.ms.
+    co = Consumer({"bootstrap.servers": c.bootstrap, "group.id": "lw", "enable.auto.commit": False})
+    try:
+        wait_for(lambda: co.get_watermark_offsets(TopicPartition(t, 0), timeout=5)[0] > 0, 30, "retention moving the log start")
+        lo, hi = co.get_watermark_offsets(TopicPartition(t, 0), timeout=5)
+    finally:
+        co.close()
+    assert lo > recs[0][0]

@@ -406,6 +406,11 @@ fn cleaning_keeps_the_latest_value_of_each_key_at_its_offset() {
     assert!(log.segment_bases().len() < nsegs / 2, "segments were grouped: {:?}", log.segment_bases());
     assert_eq!(all_records(&mut log), after);
     assert!(!log_files(&dir).iter().any(|f| f.ends_with(".cleaned") || f.ends_with(".swap") || f.ends_with(".deleted")));
+    // A group that lost every record leaves no (empty) segment behind: retention would stop
+    // at one.
+    let active_name = format!("{active:020}.log");
+    assert!(log_files(&dir).iter().filter(|f| f.ends_with(".log") && **f != active_name).all(|f| std::fs::metadata(dir.join(f)).unwrap().len() > 0));
+    assert!(log.segment_bases()[0] > 0, "the first segments lost every record");
     // Reads at the log start and inside gaps find the next record.
     let first = log.read(0, 100).unwrap();
     assert!(!first.is_empty());

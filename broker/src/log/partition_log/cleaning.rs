@@ -136,7 +136,7 @@ impl Log {
             }
             return Ok(false);
         }
-        let res = (|| -> io::Result<Segment> {
+        let res = (|| -> io::Result<Option<Segment>> {
             let mut deleted = Vec::new();
             for o in old {
                 self.segments.remove(&o.info.base);
@@ -160,9 +160,19 @@ impl Log {
                 }
             }
             sync_dir(&self.dir)?;
-            // The indexes the cleaner wrote are checked as any loaded index (a failed check
-            // rebuilds them); the data is checked lazily, as an old segment's.
-            let (seg, _) = Segment::open(&self.dir, base, false, false, self.config.index_interval_bytes, now_ms())?;
+            let live = super::super::segment::file_name(&self.dir, base, "log");
+            let seg = if std::fs::metadata(&live)?.len() == 0 {
+                // Every record of the group went: no segment (an empty one would stop
+                // retention, and open() drops such a segment anyway). Reads skip the gap.
+                for ext in ["log", "index", "timeindex"] {
+                    let _ = std::fs::remove_file(super::super::segment::file_name(&self.dir, base, ext));
+                }
+                None
+            } else {
+                // The indexes the cleaner wrote are checked as any loaded index (a failed
+                // check rebuilds them); the data is checked lazily, as an old segment's.
+                Some(Segment::open(&self.dir, base, false, false, self.config.index_interval_bytes, now_ms())?.0)
+            };
             for d in deleted {
                 let _ = std::fs::remove_file(d);
             }
@@ -170,7 +180,9 @@ impl Log {
         })();
         match res {
             Ok(seg) => {
-                self.segments.insert(base, seg);
+                if let Some(seg) = seg {
+                    self.segments.insert(base, seg);
+                }
                 Ok(true)
             }
             Err(e) => {
