@@ -19,31 +19,19 @@ fn recompression_keeps_records_and_fixes_crc() {
     }
 }
 
-fn varint(out: &mut Vec<u8>, v: i64) {
-    let mut z = ((v << 1) ^ (v >> 63)) as u64;
-    loop {
-        if z < 0x80 {
-            out.push(z as u8);
-            return;
-        }
-        out.push((z as u8 & 0x7f) | 0x80);
-        z >>= 7;
-    }
-}
-
 /// Builds an uncompressed batch of `values` (test helper, also used by log tests).
 pub fn batch(values: &[&[u8]], ts: i64) -> Vec<u8> {
     let mut recs = Vec::new();
     for (i, v) in values.iter().enumerate() {
         let mut r = Vec::new();
         r.push(0);
-        varint(&mut r, 0);
-        varint(&mut r, i as i64);
-        varint(&mut r, -1);
-        varint(&mut r, v.len() as i64);
+        put_varlong(&mut r, 0);
+        put_varlong(&mut r, i as i64);
+        put_varlong(&mut r, -1);
+        put_varlong(&mut r, v.len() as i64);
         r.extend_from_slice(v);
-        varint(&mut r, 0);
-        varint(&mut recs, r.len() as i64);
+        put_varlong(&mut r, 0);
+        put_varlong(&mut recs, r.len() as i64);
         recs.extend_from_slice(&r);
     }
     let mut b = Vec::new();

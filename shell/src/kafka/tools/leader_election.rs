@@ -92,16 +92,7 @@ pub fn parse_election_json(text: &str) -> Result<BTreeSet<Tp>, String> {
     let v: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("Replica election data is not valid JSON: {e}"))?;
     let parts = v.get("partitions").ok_or("Replica election data is missing \"partitions\" field")?;
     let parts = parts.as_array().ok_or("The \"partitions\" field of the replica election data must be an array")?;
-    let mut list = Vec::new();
-    for e in parts {
-        let topic = e.get("topic").and_then(|t| t.as_str()).ok_or("Missing or invalid \"topic\" field in an entry of \"partitions\"")?;
-        let partition = e
-            .get("partition")
-            .and_then(|x| x.as_i64())
-            .and_then(|x| i32::try_from(x).ok())
-            .ok_or_else(|| format!("Missing or invalid \"partition\" field in the entry for topic {topic}"))?;
-        list.push((topic.to_string(), partition));
-    }
+    let list = partition_entries(parts)?;
     let mut seen = BTreeSet::new();
     let mut dups = Vec::new();
     for tp in &list {
@@ -113,6 +104,21 @@ pub fn parse_election_json(text: &str) -> Result<BTreeSet<Tp>, String> {
         return Err(format!("Replica election data contains duplicate partitions: {}", dups.iter().map(tp_str).collect::<Vec<_>>().join(",")));
     }
     Ok(seen)
+}
+
+/// The `{"topic": t, "partition": p}` entries of an election file's `partitions`, in order.
+pub fn partition_entries(parts: &[serde_json::Value]) -> Result<Vec<Tp>, String> {
+    let mut list = Vec::with_capacity(parts.len());
+    for e in parts {
+        let topic = e.get("topic").and_then(|t| t.as_str()).ok_or("Missing or invalid \"topic\" field in an entry of \"partitions\"")?;
+        let partition = e
+            .get("partition")
+            .and_then(|x| x.as_i64())
+            .and_then(|x| i32::try_from(x).ok())
+            .ok_or_else(|| format!("Missing or invalid \"partition\" field in the entry for topic {topic}"))?;
+        list.push((topic.to_string(), partition));
+    }
+    Ok(list)
 }
 
 /// What one ElectLeaders answer says, grouped the way the tool prints it.

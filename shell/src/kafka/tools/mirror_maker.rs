@@ -14,7 +14,7 @@
 //! within `metadata.max.age.ms`). Custom message handlers and rebalance listeners are Java
 //! classes and are refused.
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
@@ -327,7 +327,7 @@ async fn copy(prod: &mut Producer, polled: Vec<(Tp, Incoming)>, dropped: &mut u6
             _ => runs.push(((topic, part), vec![out])),
         }
     }
-    let mut sent_topics: BTreeMap<String, ()> = BTreeMap::new();
+    let mut sent_topics: BTreeSet<String> = BTreeSet::new();
     for ((topic, part), records) in runs {
         match prod.send(&topic, part, &records).await {
             Ok(_) => {}
@@ -337,9 +337,9 @@ async fn copy(prod: &mut Producer, polled: Vec<(Tp, Incoming)>, dropped: &mut u6
                 *dropped += records.len() as u64;
             }
         }
-        sent_topics.insert(topic, ());
+        sent_topics.insert(topic);
     }
-    for t in sent_topics.keys() {
+    for t in &sent_topics {
         prod.new_sticky(t);
     }
     Ok(())

@@ -40,16 +40,7 @@ pub fn parse_json(text: &str) -> Result<BTreeSet<Tp>, String> {
     const EMPTY: &str = "Preferred replica election data is empty";
     let v: serde_json::Value = serde_json::from_str(text).map_err(|_| EMPTY.to_string())?;
     let parts = v.get("partitions").and_then(|p| p.as_array()).ok_or_else(|| EMPTY.to_string())?;
-    let mut list = Vec::with_capacity(parts.len());
-    for e in parts {
-        let topic = e.get("topic").and_then(|t| t.as_str()).ok_or("Missing or invalid \"topic\" field in an entry of \"partitions\"")?;
-        let partition = e
-            .get("partition")
-            .and_then(|x| x.as_i64())
-            .and_then(|x| i32::try_from(x).ok())
-            .ok_or_else(|| format!("Missing or invalid \"partition\" field in the entry for topic {topic}"))?;
-        list.push((topic.to_string(), partition));
-    }
+    let list = leader_election::partition_entries(parts)?;
     let mut seen = BTreeSet::new();
     let mut dups = BTreeSet::new();
     for tp in list {
