@@ -190,6 +190,7 @@ impl Broker {
         tokio::spawn(crate::replica::fetcher::run(broker.clone()));
         tokio::spawn(sync_loop(broker.clone()));
         tokio::spawn(maintenance_loop(broker.clone()));
+        start_cleaner_threads(&broker);
         tokio::spawn(group_timer(broker.clone()));
         tokio::spawn(dir_failures(broker.clone()));
         // Wait (bounded) for a first metadata view so that the first requests see our topics.
@@ -392,6 +393,31 @@ async fn dir_failures(broker: Arc<Broker>) {
     }
 }
 
+/// Log compaction (log::cleaner): `log.cleaner.threads` threads of their own, as Kafka's;
+/// called again when the dynamic config asks for more.
+fn start_cleaner_threads(broker: &Arc<Broker>) {
+    let want = broker.logs.cleaner.config().threads;
+    while broker.logs.cleaner.threads_started() < want {
+        let i = broker.logs.cleaner.thread_started();
+        let b = broker.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("kafka-log-cleaner-thread-{i}"))
+            .spawn(move || b.logs.run_cleaner(i, &|| b.shutting_down() || b.halted.load(Ordering::Relaxed)));
+        if let Err(e) = spawned {
+            tracing::error!("cannot start log cleaner thread {i}: {e}; compacted topics are cleaned by fewer threads");
+            return;
+        }
+    }
+}
+
+/// Applies the dynamic `log.cleaner.*` broker configs (read from ZooKeeper).
+async fn apply_dynamic_cleaner_config(broker: &Arc<Broker>) {
+    let defaults = crate::dynamic_config::read(&broker.zk, "<default>").await.unwrap_or_default();
+    let mine = crate::dynamic_config::read(&broker.zk, &broker.id.to_string()).await.unwrap_or_default();
+    broker.logs.cleaner.apply_dynamic(&broker.cfg.raw, &defaults, &mine);
+    start_cleaner_threads(broker);
+}
+
 /// Retention on log.retention.check.interval.ms, checkpoints every few seconds, flush.ms,
 /// the scrub of data not checked yet, and `replica::heal`.
 async fn maintenance_loop(broker: Arc<Broker>) {
@@ -424,6 +450,7 @@ async fn maintenance_loop(broker: Arc<Broker>) {
                 last_flush = std::time::Instant::now();
             }
             last_checkpoint = std::time::Instant::now();
+            apply_dynamic_cleaner_config(&broker).await;
             let b = broker.clone();
             let _ = tokio::task::spawn_blocking(move || b.logs.checkpoint(flush)).await;
         }

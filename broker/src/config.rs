@@ -118,6 +118,8 @@ const ACCEPTED: &[&str] = &[
     "controller.socket.timeout.ms",
     "log.cleaner.enable", "log.cleaner.threads", "log.cleaner.dedupe.buffer.size", "log.cleaner.backoff.ms",
     "log.cleaner.min.cleanable.ratio", "log.cleaner.delete.retention.ms", "log.cleaner.io.buffer.size",
+    "log.cleaner.min.compaction.lag.ms", "log.cleaner.max.compaction.lag.ms", "log.cleaner.io.buffer.load.factor",
+    "log.cleaner.io.max.bytes.per.second",
     "log.segment.delete.delay.ms", "log.preallocate", "log.flush.scheduler.interval.ms",
     "log.flush.offset.checkpoint.interval.ms", "log.flush.start.offset.checkpoint.interval.ms",
     "log.message.format.version", "inter.broker.protocol.version", "inter.broker.listener.name",
@@ -345,6 +347,7 @@ impl BrokerConfig {
         at_least("replica.lag.time.max.ms", &replica_lag_time_max_ms.to_string(), replica_lag_time_max_ms, 1)?;
         let log_flush_interval_ms = match get("log.flush.interval.ms") { Some(v) => Some(long("log.flush.interval.ms", v)?), None => None };
 
+        crate::log::cleaner::CleanerConfig::from_raw(&raw)?;
         let cfg = BrokerConfig {
             broker_id,
             reserved_broker_max_id,

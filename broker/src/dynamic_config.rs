@@ -3,9 +3,11 @@
 //! `/config/changes/config_change_` notification naming `brokers/<entity>`. Reached through
 //! (Incremental)AlterConfigs and DescribeConfigs on BROKER resources.
 //!
-//! Only the replication throttle keys are dynamic here (what `kafka-reassign-partitions
-//! --throttle` and `kafka-configs --entity-type brokers` set). They are stored, described and
-//! removed exactly as Kafka does, but this broker does not rate-limit replication by them.
+//! The replication throttle keys (what `kafka-reassign-partitions --throttle` and
+//! `kafka-configs --entity-type brokers` set) are stored, described and removed exactly as
+//! Kafka does, but this broker does not rate-limit replication by them. The `log.cleaner.*`
+//! keys Kafka 2.5 makes dynamic are applied to the log cleaner within a few seconds
+//! (`log.cleaner.io.max.bytes.per.second` is stored only: the cleaner is not throttled).
 
 use crate::zk::jute::code;
 use crate::zk::{ZkClient, ZkError};
@@ -15,6 +17,13 @@ pub const KEYS: &[&str] = &[
     "leader.replication.throttled.rate",
     "follower.replication.throttled.rate",
     "replica.alter.log.dirs.io.max.bytes.per.second",
+    // Kafka 2.5's dynamic log cleaner keys (applied by log::cleaner; see Broker's
+    // maintenance loop).
+    "log.cleaner.threads",
+    "log.cleaner.dedupe.buffer.size",
+    "log.cleaner.io.buffer.size",
+    "log.cleaner.backoff.ms",
+    "log.cleaner.io.max.bytes.per.second",
 ];
 
 /// The znode entity for a BROKER resource name: "" is the cluster default.

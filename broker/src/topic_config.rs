@@ -56,20 +56,20 @@ pub fn broker_default(b: &BrokerConfig, key: &str) -> (String, Source) {
     let (val, from_file) = match key {
         "cleanup.policy" => (b.cleanup_policy.clone(), b.raw.contains_key("log.cleanup.policy")),
         "compression.type" => (b.compression_type.clone(), b.raw.contains_key("compression.type")),
-        "delete.retention.ms" => ("86400000".into(), false),
+        "delete.retention.ms" => raw_or(b, "log.cleaner.delete.retention.ms", "86400000"),
         "file.delete.delay.ms" => ("60000".into(), false),
         "flush.messages" => (b.log_flush_interval_messages.to_string(), b.raw.contains_key("log.flush.interval.messages")),
         "flush.ms" => (b.log_flush_interval_ms.unwrap_or(i64::MAX).to_string(), b.raw.contains_key("log.flush.interval.ms")),
         "follower.replication.throttled.replicas" | "leader.replication.throttled.replicas" => (String::new(), false),
         "index.interval.bytes" => (b.log_index_interval_bytes.to_string(), b.raw.contains_key("log.index.interval.bytes")),
-        "max.compaction.lag.ms" => (i64::MAX.to_string(), false),
+        "max.compaction.lag.ms" => raw_or(b, "log.cleaner.max.compaction.lag.ms", &i64::MAX.to_string()),
         "max.message.bytes" => (b.message_max_bytes.to_string(), b.raw.contains_key("message.max.bytes")),
         "message.downconversion.enable" => ("true".into(), false),
         "message.format.version" => ("2.5-IV0".into(), false),
         "message.timestamp.difference.max.ms" => (i64::MAX.to_string(), false),
         "message.timestamp.type" => (b.log_message_timestamp_type.clone(), b.raw.contains_key("log.message.timestamp.type")),
-        "min.cleanable.dirty.ratio" => ("0.5".into(), false),
-        "min.compaction.lag.ms" => ("0".into(), false),
+        "min.cleanable.dirty.ratio" => raw_or(b, "log.cleaner.min.cleanable.ratio", "0.5"),
+        "min.compaction.lag.ms" => raw_or(b, "log.cleaner.min.compaction.lag.ms", "0"),
         "min.insync.replicas" => (b.min_insync_replicas.to_string(), b.raw.contains_key("min.insync.replicas")),
         "preallocate" => ("false".into(), false),
         "retention.bytes" => (b.log_retention_bytes.to_string(), b.raw.contains_key("log.retention.bytes")),
@@ -85,6 +85,14 @@ pub fn broker_default(b: &BrokerConfig, key: &str) -> (String, Source) {
         _ => (String::new(), false),
     };
     (val, if from_file { Source::StaticBroker } else { Source::Default })
+}
+
+/// A broker key's value as given, else Kafka's default (for keys kept as text).
+fn raw_or(b: &BrokerConfig, key: &str, default: &str) -> (String, bool) {
+    match b.raw.get(key) {
+        Some(v) => (v.trim().to_string(), true),
+        None => (default.to_string(), false),
+    }
 }
 
 /// Validates one topic config value; the error text goes back to the client.
@@ -152,6 +160,13 @@ pub struct TopicConfig {
     pub flush_messages: i64,
     pub min_insync_replicas: i64,
     pub unclean_leader_election: bool,
+    /// `delete.retention.ms`: how long tombstones outlive the clean that saw them.
+    pub delete_retention_ms: i64,
+    /// `min.compaction.lag.ms` / `max.compaction.lag.ms` (see `log::cleaner::plan`).
+    pub min_compaction_lag_ms: i64,
+    pub max_compaction_lag_ms: i64,
+    /// `min.cleanable.dirty.ratio`.
+    pub min_cleanable_ratio: f64,
     /// `compression.type`: None = keep the producer's codec, else the codec id batches are
     /// stored with (0 uncompressed, 1 gzip, 2 snappy, 3 lz4, 4 zstd).
     pub compression: Option<i16>,
@@ -175,6 +190,10 @@ impl TopicConfig {
             flush_messages: num("flush.messages", b.log_flush_interval_messages),
             min_insync_replicas: num("min.insync.replicas", b.min_insync_replicas as i64).max(1),
             unclean_leader_election: get("unclean.leader.election.enable").trim().eq_ignore_ascii_case("true"),
+            delete_retention_ms: num("delete.retention.ms", 86_400_000).max(0),
+            min_compaction_lag_ms: num("min.compaction.lag.ms", 0).max(0),
+            max_compaction_lag_ms: num("max.compaction.lag.ms", i64::MAX).max(1),
+            min_cleanable_ratio: get("min.cleanable.dirty.ratio").trim().parse::<f64>().ok().filter(|r| r.is_finite()).unwrap_or(0.5).clamp(0.0, 1.0),
             compression: match get("compression.type").trim().to_ascii_lowercase().as_str() {
                 "uncompressed" => Some(0),
                 "gzip" => Some(1),
@@ -183,6 +202,19 @@ impl TopicConfig {
                 "zstd" => Some(4),
                 _ => None,
             },
+        }
+    }
+}
+
+impl TopicConfig {
+    /// How old the active segment may get before it rolls: `segment.ms`, and for a
+    /// compacted topic at most `max.compaction.lag.ms` (the active segment is never
+    /// cleaned, so it must roll for the lag to hold), as Kafka 2.5's `LogConfig`.
+    pub fn max_segment_ms(&self) -> i64 {
+        if self.compact && self.max_compaction_lag_ms > 0 {
+            self.segment_ms.min(self.max_compaction_lag_ms)
+        } else {
+            self.segment_ms
         }
     }
 }

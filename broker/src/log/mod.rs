@@ -24,6 +24,7 @@
 //! `dir_health`).
 
 pub mod batch;
+pub mod cleaner;
 pub mod dir_health;
 pub mod partition_log;
 pub mod producer_state;
@@ -98,6 +99,8 @@ pub struct LogManager {
     /// This broker's id (set once it is known; leaders compute high watermarks with it).
     pub broker_id: std::sync::atomic::AtomicI32,
     broker: BrokerConfig,
+    /// Log compaction's shared state (see `cleaner`).
+    pub cleaner: cleaner::Cleaner,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -152,7 +155,7 @@ pub fn parse_checkpoint(bytes: &[u8]) -> Result<BTreeMap<TopicPartition, i64>, S
     Ok(out)
 }
 
-fn checkpoint_text(entries: &BTreeMap<TopicPartition, i64>) -> String {
+pub fn checkpoint_text(entries: &BTreeMap<TopicPartition, i64>) -> String {
     let mut s = format!("0\n{}\n", entries.len());
     for ((t, p), o) in entries {
         s.push_str(&format!("{t} {p} {o}\n"));
@@ -279,6 +282,8 @@ impl LogManager {
             dir_failed,
             broker_id: std::sync::atomic::AtomicI32::new(broker.broker_id),
             broker: broker.clone(),
+            // Validated with the rest of the config at startup.
+            cleaner: cleaner::Cleaner::new(cleaner::CleanerConfig::from_raw(&broker.raw).unwrap_or_default(), &broker.log_dirs),
         }
     }
 

@@ -9,6 +9,7 @@
 use std::io::Read;
 
 mod compression;
+pub mod rewrite;
 #[cfg(test)]
 pub mod tests;
 

@@ -173,6 +173,7 @@ impl Log {
             return Ok(());
         }
         let offset = offset.max(0);
+        self.note_truncation(offset);
         tracing::info!("truncating {}-{} from {} to offset {offset}", self.topic, self.partition, self.log_end_offset);
         if offset <= self.segments.keys().next().copied().unwrap_or(0) {
             return self.truncate_fully_and_start_at(offset);
@@ -195,6 +196,7 @@ impl Log {
     /// log now starts later, or a truncation below the first segment).
     pub fn truncate_fully_and_start_at(&mut self, offset: i64) -> Result<(), LogError> {
         self.online()?;
+        self.note_truncation(offset.max(0));
         let bases: Vec<i64> = self.segments.keys().copied().collect();
         for b in bases {
             if let Some(seg) = self.segments.remove(&b) {

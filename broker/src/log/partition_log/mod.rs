@@ -5,7 +5,8 @@
 //! offset. The high watermark (the offset below which every in-sync replica has the data)
 //! is kept here but moved by `replica` (the leader from its followers' fetch offsets, a
 //! follower from its leader's answers); consumers read only below it. Followers append the
-//! leader's batches as they are (`append_replica`) and cut divergent tails with
+//! leader's batches as they are (`append_replica`; offset gaps, as a compacted leader has,
+//! are kept) and cut divergent tails with
 //! `truncate_to` after asking the leader where their last leader epoch ended.
 //!
 //! Files of the directory besides the segments (see `segment` for those):
@@ -16,7 +17,11 @@
 //! - `<offset>.snapshot`: producer state (format in `producer_state`); a damaged one is
 //!   ignored with a warning and the state is replayed from the log instead.
 //! - Leftovers — index files without their `.log`, `*.tmp` of an interrupted checkpoint,
-//!   `.deleted` / `.cleaned` / `.swap` — are deleted at open, as Kafka does.
+//!   `.deleted` / `.cleaned` — are deleted at open, as Kafka does; a `<base>.log.swap` (a
+//!   clean committed but not swapped in) is completed first (see `cleaning`).
+//! - Compacted topics (`cleanup.policy` with `compact`) refuse records without a key at
+//!   append (CORRUPT_MESSAGE), and their active segment also rolls on
+//!   `max.compaction.lag.ms`; the cleaner is `log::cleaner`.
 //!
 //! Failures. An append is all or nothing on disk: a failed write (or the fsync that
 //! `flush.messages` asks for) cuts the segment and its indexes back to where the append
@@ -27,12 +32,14 @@
 //! that start in it get [`LogError::Damaged`] (KAFKA_STORAGE_ERROR), reads that reach it
 //! stop before it, and `first_damage` tells `replica::heal` what to fetch again.
 
+mod cleaning;
 mod epochs;
 mod producers;
 mod retention;
 #[cfg(test)]
 mod tests;
 
+pub use cleaning::{sync_dir, Frozen, FrozenSegment};
 pub use epochs::parse_epochs;
 
 use std::collections::BTreeMap;
@@ -115,6 +122,9 @@ pub struct Log {
     pub producers: ProducerState,
     /// The log dir's health (shared by every log of the dir).
     pub health: Arc<DirHealth>,
+    /// The lowest offset truncated to since the cleaner last looked (its checkpoint must
+    /// not stay above it, as Kafka's maybeTruncateCheckpoint).
+    truncated_to: Option<i64>,
 }
 
 /// A byte range of a segment file, sent to a socket as it is.
@@ -162,6 +172,8 @@ impl Log {
         health: Arc<DirHealth>,
     ) -> Result<Log, LogError> {
         std::fs::create_dir_all(dir)?;
+        // A clean that a crash interrupted after its commit point is completed first.
+        let swapped = cleaning::complete_swaps(dir)?;
         let now = now_ms();
         let mut bases: Vec<i64> = Vec::new();
         let mut names: Vec<String> = Vec::new();
@@ -207,7 +219,7 @@ impl Log {
                 continue;
             }
             // Recover every segment that may hold data past the recovery point.
-            let recover = is_last || next_base.map(|n| n > recovery_point).unwrap_or(true);
+            let recover = is_last || swapped.contains(b) || next_base.map(|n| n > recovery_point).unwrap_or(true);
             let (seg, n) = Segment::open(dir, *b, recover, is_last, interval, now)?;
             next = n.max(*b);
             segments.insert(*b, seg);
@@ -232,6 +244,7 @@ impl Log {
             unflushed: 0,
             producers: ProducerState::default(),
             health,
+            truncated_to: None,
         };
         log.epochs = log.load_epochs();
         if let Some(d) = log.first_damage() {
@@ -291,7 +304,7 @@ impl Log {
 
     /// Rolls when the active segment cannot take `size` more bytes (or is too old).
     fn maybe_roll(&mut self, size: u64, now: i64) -> Result<(), LogError> {
-        let (roll_ms, seg_bytes) = (self.config.segment_ms, self.config.segment_bytes as u64);
+        let (roll_ms, seg_bytes) = (self.config.max_segment_ms(), self.config.segment_bytes as u64);
         let active = self.active()?;
         let too_big = active.size > 0 && active.size + size > seg_bytes;
         let too_old = active.size > 0 && now - active.created_ms > roll_ms;
@@ -340,7 +353,9 @@ impl Log {
             if h.last_offset() < self.log_end_offset {
                 continue;
             }
-            if h.base_offset != self.log_end_offset || h.magic != 2 || !batch::crc_ok(bytes) {
+            // A gap is fine (a compacted leader's cleaned segments have them, as Kafka's
+            // appendAsFollower allows); an overlap with our tail is not.
+            if h.base_offset < self.log_end_offset || h.magic != 2 || !batch::crc_ok(bytes) {
                 return Err(LogError::Batch(batch::BatchError::Corrupt(format!(
                     "replica batch at offset {} does not continue the log at {} or fails its CRC",
                     h.base_offset, self.log_end_offset
@@ -463,6 +478,9 @@ impl Log {
             let count: i64 = batch::split(data).iter().map(|(h, _)| h.last_offset_delta as i64 + 1).sum();
             let next_offset = first + count.max(1);
             return Ok(Appended { base_offset: first, next_offset, log_append_time: -1, duplicate: true });
+        }
+        if self.config.compact {
+            crate::log::cleaner::refuse_keyless(data, &self.topic, self.partition)?;
         }
         let now = now_ms();
         let append_time = if self.config.log_append_time { Some(now) } else { None };

@@ -218,6 +218,11 @@ impl Segment {
         }
     }
 
+    /// Bytes of its two index files (the cleaner's grouping bounds them).
+    pub fn index_bytes(&self) -> u64 {
+        self.index.len() as u64 * INDEX_ENTRY + self.time_index.len() as u64 * TIME_ENTRY
+    }
+
     pub fn log_path(&self) -> PathBuf {
         file_name(&self.dir, self.base, "log")
     }

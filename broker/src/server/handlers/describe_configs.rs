@@ -98,10 +98,33 @@ pub async fn handle(broker: &Broker, req: DescribeConfigsRequest, version: i16) 
                         if version >= 3 {
                             c.config_type = config_type('l');
                         }
+                        if req.include_synonyms {
+                            // Kafka lists every source of the key, highest precedence first.
+                            let lower = [(src == 2).then(|| per_broker.iter().find(|(a, _)| a == k)).flatten().map(|(_, v)| (v, 2)), defaults.iter().find(|(a, _)| a == k).map(|(_, v)| (v, 3))];
+                            for (v, s_src) in lower.into_iter().flatten() {
+                                let mut s = DescribeConfigsSynonym::default();
+                                s.name = sb(k);
+                                s.value = Some(sb(v));
+                                s.source = s_src;
+                                c.synonyms.push(s);
+                            }
+                        }
                         r.configs.push(c);
                     }
                     for (k, v) in &broker.cfg.raw {
                         if !wanted(k) {
+                            continue;
+                        }
+                        // A key set dynamically is listed once, with its dynamic value; the
+                        // static one is its synonym (as Kafka's DescribeConfigs).
+                        if let Some(c) = r.configs.iter_mut().find(|c| c.name.as_str() == k.as_str()) {
+                            if req.include_synonyms {
+                                let mut s = DescribeConfigsSynonym::default();
+                                s.name = sb(k);
+                                s.value = Some(sb(v));
+                                s.source = Source::StaticBroker as i8;
+                                c.synonyms.push(s);
+                            }
                             continue;
                         }
                         let mut c = DescribeConfigsResourceResult::default();

@@ -117,6 +117,17 @@ pub async fn handle(broker: &Broker, req: ProduceRequest, _version: i16) -> Prod
                                 pr.error_code = errors::from_log(&crate::log::LogError::Producer(e)).code();
                                 pr.error_message = Some(sb(&e.to_string()));
                             }
+                            Err(crate::log::LogError::Batch(e)) => {
+                                // The client's records (e.g. a keyless record for a compacted
+                                // topic): Kafka's message as it is, no server error.
+                                tracing::info!("rejecting produce to {topic}-{}: {e}", pd.index);
+                                pr.error_code = errors::from_batch(&e).code();
+                                let msg = match &e {
+                                    batch::BatchError::InvalidRecord(m) => m.clone(),
+                                    other => other.to_string(),
+                                };
+                                pr.error_message = Some(sb(&msg));
+                            }
                             Err(e) => {
                                 if matches!(e, crate::log::LogError::Offline(_)) {
                                     // Said once when the dir went offline.
