@@ -7,6 +7,12 @@
 //! read-only [`View`] (the same one the four-letter words see) and sends the rendered answer
 //! back. Everything here is a pure function of the view, so it is unit-tested without a server.
 //!
+//! Checked against Debian's Apache ZooKeeper 3.8.0 (tests/zk/test_admin_metrics.py). One
+//! deliberate difference: an unknown command is answered with HTTP 404 (3.8.0 answers 200;
+//! the JSON body, `{"command": <name>, "error": "Unknown command: <name>"}`, is the same),
+//! so that a monitoring probe of a misspelt command fails visibly. `dump`'s expiry times are
+//! wall-clock ms (3.8's are its monotonic clock's ms), rounded up to the tick as 3.8's.
+//!
 //! Differences from 3.8, each because we have no such state: `hash`, `zabstate`,
 //! `observers`, `get_trace_mask`/`set_trace_mask` and `observer_connection_stat_reset` are not
 //! offered; `environment` and `system_properties` report this process, not a JVM.
@@ -73,7 +79,7 @@ pub fn command(core: &View, name: &str) -> (u16, Value, Option<fourlw::Reset>) {
         "ruok" => {}
         "configuration" => m.extend(configuration(core)),
         "connections" => {
-            m.insert("connections".into(), connections(core, false));
+            m.insert("connections".into(), connections(core, true));
             m.insert("secure_connections".into(), json!([]));
         }
         "connection_stat_reset" => reset = Some(fourlw::Reset::Connections),
@@ -132,7 +138,9 @@ pub fn command(core: &View, name: &str) -> (u16, Value, Option<fourlw::Reset>) {
             m.insert("client_response".into(), client_response());
             m.insert("node_count".into(), json!(core.tree.node_count()));
             if cmd == "stats" {
-                m.insert("connections".into(), connections(core, true));
+                // 3.8 lists the brief form here and the full one under `connections`.
+                m.insert("connections".into(), connections(core, false));
+                m.insert("secure_connections".into(), json!([]));
             }
         }
         "voting_view" => {
@@ -185,11 +193,8 @@ fn configuration(core: &View) -> Map<String, Value> {
     let cfg = core.cfg;
     let mut m = Map::new();
     m.insert("client_port".into(), json!(cfg.client_port));
-    m.insert("secure_client_port".into(), json!(-1));
     m.insert("data_dir".into(), json!(cfg.snap_dir().display().to_string()));
-    m.insert("data_dir_size".into(), json!(fourlw::dir_size(&cfg.snap_dir())));
     m.insert("data_log_dir".into(), json!(cfg.log_dir().display().to_string()));
-    m.insert("data_log_size".into(), json!(fourlw::dir_size(&cfg.log_dir())));
     m.insert("tick_time".into(), json!(cfg.tick_time));
     m.insert("max_client_cnxns".into(), json!(cfg.max_client_cnxns));
     m.insert("min_session_timeout".into(), json!(cfg.min_session_timeout));
@@ -199,7 +204,8 @@ fn configuration(core: &View) -> Map<String, Value> {
     m
 }
 
-/// 3.8's ServerCnxn connection info (the brief form for `connections`, full for `stats`).
+/// 3.8's ServerCnxn connection info: the full form for `connections`, the brief one (five
+/// counters) for `stats`.
 fn connections(core: &View, full: bool) -> Value {
     let mut conns: Vec<_> = core.conns.values().collect();
     conns.sort_by_key(|c| c.addr);
@@ -254,7 +260,7 @@ fn server_stats(core: &View) -> Value {
         "uptime": core.started.elapsed().map(|d| d.as_millis() as u64).unwrap_or(0),
         "auth_failed_count": 0,
         "non_mtlsremote_conn_count": 0,
-        "non_mtllocal_conn_count": 0,
+        "non_mtlslocal_conn_count": 0,
     })
 }
 
@@ -437,9 +443,9 @@ mod tests {
         assert_eq!(k("dirs"), ["command", "datadir_size", "error", "logdir_size"]);
         assert_eq!(k("last_snapshot"), ["command", "error", "timestamp", "zxid"]);
         assert_eq!(k("connections"), ["command", "connections", "error", "secure_connections"]);
+        assert_eq!(k("configuration"), ["client_port", "client_port_listen_backlog", "command", "data_dir", "data_log_dir", "error", "max_client_cnxns", "max_session_timeout", "min_session_timeout", "server_id", "tick_time"]);
         assert_eq!(k("server_stats"), ["client_response", "command", "error", "node_count", "read_only", "server_stats", "version"]);
-        assert!(k("stats").contains(&"connections".to_string()));
-        assert!(k("configuration").contains(&"client_port".to_string()));
+        assert!(k("stats").contains(&"connections".to_string()) && k("stats").contains(&"secure_connections".to_string()));
         assert_eq!(k("voting_view"), ["command", "current_config", "error"]);
         assert_eq!(command(&v, "leader").1["error"], json!("server is not initialized"));
     }

@@ -140,7 +140,6 @@ pub fn monitor_values(core: &View) -> Vec<(&'static str, Mv)> {
         ("max_file_descriptor_count", Mv::Int(max_fds)),
         ("global_sessions", n(core.sessions.len())),
         ("local_sessions", Mv::Int(0)),
-        ("last_proposal_size", Mv::Int(-1)),
         ("uptime", u(core.started.elapsed().map(|d| d.as_millis() as u64).unwrap_or(0))),
     ];
     if core.role == Role::Leader && !core.standalone {
@@ -149,6 +148,8 @@ pub fn monitor_values(core: &View) -> Vec<(&'static str, Mv)> {
         v.push(("followers", n(f)));
         v.push(("synced_followers", n(synced)));
         v.push(("pending_syncs", Mv::Int(0)));
+        // A leader's gauge in 3.8 (absent on a standalone server); -1 = no size recorded.
+        v.push(("last_proposal_size", Mv::Int(-1)));
     }
     v
 }
