@@ -13,7 +13,7 @@
 //! | `admin.serverAddress` | `0.0.0.0` | `0.0.0.0` | its listen address |
 //! | `admin.serverPort` | `8080` | `8080` | its port |
 //! | `admin.commandURL` | `/commands` | `/commands` | the URL listing the commands; `<url>/<name>` runs one |
-//! | `admin.idleTimeout` | `30000` | `30000` | ms a connection may wait before sending a request head |
+//! | `admin.idleTimeout` | `30000` | `30000` | ms an HTTP connection is kept (the request in hand is finished; clients reconnect) |
 //! | `metricsProvider.className` | none | DefaultMetricsProvider | `org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider` serves `/metrics` |
 //! | `metricsProvider.httpHost` | `0.0.0.0` | `0.0.0.0` | its listen address |
 //! | `metricsProvider.httpPort` | `7000` | `7000` | its port |

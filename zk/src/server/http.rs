@@ -10,7 +10,7 @@
 //! is shared with the request path, and no lock is taken.
 //!
 //! HTTP is hyper's: headers are bounded ([`MAX_HEADER_BYTES`]), request bodies are never read,
-//! a connection that sends no complete request head within `admin.idleTimeout` is closed, at
+//! a connection is closed `admin.idleTimeout` after it opened (finishing the request in hand), at
 //! most [`MAX_CONNECTIONS`] connections are served at once per listener, and only GET/HEAD
 //! are answered. A listener that cannot bind logs an error and the server goes on serving
 //! ZooKeeper clients, as Apache's AdminServer does. (Apache 3.8 refuses to start when its
@@ -98,7 +98,18 @@ async fn serve(listener: TcpListener, endpoint: Endpoint, core: mpsc::UnboundedS
                 .header_read_timeout(idle)
                 .max_buf_size(MAX_HEADER_BYTES)
                 .serve_connection(TokioIo::new(stream), svc);
-            if let Err(e) = conn.await {
+            // A connection lives at most `idle` (Jetty's idleTimeout closes idle ones; here a
+            // keep-alive connection is simply not kept longer): then it finishes the request in
+            // hand, bounded, and closes. Scrapers reconnect.
+            let mut conn = std::pin::pin!(conn);
+            let ended = tokio::select! {
+                r = conn.as_mut() => r,
+                _ = tokio::time::sleep(idle) => {
+                    conn.as_mut().graceful_shutdown();
+                    tokio::time::timeout(CORE_BOUND, conn.as_mut()).await.unwrap_or(Ok(()))
+                }
+            };
+            if let Err(e) = ended {
                 tracing::debug!(client = %peer, error = %e, "http connection ended");
             }
             drop(permit);
