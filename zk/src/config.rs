@@ -4,6 +4,24 @@
 //! a bad value is a one-line error naming the key, and the server does not start.
 //! Keys that Apache ZooKeeper takes as system properties (`jute.maxbuffer`,
 //! `extendedTypesEnabled`, `superDigest`, `zookeeper.*`) are plain keys here.
+//!
+//! Observability keys (served by `server::http`):
+//!
+//! | key | default here | Apache 3.8 default | meaning |
+//! |---|---|---|---|
+//! | `admin.enableServer` | `false` | `true` | start the AdminServer (HTTP, JSON commands) |
+//! | `admin.serverAddress` | `0.0.0.0` | `0.0.0.0` | its listen address |
+//! | `admin.serverPort` | `8080` | `8080` | its port |
+//! | `admin.commandURL` | `/commands` | `/commands` | the URL listing the commands; `<url>/<name>` runs one |
+//! | `admin.idleTimeout` | `30000` | `30000` | ms an HTTP connection is kept (the request in hand is finished; clients reconnect) |
+//! | `metricsProvider.className` | none | DefaultMetricsProvider | `org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider` serves `/metrics` |
+//! | `metricsProvider.httpHost` | `0.0.0.0` | `0.0.0.0` | its listen address |
+//! | `metricsProvider.httpPort` | `7000` | `7000` | its port |
+//!
+//! The AdminServer is off by default (Apache's is on) because it answers every command,
+//! `dump` and `connections` included, without the four-letter-word whitelist; turn it on
+//! where its port is not reachable by clients. The `zookeeper.`-prefixed forms of the
+//! `admin.*` keys (Apache's system properties) are accepted too.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -38,6 +56,17 @@ pub struct Config {
     pub container_check_interval_ms: u64,
     pub force_sync: bool,
     pub servers: BTreeMap<u64, Peer>,
+    /// `admin.enableServer`: start the HTTP AdminServer (default false; Apache's is true).
+    pub admin_enable_server: bool,
+    pub admin_server_address: String,
+    pub admin_server_port: u16,
+    /// `admin.commandURL`, starting with `/`, without a trailing `/`.
+    pub admin_command_url: String,
+    pub admin_idle_timeout_ms: u64,
+    /// `metricsProvider.className`, if set.
+    pub metrics_provider: Option<String>,
+    pub metrics_http_host: String,
+    pub metrics_http_port: u16,
     pub source: Option<PathBuf>,
     pub warnings: Vec<String>,
 }
@@ -77,6 +106,14 @@ impl Default for Config {
             container_check_interval_ms: 60_000,
             force_sync: true,
             servers: BTreeMap::new(),
+            admin_enable_server: false,
+            admin_server_address: "0.0.0.0".into(),
+            admin_server_port: 8080,
+            admin_command_url: "/commands".into(),
+            admin_idle_timeout_ms: 30_000,
+            metrics_provider: None,
+            metrics_http_host: "0.0.0.0".into(),
+            metrics_http_port: 7000,
             source: None,
             warnings: Vec::new(),
         }
@@ -97,6 +134,21 @@ fn boolean(key: &str, v: &str) -> Result<bool, ConfigError> {
         "false" | "no" => Ok(false),
         _ => Err(ConfigError::Value { key: key.into(), value: v.into(), why: "expected true or false".into() }),
     }
+}
+
+/// The metrics provider that serves `/metrics`.
+pub const PROMETHEUS_PROVIDER: &str = "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider";
+/// Apache's default provider: no endpoint.
+pub const DEFAULT_PROVIDER: &str = "org.apache.zookeeper.metrics.impl.DefaultMetricsProvider";
+
+fn address(key: &str, v: &str) -> Result<String, ConfigError> {
+    if v == "localhost" {
+        return Ok("127.0.0.1".into());
+    }
+    if v.parse::<std::net::IpAddr>().is_err() {
+        return Err(ConfigError::Value { key: key.into(), value: v.into(), why: "not an IP address".into() });
+    }
+    Ok(v.into())
 }
 
 fn port(key: &str, v: &str) -> Result<u16, ConfigError> {
@@ -202,12 +254,34 @@ impl Config {
                     }
                 }
                 "forceSync" | "zookeeper.forceSync" => c.force_sync = boolean(key, &v)?,
-                "admin.enableServer" => {
-                    if boolean(key, &v)? {
-                        c.warnings.push("admin.enableServer=true: the HTTP admin server is not provided; use the four-letter words".into());
+                "admin.enableServer" | "zookeeper.admin.enableServer" => c.admin_enable_server = boolean(key, &v)?,
+                "admin.serverAddress" | "zookeeper.admin.serverAddress" => c.admin_server_address = address(key, &v)?,
+                "admin.serverPort" | "zookeeper.admin.serverPort" => c.admin_server_port = port(key, &v)?,
+                "admin.commandURL" | "zookeeper.admin.commandURL" => {
+                    let url = v.trim_end_matches('/');
+                    if !url.starts_with('/') || url.contains(char::is_whitespace) {
+                        return Err(ConfigError::Value { key: k, value: v, why: "expected a path such as /commands".into() });
+                    }
+                    c.admin_command_url = url.to_string();
+                }
+                "admin.idleTimeout" | "zookeeper.admin.idleTimeout" => {
+                    c.admin_idle_timeout_ms = num(key, &v)?;
+                    if c.admin_idle_timeout_ms == 0 {
+                        return Err(ConfigError::Value { key: k, value: v, why: "must be positive".into() });
                     }
                 }
-                "admin.serverPort" | "standaloneEnabled" | "reconfigEnabled" | "quorumListenOnAllIPs" | "electionAlg" | "peerType" => {}
+                "metricsProvider.className" => {
+                    if v != PROMETHEUS_PROVIDER && v != DEFAULT_PROVIDER {
+                        return Err(ConfigError::Value { key: k, value: v, why: format!("supported: {PROMETHEUS_PROVIDER}, {DEFAULT_PROVIDER}") });
+                    }
+                    c.metrics_provider = Some(v);
+                }
+                "metricsProvider.httpHost" => c.metrics_http_host = address(key, &v)?,
+                "metricsProvider.httpPort" => c.metrics_http_port = port(key, &v)?,
+                "metricsProvider.exportJvmInfo" => {
+                    boolean(key, &v)?;
+                }
+                "standaloneEnabled" | "reconfigEnabled" | "quorumListenOnAllIPs" | "electionAlg" | "peerType" => {}
                 _ if key.starts_with("server.") => {
                     let id: u64 = key["server.".len()..]
                         .parse()
@@ -250,6 +324,11 @@ impl Config {
     /// connection; `jute.maxbuffer.extrasize` is only for records inside the frame).
     pub fn max_frame(&self) -> usize {
         self.jute_max_buffer
+    }
+
+    /// Whether `/metrics` is served (the Prometheus provider is configured).
+    pub fn prometheus_enabled(&self) -> bool {
+        self.metrics_provider.as_deref() == Some(PROMETHEUS_PROVIDER)
     }
 
     pub fn allows_4lw(&self, cmd: &str) -> bool {
@@ -302,5 +381,25 @@ mod tests {
         assert_eq!(c.warnings.len(), 1);
         assert!(c.warnings[0].contains("bogus"));
         assert_eq!(c.max_frame(), 2048);
+    }
+
+    #[test]
+    fn admin_and_metrics_keys() {
+        let c = Config::from_str("dataDir=/x\n").unwrap();
+        assert!(!c.admin_enable_server && !c.prometheus_enabled());
+        assert_eq!((c.admin_server_address.as_str(), c.admin_server_port, c.admin_command_url.as_str()), ("0.0.0.0", 8080, "/commands"));
+        assert_eq!((c.metrics_http_host.as_str(), c.metrics_http_port, c.admin_idle_timeout_ms), ("0.0.0.0", 7000, 30_000));
+        let c = Config::from_str(
+            "dataDir=/x\nadmin.enableServer=true\nadmin.serverAddress=127.0.0.1\nadmin.serverPort=9090\nadmin.commandURL=/cmds/\nadmin.idleTimeout=500\n\
+             metricsProvider.className=org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider\nmetricsProvider.httpHost=localhost\nmetricsProvider.httpPort=7001\nmetricsProvider.exportJvmInfo=false\n",
+        )
+        .unwrap();
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        assert!(c.admin_enable_server && c.prometheus_enabled());
+        assert_eq!((c.admin_server_port, c.admin_command_url.as_str(), c.admin_idle_timeout_ms), (9090, "/cmds", 500));
+        assert_eq!((c.metrics_http_host.as_str(), c.metrics_http_port), ("127.0.0.1", 7001));
+        assert!(Config::from_str("dataDir=/x\nmetricsProvider.className=com.example.Nope\n").unwrap_err().to_string().contains("metricsProvider.className"));
+        assert!(Config::from_str("dataDir=/x\nadmin.serverAddress=nohost\n").is_err());
+        assert!(Config::from_str("dataDir=/x\nadmin.commandURL=commands\n").is_err());
     }
 }

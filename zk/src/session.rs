@@ -115,6 +115,11 @@ impl SessionTracker {
         self.sessions.is_empty()
     }
 
+    /// id -> expiry deadline of every session, for the admin server's `dump`.
+    pub fn deadlines(&self) -> impl Iterator<Item = (SessionId, Instant)> + '_ {
+        self.sessions.iter().map(|(id, s)| (*id, s.deadline))
+    }
+
     /// id -> timeout of every session not yet closed, for snapshots and `dump`.
     pub fn table(&self) -> BTreeMap<SessionId, i32> {
         self.sessions.iter().map(|(id, s)| (*id, s.timeout)).collect()

@@ -78,6 +78,10 @@ pub enum CoreMsg {
     Unsupported { conn: ConnId, xid: i32 },
     Disconnected { conn: ConnId },
     FourLetter { cmd: String, reply: oneshot::Sender<String> },
+    /// An AdminServer command ([`super::admin`]): answered with (HTTP status, JSON text).
+    Admin { cmd: String, reply: oneshot::Sender<(u16, String)> },
+    /// A Prometheus scrape ([`super::prometheus`]): answered with the exposition text.
+    Metrics { reply: oneshot::Sender<String> },
     /// What the replication layer reports (state-machine calls, failed proposals, streams).
     Quorum(QuorumEvent),
     /// The Raft handle, once it exists (it needs the core running first).
@@ -266,12 +270,17 @@ impl Core {
             CoreMsg::Disconnected { conn } => self.on_disconnect(conn),
             CoreMsg::FourLetter { cmd, reply } => {
                 let (text, reset) = fourlw::answer(&self.view(), &cmd);
-                match reset {
-                    Some(fourlw::Reset::Connections) => self.conns.values_mut().for_each(|c| c.stats.reset()),
-                    Some(fourlw::Reset::Server) => self.stats = ServerStats::new(),
-                    None => {}
-                }
+                self.apply_reset(reset);
                 let _ = reply.send(text);
+            }
+            CoreMsg::Admin { cmd, reply } => {
+                let (status, body, reset) = super::admin::command(&self.view(), &cmd);
+                self.apply_reset(reset);
+                let text = serde_json::to_string_pretty(&body).unwrap_or_else(|_| "{}".into());
+                let _ = reply.send((status, text));
+            }
+            CoreMsg::Metrics { reply } => {
+                let _ = reply.send(super::prometheus::render(&self.view()));
             }
             CoreMsg::Quorum(ev) => self.on_quorum(ev),
             CoreMsg::LogBlocked(why) => self.on_log_blocked(why),
@@ -339,7 +348,16 @@ impl Core {
         }
     }
 
-    /// A read-only view for the four-letter words.
+    /// Resets what a four-letter word or admin command (crst/srst) asked to reset.
+    fn apply_reset(&mut self, reset: Option<fourlw::Reset>) {
+        match reset {
+            Some(fourlw::Reset::Connections) => self.conns.values_mut().for_each(|c| c.stats.reset()),
+            Some(fourlw::Reset::Server) => self.stats = ServerStats::new(),
+            None => {}
+        }
+    }
+
+    /// A read-only view for the four-letter words, the admin server and `/metrics`.
     pub fn view(&self) -> fourlw::View<'_> {
         fourlw::View {
             cfg: &self.cfg,
@@ -355,6 +373,7 @@ impl Core {
             started: self.started,
             outstanding: self.outstanding(),
             metrics: self.metrics.as_ref(),
+            last_snapshot: self.current_snapshot.as_ref().map(|(_, p)| p.as_path()),
         }
     }
 

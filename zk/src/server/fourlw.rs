@@ -32,6 +32,8 @@ pub struct View<'a> {
     pub started: std::time::SystemTime,
     pub outstanding: usize,
     pub metrics: Option<&'a openraft::RaftMetrics<NodeId, openraft::BasicNode>>,
+    /// The newest snapshot file on disk, if any (the admin server's `last_snapshot`).
+    pub last_snapshot: Option<&'a std::path::Path>,
 }
 
 /// Counters a four-letter word resets.
@@ -54,7 +56,7 @@ pub fn not_allowed(cmd: &str) -> String {
     format!("{cmd} is not executed because it is not in the whitelist.\n")
 }
 
-fn dir_size(p: &std::path::Path) -> u64 {
+pub fn dir_size(p: &std::path::Path) -> u64 {
     std::fs::read_dir(p).map(|rd| rd.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum()).unwrap_or(0)
 }
 
@@ -84,6 +86,74 @@ fn clients(core: &View, full: bool) -> String {
     out
 }
 
+/// One `mntr` value: printed after its key by `mntr`, a JSON value in the admin server's
+/// `monitor`, a gauge sample in the Prometheus exposition (strings are not exported there).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mv {
+    Int(i64),
+    Float(f64),
+    Str(String),
+}
+
+impl std::fmt::Display for Mv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Mv::Int(i) => write!(f, "{i}"),
+            Mv::Float(x) => write!(f, "{x:.4}"),
+            Mv::Str(s) => f.write_str(s),
+        }
+    }
+}
+
+/// The number of open file descriptors and their limit (from /proc; 0 where unknown).
+pub fn file_descriptors() -> (i64, i64) {
+    let fds = std::fs::read_dir("/proc/self/fd").map(|d| d.count() as i64).unwrap_or(0);
+    let max = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|l| l.lines().find(|x| x.starts_with("Max open files")).and_then(|x| x.split_whitespace().nth(3).and_then(|v| v.parse().ok())))
+        .unwrap_or(0);
+    (fds, max)
+}
+
+/// `mntr`'s values, keys without the `zk_` prefix, in `mntr`'s order: the one computation
+/// behind `mntr`, the admin server's `monitor` and the Prometheus `/metrics`.
+pub fn monitor_values(core: &View) -> Vec<(&'static str, Mv)> {
+    let (min, avg, max) = latency(core);
+    let (fds, max_fds) = file_descriptors();
+    let n = |x: usize| Mv::Int(x as i64);
+    let u = |x: u64| Mv::Int(x.min(i64::MAX as u64) as i64);
+    let mut v = vec![
+        ("version", Mv::Str(VERSION.to_string())),
+        ("server_state", Mv::Str(mode(core).into())),
+        ("avg_latency", Mv::Float(avg)),
+        ("max_latency", u(max)),
+        ("min_latency", u(min)),
+        ("packets_received", u(core.stats.received)),
+        ("packets_sent", u(core.stats.sent)),
+        ("num_alive_connections", n(core.conns.len())),
+        ("outstanding_requests", n(core.outstanding)),
+        ("znode_count", n(core.tree.node_count())),
+        ("watch_count", n(core.watches.count())),
+        ("ephemerals_count", n(core.tree.ephemeral_count())),
+        ("approximate_data_size", u(core.tree.approximate_data_size() as u64)),
+        ("open_file_descriptor_count", Mv::Int(fds)),
+        ("max_file_descriptor_count", Mv::Int(max_fds)),
+        ("global_sessions", n(core.sessions.len())),
+        ("local_sessions", Mv::Int(0)),
+        ("uptime", u(core.started.elapsed().map(|d| d.as_millis() as u64).unwrap_or(0))),
+    ];
+    if core.role == Role::Leader && !core.standalone {
+        let (f, synced) = followers(core);
+        v.push(("learners", n(f)));
+        v.push(("followers", n(f)));
+        v.push(("synced_followers", n(synced)));
+        v.push(("pending_syncs", Mv::Int(0)));
+        // A leader's gauge in 3.8 (absent on a standalone server); -1 = no size recorded.
+        v.push(("last_proposal_size", Mv::Int(-1)));
+    }
+    v
+}
+
 /// `Mode:` as ZooKeeper prints it.
 pub fn mode(core: &View) -> &'static str {
     if core.log_blocked && core.role != Role::Electing {
@@ -99,7 +169,7 @@ pub fn mode(core: &View) -> &'static str {
 
 /// (followers, synced followers) as the leader sees them: members replicating from it, and
 /// those whose matched log index is within a heartbeat's worth of its own.
-fn followers(core: &View) -> (usize, usize) {
+pub fn followers(core: &View) -> (usize, usize) {
     let Some(m) = core.metrics else { return (0, 0) };
     let Some(rep) = &m.replication else { return (0, 0) };
     let last = m.last_log_index.unwrap_or(0);
@@ -193,41 +263,9 @@ fn text(core: &View, cmd: &str) -> String {
             )
         }
         "mntr" => {
-            let (min, avg, max) = latency(core);
-            let fds = std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0);
-            let max_fds = std::fs::read_to_string("/proc/self/limits")
-                .ok()
-                .and_then(|l| l.lines().find(|x| x.starts_with("Max open files")).and_then(|x| x.split_whitespace().nth(3).map(str::to_string)))
-                .unwrap_or_else(|| "0".into());
             let mut s = String::new();
-            let mut kv = |k: &str, v: String| {
-                let _ = writeln!(s, "{k}\t{v}");
-            };
-            kv("zk_version", VERSION.to_string());
-            kv("zk_server_state", mode(core).into());
-            kv("zk_avg_latency", format!("{avg:.4}"));
-            kv("zk_max_latency", max.to_string());
-            kv("zk_min_latency", min.to_string());
-            kv("zk_packets_received", core.stats.received.to_string());
-            kv("zk_packets_sent", core.stats.sent.to_string());
-            kv("zk_num_alive_connections", core.conns.len().to_string());
-            kv("zk_outstanding_requests", core.outstanding.to_string());
-            kv("zk_znode_count", core.tree.node_count().to_string());
-            kv("zk_watch_count", core.watches.count().to_string());
-            kv("zk_ephemerals_count", core.tree.ephemeral_count().to_string());
-            kv("zk_approximate_data_size", core.tree.approximate_data_size().to_string());
-            kv("zk_open_file_descriptor_count", fds.to_string());
-            kv("zk_max_file_descriptor_count", max_fds);
-            kv("zk_global_sessions", core.sessions.len().to_string());
-            kv("zk_local_sessions", "0".into());
-            kv("zk_last_proposal_size", "-1".into());
-            kv("zk_uptime", core.started.elapsed().map(|d| d.as_millis()).unwrap_or(0).to_string());
-            if core.role == Role::Leader && !core.standalone {
-                let (f, synced) = followers(core);
-                kv("zk_learners", f.to_string());
-                kv("zk_followers", f.to_string());
-                kv("zk_synced_followers", synced.to_string());
-                kv("zk_pending_syncs", "0".into());
+            for (k, v) in monitor_values(core) {
+                let _ = writeln!(s, "zk_{k}\t{v}");
             }
             s
         }

@@ -12,16 +12,20 @@
 //! Modules, in request order: [`connection`] (framing) -> [`clients`] (intake) ->
 //! [`ordering`] / [`reads`] or [`propose`] -> `quorum` -> [`apply`] -> reply; beside them
 //! [`core`] (the task), [`roles`], [`snapshots`], [`stats`], [`fourlw`], [`prep`],
-//! [`recovery`], [`outbox`].
+//! [`recovery`], [`outbox`]; and the HTTP listeners [`http`] (AdminServer: [`admin`],
+//! Prometheus: [`prometheus`]), which ask the core as the four-letter words do.
 
+pub mod admin;
 pub mod apply;
 pub mod clients;
 pub mod connection;
 pub mod core;
 pub mod fourlw;
+pub mod http;
 pub mod ordering;
 pub mod outbox;
 pub mod prep;
+pub mod prometheus;
 pub mod propose;
 pub mod reads;
 pub mod recovery;
@@ -180,6 +184,16 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     }
     for (l, streams) in peer_listeners {
         tokio::spawn(network::serve(l, raft.clone(), events.clone(), streams));
+    }
+    let idle = std::time::Duration::from_millis(cfg.admin_idle_timeout_ms);
+    if cfg.admin_enable_server {
+        let a = http::join(&cfg.admin_server_address, cfg.admin_server_port);
+        let base = cfg.admin_command_url.clone();
+        http::start(a, "admin.serverAddress/admin.serverPort", http::Endpoint::Admin { base }, core_tx.clone(), idle).await;
+    }
+    if cfg.prometheus_enabled() {
+        let a = http::join(&cfg.metrics_http_host, cfg.metrics_http_port);
+        http::start(a, "metricsProvider.httpHost/metricsProvider.httpPort", http::Endpoint::Metrics, core_tx.clone(), idle).await;
     }
     let mode = if standalone { "standalone".to_string() } else { format!("member {my_id} of {}", members.len()) };
     tracing::info!(address = %addr, data_dir = %cfg.data_dir.display(), "binding to port {addr}; serving clients ({mode})");
