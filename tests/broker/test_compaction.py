@@ -98,7 +98,15 @@ def segments(logdir, t):
 
 
 def disk_bytes(logdir, t):
-    return sum(os.path.getsize(p) for p in glob.glob(os.path.join(logdir, "%s-0" % t, "*.log")))
+    # The cleaner swaps and deletes segments while we look: a file listed by
+    # glob may be gone by the time we stat it, so count what is still there.
+    total = 0
+    for p in glob.glob(os.path.join(logdir, "%s-0" % t, "*.log")):
+        try:
+            total += os.path.getsize(p)
+        except FileNotFoundError:
+            pass
+    return total
 
 
 def leftovers(logdir, t):
