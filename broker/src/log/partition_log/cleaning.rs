@@ -109,8 +109,8 @@ impl Log {
         self.segments.keys().copied().collect()
     }
 
-    /// Rolls the active segment now (tests: to make data cleanable).
-    #[cfg(test)]
+    /// Rolls the active segment now (tests and the cleaner benchmark: to make data
+    /// cleanable).
     pub fn roll_now(&mut self) -> Result<(), LogError> {
         self.roll()
     }
