@@ -131,6 +131,13 @@ codes! {
     GROUP_MAX_SIZE_REACHED = 81,
     FENCED_INSTANCE_ID = 82,
     GROUP_SUBSCRIBED_TO_TOPIC = 86,
+    // Transactions (the coordinator in `txn`, TxnOffsetCommit in `group`).
+    INVALID_TXN_STATE = 48,
+    INVALID_PRODUCER_ID_MAPPING = 49,
+    INVALID_TRANSACTION_TIMEOUT = 50,
+    CONCURRENT_TRANSACTIONS = 51,
+    TRANSACTION_COORDINATOR_FENCED = 52,
+    OPERATION_NOT_ATTEMPTED = 55,
 }
 
 #[cfg(test)]
