@@ -62,9 +62,10 @@ fn commit_round_trip_writes_kafkas_states() {
     assert_eq!(jobs.len(), 1);
     assert!(jobs[0].commit);
     assert_eq!((jobs[0].partitions.len(), jobs[0].coordinator_epoch, jobs[0].producer_epoch), (3, 5, 0));
-    // Meanwhile the client may retry EndTxn or start over: not yet.
+    // Meanwhile the client may retry EndTxn or start over: not yet (Kafka answers
+    // CONCURRENT_TRANSACTIONS while the Complete* transition is pending, whatever was asked).
     assert_eq!(run(&mut log, |st| c.end_txn("tx", 1000, 0, true, 21, st)), ErrorCode::CONCURRENT_TRANSACTIONS);
-    assert_eq!(run(&mut log, |st| c.end_txn("tx", 1000, 0, false, 21, st)), ErrorCode::INVALID_TXN_STATE);
+    assert_eq!(run(&mut log, |st| c.end_txn("tx", 1000, 0, false, 21, st)), ErrorCode::CONCURRENT_TRANSACTIONS);
     assert_eq!(init(&mut c, &mut log, "tx", 1, 21), Init::Err(ErrorCode::CONCURRENT_TRANSACTIONS));
     assert_eq!(run(&mut log, |st| c.add_partitions("tx", 1000, 0, &ps, 21, st)), ErrorCode::CONCURRENT_TRANSACTIONS);
     assert!(c.job_current(&jobs[0]));
