@@ -69,6 +69,23 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeLogDirs, 0, 4),
 ];
 
+/// Header versions by API version. The `kafka-protocol` crate dropped the non-flexible
+/// WriteTxnMarkers v0 (Kafka 2.5's only version) and gives every version the flexible
+/// headers; v0 has request header v1 and response header v0, as Kafka 2.5 sends them.
+pub fn request_header_version(api: ApiKey, version: i16) -> i16 {
+    if api == ApiKey::WriteTxnMarkers && version == 0 {
+        return 1;
+    }
+    api.request_header_version(version)
+}
+
+pub fn response_header_version(api: ApiKey, version: i16) -> i16 {
+    if api == ApiKey::WriteTxnMarkers && version == 0 {
+        return 0;
+    }
+    api.response_header_version(version)
+}
+
 pub fn supported(key: i16, version: i16) -> Option<(ApiKey, bool)> {
     let api = ApiKey::try_from(key).ok()?;
     let (_, min, max) = SUPPORTED.iter().find(|(k, _, _)| *k == api)?;
@@ -211,7 +228,7 @@ enum Reply {
 }
 
 fn frame_response<R: Encodable>(api: ApiKey, version: i16, correlation_id: i32, resp: &R) -> Option<Bytes> {
-    let header_version = if api == ApiKey::ApiVersions { 0 } else { api.response_header_version(version) };
+    let header_version = if api == ApiKey::ApiVersions { 0 } else { response_header_version(api, version) };
     let mut body = BytesMut::new();
     body.put_i32(0); // length, patched below
     body.put_i32(correlation_id);
@@ -255,7 +272,7 @@ async fn handle_frame(broker: &Arc<Broker>, frame: Bytes, peer: &str) -> Reply {
         return Reply::Close;
     }
     let mut buf = frame;
-    let header = match RequestHeader::decode(&mut buf, api.request_header_version(version)) {
+    let header = match RequestHeader::decode(&mut buf, request_header_version(api, version)) {
         Ok(h) => h,
         Err(e) => {
             tracing::warn!("closing connection from {peer}: bad request header: {e}");

@@ -12,16 +12,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use kafka_protocol::messages::write_txn_markers_request::{WritableTxnMarker, WritableTxnMarkerTopic};
-use kafka_protocol::messages::{ProducerId, WriteTxnMarkersRequest, WriteTxnMarkersResponse};
-
 use super::core::MarkerJob;
+use super::wire;
 use crate::broker::Broker;
 use crate::error_code::ErrorCode;
-use crate::replica::client::BrokerConn;
-use crate::server::handlers::tn;
-
-pub const WRITE_TXN_MARKERS_VERSION: i16 = 0;
+use crate::replica::client::{split_correlation, BrokerConn};
 
 /// What to do with a partition after the leader's answer (Kafka's
 /// TransactionMarkerRequestCompletionHandler).
@@ -43,42 +38,22 @@ pub fn classify(code: ErrorCode) -> Outcome {
     }
 }
 
-/// The WriteTxnMarkers request for some partitions of a job.
-pub fn request(job: &MarkerJob, parts: &[(String, i32)]) -> WriteTxnMarkersRequest {
-    let mut topics: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
-    for (t, p) in parts {
-        topics.entry(t.as_str()).or_default().push(*p);
-    }
-    let mut m = WritableTxnMarker::default();
-    m.producer_id = ProducerId(job.producer_id);
-    m.producer_epoch = job.producer_epoch;
-    m.transaction_result = job.commit;
-    m.coordinator_epoch = job.coordinator_epoch;
-    m.topics = topics
-        .into_iter()
-        .map(|(t, ps)| {
-            let mut wt = WritableTxnMarkerTopic::default();
-            wt.name = tn(t);
-            wt.partition_indexes = ps;
-            wt
-        })
-        .collect();
-    let mut req = WriteTxnMarkersRequest::default();
-    req.markers = vec![m];
-    req
+/// Per-partition codes of a decoded response for one producer.
+pub fn results(decoded: &[(i64, String, i32, ErrorCode)], producer_id: i64) -> HashMap<(String, i32), ErrorCode> {
+    decoded.iter().filter(|(pid, ..)| *pid == producer_id).map(|(_, t, p, e)| ((t.clone(), *p), *e)).collect()
 }
 
-/// Per-partition codes of a response (partitions it does not mention are absent).
-pub fn results(resp: &WriteTxnMarkersResponse, producer_id: i64) -> HashMap<(String, i32), ErrorCode> {
-    let mut out = HashMap::new();
-    for m in resp.markers.iter().filter(|m| m.producer_id.0 == producer_id) {
-        for t in &m.topics {
-            for p in &t.partitions {
-                out.insert((t.name.0.as_str().to_string(), p.partition_index), ErrorCode(p.error_code));
-            }
-        }
+/// One WriteTxnMarkers v0 round trip (hand-encoded: see `wire`).
+async fn call(c: &mut BrokerConn, client_id: &str, job: &MarkerJob, parts: &[(String, i32)], timeout: Duration) -> Result<HashMap<(String, i32), ErrorCode>, String> {
+    let corr = c.next_correlation();
+    let frame = wire::encode_request(corr, client_id, job, parts);
+    let resp = c.round_trip(frame, timeout).await.map_err(|e| e.to_string())?;
+    let (got, body) = split_correlation(resp).ok_or("short response")?;
+    if got != corr {
+        return Err(format!("correlation id {got} where {corr} was expected"));
     }
-    out
+    let decoded = wire::decode_response(&body).ok_or("malformed WriteTxnMarkers response")?;
+    Ok(results(&decoded, job.producer_id))
 }
 
 /// Receives marker jobs from the coordinator and starts a sender for each.
@@ -116,6 +91,7 @@ async fn send(broker: Arc<Broker>, job: MarkerJob, durable_at: i64) {
     let mut conns: HashMap<i32, BrokerConn> = HashMap::new();
     let mut failures = 0u32;
     let what = if job.commit { "COMMIT" } else { "ABORT" };
+    let client_id = format!("broker-{}-txn-markers", broker.id);
     loop {
         if broker.shutting_down() || !broker.txn.job_current(&job) {
             tracing::debug!("stopping {what} markers of {}: no longer current", job.txn_id);
@@ -157,7 +133,7 @@ async fn send(broker: Arc<Broker>, job: MarkerJob, durable_at: i64) {
             let Some(b) = meta.brokers.get(&leader) else { continue };
             if !conns.contains_key(&leader) {
                 let addr = format!("{}:{}", b.host, b.port);
-                match BrokerConn::connect(&addr, &format!("broker-{}-txn-markers", broker.id), timeout).await {
+                match BrokerConn::connect(&addr, &client_id, timeout).await {
                     Ok(c) => {
                         conns.insert(leader, c);
                     }
@@ -168,8 +144,7 @@ async fn send(broker: Arc<Broker>, job: MarkerJob, durable_at: i64) {
                 }
             }
             let Some(c) = conns.get_mut(&leader) else { continue };
-            let req = request(&job, &parts);
-            let resp: WriteTxnMarkersResponse = match c.call(&req, WRITE_TXN_MARKERS_VERSION, timeout).await {
+            let codes = match call(c, &client_id, &job, &parts, timeout).await {
                 Ok(r) => r,
                 Err(e) => {
                     tracing::info!("WriteTxnMarkers to broker {leader} for {} failed: {e}; retrying", job.txn_id);
@@ -177,7 +152,6 @@ async fn send(broker: Arc<Broker>, job: MarkerJob, durable_at: i64) {
                     continue;
                 }
             };
-            let codes = results(&resp, job.producer_id);
             for tp in parts {
                 let code = codes.get(&tp).copied().unwrap_or(ErrorCode::UNKNOWN_SERVER_ERROR);
                 match classify(code) {
@@ -207,9 +181,6 @@ async fn send(broker: Arc<Broker>, job: MarkerJob, durable_at: i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kafka_protocol::messages::write_txn_markers_response::{
-        WritableTxnMarkerPartitionResult, WritableTxnMarkerResult, WritableTxnMarkerTopicResult,
-    };
 
     #[test]
     fn codes_are_classified_as_kafka_does() {
@@ -222,35 +193,10 @@ mod tests {
     }
 
     #[test]
-    fn request_groups_partitions_by_topic_and_results_are_read_back() {
-        let job = MarkerJob {
-            txn_id: "t".into(),
-            txn_partition: 3,
-            coordinator_epoch: 4,
-            producer_id: 9,
-            producer_epoch: 2,
-            commit: true,
-            partitions: BTreeSet::new(),
-        };
-        let req = request(&job, &[("a".into(), 0), ("a".into(), 2), ("b".into(), 1)]);
-        assert_eq!(req.markers.len(), 1);
-        let m = &req.markers[0];
-        assert_eq!((m.producer_id.0, m.producer_epoch, m.transaction_result, m.coordinator_epoch), (9, 2, true, 4));
-        assert_eq!(m.topics.len(), 2);
-        assert_eq!(m.topics[0].partition_indexes, vec![0, 2]);
-        let mut p = WritableTxnMarkerPartitionResult::default();
-        p.partition_index = 2;
-        p.error_code = 6;
-        let mut t = WritableTxnMarkerTopicResult::default();
-        t.name = tn("a");
-        t.partitions = vec![p];
-        let mut r = WritableTxnMarkerResult::default();
-        r.producer_id = ProducerId(9);
-        r.topics = vec![t];
-        let mut resp = WriteTxnMarkersResponse::default();
-        resp.markers = vec![r];
-        let got = results(&resp, 9);
+    fn results_are_per_partition_of_one_producer() {
+        let decoded = vec![(9, "a".to_string(), 2, ErrorCode::NOT_LEADER_OR_FOLLOWER), (8, "a".to_string(), 1, ErrorCode::NONE)];
+        let got = results(&decoded, 9);
+        assert_eq!(got.len(), 1);
         assert_eq!(got.get(&("a".to_string(), 2)), Some(&ErrorCode::NOT_LEADER_OR_FOLLOWER));
-        assert!(results(&resp, 8).is_empty());
     }
 }

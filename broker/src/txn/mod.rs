@@ -20,6 +20,7 @@ pub mod metadata;
 pub mod records;
 #[cfg(test)]
 mod tests;
+pub mod wire;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
