@@ -63,6 +63,9 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::AlterPartitionReassignments, 0, 0),
     (ApiKey::ListPartitionReassignments, 0, 0),
     (ApiKey::DescribeLogDirs, 0, 4),
+    // Inter-broker. v0 is Kafka 2.5's (hand-coded in its handler); v1 (flexible, the
+    // crate's) is served too, for coordinators that encode with the crate.
+    (ApiKey::WriteTxnMarkers, 0, 1),
 ];
 
 pub fn supported(key: i16, version: i16) -> Option<(ApiKey, bool)> {
@@ -251,7 +254,9 @@ async fn handle_frame(broker: &Arc<Broker>, frame: Bytes, peer: &str) -> Reply {
         return Reply::Close;
     }
     let mut buf = frame;
-    let header = match RequestHeader::decode(&mut buf, api.request_header_version(version)) {
+    // WriteTxnMarkers v0 (Kafka 2.5's) is not flexible; the crate knows only v1.
+    let header_version = if api == ApiKey::WriteTxnMarkers && version == 0 { 1 } else { api.request_header_version(version) };
+    let header = match RequestHeader::decode(&mut buf, header_version) {
         Ok(h) => h,
         Err(e) => {
             tracing::warn!("closing connection from {peer}: bad request header: {e}");
@@ -344,6 +349,17 @@ async fn handle_frame(broker: &Arc<Broker>, frame: Bytes, peer: &str) -> Reply {
         ApiKey::ElectLeaders => call!(ElectLeadersRequest, handlers::elect_leaders::handle),
         ApiKey::AlterPartitionReassignments => call!(AlterPartitionReassignmentsRequest, handlers::alter_partition_reassignments::handle),
         ApiKey::ListPartitionReassignments => call!(ListPartitionReassignmentsRequest, handlers::list_partition_reassignments::handle),
+        ApiKey::WriteTxnMarkers if version == 0 => match handlers::write_txn_markers::decode_v0(&mut buf) {
+            Some(req) => {
+                let resp = handlers::write_txn_markers::handle(broker, req, version).instrument(span.clone()).await;
+                Reply::Send(handlers::write_txn_markers::encode_v0(correlation_id, &resp))
+            }
+            None => {
+                tracing::warn!("closing connection from {peer}: malformed WriteTxnMarkers v0 request");
+                Reply::Close
+            }
+        },
+        ApiKey::WriteTxnMarkers => call!(WriteTxnMarkersRequest, handlers::write_txn_markers::handle),
         ApiKey::DescribeLogDirs => {
             // v0 travels as v1 (identical on the wire; the crate starts at v1).
             let wire = handlers::describe_log_dirs::wire_version(version);
