@@ -128,9 +128,9 @@ mod tests {
         assert_eq!(parse_marker(&b), Some(Marker { commit: false, coordinator_epoch: 7 }));
         let c = build_marker(42, 3, true, -1, 1000);
         assert_eq!(parse_marker(&c), Some(Marker { commit: true, coordinator_epoch: -1 }));
-        // The record: key 00 00 00 01, value 00 00 ff ff ff ff.
-        let tail = &c[c.len() - 12..];
-        assert_eq!(tail, &[0x08, 0, 0, 0, 1, 0x0c, 0, 0, 0xff, 0xff, 0xff, 0xff]);
+        // The record ends with key 00 00 00 01, value 00 00 ff ff ff ff, no headers.
+        let tail = &c[c.len() - 13..];
+        assert_eq!(tail, &[0x08, 0, 0, 0, 1, 0x0c, 0, 0, 0xff, 0xff, 0xff, 0xff, 0]);
         let data = super::super::build(&[(Some(b"k"), Some(b"v"))], 1);
         assert_eq!(parse_marker(&data), None);
         assert_eq!(parse_marker(&b[..b.len() - 3]), None);

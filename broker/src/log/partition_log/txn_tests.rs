@@ -128,12 +128,12 @@ fn marker_checks_epochs_and_txn_state() {
     log.append(&mut marker(7, 3, false, 3), 0).unwrap();
     assert_eq!(log.producers.producers[&7].epoch, 3);
     log.append(&mut txn_batch(7, 3, 0, 1, true), 0).unwrap();
-    assert_eq!(log.producers.producers[&7].current_txn_first_offset, Some(4));
+    assert_eq!(log.producers.producers[&7].current_txn_first_offset, Some(3), "markers at 1 and 2, the batch at 3");
     // The snapshot keeps the coordinator epoch and the open transaction.
     let back = ProducerState::decode(&log.producers.encode(), 0).unwrap();
     assert_eq!(back.producers[&7].coordinator_epoch, 3);
-    assert_eq!(back.producers[&7].current_txn_first_offset, Some(4));
-    assert_eq!(back.first_unstable_offset(), Some(4));
+    assert_eq!(back.producers[&7].current_txn_first_offset, Some(3));
+    assert_eq!(back.first_unstable_offset(), Some(3));
     // Producers with an open transaction do not expire.
     let mut st = log.producers.clone();
     assert_eq!(st.expire(i64::MAX, 0), 0);
