@@ -67,18 +67,14 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::AlterPartitionReassignments, 0, 0),
     (ApiKey::ListPartitionReassignments, 0, 0),
     (ApiKey::DescribeLogDirs, 0, 4),
+    // Inter-broker. v0 is Kafka 2.5's (hand-coded in its handler); v1 (flexible, the
+    // crate's) is served too, for coordinators that encode with the crate.
+    (ApiKey::WriteTxnMarkers, 0, 1),
 ];
 
-/// Header versions by API version. The `kafka-protocol` crate dropped the non-flexible
+/// Response header by API version. The `kafka-protocol` crate dropped the non-flexible
 /// WriteTxnMarkers v0 (Kafka 2.5's only version) and gives every version the flexible
-/// headers; v0 has request header v1 and response header v0, as Kafka 2.5 sends them.
-pub fn request_header_version(api: ApiKey, version: i16) -> i16 {
-    if api == ApiKey::WriteTxnMarkers && version == 0 {
-        return 1;
-    }
-    api.request_header_version(version)
-}
-
+/// headers; v0 has response header v0, as Kafka 2.5 sends it.
 pub fn response_header_version(api: ApiKey, version: i16) -> i16 {
     if api == ApiKey::WriteTxnMarkers && version == 0 {
         return 0;
@@ -272,7 +268,9 @@ async fn handle_frame(broker: &Arc<Broker>, frame: Bytes, peer: &str) -> Reply {
         return Reply::Close;
     }
     let mut buf = frame;
-    let header = match RequestHeader::decode(&mut buf, request_header_version(api, version)) {
+    // WriteTxnMarkers v0 (Kafka 2.5's) is not flexible; the crate knows only v1.
+    let header_version = if api == ApiKey::WriteTxnMarkers && version == 0 { 1 } else { api.request_header_version(version) };
+    let header = match RequestHeader::decode(&mut buf, header_version) {
         Ok(h) => h,
         Err(e) => {
             tracing::warn!("closing connection from {peer}: bad request header: {e}");
@@ -369,6 +367,17 @@ async fn handle_frame(broker: &Arc<Broker>, frame: Bytes, peer: &str) -> Reply {
         ApiKey::ElectLeaders => call!(ElectLeadersRequest, handlers::elect_leaders::handle),
         ApiKey::AlterPartitionReassignments => call!(AlterPartitionReassignmentsRequest, handlers::alter_partition_reassignments::handle),
         ApiKey::ListPartitionReassignments => call!(ListPartitionReassignmentsRequest, handlers::list_partition_reassignments::handle),
+        ApiKey::WriteTxnMarkers if version == 0 => match handlers::write_txn_markers::decode_v0(&mut buf) {
+            Some(req) => {
+                let resp = handlers::write_txn_markers::handle(broker, req, version).instrument(span.clone()).await;
+                Reply::Send(handlers::write_txn_markers::encode_v0(correlation_id, &resp))
+            }
+            None => {
+                tracing::warn!("closing connection from {peer}: malformed WriteTxnMarkers v0 request");
+                Reply::Close
+            }
+        },
+        ApiKey::WriteTxnMarkers => call!(WriteTxnMarkersRequest, handlers::write_txn_markers::handle),
         ApiKey::DescribeLogDirs => {
             // v0 travels as v1 (identical on the wire; the crate starts at v1).
             let wire = handlers::describe_log_dirs::wire_version(version);

@@ -34,6 +34,7 @@ pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod sync_group;
 pub mod txn_offset_commit;
+pub mod write_txn_markers;
 
 /// Who sent a request (JoinGroup records it for DescribeGroups).
 pub struct RequestCtx {
