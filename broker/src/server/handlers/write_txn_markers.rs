@@ -85,7 +85,7 @@ pub async fn handle(broker: &Broker, req: WriteTxnMarkersRequest, _version: i16)
                 // txn hook: the group coordinator materialises or drops the producer's pending offsets here
                 // (Kafka 2.5: groupCoordinator.scheduleHandleTxnCompletion(producerId, partitions, result));
                 // producer id `m.producer_id.0`, committed `m.transaction_result`, partition `pr.partition_index`.
-                let _ = (m.producer_id.0, m.transaction_result, pr.partition_index);
+                broker.groups.complete_txn(&broker.logs, pr.partition_index, m.producer_id.0, m.transaction_result);
             }
         }
     }
