@@ -7,8 +7,9 @@ the coordinator aborting a transaction left open past its timeout). confluent-ka
 transactional producer then runs whole transactions: commit and abort over three partitions
 (read_committed sees exactly the committed records, read_uncommitted all of them),
 send_offsets_to_transaction in a consume-transform-produce loop (the group's offsets move
-only on commit), a second producer with the same transactional.id fencing the first, and a
-transaction left open past transaction.timeout.ms aborted by the coordinator."""
+only on commit), a second producer with the same transactional.id fencing the first, a
+transaction left open past transaction.timeout.ms aborted by the coordinator, and on three
+brokers markers to leaders everywhere and a coordinator kill -9 (state rebuilt from the log)."""
 
 import struct
 import time
@@ -326,3 +327,57 @@ def test_open_transaction_times_out_and_is_aborted(txn_cluster):
     assert feeder.flush(10) == 0
     assert read_all(b, t, 1, "read_committed", expect=1) == [b"after"]
     assert read_all(b, t, 1, "read_uncommitted", expect=2) == [b"after", b"late"]
+
+
+def test_three_brokers_markers_and_coordinator_failover(fresh_cluster):
+    """Markers go to partition leaders on every broker; after kill -9 of the coordinator the
+    new leader of its `__transaction_state` partition rebuilds the state from the log (the
+    producer id keeps its epochs) and the next transactions commit."""
+    c = fresh_cluster(
+        3,
+        transaction_state_log_replication_factor=3,
+        transaction_state_log_min_isr=2,
+        transaction_state_log_num_partitions=3,
+        offsets_topic_replication_factor=3,
+        replica_lag_time_max_ms=3000,
+        zookeeper_session_timeout_ms=6000,
+    )
+    b = c.bootstrap
+    t = name("txn3")
+    a = AdminClient({"bootstrap.servers": b})
+    a.create_topics([NewTopic(t, 6, 3)], operation_timeout=10)[t].result(15)
+    tid = name("txn-failover")
+    p = txn_producer(b, tid)
+    p.init_transactions(30)
+    p.begin_transaction()
+    for i in range(60):
+        p.produce(t, b"one-%d" % i, partition=i % 6)
+    p.commit_transaction(30)
+    assert read_all(b, t, 6, "read_committed", expect=60) == sorted(b"one-%d" % i for i in range(60))
+    p.flush(10)
+    del p
+    conn = kraw.Conn(c.brokers[0].port)
+    err, coordinator = retry(lambda: find_txn_coordinator(conn, tid))
+    conn.close()
+    assert err == 0
+    victim = next(x for x in c.brokers if x.id == coordinator)
+    victim.kill9()
+    survivors = [x for x in c.brokers if x.id != coordinator]
+    boot = ",".join(x.bootstrap for x in survivors)
+    p2 = txn_producer(boot, tid)
+    p2.init_transactions(60)
+    p2.begin_transaction()
+    for i in range(60):
+        p2.produce(t, b"two-%d" % i, partition=i % 6)
+    p2.commit_transaction(60)
+    want = sorted([b"one-%d" % i for i in range(60)] + [b"two-%d" % i for i in range(60)])
+    assert read_all(boot, t, 6, "read_committed", expect=120, timeout=40) == want
+    # The same producer id with its next epoch: the state came from the log, not afresh.
+    conn = kraw.Conn(survivors[0].port)
+    err, node = retry(lambda: find_txn_coordinator(conn, tid))
+    assert err == 0 and node != coordinator
+    conn.close()
+    conn = kraw.Conn(next(x for x in survivors if x.id == node).port)
+    err, pid, epoch = retry(lambda: init_pid(conn, tid), ok=lambda v: v[0] != CONCURRENT_TRANSACTIONS)
+    conn.close()
+    assert err == 0 and epoch >= 2, (err, pid, epoch)
