@@ -1,7 +1,9 @@
 //! `kafka-dump-log.sh --files <segment>[,...] [--print-data-log] [--deep-iteration]`: reads
 //! log segments (`.log`), offset indexes (`.index`), time indexes (`.timeindex`) and
 //! aborted-transaction indexes (`.txnindex`) offline, printing Kafka 2.5's DumpLogSegments
-//! lines (transaction markers as `endTxnMarker: ABORT coordinatorEpoch: N`).
+//! lines (transaction markers as `endTxnMarker: ABORT coordinatorEpoch: N`;
+//! `--transaction-log-decoder` prints `__transaction_state` records as Kafka does, see
+//! `txn_log`).
 //!
 //! Formats (Kafka's, as the broker writes them): `.log` is record batches back to back
 //! (61-byte v2 header, see broker/src/log/batch.rs); `.index` entries are (relative offset
@@ -64,7 +66,7 @@ pub fn main(args: &[String]) -> i32 {
         };
         let base: i64 = path.file_stem().and_then(|s| s.to_str()).and_then(|s| s.parse().ok()).unwrap_or(0);
         match ext {
-            "log" => dump_log(&mut out, &data, base, deep, print_data),
+            "log" => dump_log(&mut out, &data, base, deep, print_data, p.has("transaction-log-decoder")),
             "index" if !verify_only => {
                 for e in data.chunks_exact(8) {
                     let rel = u32::from_be_bytes([e[0], e[1], e[2], e[3]]);
@@ -132,7 +134,7 @@ fn be_i32(b: &[u8], at: usize) -> i32 {
     i32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
-fn dump_log(out: &mut impl Write, data: &[u8], base: i64, deep: bool, print_data: bool) {
+fn dump_log(out: &mut impl Write, data: &[u8], base: i64, deep: bool, print_data: bool, txn_log: bool) {
     let _ = writeln!(out, "Starting offset: {base}");
     let mut pos = 0usize;
     while data.len() - pos >= 61 {
@@ -187,6 +189,8 @@ fn dump_log(out: &mut impl Write, data: &[u8], base: i64, deep: bool, print_data
                         let _ = write!(out, "| offset: {} {ts_type}: {} keysize: {ks} valuesize: {vs} sequence: {seq} headerKeys: [{}]", r.offset, r.timestamp, hk.join(","));
                         if attrs & 0x20 != 0 {
                             let _ = write!(out, "{}", control_text(r.key.as_deref(), r.value.as_deref()));
+                        } else if let Some((k, v)) = r.key.as_deref().filter(|_| txn_log).and_then(|k| super::txn_log::format(k, r.value.as_deref())) {
+                            let _ = write!(out, " key: {k} payload: {v}");
                         } else if print_data {
                             if let Some(k) = &r.key {
                                 let _ = write!(out, " key: {}", String::from_utf8_lossy(k));
