@@ -33,6 +33,8 @@ pub struct Broker {
     pub logs: LogManager,
     pub meta: MetadataCache,
     pub groups: crate::group::GroupCoordinator,
+    /// The transaction coordinator (`__transaction_state`).
+    pub txn: crate::txn::TxnCoordinator,
     pub producer_ids: crate::producer_ids::ProducerIdManager,
     /// ISR changes for the ISR task (see `replica::isr`).
     pub isr_tx: tokio::sync::mpsc::UnboundedSender<crate::replica::isr::IsrChange>,
@@ -172,6 +174,7 @@ impl Broker {
             logs,
             meta: MetadataCache::default(),
             groups: crate::group::GroupCoordinator::new(crate::group::Settings::from_config(&cfg_for_groups)),
+            txn: crate::txn::TxnCoordinator::new(&cfg_for_groups),
             producer_ids: Default::default(),
             isr_tx,
             controller: crate::controller::Handle::new(controller_tx),
@@ -192,6 +195,7 @@ impl Broker {
         tokio::spawn(maintenance_loop(broker.clone()));
         start_cleaner_threads(&broker);
         tokio::spawn(group_timer(broker.clone()));
+        tokio::spawn(crate::txn::markers::run(broker.clone()));
         tokio::spawn(dir_failures(broker.clone()));
         // Wait (bounded) for a first metadata view so that the first requests see our topics.
         let _ = tokio::time::timeout(Duration::from_secs(5), async {
@@ -288,6 +292,19 @@ impl Broker {
             .unwrap_or_default();
         let count = offsets.map(|t| t.partitions.len() as i32).filter(|n| *n > 0);
         tokio::task::block_in_place(|| self.groups.update_ownership(&self.logs, &led, count));
+        // Transaction coordination follows leadership of __transaction_state partitions.
+        let txn = new.topics.get(crate::txn::TXN_TOPIC);
+        let led: std::collections::BTreeMap<i32, i32> = txn
+            .map(|t| {
+                t.partitions
+                    .iter()
+                    .filter(|(_, pm)| pm.leader() == crate::ids::BrokerId(self.id))
+                    .map(|(p, pm)| (*p, pm.leader_epoch().get()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let count = txn.map(|t| t.partitions.len() as i32).filter(|n| *n > 0);
+        tokio::task::block_in_place(|| self.txn.update_ownership(&self.logs, &led, count));
         for (t, tm) in &old.topics {
             if !new.topics.contains_key(t) {
                 for p in tm.partitions.keys() {
@@ -369,6 +386,7 @@ async fn group_timer(broker: Arc<Broker>) {
             return;
         }
         tokio::task::block_in_place(|| broker.groups.tick(&broker.logs));
+        tokio::task::block_in_place(|| broker.txn.tick(&broker.logs));
     }
 }
 

@@ -26,5 +26,6 @@ pub mod producer_ids;
 pub mod replica;
 pub mod server;
 pub mod topic_config;
+pub mod txn;
 pub mod zk;
 pub mod zkdata;

@@ -4,12 +4,15 @@
 
 use super::*;
 
-/// Replays one partition of `__consumer_offsets` into groups.
-pub(super) fn load_partition(logs: &LogManager, p: i32) -> HashMap<String, Group> {
+/// Replays one partition of `__consumer_offsets` into groups, and the offsets of
+/// transactions still open at its end (offsets of transactional batches count only once their
+/// producer's COMMIT marker follows; an ABORT marker drops them).
+pub(super) fn load_partition(logs: &LogManager, p: i32) -> (HashMap<String, Group>, txn_offsets::Pending) {
     let now = now_ms();
+    let mut replay = txn_offsets::Replay::default();
     let mut offsets: HashMap<String, BTreeMap<(String, i32), OffsetValue>> = HashMap::new();
     let mut metas: HashMap<String, Option<records::GroupValue>> = HashMap::new();
-    let Some(part) = logs.get(OFFSETS_TOPIC, p) else { return HashMap::new() };
+    let Some(part) = logs.get(OFFSETS_TOPIC, p) else { return (HashMap::new(), Default::default()) };
     let (mut from, end) = {
         let log = part.lock();
         (log.log_start_offset, log.log_end_offset)
@@ -28,6 +31,18 @@ pub(super) fn load_partition(logs: &LogManager, p: i32) -> HashMap<String, Group
         }
         for (h, bytes) in batches {
             from = h.last_offset() + 1;
+            if h.is_control() {
+                if let Some(commit) = txn_offsets::control_marker(bytes) {
+                    for (group, offs) in replay.marker(h.producer_id, commit).unwrap_or_default() {
+                        let m = offsets.entry(group).or_default();
+                        for (tp, v) in offs {
+                            m.insert(tp, v);
+                        }
+                    }
+                }
+                continue;
+            }
+            let txn = h.is_transactional().then_some(h.producer_id);
             let recs = match batch::records(bytes) {
                 Ok(r) => r,
                 Err(e) => {
@@ -38,6 +53,11 @@ pub(super) fn load_partition(logs: &LogManager, p: i32) -> HashMap<String, Group
             for r in recs {
                 let Some(key) = r.key.as_deref().and_then(records::decode_key) else { continue };
                 match key {
+                    Key::Offset { group, topic, partition } if txn.is_some() => {
+                        if let (Some(pid), Some(v)) = (txn, r.value.as_deref().and_then(records::decode_offset)) {
+                            replay.offset(pid, group, (topic, partition), v);
+                        }
+                    }
                     Key::Offset { group, topic, partition } => {
                         let m = offsets.entry(group).or_default();
                         match r.value.as_deref().and_then(records::decode_offset) {
@@ -73,7 +93,7 @@ pub(super) fn load_partition(logs: &LogManager, p: i32) -> HashMap<String, Group
         let g = out.entry(id.clone()).or_insert_with(|| Group::new(&id, now));
         g.offsets = offs;
     }
-    out
+    (out, replay.pending)
 }
 
 impl GroupCoordinator {
@@ -90,6 +110,10 @@ impl GroupCoordinator {
             for p in &lost {
                 inner.partitions.remove(p);
             }
+            for by_group in inner.txn_pending.values_mut() {
+                by_group.retain(|g, _| led.contains(&records::partition_for(g, n)));
+            }
+            inner.txn_pending.retain(|_, by_group| !by_group.is_empty());
             let before = inner.groups.len();
             inner.groups.retain(|id, _| led.contains(&records::partition_for(id, n)));
             if before != inner.groups.len() {
@@ -104,7 +128,7 @@ impl GroupCoordinator {
         let _ = lost;
         for p in to_load {
             let started = std::time::Instant::now();
-            let groups = load_partition(logs, p);
+            let (groups, pending) = load_partition(logs, p);
             let mut inner = self.lock();
             if inner.partitions.get(&p) != Some(&PartStatus::Loading) {
                 continue;
@@ -113,6 +137,13 @@ impl GroupCoordinator {
             for (id, g) in groups {
                 if records::partition_for(&id, n) == p {
                     inner.groups.insert(id, g);
+                }
+            }
+            for (pid, by_group) in pending {
+                for (g, offs) in by_group {
+                    if records::partition_for(&g, n) == p {
+                        inner.txn_pending.entry(pid).or_default().entry(g).or_default().extend(offs);
+                    }
                 }
             }
             inner.partitions.insert(p, PartStatus::Loaded);

@@ -21,6 +21,7 @@ pub mod records;
 mod loading;
 #[cfg(test)]
 mod tests;
+pub mod txn_offsets;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -49,6 +50,8 @@ struct Inner {
     partitions: HashMap<i32, PartStatus>,
     groups: HashMap<String, Group>,
     last_expiry: i64,
+    /// Offsets of open transactions (TxnOffsetCommit), by producer id (see `txn_offsets`).
+    txn_pending: txn_offsets::Pending,
 }
 
 pub struct Settings {

@@ -94,3 +94,73 @@ fn not_owned_or_loading_partitions_are_refused() {
     assert_eq!(gc.fetch("x", None).unwrap_err(), ErrorCode::NOT_COORDINATOR);
     assert_eq!(gc.commit(&logs, "", -1, "", None, vec![]), Err(ErrorCode::INVALID_GROUP_ID));
 }
+
+/// A COMMIT (or ABORT) control batch of `pid`, as the partition side appends it for a
+/// WriteTxnMarkers: key version 0 + type, value version 0 + coordinator epoch.
+fn marker(pid: i64, commit: bool) -> Vec<u8> {
+    let key = vec![0, 0, 0, commit as u8];
+    let value = vec![0, 0, 0, 0, 0, 1];
+    let mut b = txn_offsets::build_txn_batch(&[(key, Some(value))], now_ms(), pid, 0);
+    b[21..23].copy_from_slice(&0x30i16.to_be_bytes());
+    let crc = crc32c::crc32c(&b[21..]);
+    b[17..21].copy_from_slice(&crc.to_be_bytes());
+    b
+}
+
+fn fetched(gc: &GroupCoordinator, group: &str) -> Vec<(String, i32, i64)> {
+    let mut v: Vec<_> = gc.fetch(group, None).unwrap().into_iter().map(|(t, p, v)| (t, p, v.unwrap().offset)).collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn txn_offsets_wait_for_their_marker() {
+    let d = tempfile::tempdir().unwrap();
+    let (_c, logs, gc) = setup(d.path(), "");
+    gc.commit(&logs, "g", -1, "", None, vec![("t".into(), 0, ov(1))]).unwrap();
+    gc.txn_commit(&logs, "g", 42, 0, vec![("t".into(), 0, ov(10)), ("t".into(), 1, ov(11))]).unwrap();
+    gc.txn_commit(&logs, "g", 43, 0, vec![("t".into(), 2, ov(12))]).unwrap();
+    assert_eq!(fetched(&gc, "g"), vec![("t".into(), 0, 1)]);
+    assert_eq!(gc.pending_txn_offsets("g").len(), 3);
+    let p = gc.partition_for("g");
+    // A marker on another partition of __consumer_offsets does not touch this group.
+    gc.complete_txn(&logs, (p + 1) % 3, 42, true);
+    assert_eq!(fetched(&gc, "g"), vec![("t".into(), 0, 1)]);
+    gc.complete_txn(&logs, p, 42, true);
+    assert_eq!(fetched(&gc, "g"), vec![("t".into(), 0, 10), ("t".into(), 1, 11)]);
+    gc.complete_txn(&logs, p, 43, false);
+    assert_eq!(fetched(&gc, "g"), vec![("t".into(), 0, 10), ("t".into(), 1, 11)]);
+    assert!(gc.pending_txn_offsets("g").is_empty());
+    // The batch is transactional, with the producer's id and epoch.
+    let part = logs.get(OFFSETS_TOPIC, p).unwrap();
+    let data = part.lock().read(0, 1 << 20).unwrap();
+    let hs: Vec<_> = batch::split(&data).into_iter().map(|(h, _)| h).collect();
+    assert!(!hs[0].is_transactional());
+    assert!(hs[1].is_transactional() && hs[1].producer_id == 42 && hs[1].producer_epoch == 0);
+    assert_eq!(gc.txn_commit(&logs, "", 1, 0, vec![]), Err(ErrorCode::INVALID_GROUP_ID));
+}
+
+#[test]
+fn loading_applies_txn_offsets_only_after_a_commit_marker() {
+    let d = tempfile::tempdir().unwrap();
+    {
+        let (_c, logs, gc) = setup(d.path(), "");
+        gc.commit(&logs, "g", -1, "", None, vec![("t".into(), 0, ov(1))]).unwrap();
+        gc.txn_commit(&logs, "g", 42, 0, vec![("t".into(), 0, ov(10))]).unwrap();
+        gc.txn_commit(&logs, "g", 43, 0, vec![("t".into(), 1, ov(20))]).unwrap();
+        gc.txn_commit(&logs, "g", 44, 0, vec![("t".into(), 2, ov(30))]).unwrap();
+        let p = gc.partition_for("g");
+        let part = logs.get(OFFSETS_TOPIC, p).unwrap();
+        crate::replica::append_leader(&logs, &part, &mut marker(42, true)).unwrap();
+        crate::replica::append_leader(&logs, &part, &mut marker(43, false)).unwrap();
+        logs.checkpoint(true);
+    }
+    let (_c, logs, gc) = setup(d.path(), "");
+    assert_eq!(fetched(&gc, "g"), vec![("t".into(), 0, 10)]);
+    // 44 is still open after loading: its COMMIT marker makes it visible.
+    assert_eq!(gc.pending_txn_offsets("g"), vec![(44, "t".into(), 2, 30)]);
+    gc.complete_txn(&logs, gc.partition_for("g"), 44, true);
+    assert_eq!(fetched(&gc, "g"), vec![("t".into(), 0, 10), ("t".into(), 2, 30)]);
+    assert_eq!(txn_offsets::control_marker(&marker(1, true)), Some(true));
+    assert_eq!(txn_offsets::control_marker(&marker(1, false)), Some(false));
+}

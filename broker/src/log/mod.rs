@@ -568,6 +568,8 @@ impl LogError {
                 ProducerError::InvalidEpoch { .. } => ErrorCode::INVALID_PRODUCER_EPOCH,
                 ProducerError::OutOfOrder { .. } => ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER,
                 ProducerError::UnknownProducer { .. } => ErrorCode::UNKNOWN_PRODUCER_ID,
+                ProducerError::InvalidTxnState { .. } => ErrorCode::INVALID_TXN_STATE,
+                ProducerError::CoordinatorFenced { .. } => ErrorCode::TRANSACTION_COORDINATOR_FENCED,
             },
         }
     }

@@ -8,6 +8,17 @@
 //! (wrapping at i32::MAX), else `OUT_OF_ORDER_SEQUENCE_NUMBER`; an unknown producer id that
 //! does not start at 0 is `UNKNOWN_PRODUCER_ID`.
 //!
+//! Transactions (Kafka 2.5's ProducerAppendInfo): a producer's first transactional batch
+//! opens its transaction at that batch's base offset (`current_txn_first_offset`, listed in
+//! `ongoing`); a non-transactional batch while one is open is `INVALID_TXN_STATE`. An
+//! end-of-transaction marker (`complete_txn`) closes it: a marker with an older producer
+//! epoch is `INVALID_PRODUCER_EPOCH`, one with an older coordinator epoch
+//! `TRANSACTION_COORDINATOR_FENCED` (both checked by `check_marker` on the leader only); a
+//! newer epoch in the marker becomes the producer's epoch and resets its sequences. A
+//! completed transaction stays *unreplicated* until the high watermark passes its marker:
+//! the first unstable offset (the lowest first offset of an ongoing or unreplicated
+//! transaction) bounds the last stable offset (see `partition_log::txn`).
+//!
 //! Snapshot files beside the segments, `<offset, 20 digits>.snapshot`, where offset is the
 //! log end offset the state covers. Format (Kafka's producer snapshot, version 1, big-endian):
 //! ```text
@@ -15,13 +26,15 @@
 //! count i32, then per producer:
 //!   producer_id i64  producer_epoch i16  last_sequence i32  last_offset i64
 //!   offset_delta i32 (last_offset - first offset of that batch)  timestamp i64
-//!   coordinator_epoch i32 (-1)  current_txn_first_offset i64 (-1)
+//!   coordinator_epoch i32  current_txn_first_offset i64 (-1: no open transaction)
 //! ```
-//! Only the last batch of each producer is in a snapshot (as Kafka); replaying the log after
-//! the snapshot offset restores the rest. Pure logic plus `encode`/`decode`; the log does I/O.
+//! Only the last batch of each producer is in a snapshot (as Kafka); a producer known only
+//! from a marker has last_sequence -1 and last_offset -1. Replaying the log after the
+//! snapshot offset restores the rest (unreplicated transactions included). Pure logic plus `encode`/`decode`; the log does I/O.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
+use super::batch::control::Marker;
 use super::batch::BatchHeader;
 
 const CACHED_BATCHES: usize = 5;
@@ -42,6 +55,26 @@ pub struct ProducerEntry {
     pub batches: VecDeque<BatchMeta>,
     /// Broker wall-clock time of the last append or load (client timestamps can be anything).
     pub last_seen_ms: i64,
+    /// Epoch of the transaction coordinator that wrote this producer's last marker (-1: none).
+    pub coordinator_epoch: i32,
+    /// First offset of the producer's open transaction.
+    pub current_txn_first_offset: Option<i64>,
+}
+
+impl ProducerEntry {
+    fn new(epoch: i16, now: i64) -> ProducerEntry {
+        ProducerEntry { epoch, batches: VecDeque::new(), last_seen_ms: now, coordinator_epoch: -1, current_txn_first_offset: None }
+    }
+}
+
+/// A transaction ended by a marker (Kafka's CompletedTxn).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompletedTxn {
+    pub producer_id: i64,
+    pub first_offset: i64,
+    /// The marker's offset.
+    pub last_offset: i64,
+    pub aborted: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -52,6 +85,10 @@ pub enum ProducerError {
     OutOfOrder { pid: i64, expected: i32, got: i32 },
     #[error("unknown producer id {pid} (first sequence {got}, expected 0)")]
     UnknownProducer { pid: i64, got: i32 },
+    #[error("Expected transactional write from producer {pid} at offset {offset}")]
+    InvalidTxnState { pid: i64, offset: i64 },
+    #[error("Invalid coordinator epoch for producerId {pid}: {got} (zombie), {current} (current)")]
+    CoordinatorFenced { pid: i64, got: i32, current: i32 },
 }
 
 /// What to do with one batch.
@@ -66,6 +103,11 @@ pub enum Check {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProducerState {
     pub producers: HashMap<i64, ProducerEntry>,
+    /// Open transactions: first offset -> producer id.
+    pub ongoing: BTreeMap<i64, i64>,
+    /// Completed transactions whose marker is not yet below the high watermark:
+    /// first offset -> (producer id, marker offset).
+    pub unreplicated: BTreeMap<i64, (i64, i64)>,
 }
 
 fn next_seq(s: i32) -> i32 {
@@ -93,6 +135,9 @@ impl ProducerState {
             return if seq == 0 { Ok(Check::Append) } else { Err(ProducerError::OutOfOrder { pid, expected: 0, got: seq }) };
         }
         let last = h.last_sequence();
+        if !h.is_transactional() && e.current_txn_first_offset.is_some() {
+            return Err(ProducerError::InvalidTxnState { pid, offset: h.base_offset });
+        }
         if let Some(b) = e.batches.iter().find(|b| b.first_seq == seq && b.last_seq == last) {
             return Ok(Check::Duplicate { first_offset: b.first_offset, last_offset: b.last_offset });
         }
@@ -108,8 +153,12 @@ impl ProducerState {
         if h.producer_id < 0 || h.base_sequence < 0 || h.is_control() {
             return;
         }
-        let e = self.producers.entry(h.producer_id).or_insert(ProducerEntry { epoch: h.producer_epoch, batches: VecDeque::new(), last_seen_ms: now });
+        let e = self.producers.entry(h.producer_id).or_insert(ProducerEntry::new(h.producer_epoch, now));
         e.last_seen_ms = now;
+        if h.is_transactional() && e.current_txn_first_offset.is_none() {
+            e.current_txn_first_offset = Some(h.base_offset);
+            self.ongoing.insert(h.base_offset, h.producer_id);
+        }
         if h.producer_epoch != e.epoch {
             e.epoch = h.producer_epoch;
             e.batches.clear();
@@ -126,11 +175,65 @@ impl ProducerState {
         }
     }
 
+    /// Leader check of an end-of-transaction marker for producer `pid` at `epoch`.
+    pub fn check_marker(&self, pid: i64, epoch: i16, marker: &Marker) -> Result<(), ProducerError> {
+        let Some(e) = self.producers.get(&pid) else { return Ok(()) };
+        if epoch < e.epoch {
+            return Err(ProducerError::InvalidEpoch { pid, got: epoch, current: e.epoch });
+        }
+        if marker.coordinator_epoch < e.coordinator_epoch {
+            return Err(ProducerError::CoordinatorFenced { pid, got: marker.coordinator_epoch, current: e.coordinator_epoch });
+        }
+        Ok(())
+    }
+
+    /// Records an appended marker (`h` with its offset): ends the producer's transaction
+    /// (one at the marker's own offset when none was open, as Kafka). The transaction stays
+    /// unreplicated until `on_high_watermark` passes the marker.
+    pub fn complete_txn(&mut self, h: &BatchHeader, marker: &Marker, now: i64) -> CompletedTxn {
+        let pid = h.producer_id;
+        let e = self.producers.entry(pid).or_insert(ProducerEntry::new(h.producer_epoch, now));
+        if h.producer_epoch != e.epoch {
+            e.epoch = h.producer_epoch;
+            e.batches.clear();
+        }
+        let first = e.current_txn_first_offset.take().unwrap_or(h.base_offset);
+        e.coordinator_epoch = marker.coordinator_epoch;
+        e.last_seen_ms = now;
+        self.ongoing.remove(&first);
+        self.unreplicated.insert(first, (pid, h.base_offset));
+        CompletedTxn { producer_id: pid, first_offset: first, last_offset: h.base_offset, aborted: !marker.commit }
+    }
+
+    /// Kafka's `lastStableOffset(completedTxn)`, the value kept in the aborted-transaction
+    /// index: the first offset of the oldest other open transaction, else the offset after
+    /// the marker. Call before `complete_txn`.
+    pub fn lso_after(&self, pid: i64, marker_offset: i64) -> i64 {
+        self.ongoing.iter().find(|(_, p)| **p != pid).map(|(f, _)| *f).unwrap_or(marker_offset + 1)
+    }
+
+    /// Forgets completed transactions whose marker is below `hw` (Kafka's
+    /// onHighWatermarkUpdated; also truncateHead with the log start offset).
+    pub fn on_high_watermark(&mut self, hw: i64) {
+        self.unreplicated.retain(|_, (_, last)| *last >= hw);
+    }
+
+    /// The lowest first offset of an open or unreplicated transaction.
+    pub fn first_unstable_offset(&self) -> Option<i64> {
+        let a = self.ongoing.keys().next().copied();
+        let b = self.unreplicated.keys().next().copied();
+        match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     /// Forgets producers whose last batch is older than `max_age_ms` (Kafka 2.5 expires them
-    /// after `transactional.id.expiration.ms`). Returns how many were removed.
+    /// after `transactional.id.expiration.ms`), never one with an open transaction. Returns
+    /// how many were removed.
     pub fn expire(&mut self, now: i64, max_age_ms: i64) -> usize {
         let before = self.producers.len();
-        self.producers.retain(|_, e| now - e.last_seen_ms <= max_age_ms);
+        self.producers.retain(|_, e| e.current_txn_first_offset.is_some() || now - e.last_seen_ms <= max_age_ms);
         before - self.producers.len()
     }
 
@@ -141,15 +244,20 @@ impl ProducerState {
         body.extend_from_slice(&(pids.len() as i32).to_be_bytes());
         for pid in pids {
             let e = &self.producers[pid];
-            let Some(b) = e.batches.back() else { continue };
+            let (last_seq, last_offset, delta, ts) = match e.batches.back() {
+                Some(b) => (b.last_seq, b.last_offset, (b.last_offset - b.first_offset) as i32, b.timestamp),
+                // Known from a marker only: no batch of its epoch yet.
+                None if e.coordinator_epoch >= 0 || e.current_txn_first_offset.is_some() => (-1, -1, 0, -1),
+                None => continue,
+            };
             body.extend_from_slice(&pid.to_be_bytes());
             body.extend_from_slice(&e.epoch.to_be_bytes());
-            body.extend_from_slice(&b.last_seq.to_be_bytes());
-            body.extend_from_slice(&b.last_offset.to_be_bytes());
-            body.extend_from_slice(&((b.last_offset - b.first_offset) as i32).to_be_bytes());
-            body.extend_from_slice(&b.timestamp.to_be_bytes());
-            body.extend_from_slice(&(-1i32).to_be_bytes());
-            body.extend_from_slice(&(-1i64).to_be_bytes());
+            body.extend_from_slice(&last_seq.to_be_bytes());
+            body.extend_from_slice(&last_offset.to_be_bytes());
+            body.extend_from_slice(&delta.to_be_bytes());
+            body.extend_from_slice(&ts.to_be_bytes());
+            body.extend_from_slice(&e.coordinator_epoch.to_be_bytes());
+            body.extend_from_slice(&e.current_txn_first_offset.unwrap_or(-1).to_be_bytes());
         }
         // Entries without batches were skipped: fix the count.
         let n = ((body.len() - 4) / ENTRY_LEN) as i32;
@@ -187,9 +295,17 @@ impl ProducerState {
             let delta = i32_at(22);
             let ts = i64_at(26);
             let first_seq = if last_seq as i64 - delta as i64 >= 0 { last_seq - delta } else { (last_seq as i64 - delta as i64 + i32::MAX as i64 + 1) as i32 };
+            let coordinator_epoch = i32_at(34);
+            let txn_first = i64_at(38);
             let mut batches = VecDeque::new();
-            batches.push_back(BatchMeta { first_seq, last_seq, first_offset: last_offset - delta as i64, last_offset, timestamp: ts });
-            st.producers.insert(pid, ProducerEntry { epoch, batches, last_seen_ms: now });
+            if last_seq >= 0 || last_offset >= 0 {
+                batches.push_back(BatchMeta { first_seq, last_seq, first_offset: last_offset - delta as i64, last_offset, timestamp: ts });
+            }
+            let current_txn_first_offset = (txn_first >= 0).then_some(txn_first);
+            if let Some(f) = current_txn_first_offset {
+                st.ongoing.insert(f, pid);
+            }
+            st.producers.insert(pid, ProducerEntry { epoch, batches, last_seen_ms: now, coordinator_epoch, current_txn_first_offset });
         }
         Some(st)
     }

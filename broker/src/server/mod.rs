@@ -56,6 +56,10 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeGroups, 0, 5),
     (ApiKey::ListGroups, 0, 4),
     (ApiKey::InitProducerId, 0, 4),
+    (ApiKey::AddPartitionsToTxn, 0, 1),
+    (ApiKey::AddOffsetsToTxn, 0, 1),
+    (ApiKey::EndTxn, 0, 1),
+    (ApiKey::TxnOffsetCommit, 0, 2),
     (ApiKey::DeleteGroups, 0, 2),
     (ApiKey::OffsetDelete, 0, 0),
     (ApiKey::OffsetForLeaderEpoch, 2, 4),
@@ -63,7 +67,20 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::AlterPartitionReassignments, 0, 0),
     (ApiKey::ListPartitionReassignments, 0, 0),
     (ApiKey::DescribeLogDirs, 0, 4),
+    // Inter-broker. v0 is Kafka 2.5's (hand-coded in its handler); v1 (flexible, the
+    // crate's) is served too, for coordinators that encode with the crate.
+    (ApiKey::WriteTxnMarkers, 0, 1),
 ];
+
+/// Response header by API version. The `kafka-protocol` crate dropped the non-flexible
+/// WriteTxnMarkers v0 (Kafka 2.5's only version) and gives every version the flexible
+/// headers; v0 has response header v0, as Kafka 2.5 sends it.
+pub fn response_header_version(api: ApiKey, version: i16) -> i16 {
+    if api == ApiKey::WriteTxnMarkers && version == 0 {
+        return 0;
+    }
+    api.response_header_version(version)
+}
 
 pub fn supported(key: i16, version: i16) -> Option<(ApiKey, bool)> {
     let api = ApiKey::try_from(key).ok()?;
@@ -207,7 +224,7 @@ enum Reply {
 }
 
 fn frame_response<R: Encodable>(api: ApiKey, version: i16, correlation_id: i32, resp: &R) -> Option<Bytes> {
-    let header_version = if api == ApiKey::ApiVersions { 0 } else { api.response_header_version(version) };
+    let header_version = if api == ApiKey::ApiVersions { 0 } else { response_header_version(api, version) };
     let mut body = BytesMut::new();
     body.put_i32(0); // length, patched below
     body.put_i32(correlation_id);
@@ -251,7 +268,9 @@ async fn handle_frame(broker: &Arc<Broker>, frame: Bytes, peer: &str) -> Reply {
         return Reply::Close;
     }
     let mut buf = frame;
-    let header = match RequestHeader::decode(&mut buf, api.request_header_version(version)) {
+    // WriteTxnMarkers v0 (Kafka 2.5's) is not flexible; the crate knows only v1.
+    let header_version = if api == ApiKey::WriteTxnMarkers && version == 0 { 1 } else { api.request_header_version(version) };
+    let header = match RequestHeader::decode(&mut buf, header_version) {
         Ok(h) => h,
         Err(e) => {
             tracing::warn!("closing connection from {peer}: bad request header: {e}");
@@ -338,12 +357,27 @@ async fn handle_frame(broker: &Arc<Broker>, frame: Bytes, peer: &str) -> Reply {
         ApiKey::DescribeGroups => call!(DescribeGroupsRequest, handlers::describe_groups::handle),
         ApiKey::ListGroups => call!(ListGroupsRequest, handlers::list_groups::handle),
         ApiKey::InitProducerId => call!(InitProducerIdRequest, handlers::init_producer_id::handle),
+        ApiKey::AddPartitionsToTxn => call!(AddPartitionsToTxnRequest, handlers::add_partitions_to_txn::handle),
+        ApiKey::AddOffsetsToTxn => call!(AddOffsetsToTxnRequest, handlers::add_offsets_to_txn::handle),
+        ApiKey::EndTxn => call!(EndTxnRequest, handlers::end_txn::handle),
+        ApiKey::TxnOffsetCommit => call!(TxnOffsetCommitRequest, handlers::txn_offset_commit::handle),
         ApiKey::DeleteGroups => call!(DeleteGroupsRequest, handlers::delete_groups::handle),
         ApiKey::OffsetDelete => call!(OffsetDeleteRequest, handlers::offset_delete::handle),
         ApiKey::OffsetForLeaderEpoch => call!(OffsetForLeaderEpochRequest, handlers::offset_for_leader_epoch::handle),
         ApiKey::ElectLeaders => call!(ElectLeadersRequest, handlers::elect_leaders::handle),
         ApiKey::AlterPartitionReassignments => call!(AlterPartitionReassignmentsRequest, handlers::alter_partition_reassignments::handle),
         ApiKey::ListPartitionReassignments => call!(ListPartitionReassignmentsRequest, handlers::list_partition_reassignments::handle),
+        ApiKey::WriteTxnMarkers if version == 0 => match handlers::write_txn_markers::decode_v0(&mut buf) {
+            Some(req) => {
+                let resp = handlers::write_txn_markers::handle(broker, req, version).instrument(span.clone()).await;
+                Reply::Send(handlers::write_txn_markers::encode_v0(correlation_id, &resp))
+            }
+            None => {
+                tracing::warn!("closing connection from {peer}: malformed WriteTxnMarkers v0 request");
+                Reply::Close
+            }
+        },
+        ApiKey::WriteTxnMarkers => call!(WriteTxnMarkersRequest, handlers::write_txn_markers::handle),
         ApiKey::DescribeLogDirs => {
             // v0 travels as v1 (identical on the wire; the crate starts at v1).
             let wire = handlers::describe_log_dirs::wire_version(version);

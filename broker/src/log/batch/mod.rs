@@ -9,6 +9,7 @@
 use std::io::Read;
 
 mod compression;
+pub mod control;
 pub mod rewrite;
 #[cfg(test)]
 pub mod tests;
@@ -81,6 +82,14 @@ pub fn validate_produce(records: &[u8], max_batch_bytes: i64) -> Result<Validate
         }
         if h.records_count < 0 || h.last_offset_delta < 0 {
             return Err(BatchError::InvalidRecord("negative record count or offset delta".into()));
+        }
+        // Kafka 2.5's LogValidator: markers come from the coordinator only, and a
+        // transactional batch needs the producer id its transaction belongs to.
+        if h.is_control() {
+            return Err(BatchError::InvalidRecord("Clients are not allowed to write control records".into()));
+        }
+        if h.is_transactional() && h.producer_id < 0 {
+            return Err(BatchError::InvalidRecord("A transactional record batch must have a producer id".into()));
         }
         let n = validate_records(&h, &batch[HEADER_LEN..])?;
         if !h.is_control() && n == 0 {

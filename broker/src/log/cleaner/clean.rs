@@ -17,7 +17,8 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::filter::{map_batch, Filter, Outcome};
+use super::filter::{map_batch_txn, Filter, Outcome};
+use super::txn::TxnTracker;
 use super::offset_map::OffsetMap;
 use super::plan::{self, Cleanable};
 use crate::log::batch::{self, BatchError, HEADER_LEN, LOG_OVERHEAD};
@@ -172,17 +173,19 @@ pub fn clean_log(part: &Partition, frozen: &Frozen, c: &Cleanable, budget: Budge
     // 1. The offset map of the dirty section.
     let mut map = OffsetMap::with_memory(budget.map_bytes);
     let mut full = false;
+    let mut map_txn: Option<TxnTracker> = None;
     for (i, seg) in non_active.iter().enumerate() {
         let end = non_active.get(i + 1).map(|n| n.info.base).unwrap_or(i64::MAX);
         if seg.info.base >= c.first_uncleanable || end <= c.first_dirty {
             continue;
         }
+        let txn = map_txn.get_or_insert_with(|| TxnTracker::new(&frozen.aborted, seg.info.base, frozen.marker_only.clone()));
         let mut it = Batches::new(&frozen.dir, seg, budget.io_buffer);
         let path = it.path.clone();
         while let Some((h, bytes)) = it.next_batch()? {
             stats.map_bytes_read += bytes.len() as u64;
             stats.map_records += h.records_count.max(0) as u64;
-            let ok = map_batch(&mut map, bytes, c.first_dirty).map_err(|e| CleanError::Batch { file: path.clone(), offset: h.base_offset, e })?;
+            let ok = map_batch_txn(&mut map, bytes, c.first_dirty, txn).map_err(|e| CleanError::Batch { file: path.clone(), offset: h.base_offset, e })?;
             if !ok {
                 full = true;
                 break;
@@ -205,9 +208,10 @@ pub fn clean_log(part: &Partition, frozen: &Frozen, c: &Cleanable, budget: Budge
     let infos: Vec<_> = to_clean.iter().map(|s| s.info.clone()).collect();
     let max_index = (frozen.config.overrides.get("segment.index.bytes").and_then(|v| v.trim().parse::<u64>().ok())).unwrap_or(10 << 20);
     let groups = plan::group_by_size(&infos, frozen.config.segment_bytes.max(1) as u64, max_index, c.first_uncleanable);
+    let mut txn = TxnTracker::new(&frozen.aborted, to_clean.first().map(|s| s.info.base).unwrap_or(0), frozen.marker_only.clone());
     for g in groups {
         let old: Vec<FrozenSegment> = g.iter().filter_map(|i| to_clean.get(*i).map(|s| (*s).clone())).collect();
-        if !clean_group(part, frozen, &old, &map, horizon, budget, &mut stats)? {
+        if !clean_group(part, frozen, &old, &map, horizon, budget, &mut stats, &mut txn)? {
             stats.interrupted = true;
             break;
         }
@@ -219,7 +223,17 @@ pub fn clean_log(part: &Partition, frozen: &Frozen, c: &Cleanable, budget: Budge
 
 /// Writes one group through the filter and has the log swap it in. Ok(false) when the log
 /// changed meanwhile.
-fn clean_group(part: &Partition, frozen: &Frozen, old: &[FrozenSegment], map: &OffsetMap, horizon: i64, budget: Budget, stats: &mut CleanStats) -> Result<bool, CleanError> {
+#[allow(clippy::too_many_arguments)]
+fn clean_group(
+    part: &Partition,
+    frozen: &Frozen,
+    old: &[FrozenSegment],
+    map: &OffsetMap,
+    horizon: i64,
+    budget: Budget,
+    stats: &mut CleanStats,
+    txn: &mut TxnTracker,
+) -> Result<bool, CleanError> {
     let Some(first) = old.first() else { return Ok(true) };
     let base = first.info.base;
     let cleaned = frozen.dir.join(format!("{base:020}.log.cleaned"));
@@ -234,7 +248,7 @@ fn clean_group(part: &Partition, frozen: &Frozen, old: &[FrozenSegment], map: &O
             let path = it.path.clone();
             while let Some((h, bytes)) = it.next_batch()? {
                 stats.bytes_read += bytes.len() as u64;
-                let (outcome, counts) = filter.batch(bytes).map_err(|e| CleanError::Batch { file: path.clone(), offset: h.base_offset, e })?;
+                let (outcome, counts) = filter.batch_txn(bytes, txn).map_err(|e| CleanError::Batch { file: path.clone(), offset: h.base_offset, e })?;
                 stats.records_read += counts.read;
                 stats.records_written += counts.kept;
                 if !matches!(outcome, Outcome::Dropped) {
@@ -255,7 +269,11 @@ fn clean_group(part: &Partition, frozen: &Frozen, old: &[FrozenSegment], map: &O
         }
         // The indexes go first (a swap without them rebuilds them), the log file's rename
         // commits.
-        for (ext, bytes) in [("index", &index.offsets), ("timeindex", &index.times)] {
+        let aborted: Vec<u8> = std::mem::take(&mut txn.index).iter().flat_map(|a| a.encode()).collect();
+        for (ext, bytes) in [("index", &index.offsets), ("timeindex", &index.times), ("txnindex", &aborted)] {
+            if ext == "txnindex" && bytes.is_empty() {
+                continue;
+            }
             let tmp = frozen.dir.join(format!("{base:020}.{ext}.cleaned"));
             let f = File::create(&tmp)?;
             (&f).write_all(bytes)?;
@@ -267,7 +285,7 @@ fn clean_group(part: &Partition, frozen: &Frozen, old: &[FrozenSegment], map: &O
         Ok(())
     })();
     if let Err(e) = written {
-        for ext in ["log", "index", "timeindex"] {
+        for ext in ["log", "index", "timeindex", "txnindex"] {
             for suffix in ["cleaned", "swap"] {
                 let _ = std::fs::remove_file(frozen.dir.join(format!("{base:020}.{ext}.{suffix}")));
             }

@@ -13,8 +13,10 @@
 //! producer fields; new CRC). One that keeps none is dropped, unless it is the last batch of
 //! a producer the partition still tracks: that one stays as an empty batch, so that the
 //! producer's sequence survives a restart (an idempotent producer goes on without
-//! OUT_OF_ORDER_SEQUENCE). Control batches (transaction markers) are written as they are:
-//! the hook for transactions, which do not exist yet.
+//! OUT_OF_ORDER_SEQUENCE). Transactions (`batch_txn`, with `cleaner::txn`): a batch of
+//! an aborted transaction loses all its records (kept empty if it is a producer's last); a
+//! marker goes when `txn` says its transaction is gone and the segment is past the delete
+//! horizon, else it is written as it is.
 
 use std::collections::HashMap;
 
@@ -101,6 +103,42 @@ impl Filter<'_> {
         };
         Ok((outcome, counts))
     }
+}
+
+impl Filter<'_> {
+    /// `batch` with transactions: aborted data and obsolete markers go (see `cleaner::txn`).
+    pub fn batch_txn<'b>(&self, bytes: &'b [u8], txn: &mut super::txn::TxnTracker) -> Result<(Outcome<'b>, Counts), BatchError> {
+        let h = batch::parse_header(bytes).ok_or_else(|| BatchError::Corrupt("truncated batch header".into()))?;
+        let bytes = bytes.get(..h.total_size()).ok_or_else(|| BatchError::Corrupt("truncated batch".into()))?;
+        if h.is_control() {
+            let can_go = txn.on_control(&h, bytes);
+            if can_go && !self.retain_deletes && !txn.fencing_marker(&h) {
+                return Ok((Outcome::Dropped, Counts::default()));
+            }
+            return Ok((Outcome::Kept(bytes), Counts::default()));
+        }
+        if txn.on_batch(&h) {
+            let read = h.records_count.max(0) as u64;
+            if self.last_of_producer(&h) {
+                return Ok((Outcome::Empty(rewrite::empty_batch(&h)), Counts { read, kept: 0 }));
+            }
+            return Ok((Outcome::Dropped, Counts { read, kept: 0 }));
+        }
+        self.batch(bytes)
+    }
+}
+
+/// `map_batch` with transactions: aborted data and markers are not mapped.
+pub fn map_batch_txn(map: &mut OffsetMap, bytes: &[u8], start: i64, txn: &mut super::txn::TxnTracker) -> Result<bool, BatchError> {
+    let h = batch::parse_header(bytes).ok_or_else(|| BatchError::Corrupt("truncated batch header".into()))?;
+    if h.is_control() {
+        txn.on_control(&h, bytes.get(..h.total_size()).unwrap_or(bytes));
+        return Ok(true);
+    }
+    if txn.on_batch(&h) {
+        return Ok(true);
+    }
+    map_batch(map, bytes, start)
 }
 
 /// Maps the keyed records of one batch at or after `start` into `map`. Ok(false) when the

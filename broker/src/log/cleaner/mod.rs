@@ -11,7 +11,9 @@
 //!   -> cleaner-offset-checkpoint of the log dir: the offset the log is clean up to
 //! ```
 //! Offsets never change (consumers see gaps), the active segment is never cleaned, nor
-//! anything at or above the high watermark's segment. Records without a key are refused at
+//! anything at or above the segment holding the last stable offset (an open transaction
+//! is never cleaned). Records of aborted transactions are removed, and markers once their
+//! transaction's data is gone and delete.retention.ms has passed (`txn`). Records without a key are refused at
 //! produce for compacted topics (`refuse_keyless`: INVALID_RECORD, Kafka 2.5's "Compacted
 //! topic cannot accept message without key").
 //!
@@ -33,6 +35,7 @@ mod manager;
 pub mod filter;
 pub mod offset_map;
 pub mod plan;
+pub mod txn;
 #[cfg(test)]
 mod tests;
 

@@ -769,3 +769,97 @@ fn cleaner_configs_are_validated_by_key() {
     assert_eq!(kept.threads, 3, "a bad dynamic value changes nothing");
     assert_eq!(c.config().budget().map_bytes, 134_217_728 / 3, "the map memory is shared by the threads");
 }
+
+// ---- transactions -------------------------------------------------------------------------
+
+/// A keyed batch from producer `pid` at sequence `seq`, transactional.
+fn txn_keyed(recs: &[(Option<Vec<u8>>, Option<Vec<u8>>)], pid: i64, seq: i32) -> Vec<u8> {
+    let mut b = keyed(0, recs, 1000);
+    b[22] |= 0x10;
+    with_producer(b, pid, 0, seq)
+}
+
+/// (offset, is control) of every batch of the log.
+fn batch_kinds(log: &mut Log) -> Vec<(i64, bool)> {
+    let mut out = Vec::new();
+    let mut at = log.log_start_offset;
+    while at < log.log_end_offset {
+        let data = log.read(at, 1 << 16).unwrap();
+        let batches = batch::split(&data);
+        if batches.is_empty() {
+            break;
+        }
+        for (h, _) in batches {
+            out.push((h.base_offset, h.is_control()));
+            at = h.next_offset();
+        }
+    }
+    out
+}
+
+#[test]
+fn aborted_records_go_committed_stay_and_markers_follow_their_data() {
+    use crate::log::batch::control::build_marker;
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("t-0");
+    let mut cfg = compact_cfg(1 << 20);
+    cfg.delete_retention_ms = 0;
+    let mut log = Log::open(&dir, "t", 0, cfg, 0, 0).unwrap();
+    log.append(&mut keyed(0, &[kv("k1", Some("v1"))], 1000), 0).unwrap(); // 0
+    log.append(&mut txn_keyed(&[kv("k1", Some("aborted"))], 7, 0), 0).unwrap(); // 1
+    log.append(&mut txn_keyed(&[kv("k2", Some("committed"))], 8, 0), 0).unwrap(); // 2
+    log.append(&mut build_marker(7, 0, false, 1, 1000), 0).unwrap(); // 3
+    log.append(&mut build_marker(8, 0, true, 1, 1000), 0).unwrap(); // 4
+    log.append(&mut keyed(0, &[kv("k3", Some("v3"))], 1000), 0).unwrap(); // 5
+    // pid 9 opens a transaction in the next segment: nothing from there on is cleaned.
+    log.roll_now().unwrap();
+    log.append(&mut txn_keyed(&[kv("k3", Some("open"))], 9, 0), 0).unwrap(); // 6
+    log.roll_now().unwrap();
+    log.append(&mut keyed(0, &[kv("k3", Some("later"))], 1000), 0).unwrap(); // 7
+    log.roll_now().unwrap();
+    log.append(&mut keyed(0, &[kv("k4", Some("v4"))], 1000), 0).unwrap(); // 8
+    let leo = log.log_end_offset;
+    log.set_high_watermark(leo);
+    assert_eq!(log.last_stable_offset(), 6);
+    assert_eq!(log.aborted_txns().len(), 1);
+    // pid 7 is no longer tracked (expired): its aborted batch may go entirely.
+    log.producers.producers.remove(&7);
+    let part = partition(log);
+    let (end, _) = clean(&part, None).unwrap();
+    assert_eq!(end, 6, "the clean stops at the first unstable offset's segment");
+    {
+        let mut log = part.lock();
+        let recs = all_records(&mut log);
+        let got: Vec<(i64, &str, Option<&str>)> = recs.iter().map(|(o, k, v)| (*o, k.as_str(), v.as_deref())).collect();
+        assert_eq!(
+            got[..3],
+            [(0, "k1", Some("v1")), (2, "k2", Some("committed")), (5, "k3", Some("v3"))],
+            "the aborted k1 neither stays nor supersedes the committed one"
+        );
+        assert_eq!(got[3], (6, "k3", Some("open")), "the open transaction is not cleaned");
+        // First clean: nothing was clean before, so the markers stay (delete horizon 0).
+        assert!(batch_kinds(&mut log).contains(&(3, true)) && batch_kinds(&mut log).contains(&(4, true)));
+        assert_eq!(log.aborted_txns().len(), 1, "the marker stays, so does its entry (rewritten for the cleaned segment)");
+    }
+    // pid 9 commits; a second clean past the horizon drops the ABORT marker (its data is
+    // gone) and keeps the COMMIT marker (its transaction's record is still there).
+    {
+        let mut log = part.lock();
+        log.append(&mut build_marker(9, 0, true, 1, 1000), 0).unwrap();
+        log.roll_now().unwrap();
+        log.append(&mut keyed(0, &[kv("k5", Some("v5"))], 1000), 0).unwrap();
+        let leo = log.log_end_offset;
+        log.set_high_watermark(leo);
+        assert_eq!(log.last_stable_offset(), leo);
+    }
+    let (end2, _) = clean(&part, Some(end)).unwrap();
+    assert!(end2 > end);
+    let mut log = part.lock();
+    let kinds = batch_kinds(&mut log);
+    assert!(!kinds.contains(&(3, true)), "the ABORT marker went: {kinds:?}");
+    assert!(log.aborted_txns().is_empty(), "and its index entry");
+    assert!(kinds.contains(&(4, true)), "the COMMIT marker of k2's transaction stays: {kinds:?}");
+    let recs = all_records(&mut log);
+    assert!(recs.iter().any(|r| r.1 == "k2" && r.2.as_deref() == Some("committed")));
+    assert!(!recs.iter().any(|r| r.2.as_deref() == Some("aborted")));
+}

@@ -5,7 +5,8 @@
 //! Files of a clean, as Kafka names them: the cleaner writes a group's records to
 //! `<base>.log.cleaned` (base = the group's first segment), fsyncs it and renames it to
 //! `<base>.log.swap` — that rename is the commit point (its indexes, built as it was
-//! written, are renamed to `<base>.index.swap` / `.timeindex.swap` just before). The swap
+//! written, are renamed to `<base>.index.swap` / `.timeindex.swap` / `.txnindex.swap` (the
+//! aborted transactions it keeps, when there are any) just before). The swap
 //! (under the log's lock) renames the group's old files to `.deleted`, renames the `.swap`
 //! files to their live names, opens the segment with its indexes checked as at any open
 //! (not rescanning it: the data was written and checked by the cleaner), and deletes the
@@ -40,6 +41,10 @@ pub struct Frozen {
     pub segments: Vec<FrozenSegment>,
     /// Producer id -> last offset of its last batch.
     pub producer_last: HashMap<i64, i64>,
+    /// Producers whose state holds no data batch (known from a marker): id -> epoch.
+    pub marker_only: HashMap<i64, i16>,
+    /// The aborted transactions of the log (every segment's `.txnindex`).
+    pub aborted: Vec<crate::log::segment::txn_index::AbortedTxn>,
     pub config: TopicConfig,
     /// The log has damaged data somewhere: it is not cleaned until it is healed.
     pub damaged: bool,
@@ -89,7 +94,9 @@ impl Log {
             segments: segments.iter().map(|s| s.info.clone()).collect(),
             log_start: self.log_start_offset,
             log_end: self.log_end_offset,
-            high_watermark: self.high_watermark(),
+            // Never past the first unstable offset (Kafka's firstUncleanableDirtyOffset):
+            // an open transaction may still be aborted, and its marker must meet its data.
+            high_watermark: self.last_stable_offset(),
             checkpoint,
             min_compaction_lag_ms: self.config.min_compaction_lag_ms,
             max_compaction_lag_ms: self.config.max_compaction_lag_ms,
@@ -101,7 +108,17 @@ impl Log {
             .iter()
             .filter_map(|(pid, e)| e.batches.back().map(|b| (*pid, b.last_offset)))
             .collect();
-        Frozen { dir: self.dir.clone(), view, segments, producer_last, config: self.config.clone(), damaged: self.first_damage().is_some() }
+        let marker_only = self.producers.producers.iter().filter(|(_, e)| e.batches.is_empty()).map(|(pid, e)| (*pid, e.epoch)).collect();
+        Frozen {
+            dir: self.dir.clone(),
+            view,
+            segments,
+            producer_last,
+            marker_only,
+            aborted: self.aborted_txns(),
+            config: self.config.clone(),
+            damaged: self.first_damage().is_some(),
+        }
     }
 
     /// The base offsets of the segments, the active one last.
@@ -128,7 +145,7 @@ impl Log {
                 Some(o.info.base) != active
                     && self.segments.get(&o.info.base).is_some_and(|s| Arc::ptr_eq(&s.log, &o.file) && s.size == o.info.size)
             });
-        let index_swaps = ["index", "timeindex"].map(|ext| (ext, self.dir.join(format!("{base:020}.{ext}.swap"))));
+        let index_swaps = ["index", "timeindex", "txnindex"].map(|ext| (ext, self.dir.join(format!("{base:020}.{ext}.swap"))));
         if !unchanged {
             let _ = std::fs::remove_file(&swap);
             for (_, f) in &index_swaps {
@@ -140,7 +157,7 @@ impl Log {
             let mut deleted = Vec::new();
             for o in old {
                 self.segments.remove(&o.info.base);
-                for ext in ["log", "index", "timeindex"] {
+                for ext in ["log", "index", "timeindex", "txnindex"] {
                     let live = super::super::segment::file_name(&self.dir, o.info.base, ext);
                     let gone = self.dir.join(format!("{:020}.{ext}.deleted", o.info.base));
                     match std::fs::rename(&live, &gone) {
@@ -164,7 +181,7 @@ impl Log {
             let seg = if std::fs::metadata(&live)?.len() == 0 {
                 // Every record of the group went: no segment (an empty one would stop
                 // retention, and open() drops such a segment anyway). Reads skip the gap.
-                for ext in ["log", "index", "timeindex"] {
+                for ext in ["log", "index", "timeindex", "txnindex"] {
                     let _ = std::fs::remove_file(super::super::segment::file_name(&self.dir, base, ext));
                 }
                 None
@@ -236,13 +253,18 @@ pub(super) fn complete_swaps(dir: &Path) -> io::Result<Vec<i64>> {
         for n in &names {
             let Some(b) = n.strip_suffix(".log").filter(|s| s.len() == 20).and_then(|s| s.parse::<i64>().ok()) else { continue };
             if b >= base && b < end {
-                for ext in ["log", "index", "timeindex"] {
+                for ext in ["log", "index", "timeindex", "txnindex"] {
                     let _ = std::fs::remove_file(super::super::segment::file_name(dir, b, ext));
                 }
             }
         }
         for ext in ["index", "timeindex"] {
             let _ = std::fs::remove_file(super::super::segment::file_name(dir, base, ext));
+        }
+        // The cleaned segment's aborted-transaction entries, when the clean wrote some.
+        let txn_swap = dir.join(format!("{base:020}.txnindex.swap"));
+        if txn_swap.exists() {
+            std::fs::rename(&txn_swap, super::super::segment::file_name(dir, base, "txnindex"))?;
         }
         std::fs::rename(&swap, super::super::segment::file_name(dir, base, "log"))?;
         done.push(base);

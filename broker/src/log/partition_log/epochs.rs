@@ -233,6 +233,8 @@ impl Log {
         }
         self.producers = ProducerState::default();
         self.load_producer_state()?;
+        let hw = self.high_watermark();
+        self.producers.on_high_watermark(hw);
         Ok(())
     }
 }

@@ -14,6 +14,8 @@
 //!   increasing, as Kafka's. Written (temp file + rename) before the first batch of a new
 //!   epoch. A file that does not parse, or is missing beside data, is rebuilt from the
 //!   batches' partitionLeaderEpoch fields with a warning naming it.
+//! - `<base>.txnindex`: aborted transactions per segment (see `txn` and
+//!   `segment::txn_index`); the last stable offset for read_committed consumers is `txn`'s.
 //! - `<offset>.snapshot`: producer state (format in `producer_state`); a damaged one is
 //!   ignored with a warning and the state is replayed from the log instead.
 //! - Leftovers — index files without their `.log`, `*.tmp` of an interrupted checkpoint,
@@ -38,6 +40,9 @@ mod producers;
 mod retention;
 #[cfg(test)]
 mod tests;
+mod txn;
+#[cfg(test)]
+mod txn_tests;
 
 pub use cleaning::{sync_dir, Frozen, FrozenSegment};
 pub use epochs::parse_epochs;
@@ -194,7 +199,7 @@ impl Log {
             }
         }
         for name in &names {
-            let stem = name.strip_suffix(".index").or_else(|| name.strip_suffix(".timeindex"));
+            let stem = name.strip_suffix(".index").or_else(|| name.strip_suffix(".timeindex")).or_else(|| name.strip_suffix(".txnindex"));
             if let Some(stem) = stem.filter(|s| s.len() == 20) {
                 if !names.iter().any(|n| n.strip_suffix(".log") == Some(stem)) {
                     tracing::warn!("Found an orphaned index file {}, with no corresponding log file; deleting it", dir.join(name).display());
@@ -213,14 +218,16 @@ impl Log {
             // An empty segment that is not the last one is the leftover of a failed roll.
             if !is_last && std::fs::metadata(super::segment::file_name(dir, *b, "log")).map(|m| m.len() == 0).unwrap_or(false) {
                 tracing::info!("{}-{partition}: removing empty segment {b} that is not the last one", topic);
-                for ext in ["log", "index", "timeindex"] {
+                for ext in ["log", "index", "timeindex", "txnindex"] {
                     let _ = std::fs::remove_file(super::segment::file_name(dir, *b, ext));
                 }
                 continue;
             }
             // Recover every segment that may hold data past the recovery point.
             let recover = is_last || swapped.contains(b) || next_base.map(|n| n > recovery_point).unwrap_or(true);
-            let (seg, n) = Segment::open(dir, *b, recover, is_last, interval, now)?;
+            let (mut seg, n) = Segment::open(dir, *b, recover, is_last, interval, now)?;
+            // Entries of markers a torn tail took away.
+            seg.txn.truncate_to(n.max(*b))?;
             next = n.max(*b);
             segments.insert(*b, seg);
         }
@@ -299,6 +306,7 @@ impl Log {
         let hw = hw.clamp(self.log_start_offset, self.log_end_offset);
         let old = self.high_watermark();
         self.high_watermark = hw;
+        self.producers.on_high_watermark(hw);
         hw > old
     }
 
@@ -366,7 +374,7 @@ impl Log {
             self.note_epoch(h.leader_epoch, h.base_offset)?;
             self.write_batches(bytes, h.last_offset() + 1 - h.base_offset, now)?;
             self.log_end_offset = h.last_offset() + 1;
-            self.producers.update(&h, now);
+            self.track(&h, bytes, now)?;
             appended += bytes.len();
         }
         Ok(appended)
@@ -474,6 +482,7 @@ impl Log {
     /// Appends a validated Produce payload, assigning offsets. `data` is rewritten in place.
     pub fn append(&mut self, data: &mut [u8], leader_epoch: i32) -> Result<Appended, LogError> {
         self.online()?;
+        self.check_markers(data)?;
         if let Some(first) = self.check_producers(data)? {
             let count: i64 = batch::split(data).iter().map(|(h, _)| h.last_offset_delta as i64 + 1).sum();
             let next_offset = first + count.max(1);
@@ -490,8 +499,8 @@ impl Log {
         self.note_epoch(leader_epoch, base)?;
         self.write_batches(data, next - base, now)?;
         self.log_end_offset = next;
-        for (h, _) in batch::split(data) {
-            self.producers.update(&h, now);
+        for (h, b) in batch::split(data) {
+            self.track(&h, b, now)?;
         }
         Ok(Appended { base_offset: base, next_offset: next, log_append_time: append_time.unwrap_or(-1), duplicate: false })
     }

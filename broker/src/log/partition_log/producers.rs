@@ -64,8 +64,9 @@ impl Log {
                 break;
             }
             let now = now_ms();
-            for (h, _) in batches {
-                self.producers.update(&h, now);
+            for (h, b) in batches {
+                // Rebuilds open transactions and the `.txnindex` entries after the snapshot.
+                self.track(&h, &b, now)?;
                 from = h.last_offset() + 1;
             }
         }

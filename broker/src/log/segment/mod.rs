@@ -34,11 +34,14 @@
 //!   the file, and the first and last entries pointing at the batch that holds their offset
 //!   (and, for the time index, its timestamp). A failed check logs a warning naming the file
 //!   and rebuilds both indexes from the segment.
+//! - `<base>.txnindex`: the aborted transactions whose ABORT marker is in the segment
+//!   (format in `txn_index`), deleted and truncated with the segment.
 //! - A failed append (data or index write) cuts all three files back to where it started
 //!   ([`Mark`] / [`Segment::rollback`]), so nothing half-written stays behind.
 
 mod check;
 mod index;
+pub mod txn_index;
 #[cfg(test)]
 mod tests;
 
@@ -138,6 +141,8 @@ pub struct Segment {
     /// The offset after the last valid batch.
     pub next_offset: i64,
     index_interval: i64,
+    /// Aborted transactions whose marker is in this segment.
+    pub txn: txn_index::TxnIndex,
     /// Tests: fail the next append after writing this many bytes (as a full disk does).
     #[cfg(test)]
     pub(crate) fail_after: Option<usize>,
@@ -186,6 +191,7 @@ impl Segment {
             damage: Vec::new(),
             next_offset: base,
             index_interval,
+            txn: txn_index::TxnIndex { path: txn_index::TxnIndex::path_of(dir, base), entries: Vec::new() },
             #[cfg(test)]
             fail_after: None,
         }
@@ -206,7 +212,11 @@ impl Segment {
             Ok(files)
         });
         match made {
-            Ok(files) => Ok(Segment::with_files(dir, base, now_ms, index_interval, files)),
+            Ok(files) => {
+                let mut s = Segment::with_files(dir, base, now_ms, index_interval, files);
+                s.txn = txn_index::TxnIndex::fresh(dir, base);
+                Ok(s)
+            }
             Err(e) => {
                 for (ext, was) in ["log", "index", "timeindex"].iter().zip(existed) {
                     if !was {
@@ -233,6 +243,7 @@ impl Segment {
     /// Returns the segment and its next offset.
     pub fn open(dir: &Path, base: i64, recover: bool, last: bool, index_interval: i64, now_ms: i64) -> io::Result<(Segment, i64)> {
         let mut s = Segment::with_files(dir, base, now_ms, index_interval, Segment::open_files(dir, base, false)?);
+        s.txn = txn_index::TxnIndex::load(dir, base)?;
         let meta = s.log.metadata()?;
         s.size = meta.len();
         s.created_ms = meta
@@ -472,7 +483,9 @@ impl Segment {
             self.log.set_len(p)?;
             self.size = p;
         }
-        self.scan_all(index_interval, true)
+        let next = self.scan_all(index_interval, true)?;
+        self.txn.truncate_to(next)?;
+        Ok(next)
     }
 
     pub fn flush(&self) -> io::Result<()> {
@@ -482,7 +495,7 @@ impl Segment {
     }
 
     pub fn delete_files(&self) {
-        for ext in ["log", "index", "timeindex"] {
+        for ext in ["log", "index", "timeindex", "txnindex"] {
             let _ = std::fs::remove_file(file_name(&self.dir, self.base, ext));
         }
     }

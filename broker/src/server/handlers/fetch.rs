@@ -2,8 +2,10 @@
 //! per partition and max_bytes overall (always at least one whole batch, KIP-74), waiting up
 //! to max_wait_ms for min_bytes, woken by appends. Sessionless: session_id 0 in every answer,
 //! which clients treat as "send full fetch requests" (Kafka does the same when its session
-//! cache is full). Consumers (replica id -1) read only below the high watermark (= last
-//! stable offset: no transactions). A follower (replica id = its broker id) reads up to the
+//! cache is full). Consumers (replica id -1) read only below the high watermark;
+//! read_committed ones (isolation_level 1) only below the last stable offset, and get the
+//! aborted transactions overlapping what they read (producer id, first offset) so that they
+//! drop those records (see `log::partition_log::txn`); every answer carries the LSO. A follower (replica id = its broker id) reads up to the
 //! log end; its fetch offset is its log end offset, which moves the high watermark and the
 //! ISR (see `replica`). A current leader epoch older than ours is FENCED_LEADER_EPOCH, newer
 //! UNKNOWN_LEADER_EPOCH.
@@ -38,11 +40,13 @@ pub struct PartOut {
     pub last_stable_offset: i64,
     pub log_start_offset: i64,
     pub records: Option<FileSlice>,
+    /// read_committed: (producer id, first offset) of the aborted transactions in range.
+    pub aborted: Vec<(i64, i64)>,
 }
 
 pub struct FetchOut {
     pub topics: Vec<(String, Vec<PartOut>)>,
-    /// read_committed asks for the (here always empty) aborted transaction list.
+    /// read_committed: the answer carries aborted transaction lists (null otherwise).
     pub aborted_list: bool,
     pub total: u64,
     /// Some partition's data is still being checked: fetch again before waiting.
@@ -58,7 +62,7 @@ fn read_all(broker: &Broker, req: &FetchRequest) -> FetchOut {
         let topic = ft.topic.0.as_str();
         let mut parts = Vec::with_capacity(ft.partitions.len());
         for fp in &ft.partitions {
-            let mut pd = PartOut { index: fp.partition, error: ErrorCode::NONE, high_watermark: -1, last_stable_offset: -1, log_start_offset: -1, records: None };
+            let mut pd = PartOut { index: fp.partition, error: ErrorCode::NONE, high_watermark: -1, last_stable_offset: -1, log_start_offset: -1, records: None, aborted: Vec::new() };
             let pm = meta.topics.get(topic).and_then(|t| t.partitions.get(&fp.partition));
             let part = broker.logs.get(topic, fp.partition);
             let leads = part.as_ref().and_then(|p| crate::replica::leader_isr(p)).map(|(_, e)| e);
@@ -71,15 +75,24 @@ fn read_all(broker: &Broker, req: &FetchRequest) -> FetchOut {
                 (Some(_), Some(part), Some(_)) => {
                     let mut log = part.lock();
                     pd.high_watermark = log.high_watermark();
-                    pd.last_stable_offset = log.high_watermark();
+                    pd.last_stable_offset = log.last_stable_offset();
                     pd.log_start_offset = log.log_start_offset;
                     let max = (fp.partition_max_bytes.max(0) as u64).min(budget);
                     // At least one batch for the first partition with data (KIP-74).
                     let max = if out.total == 0 { max.max(1) } else { max };
                     if max > 0 {
-                        let limit = if follower { log.log_end_offset } else { log.high_watermark() };
+                        let limit = if follower {
+                            log.log_end_offset
+                        } else if out.aborted_list {
+                            pd.last_stable_offset
+                        } else {
+                            log.high_watermark()
+                        };
                         match log.slice(fp.fetch_offset, max.min(usize::MAX as u64) as usize, limit) {
                             Ok(Sliced::Data(s)) => {
+                                if out.aborted_list && !follower {
+                                    pd.aborted = log.aborted_between(fp.fetch_offset, limit).iter().map(|a| (a.producer_id, a.first_offset)).collect();
+                                }
                                 out.total += s.len;
                                 budget = budget.saturating_sub(s.len);
                                 pd.records = Some(s);
@@ -193,12 +206,21 @@ pub fn encode(out: &FetchOut, version: i16, correlation_id: i32) -> Vec<Piece> {
             if version >= 5 {
                 b.put_i64(p.log_start_offset);
             }
-            // aborted_transactions: empty for read_committed, null otherwise
+            // aborted_transactions: a list for read_committed, null otherwise
             match (out.aborted_list, flexible) {
-                (true, true) => put_uvarint(&mut b, 1),
-                (true, false) => b.put_i32(0),
+                (true, true) => put_uvarint(&mut b, p.aborted.len() as u64 + 1),
+                (true, false) => b.put_i32(p.aborted.len() as i32),
                 (false, true) => put_uvarint(&mut b, 0),
                 (false, false) => b.put_i32(-1),
+            }
+            if out.aborted_list {
+                for (pid, first) in &p.aborted {
+                    b.put_i64(*pid);
+                    b.put_i64(*first);
+                    if flexible {
+                        b.put_u8(0); // aborted transaction tagged fields
+                    }
+                }
             }
             if version >= 11 {
                 b.put_i32(-1); // preferred_read_replica
@@ -263,11 +285,11 @@ mod tests {
                 (
                     "t".into(),
                     vec![
-                        PartOut { index: 0, error: ErrorCode::NONE, high_watermark: 9, last_stable_offset: 9, log_start_offset: 2, records: Some(FileSlice { file: file.clone(), pos: 3, len: 7 }) },
-                        PartOut { index: 1, error: ErrorCode::NOT_LEADER_OR_FOLLOWER, high_watermark: -1, last_stable_offset: -1, log_start_offset: -1, records: None },
+                        PartOut { index: 0, error: ErrorCode::NONE, high_watermark: 9, last_stable_offset: 7, log_start_offset: 2, records: Some(FileSlice { file: file.clone(), pos: 3, len: 7 }), aborted: vec![(42, 3), (43, 5)] },
+                        PartOut { index: 1, error: ErrorCode::NOT_LEADER_OR_FOLLOWER, high_watermark: -1, last_stable_offset: -1, log_start_offset: -1, records: None, aborted: Vec::new() },
                     ],
                 ),
-                ("u".into(), vec![PartOut { index: 4, error: ErrorCode::NONE, high_watermark: 1, last_stable_offset: 1, log_start_offset: 0, records: Some(FileSlice { file, pos: 10, len: 5 }) }]),
+                ("u".into(), vec![PartOut { index: 4, error: ErrorCode::NONE, high_watermark: 1, last_stable_offset: 1, log_start_offset: 0, records: Some(FileSlice { file, pos: 10, len: 5 }), aborted: Vec::new() }]),
             ],
             aborted_list: false,
             total: 12,
@@ -275,7 +297,7 @@ mod tests {
         };
         for version in 4..=12i16 {
             for aborted in [false, true] {
-                let out = FetchOut { aborted_list: aborted, topics: out.topics.iter().map(|(t, ps)| (t.clone(), ps.iter().map(|p| PartOut { records: p.records.clone(), ..*p }).collect())).collect(), ..out };
+                let out = FetchOut { aborted_list: aborted, topics: out.topics.iter().map(|(t, ps)| (t.clone(), ps.iter().map(|p| PartOut { records: p.records.clone(), aborted: p.aborted.clone(), ..*p }).collect())).collect(), ..out };
                 let bytes = materialize(&encode(&out, version, 77));
                 let len = i32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize;
                 assert_eq!(len, bytes.len() - 4, "v{version}");
@@ -291,7 +313,9 @@ mod tests {
                 if version >= 5 {
                     assert_eq!(p0.log_start_offset, 2);
                 }
-                assert_eq!(p0.aborted_transactions.as_ref().map(|a| a.len()), if aborted { Some(0) } else { None }, "v{version}");
+                assert_eq!(p0.last_stable_offset, 7);
+                let got = p0.aborted_transactions.as_ref().map(|a| a.iter().map(|t| (t.producer_id.0, t.first_offset)).collect::<Vec<_>>());
+                assert_eq!(got, if aborted { Some(vec![(42, 3), (43, 5)]) } else { None }, "v{version}");
                 assert_eq!(r.responses[0].partitions[1].error_code, ErrorCode::NOT_LEADER_OR_FOLLOWER);
                 assert_eq!(r.responses[0].partitions[1].records.as_deref(), Some(&b""[..]));
                 assert_eq!(r.responses[1].partitions[0].records.as_deref(), Some(&b"abcde"[..]));

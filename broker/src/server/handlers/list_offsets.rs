@@ -1,4 +1,5 @@
-//! ListOffsets: -2 earliest (log start), -1 latest (high watermark), else the first offset
+//! ListOffsets: -2 earliest (log start), -1 latest (high watermark; the last stable offset
+//! for isolation_level 1, read_committed), else the first offset
 //! whose timestamp is >= the one asked (offset -1 when none, as Kafka).
 
 use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
@@ -29,6 +30,7 @@ pub async fn handle(broker: &Broker, req: ListOffsetsRequest, version: i16) -> L
                     let log = part.lock();
                     match p.timestamp {
                         -2 => pr.offset = log.log_start_offset,
+                        -1 if req.isolation_level == 1 => pr.offset = log.last_stable_offset(),
                         -1 => pr.offset = log.high_watermark(),
                         ts => match tokio::task::block_in_place(|| log.offset_for_time(ts)) {
                             Ok(Some((off, ts))) => {

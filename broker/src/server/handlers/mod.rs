@@ -1,6 +1,8 @@
 //! One handler per Kafka API. Each takes the decoded request and returns the response
 //! value; errors are Kafka error codes inside the response, never a dropped connection.
 
+pub mod add_offsets_to_txn;
+pub mod add_partitions_to_txn;
 pub mod alter_configs;
 pub mod alter_partition_reassignments;
 pub mod api_versions;
@@ -13,6 +15,7 @@ pub mod describe_configs;
 pub mod describe_log_dirs;
 pub mod describe_groups;
 pub mod elect_leaders;
+pub mod end_txn;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -30,6 +33,8 @@ pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod sync_group;
+pub mod txn_offset_commit;
+pub mod write_txn_markers;
 
 /// Who sent a request (JoinGroup records it for DescribeGroups).
 pub struct RequestCtx {
@@ -49,6 +54,10 @@ use crate::broker::Broker;
 use crate::server::errors::ErrorCode;
 use crate::topic_config;
 use crate::zkdata;
+
+/// How long a transaction-state write may take to reach the in-sync replicas (Kafka's
+/// `request.timeout.ms` default for the coordinator's acks=-1 appends).
+pub const TXN_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub fn sb(s: &str) -> StrBytes {
     StrBytes::from_string(s.to_string())

@@ -76,7 +76,7 @@ pub async fn handle(broker: &Broker, req: OffsetCommitRequest, version: i16) -> 
 }
 
 /// Waits for the group's `__consumer_offsets` partition to be replicated up to its log end.
-async fn replicated(broker: &Broker, group: &str) -> Result<(), ErrorCode> {
+pub async fn replicated(broker: &Broker, group: &str) -> Result<(), ErrorCode> {
     let p = broker.groups.partition_for(group);
     let Some(part) = broker.logs.get(crate::group::OFFSETS_TOPIC, p) else { return Err(ErrorCode::NOT_COORDINATOR) };
     let target = crate::ids::Offset(part.lock().log_end_offset);

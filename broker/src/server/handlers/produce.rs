@@ -10,7 +10,11 @@
 //! Idempotent producers (producer id, epoch, sequence in the batch header) are checked by
 //! the log's producer state: a retried batch already in the log is acknowledged with its
 //! original base offset and not appended again; a sequence gap is OUT_OF_ORDER_SEQUENCE_NUMBER,
-//! an old epoch INVALID_PRODUCER_EPOCH. Transactions are not implemented.
+//! an old epoch INVALID_PRODUCER_EPOCH. Transactional batches are accepted as Kafka 2.5
+//! does (it does not check that the partition was added to the transaction): the first one
+//! of a producer opens its transaction in the partition (see `log::partition_log::txn`); one
+//! without a producer id, or a control batch, is INVALID_RECORD; a non-transactional batch
+//! from a producer with an open transaction is INVALID_TXN_STATE.
 //! A storage failure (a full disk, an offline log dir) is KAFKA_STORAGE_ERROR with nothing
 //! of the batches left in the log (see `log::partition_log`); producers retry it.
 

@@ -1,10 +1,16 @@
 //! `kafka-dump-log.sh --files <segment>[,...] [--print-data-log] [--deep-iteration]`: reads
-//! log segments (`.log`), offset indexes (`.index`) and time indexes (`.timeindex`) offline,
-//! printing Kafka 2.5's DumpLogSegments lines.
+//! log segments (`.log`), offset indexes (`.index`), time indexes (`.timeindex`) and
+//! aborted-transaction indexes (`.txnindex`) offline, printing Kafka 2.5's DumpLogSegments
+//! lines (transaction markers as `endTxnMarker: ABORT coordinatorEpoch: N`;
+//! `--transaction-log-decoder` prints `__transaction_state` records as Kafka does, see
+//! `txn_log`).
 //!
 //! Formats (Kafka's, as the broker writes them): `.log` is record batches back to back
 //! (61-byte v2 header, see broker/src/log/batch.rs); `.index` entries are (relative offset
-//! u32, position u32); `.timeindex` entries are (timestamp i64, relative offset u32).
+//! u32, position u32); `.timeindex` entries are (timestamp i64, relative offset u32);
+//! `.txnindex` entries are 34 bytes (version i16, producer id i64, first offset i64, last
+//! offset i64, last stable offset i64). A control batch's record has key (version i16,
+//! type i16: 0 ABORT, 1 COMMIT) and, for those, value (version i16, coordinator epoch i32).
 
 use std::io::Write;
 use std::path::Path;
@@ -60,7 +66,7 @@ pub fn main(args: &[String]) -> i32 {
         };
         let base: i64 = path.file_stem().and_then(|s| s.to_str()).and_then(|s| s.parse().ok()).unwrap_or(0);
         match ext {
-            "log" => dump_log(&mut out, &data, base, deep, print_data),
+            "log" => dump_log(&mut out, &data, base, deep, print_data, p.has("transaction-log-decoder")),
             "index" if !verify_only => {
                 for e in data.chunks_exact(8) {
                     let rel = u32::from_be_bytes([e[0], e[1], e[2], e[3]]);
@@ -75,6 +81,7 @@ pub fn main(args: &[String]) -> i32 {
                     let _ = writeln!(out, "timestamp: {ts} offset: {}", base + rel as i64);
                 }
             }
+            "txnindex" if !verify_only => dump_txn_index(&mut out, &data),
             "index" | "timeindex" => {
                 let unit = if ext == "index" { 8 } else { 12 };
                 if data.len() % unit != 0 {
@@ -90,6 +97,34 @@ pub fn main(args: &[String]) -> i32 {
     code
 }
 
+/// Kafka's dumpTxnIndex lines; a partial trailing entry is left out.
+fn dump_txn_index(out: &mut impl Write, data: &[u8]) {
+    for e in data.chunks_exact(34) {
+        let version = i16::from_be_bytes([e[0], e[1]]);
+        let _ = writeln!(
+            out,
+            "version: {version} producerId: {} firstOffset: {} lastOffset: {} lastStableOffset: {}",
+            be_i64(e, 2),
+            be_i64(e, 10),
+            be_i64(e, 18),
+            be_i64(e, 26)
+        );
+    }
+}
+
+/// What DumpLogSegments prints for a control record: the end-transaction marker, or the
+/// control type when it is not one.
+fn control_text(key: Option<&[u8]>, value: Option<&[u8]>) -> String {
+    let kind = key.filter(|k| k.len() >= 4).map(|k| i16::from_be_bytes([k[2], k[3]]));
+    match (kind, value.filter(|v| v.len() >= 6)) {
+        (Some(t @ (0 | 1)), Some(v)) => {
+            format!(" endTxnMarker: {} coordinatorEpoch: {}", if t == 0 { "ABORT" } else { "COMMIT" }, be_i32(v, 2))
+        }
+        (Some(t), _) => format!(" controlType: UNKNOWN({t})"),
+        (None, _) => " controlType: UNKNOWN(-1)".to_string(),
+    }
+}
+
 fn be_i64(b: &[u8], at: usize) -> i64 {
     let mut a = [0u8; 8];
     a.copy_from_slice(&b[at..at + 8]);
@@ -99,7 +134,7 @@ fn be_i32(b: &[u8], at: usize) -> i32 {
     i32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
-fn dump_log(out: &mut impl Write, data: &[u8], base: i64, deep: bool, print_data: bool) {
+fn dump_log(out: &mut impl Write, data: &[u8], base: i64, deep: bool, print_data: bool, txn_log: bool) {
     let _ = writeln!(out, "Starting offset: {base}");
     let mut pos = 0usize;
     while data.len() - pos >= 61 {
@@ -152,7 +187,11 @@ fn dump_log(out: &mut impl Write, data: &[u8], base: i64, deep: bool, print_data
                         let vs = r.value.as_ref().map(|v| v.len() as i64).unwrap_or(-1);
                         let hk: Vec<&str> = r.headers.iter().map(|(k, _)| k.as_str()).collect();
                         let _ = write!(out, "| offset: {} {ts_type}: {} keysize: {ks} valuesize: {vs} sequence: {seq} headerKeys: [{}]", r.offset, r.timestamp, hk.join(","));
-                        if print_data {
+                        if attrs & 0x20 != 0 {
+                            let _ = write!(out, "{}", control_text(r.key.as_deref(), r.value.as_deref()));
+                        } else if let Some((k, v)) = r.key.as_deref().filter(|_| txn_log).and_then(|k| super::txn_log::format(k, r.value.as_deref())) {
+                            let _ = write!(out, " key: {k} payload: {v}");
+                        } else if print_data {
                             if let Some(k) = &r.key {
                                 let _ = write!(out, " key: {}", String::from_utf8_lossy(k));
                             }
@@ -172,5 +211,25 @@ fn dump_log(out: &mut impl Write, data: &[u8], base: i64, deep: bool, print_data
     }
     if pos < data.len() {
         let _ = writeln!(out, "Found {} invalid bytes at the end of the segment (position {pos})", data.len() - pos);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn txn_index_and_markers_print_as_kafka() {
+        let mut e = vec![0u8, 0];
+        for v in [1i64, 0, 10, 0] {
+            e.extend_from_slice(&v.to_be_bytes());
+        }
+        e.extend_from_slice(&[0, 0, 1]);
+        let mut out = Vec::new();
+        dump_txn_index(&mut out, &e);
+        assert_eq!(String::from_utf8(out).unwrap(), "version: 0 producerId: 1 firstOffset: 0 lastOffset: 10 lastStableOffset: 0\n");
+        assert_eq!(control_text(Some(&[0, 0, 0, 0]), Some(&[0, 0, 0, 0, 0, 7])), " endTxnMarker: ABORT coordinatorEpoch: 7");
+        assert_eq!(control_text(Some(&[0, 0, 0, 1]), Some(&[0, 0, 255, 255, 255, 255])), " endTxnMarker: COMMIT coordinatorEpoch: -1");
+        assert_eq!(control_text(Some(&[0, 0, 0, 5]), None), " controlType: UNKNOWN(5)");
     }
 }

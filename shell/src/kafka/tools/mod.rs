@@ -22,6 +22,7 @@ pub mod reassign_zk;
 pub mod replica_assignment;
 pub mod topics;
 pub mod topics_zk;
+pub mod txn_log;
 pub mod verifiable_consumer;
 pub mod verifiable_producer;
 

@@ -1,0 +1,269 @@
+//! WriteTxnMarkers v0 (API 27) frames, by hand: Kafka 2.5 brokers serve only v0, which the
+//! `kafka-protocol` crate dropped along with Kafka 4.0 (it encodes v1+, the flexible form).
+//! Pure bytes in and out, used by `markers`. Non-flexible encoding, big-endian:
+//!
+//! ```text
+//! request:  size i32, header v1 (api_key 27, version 0, correlation_id, client_id string),
+//!           markers [ producer_id i64, producer_epoch i16, transaction_result bool (i8),
+//!                     topics [ name string, partition_indexes [i32] ], coordinator_epoch i32 ]
+//! response: (size) correlation_id i32 (header v0),
+//!           markers [ producer_id i64, topics [ name string, partitions [ partition_index i32,
+//!                     error_code i16 ] ] ]
+//! ```
+
+use std::collections::BTreeMap;
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use super::core::MarkerJob;
+use crate::error_code::ErrorCode;
+
+pub const API_KEY: i16 = 27;
+pub const VERSION: i16 = 0;
+
+fn put_str(b: &mut BytesMut, s: &str) {
+    let s = &s.as_bytes()[..s.len().min(i16::MAX as usize)];
+    b.put_i16(s.len() as i16);
+    b.put_slice(s);
+}
+
+/// The whole request frame (with its size) for some partitions of one job.
+pub fn encode_request(correlation_id: i32, client_id: &str, job: &MarkerJob, parts: &[(String, i32)]) -> Bytes {
+    let mut topics: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+    for (t, p) in parts {
+        topics.entry(t.as_str()).or_default().push(*p);
+    }
+    let mut b = BytesMut::new();
+    b.put_i32(0);
+    b.put_i16(API_KEY);
+    b.put_i16(VERSION);
+    b.put_i32(correlation_id);
+    put_str(&mut b, client_id);
+    b.put_i32(1);
+    b.put_i64(job.producer_id);
+    b.put_i16(job.producer_epoch);
+    b.put_i8(job.commit as i8);
+    b.put_i32(topics.len() as i32);
+    for (t, ps) in topics {
+        put_str(&mut b, t);
+        b.put_i32(ps.len() as i32);
+        for p in ps {
+            b.put_i32(p);
+        }
+    }
+    b.put_i32(job.coordinator_epoch);
+    let len = (b.len() - 4) as i32;
+    b[0..4].copy_from_slice(&len.to_be_bytes());
+    b.freeze()
+}
+
+struct Reader<'a> {
+    b: &'a [u8],
+    pos: usize,
+}
+
+impl Reader<'_> {
+    fn take(&mut self, n: usize) -> Option<&[u8]> {
+        if self.b.len() - self.pos < n {
+            return None;
+        }
+        let s = &self.b[self.pos..self.pos + n];
+        self.pos += n;
+        Some(s)
+    }
+    fn i16(&mut self) -> Option<i16> {
+        self.take(2).map(|s| i16::from_be_bytes([s[0], s[1]]))
+    }
+    fn i32(&mut self) -> Option<i32> {
+        self.take(4).map(|s| i32::from_be_bytes([s[0], s[1], s[2], s[3]]))
+    }
+    fn i64(&mut self) -> Option<i64> {
+        let s = self.take(8)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(s);
+        Some(i64::from_be_bytes(a))
+    }
+    fn str(&mut self) -> Option<String> {
+        let n = self.i16()?;
+        if n < 0 {
+            return None;
+        }
+        String::from_utf8(self.take(n as usize)?.to_vec()).ok()
+    }
+    /// An array count, no larger than what the remaining bytes could hold at `min` each.
+    fn count(&mut self, min: usize) -> Option<usize> {
+        let n = self.i32()?;
+        if n < 0 || (n as usize).saturating_mul(min) > self.b.len() - self.pos {
+            return None;
+        }
+        Some(n as usize)
+    }
+}
+
+/// A response body (after the correlation id): (producer id, topic, partition, error) for
+/// every partition it answers. None = malformed. A body behind an empty tagged-field section
+/// (a v1 response header by mistake) is read too.
+pub fn decode_response(body: &[u8]) -> Option<Vec<(i64, String, i32, ErrorCode)>> {
+    match decode_response_exact(body) {
+        Some(v) => Some(v),
+        None if body.first() == Some(&0) => decode_response_exact(&body[1..]),
+        None => None,
+    }
+}
+
+fn decode_response_exact(body: &[u8]) -> Option<Vec<(i64, String, i32, ErrorCode)>> {
+    let mut r = Reader { b: body, pos: 0 };
+    let mut out = Vec::new();
+    for _ in 0..r.count(12)? {
+        let pid = r.i64()?;
+        for _ in 0..r.count(6)? {
+            let t = r.str()?;
+            for _ in 0..r.count(6)? {
+                let p = r.i32()?;
+                let e = r.i16()?;
+                out.push((pid, t.clone(), p, ErrorCode(e)));
+            }
+        }
+    }
+    (r.pos == body.len()).then_some(out)
+}
+
+/// One marker of a request (for the WriteTxnMarkers handler).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Marker {
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub commit: bool,
+    pub topics: Vec<(String, Vec<i32>)>,
+    pub coordinator_epoch: i32,
+}
+
+/// A v0 request body (after the v1 request header). None = malformed.
+pub fn decode_request(body: &[u8]) -> Option<Vec<Marker>> {
+    let mut r = Reader { b: body, pos: 0 };
+    let mut out = Vec::new();
+    for _ in 0..r.count(19)? {
+        let producer_id = r.i64()?;
+        let producer_epoch = r.i16()?;
+        let commit = r.take(1)?[0] != 0;
+        let mut topics = Vec::new();
+        for _ in 0..r.count(6)? {
+            let t = r.str()?;
+            let n = r.count(4)?;
+            let mut ps = Vec::with_capacity(n);
+            for _ in 0..n {
+                ps.push(r.i32()?);
+            }
+            topics.push((t, ps));
+        }
+        let coordinator_epoch = r.i32()?;
+        out.push(Marker { producer_id, producer_epoch, commit, topics, coordinator_epoch });
+    }
+    (r.pos == body.len()).then_some(out)
+}
+
+/// A v0 response body (to follow a v0 response header, i.e. the correlation id alone):
+/// per marker, its producer id and (topic, [(partition, error)]).
+pub fn encode_response_body(results: &[(i64, Vec<(String, Vec<(i32, ErrorCode)>)>)]) -> Bytes {
+    let mut b = BytesMut::new();
+    b.put_i32(results.len() as i32);
+    for (pid, topics) in results {
+        b.put_i64(*pid);
+        b.put_i32(topics.len() as i32);
+        for (t, ps) in topics {
+            put_str(&mut b, t);
+            b.put_i32(ps.len() as i32);
+            for (p, e) in ps {
+                b.put_i32(*p);
+                b.put_i16(e.code());
+            }
+        }
+    }
+    b.freeze()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_bytes_are_kafkas_v0() {
+        let job = MarkerJob {
+            txn_id: "x".into(),
+            txn_partition: 0,
+            coordinator_epoch: 3,
+            producer_id: 9,
+            producer_epoch: 2,
+            commit: true,
+            partitions: Default::default(),
+        };
+        let f = encode_request(7, "c", &job, &[("a".into(), 0), ("a".into(), 1)]);
+        let mut want: Vec<u8> = Vec::new();
+        want.extend_from_slice(&27i16.to_be_bytes());
+        want.extend_from_slice(&0i16.to_be_bytes());
+        want.extend_from_slice(&7i32.to_be_bytes());
+        want.extend_from_slice(&[0, 1, b'c']);
+        want.extend_from_slice(&1i32.to_be_bytes());
+        want.extend_from_slice(&9i64.to_be_bytes());
+        want.extend_from_slice(&2i16.to_be_bytes());
+        want.push(1);
+        want.extend_from_slice(&1i32.to_be_bytes());
+        want.extend_from_slice(&[0, 1, b'a']);
+        want.extend_from_slice(&2i32.to_be_bytes());
+        want.extend_from_slice(&0i32.to_be_bytes());
+        want.extend_from_slice(&1i32.to_be_bytes());
+        want.extend_from_slice(&3i32.to_be_bytes());
+        assert_eq!(&f[4..], &want[..]);
+        assert_eq!(&f[..4], &(want.len() as i32).to_be_bytes());
+    }
+
+    #[test]
+    fn responses_are_read_and_hostile_counts_refused() {
+        let mut b = Vec::new();
+        b.extend_from_slice(&1i32.to_be_bytes());
+        b.extend_from_slice(&9i64.to_be_bytes());
+        b.extend_from_slice(&1i32.to_be_bytes());
+        b.extend_from_slice(&[0, 1, b'a']);
+        b.extend_from_slice(&2i32.to_be_bytes());
+        b.extend_from_slice(&0i32.to_be_bytes());
+        b.extend_from_slice(&0i16.to_be_bytes());
+        b.extend_from_slice(&1i32.to_be_bytes());
+        b.extend_from_slice(&6i16.to_be_bytes());
+        let got = decode_response(&b).unwrap();
+        assert_eq!(got, vec![(9, "a".into(), 0, ErrorCode::NONE), (9, "a".into(), 1, ErrorCode::NOT_LEADER_OR_FOLLOWER)]);
+        assert_eq!(decode_response(&b[..b.len() - 1]), None);
+        assert_eq!(decode_response(&i32::MAX.to_be_bytes()), None);
+        assert_eq!(decode_response(&(-1i32).to_be_bytes()), None);
+        let mut tagged = vec![0u8];
+        tagged.extend_from_slice(&b);
+        assert_eq!(decode_response(&tagged).unwrap().len(), 2);
+        let enc = encode_response_body(&[(9, vec![("a".into(), vec![(0, ErrorCode::NONE), (1, ErrorCode::NOT_LEADER_OR_FOLLOWER)])])]);
+        assert_eq!(&enc[..], &b[..]);
+    }
+
+    #[test]
+    fn requests_decode_back() {
+        let job = MarkerJob {
+            txn_id: "x".into(),
+            txn_partition: 0,
+            coordinator_epoch: 3,
+            producer_id: 9,
+            producer_epoch: 2,
+            commit: false,
+            partitions: Default::default(),
+        };
+        let f = encode_request(7, "c", &job, &[("a".into(), 0), ("b".into(), 4)]);
+        // size 4, api key 2, version 2, correlation 4, client id 2 + 1.
+        let got = decode_request(&f[4 + 2 + 2 + 4 + 3..]).unwrap();
+        let want = Marker {
+            producer_id: 9,
+            producer_epoch: 2,
+            commit: false,
+            topics: vec![("a".into(), vec![0]), ("b".into(), vec![4])],
+            coordinator_epoch: 3,
+        };
+        assert_eq!(got, vec![want]);
+        assert_eq!(decode_request(&f[4 + 2 + 2 + 4 + 3..f.len() - 1]), None);
+        assert_eq!(decode_request(&i32::MAX.to_be_bytes()), None);
+    }
+}

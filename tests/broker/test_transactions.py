@@ -1,0 +1,383 @@
+"""Transactions (issue 15): the transaction coordinator on `__transaction_state`.
+
+Raw frames check the coordinator's answers (FindCoordinator key type 1, InitProducerId
+with a transactional id and its epoch bumps, fencing with INVALID_PRODUCER_EPOCH as Kafka
+2.5 answers, CONCURRENT_TRANSACTIONS while an abort is in flight, INVALID_TRANSACTION_TIMEOUT,
+the coordinator aborting a transaction left open past its timeout). confluent-kafka's
+transactional producer then runs whole transactions: commit and abort over three partitions
+(read_committed sees exactly the committed records, read_uncommitted all of them),
+send_offsets_to_transaction in a consume-transform-produce loop (the group's offsets move
+only on commit), a second producer with the same transactional.id fencing the first, a
+transaction left open past transaction.timeout.ms aborted by the coordinator, and on three
+brokers markers to leaders everywhere and a coordinator kill -9 (state rebuilt from the log)."""
+
+import struct
+import time
+import uuid
+
+import pytest
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from lib import kraw
+from lib.kraw import array, kstr
+
+INVALID_PRODUCER_EPOCH = 47
+INVALID_TXN_STATE = 48
+INVALID_PRODUCER_ID_MAPPING = 49
+INVALID_TRANSACTION_TIMEOUT = 50
+CONCURRENT_TRANSACTIONS = 51
+RETRIABLE = (14, 15, 16)  # COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR
+
+TXN_CONFIG = dict(
+    transaction_state_log_replication_factor=1,
+    transaction_state_log_min_isr=1,
+    transaction_state_log_num_partitions=3,
+    transaction_abort_timed_out_transaction_cleanup_interval_ms=500,
+)
+
+
+@pytest.fixture(scope="module")
+def txn_cluster():
+    from lib.kafka import Cluster
+
+    c = Cluster(1, **TXN_CONFIG)
+    yield c
+    c.close()
+
+
+def name(prefix):
+    return "%s-%s" % (prefix, uuid.uuid4().hex[:8])
+
+
+def create(bootstrap, t, partitions=1):
+    a = AdminClient({"bootstrap.servers": bootstrap})
+    a.create_topics([NewTopic(t, partitions, 1)], operation_timeout=10)[t].result(15)
+
+
+# --- raw requests (non-flexible versions) ---------------------------------------------------
+
+
+def find_txn_coordinator(conn, txn_id):
+    r = conn.call(10, 1, kstr(txn_id) + struct.pack(">b", 1))
+    r.take(">i")
+    err = r.take(">h")
+    r.string()
+    node = r.take(">i")
+    return err, node
+
+
+def init_pid(conn, txn_id, timeout=60000):
+    r = conn.call(22, 1, kstr(txn_id) + struct.pack(">i", timeout))
+    _throttle, err, pid, epoch = r.take(">ihqh")
+    return err, pid, epoch
+
+
+def add_partitions(conn, txn_id, pid, epoch, topic, partitions):
+    body = kstr(txn_id) + struct.pack(">qh", pid, epoch) + array([kstr(topic) + array([struct.pack(">i", p) for p in partitions])])
+    r = conn.call(24, 1, body)
+    r.take(">i")
+    out = {}
+    for _ in range(r.take(">i")):
+        t = r.string()
+        for _ in range(r.take(">i")):
+            p, err = r.take(">ih")
+            out[(t, p)] = err
+    return out
+
+
+def end_txn(conn, txn_id, pid, epoch, commit):
+    r = conn.call(26, 1, kstr(txn_id) + struct.pack(">qhb", pid, epoch, 1 if commit else 0))
+    _throttle, err = r.take(">ih")
+    return err
+
+
+def retry(fn, ok=lambda v: True, timeout=20):
+    """Calls fn until its error (first element) is not a retriable coordinator error."""
+    deadline = time.time() + timeout
+    while True:
+        v = fn()
+        err = v[0] if isinstance(v, tuple) else v
+        if (err not in RETRIABLE and ok(v)) or time.time() > deadline:
+            return v
+        time.sleep(0.2)
+
+
+def test_find_coordinator_and_init_producer_id(txn_cluster):
+    conn = kraw.Conn(txn_cluster.brokers[0].port)
+    tid = name("txn-init")
+    assert retry(lambda: find_txn_coordinator(conn, tid)) == (0, 0)
+    err, pid, epoch = retry(lambda: init_pid(conn, tid))
+    assert (err, epoch) == (0, 0) and pid >= 0
+    # The same transactional id again: same producer id, next epoch.
+    assert init_pid(conn, tid) == (0, pid, 1)
+    # Another id: another producer id.
+    err, pid2, epoch2 = retry(lambda: init_pid(conn, name("txn-other")))
+    assert err == 0 and pid2 != pid and epoch2 == 0
+    # transaction.max.timeout.ms (900000) is the limit.
+    assert init_pid(conn, tid, timeout=900001)[0] == INVALID_TRANSACTION_TIMEOUT
+    # Without a transactional id: an idempotent producer, as before.
+    e, p, ep = kraw.init_producer_id(conn)
+    assert (e, ep) == (0, 0) and p not in (pid, pid2)
+    conn.close()
+
+
+def test_fencing_errors(txn_cluster):
+    b = txn_cluster.bootstrap
+    t = name("fence-raw")
+    create(b, t, 3)
+    conn = kraw.Conn(txn_cluster.brokers[0].port)
+    tid = name("txn-fence")
+    retry(lambda: find_txn_coordinator(conn, tid))
+    err, pid, epoch = retry(lambda: init_pid(conn, tid))
+    assert err == 0
+    assert add_partitions(conn, tid, pid, epoch, t, [0, 1, 2]) == {(t, 0): 0, (t, 1): 0, (t, 2): 0}
+    # Unknown ids and producer ids, and the wrong state.
+    assert add_partitions(conn, name("nobody"), pid, epoch, t, [0])[(t, 0)] in (INVALID_PRODUCER_ID_MAPPING,) + RETRIABLE
+    assert add_partitions(conn, tid, pid + 1000, epoch, t, [0])[(t, 0)] == INVALID_PRODUCER_ID_MAPPING
+    assert add_partitions(conn, tid, pid, epoch, "no-such-topic", [0])[("no-such-topic", 0)] == 3
+    # A second producer of the same id fences the first: its transaction is aborted with a
+    # bumped epoch, and the new producer retries on CONCURRENT_TRANSACTIONS meanwhile.
+    assert init_pid(conn, tid)[0] == CONCURRENT_TRANSACTIONS
+    assert add_partitions(conn, tid, pid, epoch, t, [0])[(t, 0)] == INVALID_PRODUCER_EPOCH
+    assert end_txn(conn, tid, pid, epoch, True) == INVALID_PRODUCER_EPOCH
+    conn.close()
+
+
+def test_timed_out_transaction_is_fenced_raw(txn_cluster):
+    b = txn_cluster.bootstrap
+    t = name("timeout-raw")
+    create(b, t)
+    conn = kraw.Conn(txn_cluster.brokers[0].port)
+    tid = name("txn-slow")
+    retry(lambda: find_txn_coordinator(conn, tid))
+    err, pid, epoch = retry(lambda: init_pid(conn, tid, timeout=1000))
+    assert err == 0
+    assert add_partitions(conn, tid, pid, epoch, t, [0]) == {(t, 0): 0}
+    # transaction.abort.timed.out.transaction.cleanup.interval.ms=500: aborted soon after 1 s.
+    deadline = time.time() + 10
+    while time.time() < deadline and add_partitions(conn, tid, pid, epoch, t, [0])[(t, 0)] == 0:
+        time.sleep(0.2)
+    assert add_partitions(conn, tid, pid, epoch, t, [0])[(t, 0)] == INVALID_PRODUCER_EPOCH
+    assert end_txn(conn, tid, pid, epoch, True) == INVALID_PRODUCER_EPOCH
+    conn.close()
+
+
+# --- confluent-kafka: whole transactions (the markers need WriteTxnMarkers) ----------------
+
+
+def txn_producer(bootstrap, tid, **extra):
+    conf = {"bootstrap.servers": bootstrap, "transactional.id": tid, "linger.ms": 5}
+    conf.update(extra)
+    return Producer(conf)
+
+
+def read_all(bootstrap, t, partitions, isolation, expect=None, timeout=20):
+    c = Consumer({
+        "bootstrap.servers": bootstrap,
+        "group.id": name("reader"),
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+        "isolation.level": isolation,
+    })
+    c.assign([TopicPartition(t, p, 0) for p in range(partitions)])
+    out = []
+    deadline = time.time() + timeout
+    quiet_until = None
+    while time.time() < deadline:
+        m = c.poll(0.5)
+        if m is not None and m.error() is None:
+            out.append(m.value())
+            quiet_until = None
+            continue
+        if expect is not None and len(out) >= expect:
+            # A little longer, to catch anything beyond what is expected.
+            quiet_until = quiet_until or time.time() + 2
+            if time.time() > quiet_until:
+                break
+    c.close()
+    return sorted(out)
+
+
+def test_commit_and_abort_read_committed(txn_cluster):
+    b = txn_cluster.bootstrap
+    t = name("txn-data")
+    create(b, t, 3)
+    p = txn_producer(b, name("txn-ca"))
+    p.init_transactions(30)
+    p.begin_transaction()
+    for i in range(30):
+        p.produce(t, b"c%d" % i, partition=i % 3)
+    p.commit_transaction(30)
+    p.begin_transaction()
+    for i in range(30):
+        p.produce(t, b"a%d" % i, partition=i % 3)
+    p.flush(30)
+    p.abort_transaction(30)
+    p.begin_transaction()
+    for i in range(30, 60):
+        p.produce(t, b"c%d" % i, partition=i % 3)
+    p.commit_transaction(30)
+    committed = sorted(b"c%d" % i for i in range(60))
+    aborted = sorted(b"a%d" % i for i in range(30))
+    assert read_all(b, t, 3, "read_committed", expect=60) == committed
+    assert read_all(b, t, 3, "read_uncommitted", expect=90) == sorted(committed + aborted)
+
+
+def committed_offset(bootstrap, group, t, partition):
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    got = c.committed([TopicPartition(t, partition)], timeout=10)
+    c.close()
+    return got[0].offset
+
+
+def test_send_offsets_to_transaction_moves_offsets_only_on_commit(txn_cluster):
+    b = txn_cluster.bootstrap
+    src, dst = name("ctp-in"), name("ctp-out")
+    create(b, src)
+    create(b, dst)
+    feeder = Producer({"bootstrap.servers": b})
+    for i in range(40):
+        feeder.produce(src, b"v%d" % i, partition=0)
+    assert feeder.flush(10) == 0
+    group = name("ctp-group")
+    consumer = Consumer({
+        "bootstrap.servers": b,
+        "group.id": group,
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+        "isolation.level": "read_committed",
+    })
+    consumer.subscribe([src])
+    p = txn_producer(b, name("txn-ctp"))
+    p.init_transactions(30)
+    processed = 0
+    rounds = 0
+    # Batches of 10: commit, abort, commit, commit — offsets move only on commit.
+    plan = [True, False, True, True]
+    expected_offset = 0
+    while rounds < len(plan):
+        batch = []
+        deadline = time.time() + 20
+        while len(batch) < 10 and time.time() < deadline:
+            m = consumer.poll(0.5)
+            if m is not None and m.error() is None:
+                batch.append(m)
+        assert len(batch) == 10, "got %d records" % len(batch)
+        p.begin_transaction()
+        for m in batch:
+            p.produce(dst, m.value().upper(), partition=0)
+        offsets = [TopicPartition(src, 0, batch[-1].offset() + 1)]
+        p.send_offsets_to_transaction(offsets, consumer.consumer_group_metadata(), 30)
+        if plan[rounds]:
+            p.commit_transaction(30)
+            processed += len(batch)
+            expected_offset = batch[-1].offset() + 1
+        else:
+            p.abort_transaction(30)
+            # Rewind to the last committed position, as an aborted loop does.
+            consumer.seek(TopicPartition(src, 0, expected_offset))
+        assert committed_offset(b, group, src, 0) == expected_offset
+        rounds += 1
+    consumer.close()
+    assert processed == 30 and expected_offset == 30
+    got = read_all(b, dst, 1, "read_committed", expect=30)
+    assert got == sorted(b"V%d" % i for i in range(30))
+
+
+def test_second_producer_fences_the_first(txn_cluster):
+    b = txn_cluster.bootstrap
+    t = name("fence-data")
+    create(b, t)
+    tid = name("txn-zombie")
+    p1 = txn_producer(b, tid)
+    p1.init_transactions(30)
+    p1.begin_transaction()
+    p1.produce(t, b"zombie", partition=0)
+    p1.flush(10)
+    # The second producer's init aborts p1's transaction and bumps the epoch.
+    p2 = txn_producer(b, tid)
+    p2.init_transactions(30)
+    with pytest.raises(KafkaException) as e:
+        p1.produce(t, b"zombie-2", partition=0)
+        p1.commit_transaction(10)
+    err = e.value.args[0]
+    assert err.fatal() or err.txn_requires_abort() or "fenced" in str(err).lower(), str(err)
+    p2.begin_transaction()
+    p2.produce(t, b"good", partition=0)
+    p2.commit_transaction(30)
+    assert read_all(b, t, 1, "read_committed", expect=1) == [b"good"]
+
+
+def test_open_transaction_times_out_and_is_aborted(txn_cluster):
+    b = txn_cluster.bootstrap
+    t = name("timeout-data")
+    create(b, t)
+    p = txn_producer(b, name("txn-timeout"), **{"transaction.timeout.ms": 2000})
+    p.init_transactions(30)
+    p.begin_transaction()
+    p.produce(t, b"late", partition=0)
+    p.flush(10)
+    time.sleep(5)
+    with pytest.raises(KafkaException):
+        p.commit_transaction(10)
+    # The coordinator's abort marker closes the transaction: read_committed gets past it.
+    feeder = Producer({"bootstrap.servers": b})
+    feeder.produce(t, b"after", partition=0)
+    assert feeder.flush(10) == 0
+    assert read_all(b, t, 1, "read_committed", expect=1) == [b"after"]
+    assert read_all(b, t, 1, "read_uncommitted", expect=2) == [b"after", b"late"]
+
+
+def test_three_brokers_markers_and_coordinator_failover(fresh_cluster):
+    """Markers go to partition leaders on every broker; after kill -9 of the coordinator the
+    new leader of its `__transaction_state` partition rebuilds the state from the log (the
+    producer id keeps its epochs) and the next transactions commit."""
+    c = fresh_cluster(
+        3,
+        transaction_state_log_replication_factor=3,
+        transaction_state_log_min_isr=2,
+        transaction_state_log_num_partitions=3,
+        offsets_topic_replication_factor=3,
+        replica_lag_time_max_ms=3000,
+        zookeeper_session_timeout_ms=6000,
+    )
+    b = c.bootstrap
+    t = name("txn3")
+    a = AdminClient({"bootstrap.servers": b})
+    a.create_topics([NewTopic(t, 6, 3)], operation_timeout=10)[t].result(15)
+    tid = name("txn-failover")
+    p = txn_producer(b, tid)
+    p.init_transactions(30)
+    p.begin_transaction()
+    for i in range(60):
+        p.produce(t, b"one-%d" % i, partition=i % 6)
+    p.commit_transaction(30)
+    assert read_all(b, t, 6, "read_committed", expect=60) == sorted(b"one-%d" % i for i in range(60))
+    p.flush(10)
+    del p
+    conn = kraw.Conn(c.brokers[0].port)
+    err, coordinator = retry(lambda: find_txn_coordinator(conn, tid))
+    conn.close()
+    assert err == 0
+    victim = next(x for x in c.brokers if x.id == coordinator)
+    victim.kill9()
+    survivors = [x for x in c.brokers if x.id != coordinator]
+    boot = ",".join(x.bootstrap for x in survivors)
+    p2 = txn_producer(boot, tid)
+    p2.init_transactions(60)
+    p2.begin_transaction()
+    for i in range(60):
+        p2.produce(t, b"two-%d" % i, partition=i % 6)
+    p2.commit_transaction(60)
+    want = sorted([b"one-%d" % i for i in range(60)] + [b"two-%d" % i for i in range(60)])
+    assert read_all(boot, t, 6, "read_committed", expect=120, timeout=40) == want
+    # The same producer id with its next epoch: the state came from the log, not afresh.
+    conn = kraw.Conn(survivors[0].port)
+    err, node = retry(lambda: find_txn_coordinator(conn, tid))
+    assert err == 0 and node != coordinator
+    conn.close()
+    conn = kraw.Conn(next(x for x in survivors if x.id == node).port)
+    err, pid, epoch = retry(lambda: init_pid(conn, tid), ok=lambda v: v[0] != CONCURRENT_TRANSACTIONS)
+    conn.close()
+    assert err == 0 and epoch >= 2, (err, pid, epoch)
