@@ -129,59 +129,6 @@ fn decode_response_exact(body: &[u8]) -> Option<Vec<(i64, String, i32, ErrorCode
 }
 
 /// One marker of a request (for the WriteTxnMarkers handler).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Marker {
-    pub producer_id: i64,
-    pub producer_epoch: i16,
-    pub commit: bool,
-    pub topics: Vec<(String, Vec<i32>)>,
-    pub coordinator_epoch: i32,
-}
-
-/// A v0 request body (after the v1 request header). None = malformed.
-pub fn decode_request(body: &[u8]) -> Option<Vec<Marker>> {
-    let mut r = Reader { b: body, pos: 0 };
-    let mut out = Vec::new();
-    for _ in 0..r.count(19)? {
-        let producer_id = r.i64()?;
-        let producer_epoch = r.i16()?;
-        let commit = r.take(1)?[0] != 0;
-        let mut topics = Vec::new();
-        for _ in 0..r.count(6)? {
-            let t = r.str()?;
-            let n = r.count(4)?;
-            let mut ps = Vec::with_capacity(n);
-            for _ in 0..n {
-                ps.push(r.i32()?);
-            }
-            topics.push((t, ps));
-        }
-        let coordinator_epoch = r.i32()?;
-        out.push(Marker { producer_id, producer_epoch, commit, topics, coordinator_epoch });
-    }
-    (r.pos == body.len()).then_some(out)
-}
-
-/// A v0 response body (to follow a v0 response header, i.e. the correlation id alone):
-/// per marker, its producer id and (topic, [(partition, error)]).
-pub fn encode_response_body(results: &[(i64, Vec<(String, Vec<(i32, ErrorCode)>)>)]) -> Bytes {
-    let mut b = BytesMut::new();
-    b.put_i32(results.len() as i32);
-    for (pid, topics) in results {
-        b.put_i64(*pid);
-        b.put_i32(topics.len() as i32);
-        for (t, ps) in topics {
-            put_str(&mut b, t);
-            b.put_i32(ps.len() as i32);
-            for (p, e) in ps {
-                b.put_i32(*p);
-                b.put_i16(e.code());
-            }
-        }
-    }
-    b.freeze()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,8 +184,24 @@ mod tests {
         let mut tagged = vec![0u8];
         tagged.extend_from_slice(&b);
         assert_eq!(decode_response(&tagged).unwrap().len(), 2);
-        let enc = encode_response_body(&[(9, vec![("a".into(), vec![(0, ErrorCode::NONE), (1, ErrorCode::NOT_LEADER_OR_FOLLOWER)])])]);
-        assert_eq!(&enc[..], &b[..]);
+        // What our own server answers (handlers::write_txn_markers::encode_v0) reads back.
+        use kafka_protocol::messages::write_txn_markers_response::{WritableTxnMarkerPartitionResult, WritableTxnMarkerResult, WritableTxnMarkerTopicResult};
+        let mut resp = kafka_protocol::messages::WriteTxnMarkersResponse::default();
+        let mut mr = WritableTxnMarkerResult::default();
+        mr.producer_id = kafka_protocol::messages::ProducerId(9);
+        let mut tr = WritableTxnMarkerTopicResult::default();
+        tr.name = crate::server::handlers::tn("a");
+        for (p, e) in [(0, ErrorCode::NONE), (1, ErrorCode::NOT_LEADER_OR_FOLLOWER)] {
+            let mut pr = WritableTxnMarkerPartitionResult::default();
+            pr.partition_index = p;
+            pr.error_code = e.code();
+            tr.partitions.push(pr);
+        }
+        mr.topics.push(tr);
+        resp.markers.push(mr);
+        let frame = crate::server::handlers::write_txn_markers::encode_v0(5, &resp);
+        // size i32 + correlation id i32, then the body.
+        assert_eq!(&frame[8..], &b[..]);
     }
 
     #[test]
@@ -253,17 +216,15 @@ mod tests {
             partitions: Default::default(),
         };
         let f = encode_request(7, "c", &job, &[("a".into(), 0), ("b".into(), 4)]);
-        // size 4, api key 2, version 2, correlation 4, client id 2 + 1.
-        let got = decode_request(&f[4 + 2 + 2 + 4 + 3..]).unwrap();
-        let want = Marker {
-            producer_id: 9,
-            producer_epoch: 2,
-            commit: false,
-            topics: vec![("a".into(), vec![0]), ("b".into(), vec![4])],
-            coordinator_epoch: 3,
-        };
-        assert_eq!(got, vec![want]);
-        assert_eq!(decode_request(&f[4 + 2 + 2 + 4 + 3..f.len() - 1]), None);
-        assert_eq!(decode_request(&i32::MAX.to_be_bytes()), None);
+        // size 4, api key 2, version 2, correlation 4, client id 2 + 1: then what the
+        // server's own decoder (handlers::write_txn_markers::decode_v0) reads.
+        let body = Bytes::copy_from_slice(&f[4 + 2 + 2 + 4 + 3..]);
+        let got = crate::server::handlers::write_txn_markers::decode_v0(&mut body.clone()).unwrap();
+        assert_eq!(got.markers.len(), 1);
+        let m = &got.markers[0];
+        assert_eq!((m.producer_id.0, m.producer_epoch, m.transaction_result, m.coordinator_epoch), (9, 2, false, 3));
+        let topics: Vec<(String, Vec<i32>)> = m.topics.iter().map(|t| (t.name.0.to_string(), t.partition_indexes.clone())).collect();
+        assert_eq!(topics, vec![("a".to_string(), vec![0]), ("b".to_string(), vec![4])]);
+        assert!(crate::server::handlers::write_txn_markers::decode_v0(&mut body.slice(..body.len() - 1)).is_none());
     }
 }
