@@ -16,10 +16,10 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 usage() {
-  echo "USAGE: $0 [--brokers N] [--replication-factor R] [--records-100 N] [--records-1k N] [--tool-records-100 N] [--tool-records-1k N]" >&2
+  echo "USAGE: $0 [--brokers N] [--replication-factor R] [--records-100 N] [--records-1k N] [--tool-records-100 N] [--tool-records-1k N] [--transactions PER_TXN]" >&2
   exit 1
 }
-BROKERS=1; RF=1; REC100=1000000; REC1K=300000; TOOL100=2000000; TOOL1K=500000
+BROKERS=1; RF=1; REC100=1000000; REC1K=300000; TOOL100=2000000; TOOL1K=500000; TXN=0
 while [ $# -gt 0 ]; do
   [ $# -ge 2 ] || usage
   case "$1" in
@@ -29,10 +29,12 @@ while [ $# -gt 0 ]; do
     --records-1k) REC1K="$2" ;;
     --tool-records-100) TOOL100="$2" ;;
     --tool-records-1k) TOOL1K="$2" ;;
+    --transactions) TXN="$2" ;;
     *) usage ;;
   esac
   shift 2
 done
+[[ "$TXN" =~ ^[0-9]+$ ]] || { echo "$(basename "$0"): '$TXN' is not a number" >&2; exit 1; }
 for v in "$BROKERS" "$RF" "$REC100" "$REC1K" "$TOOL100" "$TOOL1K"; do
   [[ "$v" =~ ^[1-9][0-9]*$ ]] || { echo "$(basename "$0"): '$v' is not a positive integer" >&2; exit 1; }
 done
@@ -93,6 +95,8 @@ for i in $(seq 0 $((BROKERS - 1))); do
     echo "num.partitions=1"
     echo "offsets.topic.replication.factor=$(( BROKERS < 3 ? BROKERS : 3 ))"
     echo "group.initial.rebalance.delay.ms=0"
+    echo "transaction.state.log.replication.factor=$(( BROKERS < 3 ? BROKERS : 3 ))"
+    echo "transaction.state.log.min.isr=$(( BROKERS < 2 ? BROKERS : 2 ))"
   } >"$d/server.properties"
   "$BIN_DIR/kafka-server" "$d/server.properties" >"$d/kafkaServer.out" 2>&1 &
   PIDS+=($!)
@@ -108,7 +112,28 @@ create_topic() {
 }
 
 # --- Cells --------------------------------------------------------------------------------
+# --transactions N: acks=all, 6 partitions, the same records plain and in transactions of N
+# records, each consumed read_uncommitted (plain) and read_committed (transactional).
+if [ "$TXN" -gt 0 ]; then
+  for size in 100 1024; do
+    if [ "$size" = 100 ]; then n=$REC100; else n=$REC1K; fi
+    cell="$size|6|-1"
+    t="bench-${size}b-p6-plain-rf$RF"
+    create_topic "$t" 6
+    r=$(python3 "$PY" produce "$BOOTSTRAP" "$t" "$n" "$size" -1)
+    echo "produce ${size}B p6 acks=-1 plain: $r"; echo "P|$cell|librdkafka|$r" >>"$RESULTS"
+    r=$(python3 "$PY" consume "$BOOTSTRAP" "$t" 6 "$n" read_uncommitted)
+    echo "consume ${size}B p6 read_uncommitted: $r"; echo "C|$cell|librdkafka|$r" >>"$RESULTS"
+    t="bench-${size}b-p6-txn-rf$RF"
+    create_topic "$t" 6
+    r=$(python3 "$PY" produce "$BOOTSTRAP" "$t" "$n" "$size" -1 "$TXN")
+    echo "produce ${size}B p6 acks=-1 transactions of $TXN: $r"; echo "P|$cell|librdkafka-txn-$TXN|$r" >>"$RESULTS"
+    r=$(python3 "$PY" consume "$BOOTSTRAP" "$t" 6 "$n" read_committed)
+    echo "consume ${size}B p6 read_committed: $r"; echo "C|$cell|librdkafka-txn-$TXN|$r" >>"$RESULTS"
+  done
+fi
 for size in 100 1024; do
+  [ "$TXN" -eq 0 ] || break
   if [ "$size" = 100 ]; then n=$REC100; tn=$TOOL100; else n=$REC1K; tn=$TOOL1K; fi
   for parts in 1 6; do
     for acks in 1 -1; do

@@ -6,9 +6,13 @@ confluent-kafka; 127.0.0.1 only). Each mode prints one `key=value` line.
       records, seconds, records/s, MB/s (2^20 bytes, as Kafka's perf tools), latency
       p50/p99/p99.9/max in ms: from produce() to the delivery report (librdkafka's
       msg.latency(), the same span Kafka's ProducerPerformance measures), errors
-  kafka_bench.py consume BOOTSTRAP TOPIC PARTITIONS RECORDS
+  kafka_bench.py produce BOOTSTRAP TOPIC RECORDS SIZE ACKS PER_TXN
+      the same with a transactional producer (acks all, idempotent): one transaction per
+      PER_TXN records, each committed before the next begins; txns=N is added
+  kafka_bench.py consume BOOTSTRAP TOPIC PARTITIONS RECORDS [ISOLATION]
       records, seconds and records/s, MB/s of values from the first batch received to the
-      last; startup (assign to first batch) apart
+      last; startup (assign to first batch) apart; ISOLATION read_committed or
+      read_uncommitted (librdkafka's default, read_committed, when absent)
   kafka_bench.py tcp SECONDS
       loopback TCP bandwidth: one connection, 1 MiB sends, a reader thread that discards
   kafka_bench.py dd LINE
@@ -35,10 +39,10 @@ def pct(sorted_vals, q):
     return sorted_vals[min(len(sorted_vals) - 1, int(len(sorted_vals) * q))]
 
 
-def produce(bootstrap, topic, records, size, acks):
+def produce(bootstrap, topic, records, size, acks, per_txn=0):
     from confluent_kafka import Producer
 
-    p = Producer({
+    conf = {
         "bootstrap.servers": bootstrap,
         "acks": acks,
         "linger.ms": 5,
@@ -47,7 +51,13 @@ def produce(bootstrap, topic, records, size, acks):
         # latency is mostly time in this queue, so bound it as Kafka's perf test does.
         "queue.buffering.max.messages": 1000000,
         "queue.buffering.max.kbytes": 32768,
-    })
+    }
+    if per_txn > 0:
+        conf["transactional.id"] = "bench-txn-%s" % topic
+    p = Producer(conf)
+    if per_txn > 0:
+        p.init_transactions(60)
+    txns = 0
     payload = bytes(65 + (i % 26) for i in range(size))
     lat = []
     errors = [0]
@@ -60,6 +70,11 @@ def produce(bootstrap, topic, records, size, acks):
 
     start = time.perf_counter()
     for i in range(records):
+        if per_txn > 0 and i % per_txn == 0:
+            if i > 0:
+                p.commit_transaction(120)
+                txns += 1
+            p.begin_transaction()
         while True:
             try:
                 p.produce(topic, payload, callback=report)
@@ -68,18 +83,23 @@ def produce(bootstrap, topic, records, size, acks):
                 p.poll(0.01)
         if i % 1000 == 0:
             p.poll(0)
+    if per_txn > 0 and records > 0:
+        p.commit_transaction(120)
+        txns += 1
     left = p.flush(120)
     secs = time.perf_counter() - start
     lat.sort()
     ms = [1000 * pct(lat, q) for q in (0.5, 0.99, 0.999)] + [1000 * (lat[-1] if lat else 0)]
-    print("records=%d secs=%.3f rec/s=%.0f MB/s=%.2f p50=%.2fms p99=%.2fms p99.9=%.2fms max=%.2fms errors=%d unsent=%d" % (
-        records, secs, len(lat) / secs, len(lat) * size / secs / MB, ms[0], ms[1], ms[2], ms[3], errors[0], left))
+    print("records=%d secs=%.3f rec/s=%.0f MB/s=%.2f p50=%.2fms p99=%.2fms p99.9=%.2fms max=%.2fms errors=%d unsent=%d%s" % (
+        records, secs, len(lat) / secs, len(lat) * size / secs / MB, ms[0], ms[1], ms[2], ms[3], errors[0], left,
+        " txns=%d" % txns if per_txn > 0 else ""))
 
 
-def consume(bootstrap, topic, partitions, records):
+def consume(bootstrap, topic, partitions, records, isolation="read_committed"):
     from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
     c = Consumer({
+        "isolation.level": isolation,
         "bootstrap.servers": bootstrap,
         "group.id": "bench-unused",
         "enable.auto.commit": False,
@@ -208,7 +228,7 @@ def table(path):
                 if key not in rows:
                     rows[key] = {}
                     order.append(key)
-                if parts[4] == "librdkafka":
+                if parts[4].startswith("librdkafka"):
                     d = kv(parts[5])
                     d = {"rec/s": d.get("rec/s"), "MB/s": d.get("MB/s"), "p50": d.get("p50"), "p99": d.get("p99")}
                 else:
@@ -255,10 +275,10 @@ def main(argv):
         sys.exit(__doc__)
     mode, args = argv[1], argv[2:]
     try:
-        if mode == "produce" and len(args) == 5:
-            produce(args[0], args[1], int(args[2]), int(args[3]), args[4])
-        elif mode == "consume" and len(args) == 4:
-            consume(args[0], args[1], int(args[2]), int(args[3]))
+        if mode == "produce" and len(args) in (5, 6):
+            produce(args[0], args[1], int(args[2]), int(args[3]), args[4], int(args[5]) if len(args) == 6 else 0)
+        elif mode == "consume" and len(args) in (4, 5):
+            consume(args[0], args[1], int(args[2]), int(args[3]), *args[4:])
         elif mode == "tcp" and len(args) == 1:
             tcp(float(args[0]))
         elif mode == "dd" and len(args) == 1:
