@@ -483,6 +483,7 @@ def test_partition_leader_kill9_mid_transaction_checker(fresh_cluster):
     outcome = {}  # transaction number -> "committed" | "aborted" | "unfinished"
     events = []
     victim = None
+    killed_at, moved = [None], [False]
 
     def finish(i, commit):
         """Commits or aborts transaction i; errors as confluent-kafka documents."""
@@ -535,7 +536,15 @@ def test_partition_leader_kill9_mid_transaction_checker(fresh_cluster):
             # On the leaders before the end of the transaction, the aborted ones too (an abort
             # purges what is still queued in the client, which would test nothing).
             p.flush(60)
+        t0 = time.time()
         outcome[i] = finish(i, plan_commit(i))
+        if i == kill_at:
+            killed_at[0] = t0
+            events.append("txn %d %s %.1fs after the kill" % (i, outcome[i], time.time() - t0))
+        if killed_at[0] and not moved[0] and victim.id not in _partition_leaders(admin, t, parts).values():
+            moved[0] = True
+            events.append("leaders moved off broker %d by txn %d, %.1fs after the kill" % (
+                victim.id, i, time.time() - killed_at[0]))
 
     start = time.time()
     for i in range(before_restart):
