@@ -16,7 +16,7 @@ import time
 import uuid
 
 import pytest
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from lib import kraw
@@ -381,3 +381,207 @@ def test_three_brokers_markers_and_coordinator_failover(fresh_cluster):
     err, pid, epoch = retry(lambda: init_pid(conn, tid), ok=lambda v: v[0] != CONCURRENT_TRANSACTIONS)
     conn.close()
     assert err == 0 and epoch >= 2, (err, pid, epoch)
+
+
+def _partition_leaders(admin, t, partitions, timeout=30):
+    """{partition: leader id} once every partition has a leader (bounded)."""
+    deadline = time.time() + timeout
+    leaders = {}
+    while time.time() < deadline:
+        md = admin.list_topics(t, timeout=10).topics.get(t)
+        if md is not None and md.error is None:
+            leaders = {p: md.partitions[p].leader for p in md.partitions}
+            if len(leaders) == partitions and all(v >= 0 for v in leaders.values()):
+                return leaders
+        time.sleep(0.2)
+    raise AssertionError("no leaders for %s in %ss: %r" % (t, timeout, leaders))
+
+
+def _read_to_end(bootstrap, t, partitions, isolation, timeout=60):
+    """Every record of t's partitions from offset 0, polling until each partition reported its
+    end (the LSO for read_committed, the high watermark otherwise) with nothing after it."""
+    c = Consumer({
+        "bootstrap.servers": bootstrap,
+        "group.id": name("checker"),
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+        "enable.partition.eof": True,
+        "isolation.level": isolation,
+    })
+    c.assign([TopicPartition(t, p, 0) for p in range(partitions)])
+    out = []
+    at_end = set()
+    deadline = time.time() + timeout
+    try:
+        while time.time() < deadline:
+            m = c.poll(0.5)
+            if m is None:
+                continue
+            if m.error() is not None:
+                if m.error().code() == KafkaError._PARTITION_EOF:
+                    at_end.add(m.partition())
+                    if len(at_end) == partitions:
+                        break
+                continue
+            at_end.discard(m.partition())
+            out.append(m.value())
+        else:
+            raise AssertionError("%s reader not at the end of %s in %ss (at end: %s, %d records)"
+                                 % (isolation, t, timeout, sorted(at_end), len(out)))
+        ends = {p: c.get_watermark_offsets(TopicPartition(t, p), timeout=10) for p in range(partitions)}
+    finally:
+        c.close()
+    return out, ends
+
+
+def test_partition_leader_kill9_mid_transaction_checker(fresh_cluster):
+    """A checker over a partition leader's kill -9 in the middle of a transaction: 3 brokers,
+    3 partitions RF 3 min.insync.replicas=2; a transactional producer runs transactions by a
+    fixed plan (every 4th aborted); after transaction 10 has produced (and flushed) its records
+    and before its commit, the leader of one partition that is not the transaction
+    coordinator is killed with kill -9; the commit's error, if any, is handled as
+    confluent-kafka documents (retriable: retry; txn_requires_abort: abort; fatal: a new
+    producer with the same transactional.id, the open transaction unfinished); the remaining
+    transactions run on the survivors, the killed broker restarts, a few more transactions
+    run. A read_committed reader then sees exactly the committed transactions' records, once
+    each, and nothing of the aborted or unfinished ones."""
+    c = fresh_cluster(
+        3,
+        transaction_state_log_replication_factor=3,
+        transaction_state_log_min_isr=2,
+        transaction_state_log_num_partitions=3,
+        offsets_topic_replication_factor=3,
+        replica_lag_time_max_ms=3000,
+        zookeeper_session_timeout_ms=6000,
+    )
+    b = c.bootstrap
+    t = name("txn-chk")
+    parts = 3
+    per_txn = 6
+    kill_at = 10
+    before_restart = 30
+    after_restart = 6
+    admin = AdminClient({"bootstrap.servers": b})
+    admin.create_topics([NewTopic(t, parts, 3, config={"min.insync.replicas": "2"})],
+                        operation_timeout=10)[t].result(15)
+    leaders = _partition_leaders(admin, t, parts)
+
+    tid = name("txn-checker")
+    p = txn_producer(b, tid, **{"transaction.timeout.ms": 60000})
+    p.init_transactions(60)
+    conn = kraw.Conn(c.brokers[0].port)
+    err, coordinator = retry(lambda: find_txn_coordinator(conn, tid))
+    conn.close()
+    assert err == 0, err
+
+    def plan_commit(i):
+        return i % 4 != 3
+
+    def value(i, j):
+        return b"t%03d-%03d" % (i, j)
+
+    outcome = {}  # transaction number -> "committed" | "aborted" | "unfinished"
+    events = []
+    victim = None
+    killed_at, moved = [None], [False]
+
+    def finish(i, commit):
+        """Commits or aborts transaction i; errors as confluent-kafka documents."""
+        nonlocal p
+        deadline = time.time() + 90
+        while True:
+            try:
+                if commit:
+                    p.commit_transaction(60)
+                    return "committed"
+                p.abort_transaction(60)
+                return "aborted"
+            except KafkaException as e:
+                kerr = e.args[0]
+                events.append("txn %d %s: %s (retriable=%s abortable=%s fatal=%s)" % (
+                    i, "commit" if commit else "abort", kerr, kerr.retriable(),
+                    kerr.txn_requires_abort(), kerr.fatal()))
+                if time.time() > deadline:
+                    raise
+                if kerr.fatal():
+                    # A new producer with the same transactional.id: its init fences the
+                    # old one and completes the open transaction (aborted).
+                    p = txn_producer(c.bootstrap, tid, **{"transaction.timeout.ms": 60000})
+                    p.init_transactions(60)
+                    return "unfinished"
+                if kerr.txn_requires_abort():
+                    commit = False
+                    continue
+                if kerr.retriable():
+                    time.sleep(0.2)
+                    continue
+                raise
+
+    def run(i):
+        nonlocal victim
+        p.begin_transaction()
+        for j in range(per_txn):
+            p.produce(t, value(i, j), partition=j % parts)
+        if i == kill_at:
+            # The records are on the leaders (acks=all) before the leader dies.
+            assert p.flush(30) == 0
+            leaders_now = _partition_leaders(admin, t, parts)
+            candidates = sorted({l for l in leaders_now.values() if l != coordinator})
+            assert candidates, "every partition led by the coordinator %d: %r" % (coordinator, leaders_now)
+            victim = next(x for x in c.brokers if x.id == candidates[0])
+            events.append("kill -9 broker %d (leads %s; coordinator %d)" % (
+                victim.id, sorted(q for q, l in leaders_now.items() if l == victim.id), coordinator))
+            victim.kill9()
+        else:
+            # On the leaders before the end of the transaction, the aborted ones too (an abort
+            # purges what is still queued in the client, which would test nothing).
+            p.flush(60)
+        t0 = time.time()
+        outcome[i] = finish(i, plan_commit(i))
+        if i == kill_at:
+            killed_at[0] = t0
+            events.append("txn %d %s %.1fs after the kill" % (i, outcome[i], time.time() - t0))
+        if killed_at[0] and not moved[0] and victim.id not in _partition_leaders(admin, t, parts).values():
+            moved[0] = True
+            events.append("leaders moved off broker %d by txn %d, %.1fs after the kill" % (
+                victim.id, i, time.time() - killed_at[0]))
+
+    start = time.time()
+    for i in range(before_restart):
+        run(i)
+    assert victim is not None
+    victim.start(timeout=60)
+    events.append("broker %d restarted" % victim.id)
+    for i in range(before_restart, before_restart + after_restart):
+        run(i)
+    p.flush(30)
+    elapsed = time.time() - start
+
+    committed = [i for i, o in outcome.items() if o == "committed"]
+    aborted = [i for i, o in outcome.items() if o == "aborted"]
+    unfinished = [i for i, o in outcome.items() if o == "unfinished"]
+    expected = {value(i, j) for i in committed for j in range(per_txn)}
+    forbidden = {value(i, j) for i in aborted + unfinished for j in range(per_txn)}
+
+    seen, ends = _read_to_end(c.bootstrap, t, parts, "read_committed")
+    counts = {}
+    for v in seen:
+        counts[v] = counts.get(v, 0) + 1
+    duplicates = sorted(v for v, n in counts.items() if n > 1)
+    missing = sorted(expected - set(counts))
+    unexpected = sorted(set(counts) - expected)
+    seen_all, _ = _read_to_end(c.bootstrap, t, parts, "read_uncommitted")
+    print("txn checker events: %s" % "; ".join(events))
+    print("txn checker: committed=%d aborted=%d unfinished=%d records_expected=%d seen=%d "
+          "duplicates=%d missing=%d unexpected=%d (read_uncommitted seen=%d, ends=%r, %.1fs)" % (
+              len(committed), len(aborted), len(unfinished), len(expected), len(seen),
+              len(duplicates), len(missing), len(unexpected), len(seen_all), ends, elapsed))
+    detail = "duplicates=%r missing=%r unexpected=%r (of aborted/unfinished: %r) events=%r" % (
+        duplicates[:20], missing[:20], unexpected[:20], sorted(set(unexpected) & forbidden)[:20], events)
+    assert not duplicates and not missing and not unexpected, detail
+    assert len(seen) == len(expected)
+    # read_uncommitted may see more (the aborted records), never less.
+    assert expected <= set(seen_all), sorted(expected - set(seen_all))[:20]
+    # The aborted records did reach the log (flushed before the abort marker).
+    assert len(set(seen_all) & forbidden) > 0, "no aborted record in the log"
+
