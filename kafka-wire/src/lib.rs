@@ -6,6 +6,9 @@
 //!   into whole batches.
 //! - [`compression`]: Kafka's codecs as the Java client frames them (gzip, xerial snappy,
 //!   LZ4 frames with independent blocks, zstd), with decompression bounded in size.
+//! - [`read`]: a checked big-endian reader for the fixed-width formats the codec crate
+//!   does not cover.
+//! - [`txn_log`]: the records of `__transaction_state` (Kafka 2.5's TransactionLog).
 //! - [`conn`]: one outgoing connection to a broker: size-prefixed frames, one request in
 //!   flight, every call bounded by a timeout, response frames bounded in size.
 //!
@@ -14,5 +17,7 @@
 pub mod batch;
 pub mod compression;
 pub mod conn;
+pub mod read;
+pub mod txn_log;
 
 pub use conn::{Conn, WireError};

@@ -18,6 +18,8 @@
 //! We write key v1 + offset value v3 and key v2 + group value v3, as Kafka 2.5 does; we read
 //! every version. A null value is a tombstone (offset or group deleted). Pure: no I/O.
 
+use kafka_wire::read::Reader;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Key {
     Offset { group: String, topic: String, partition: i32 },
@@ -119,54 +121,8 @@ pub fn encode_group(g: &GroupValue) -> Vec<u8> {
     out
 }
 
-struct Reader<'a> {
-    b: &'a [u8],
-    pos: usize,
-}
-
-impl Reader<'_> {
-    fn take(&mut self, n: usize) -> Option<&[u8]> {
-        if self.b.len() - self.pos < n {
-            return None;
-        }
-        let s = &self.b[self.pos..self.pos + n];
-        self.pos += n;
-        Some(s)
-    }
-    fn i16(&mut self) -> Option<i16> {
-        self.take(2).map(|s| i16::from_be_bytes([s[0], s[1]]))
-    }
-    fn i32(&mut self) -> Option<i32> {
-        self.take(4).map(|s| i32::from_be_bytes([s[0], s[1], s[2], s[3]]))
-    }
-    fn i64(&mut self) -> Option<i64> {
-        let s = self.take(8)?;
-        let mut a = [0u8; 8];
-        a.copy_from_slice(s);
-        Some(i64::from_be_bytes(a))
-    }
-    fn nstr(&mut self) -> Option<Option<String>> {
-        let n = self.i16()?;
-        if n < 0 {
-            return Some(None);
-        }
-        let s = self.take(n as usize)?;
-        Some(Some(String::from_utf8(s.to_vec()).ok()?))
-    }
-    fn str(&mut self) -> Option<String> {
-        self.nstr()?
-    }
-    fn bytes(&mut self) -> Option<Vec<u8>> {
-        let n = self.i32()?;
-        if n < 0 {
-            return Some(Vec::new());
-        }
-        Some(self.take(n as usize)?.to_vec())
-    }
-}
-
 pub fn decode_key(b: &[u8]) -> Option<Key> {
-    let mut r = Reader { b, pos: 0 };
+    let mut r = Reader::new(b);
     match r.i16()? {
         0 | 1 => Some(Key::Offset { group: r.str()?, topic: r.str()?, partition: r.i32()? }),
         2 => Some(Key::Group { group: r.str()? }),
@@ -175,7 +131,7 @@ pub fn decode_key(b: &[u8]) -> Option<Key> {
 }
 
 pub fn decode_offset(b: &[u8]) -> Option<OffsetValue> {
-    let mut r = Reader { b, pos: 0 };
+    let mut r = Reader::new(b);
     let version = r.i16()?;
     let offset = r.i64()?;
     let leader_epoch = if version >= 3 { r.i32()? } else { -1 };
@@ -189,7 +145,7 @@ pub fn decode_offset(b: &[u8]) -> Option<OffsetValue> {
 }
 
 pub fn decode_group(b: &[u8]) -> Option<GroupValue> {
-    let mut r = Reader { b, pos: 0 };
+    let mut r = Reader::new(b);
     let version = r.i16()?;
     if !(0..=3).contains(&version) {
         return None;
@@ -199,9 +155,9 @@ pub fn decode_group(b: &[u8]) -> Option<GroupValue> {
     let protocol = r.nstr()?;
     let leader = r.nstr()?;
     let state_timestamp = if version >= 2 { r.i64()? } else { -1 };
-    let n = r.i32()?;
     let mut members = Vec::new();
-    for _ in 0..n.max(0) {
+    // A member is at least three string lengths, a timeout and two byte lengths: 18 bytes.
+    for _ in 0..r.ncount(18)?.unwrap_or(0) {
         let member_id = r.str()?;
         let instance_id = if version >= 3 { r.nstr()? } else { None };
         let client_id = r.str()?;
@@ -211,8 +167,8 @@ pub fn decode_group(b: &[u8]) -> Option<GroupValue> {
             Some(s) => (s, s),
             None => (r.i32()?, r.i32()?),
         };
-        let subscription = r.bytes()?;
-        let assignment = r.bytes()?;
+        let subscription = r.nbytes()?.unwrap_or_default().to_vec();
+        let assignment = r.nbytes()?.unwrap_or_default().to_vec();
         members.push(MemberValue { member_id, instance_id, client_id, client_host, rebalance_timeout, session_timeout, subscription, assignment });
     }
     Some(GroupValue { protocol_type, generation, protocol, leader, state_timestamp, members })
@@ -236,11 +192,10 @@ pub fn partition_for(group: &str, partitions: i32) -> i32 {
 /// The topics of a consumer-protocol subscription (ConsumerProtocolSubscription: version
 /// i16, topics [string], ...); None if it is not one.
 pub fn subscription_topics(b: &[u8]) -> Option<Vec<String>> {
-    let mut r = Reader { b, pos: 0 };
+    let mut r = Reader::new(b);
     let _version = r.i16()?;
-    let n = r.i32()?;
     let mut out = Vec::new();
-    for _ in 0..n.max(0) {
+    for _ in 0..r.ncount(2)?.unwrap_or(0) {
         out.push(r.str()?);
     }
     Some(out)

@@ -15,6 +15,8 @@ use std::collections::BTreeMap;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use kafka_wire::read::Reader;
+
 use super::core::MarkerJob;
 use crate::error_code::ErrorCode;
 
@@ -27,77 +29,37 @@ fn put_str(b: &mut BytesMut, s: &str) {
     b.put_slice(s);
 }
 
-/// The whole request frame (with its size) for some partitions of one job.
-pub fn encode_request(correlation_id: i32, client_id: &str, job: &MarkerJob, parts: &[(String, i32)]) -> Bytes {
-    let mut topics: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
-    for (t, p) in parts {
-        topics.entry(t.as_str()).or_default().push(*p);
-    }
+/// The whole request frame (with its size): one marker per (job, its partitions on the
+/// destination broker).
+pub fn encode_request(correlation_id: i32, client_id: &str, markers: &[(&MarkerJob, &[(String, i32)])]) -> Bytes {
     let mut b = BytesMut::new();
     b.put_i32(0);
     b.put_i16(API_KEY);
     b.put_i16(VERSION);
     b.put_i32(correlation_id);
     put_str(&mut b, client_id);
-    b.put_i32(1);
-    b.put_i64(job.producer_id);
-    b.put_i16(job.producer_epoch);
-    b.put_i8(job.commit as i8);
-    b.put_i32(topics.len() as i32);
-    for (t, ps) in topics {
-        put_str(&mut b, t);
-        b.put_i32(ps.len() as i32);
-        for p in ps {
-            b.put_i32(p);
+    b.put_i32(markers.len() as i32);
+    for (job, parts) in markers {
+        let mut topics: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+        for (t, p) in parts.iter() {
+            topics.entry(t.as_str()).or_default().push(*p);
         }
+        b.put_i64(job.producer_id);
+        b.put_i16(job.producer_epoch);
+        b.put_i8(job.commit as i8);
+        b.put_i32(topics.len() as i32);
+        for (t, ps) in topics {
+            put_str(&mut b, t);
+            b.put_i32(ps.len() as i32);
+            for p in ps {
+                b.put_i32(p);
+            }
+        }
+        b.put_i32(job.coordinator_epoch);
     }
-    b.put_i32(job.coordinator_epoch);
     let len = (b.len() - 4) as i32;
     b[0..4].copy_from_slice(&len.to_be_bytes());
     b.freeze()
-}
-
-struct Reader<'a> {
-    b: &'a [u8],
-    pos: usize,
-}
-
-impl Reader<'_> {
-    fn take(&mut self, n: usize) -> Option<&[u8]> {
-        if self.b.len() - self.pos < n {
-            return None;
-        }
-        let s = &self.b[self.pos..self.pos + n];
-        self.pos += n;
-        Some(s)
-    }
-    fn i16(&mut self) -> Option<i16> {
-        self.take(2).map(|s| i16::from_be_bytes([s[0], s[1]]))
-    }
-    fn i32(&mut self) -> Option<i32> {
-        self.take(4).map(|s| i32::from_be_bytes([s[0], s[1], s[2], s[3]]))
-    }
-    fn i64(&mut self) -> Option<i64> {
-        let s = self.take(8)?;
-        let mut a = [0u8; 8];
-        a.copy_from_slice(s);
-        Some(i64::from_be_bytes(a))
-    }
-    fn str(&mut self) -> Option<String> {
-        let n = self.i16()?;
-        if n < 0 {
-            return None;
-        }
-        String::from_utf8(self.take(n as usize)?.to_vec()).ok()
-    }
-    /// An array count, no larger than what the remaining bytes could hold at `min` each.
-    fn count(&mut self, min: usize) -> Option<usize> {
-        let n = self.i32()?;
-        if n < 0 || (n as usize).saturating_mul(min) > self.b.len() - self.pos {
-            return None;
-        }
-        Some(n as usize)
-    }
 }
 
 /// A response body (after the correlation id): (producer id, topic, partition, error) for
@@ -112,7 +74,7 @@ pub fn decode_response(body: &[u8]) -> Option<Vec<(i64, String, i32, ErrorCode)>
 }
 
 fn decode_response_exact(body: &[u8]) -> Option<Vec<(i64, String, i32, ErrorCode)>> {
-    let mut r = Reader { b: body, pos: 0 };
+    let mut r = Reader::new(body);
     let mut out = Vec::new();
     for _ in 0..r.count(12)? {
         let pid = r.i64()?;
@@ -125,7 +87,7 @@ fn decode_response_exact(body: &[u8]) -> Option<Vec<(i64, String, i32, ErrorCode
             }
         }
     }
-    (r.pos == body.len()).then_some(out)
+    (r.remaining() == 0).then_some(out)
 }
 
 /// One marker of a request (for the WriteTxnMarkers handler).
@@ -144,7 +106,7 @@ mod tests {
             commit: true,
             partitions: Default::default(),
         };
-        let f = encode_request(7, "c", &job, &[("a".into(), 0), ("a".into(), 1)]);
+        let f = encode_request(7, "c", &[(&job, &[("a".into(), 0), ("a".into(), 1)][..])]);
         let mut want: Vec<u8> = Vec::new();
         want.extend_from_slice(&27i16.to_be_bytes());
         want.extend_from_slice(&0i16.to_be_bytes());
@@ -215,12 +177,15 @@ mod tests {
             commit: false,
             partitions: Default::default(),
         };
-        let f = encode_request(7, "c", &job, &[("a".into(), 0), ("b".into(), 4)]);
+        let other = MarkerJob { producer_id: 10, commit: true, ..job.clone() };
+        let f = encode_request(7, "c", &[(&job, &[("a".into(), 0), ("b".into(), 4)][..]), (&other, &[("a".into(), 1)][..])]);
         // size 4, api key 2, version 2, correlation 4, client id 2 + 1: then what the
         // server's own decoder (handlers::write_txn_markers::decode_v0) reads.
         let body = Bytes::copy_from_slice(&f[4 + 2 + 2 + 4 + 3..]);
         let got = crate::server::handlers::write_txn_markers::decode_v0(&mut body.clone()).unwrap();
-        assert_eq!(got.markers.len(), 1);
+        assert_eq!(got.markers.len(), 2);
+        let m2 = &got.markers[1];
+        assert_eq!((m2.producer_id.0, m2.transaction_result), (10, true));
         let m = &got.markers[0];
         assert_eq!((m.producer_id.0, m.producer_epoch, m.transaction_result, m.coordinator_epoch), (9, 2, false, 3));
         let topics: Vec<(String, Vec<i32>)> = m.topics.iter().map(|t| (t.name.0.to_string(), t.partition_indexes.clone())).collect();

@@ -1,73 +1,23 @@
 //! `kafka-dump-log --transaction-log-decoder`: a `__transaction_state` record as Kafka 2.5's
-//! TransactionLog.formatRecordKeyAndValue prints it. The record format (key: version i16 0,
-//! transactional id string; value: version i16 0, producer id i64, epoch i16, timeout i32,
-//! state i8, partitions nullable [topic string, [i32]], last update i64, start i64) is
-//! documented where the broker writes it, broker/src/txn/records.rs.
+//! TransactionLog.formatRecordKeyAndValue prints it. The record format is
+//! `kafka_wire::txn_log`'s, the one the broker writes.
 
-const STATES: [&str; 8] = ["Empty", "Ongoing", "PrepareCommit", "PrepareAbort", "CompleteCommit", "CompleteAbort", "Dead", "PrepareEpochFence"];
-
-struct Reader<'a> {
-    b: &'a [u8],
-    pos: usize,
-}
-
-impl Reader<'_> {
-    fn take(&mut self, n: usize) -> Option<&[u8]> {
-        if self.b.len() - self.pos < n {
-            return None;
-        }
-        self.pos += n;
-        Some(&self.b[self.pos - n..self.pos])
-    }
-    fn int(&mut self, n: usize) -> Option<i64> {
-        let s = self.take(n)?;
-        let mut v: i64 = if s.first().is_some_and(|b| b & 0x80 != 0) { -1 } else { 0 };
-        for b in s {
-            v = (v << 8) | *b as i64;
-        }
-        Some(v)
-    }
-    fn str(&mut self) -> Option<String> {
-        let n = self.int(2)?;
-        if n < 0 {
-            return None;
-        }
-        Some(String::from_utf8_lossy(self.take(n as usize)?).into_owned())
-    }
-}
+use kafka_wire::txn_log::{decode_key, decode_value, STATE_NAMES};
 
 /// (key text, payload text), or None when the record is not a version-0 transaction record.
 pub fn format(key: &[u8], value: Option<&[u8]>) -> Option<(String, String)> {
-    let mut k = Reader { b: key, pos: 0 };
-    if k.int(2)? != 0 {
-        return None;
-    }
-    let key_text = format!("transaction_metadata::transactionalId={}", k.str()?);
+    let key_text = format!("transaction_metadata::transactionalId={}", decode_key(key)?);
     let Some(value) = value else { return Some((key_text, "<DELETE>".to_string())) };
-    let mut r = Reader { b: value, pos: 0 };
-    if r.int(2)? != 0 {
-        return None;
-    }
-    let pid = r.int(8)?;
-    let epoch = r.int(2)?;
-    let timeout = r.int(4)?;
-    let state = STATES.get(r.int(1)? as usize)?;
-    let mut parts = Vec::new();
-    let topics = r.int(4)?;
-    for _ in 0..topics.max(0) {
-        let t = r.str()?;
-        let n = r.int(4)?;
-        if n > (value.len() / 4) as i64 {
-            return None;
-        }
-        for _ in 0..n.max(0) {
-            parts.push(format!("{t}-{}", r.int(4)?));
-        }
-    }
-    let last_update = r.int(8)?;
+    let v = decode_value(value)?;
+    let state = STATE_NAMES.get(usize::try_from(v.state).ok()?)?;
+    let parts: Vec<String> = v.partitions.iter().map(|(t, p)| format!("{t}-{p}")).collect();
     let payload = format!(
-        "producerId:{pid},producerEpoch:{epoch},state={state},partitions=[{}],txnLastUpdateTimestamp={last_update},txnTimeoutMs={timeout}",
-        parts.join(",")
+        "producerId:{},producerEpoch:{},state={state},partitions=[{}],txnLastUpdateTimestamp={},txnTimeoutMs={}",
+        v.producer_id,
+        v.producer_epoch,
+        parts.join(","),
+        v.last_update_ms,
+        v.timeout_ms
     );
     Some((key_text, payload))
 }
