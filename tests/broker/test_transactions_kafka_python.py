@@ -13,21 +13,6 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.structs import OffsetAndMetadata
 
-TXN_CONFIG = dict(
-    transaction_state_log_replication_factor=1,
-    transaction_state_log_min_isr=1,
-    transaction_state_log_num_partitions=3,
-)
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    from lib.kafka import Cluster
-
-    c = Cluster(1, **TXN_CONFIG)
-    yield c
-    c.close()
-
 
 def name(prefix):
     return "%s-%s" % (prefix, uuid.uuid4().hex[:8])
@@ -71,8 +56,8 @@ def read(bootstrap, topic, partitions, isolation, expect, timeout=30):
     return sorted(got)
 
 
-def test_kafka_python_commit_abort_and_isolation_levels(cluster):
-    b = cluster.bootstrap
+def test_kafka_python_commit_abort_and_isolation_levels(txn_cluster):
+    b = txn_cluster.bootstrap
     t = name("kp-txn")
     create(b, t, 3)
     p = producer(b, name("kp-tid"))
@@ -105,8 +90,8 @@ def committed_offset(bootstrap, group, tp):
         c.close()
 
 
-def test_kafka_python_send_offsets_moves_offsets_only_on_commit(cluster):
-    b = cluster.bootstrap
+def test_kafka_python_send_offsets_moves_offsets_only_on_commit(txn_cluster):
+    b = txn_cluster.bootstrap
     src, dst = name("kp-in"), name("kp-out")
     create(b, src, 1)
     create(b, dst, 1)

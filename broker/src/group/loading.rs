@@ -12,74 +12,55 @@ pub(super) fn load_partition(logs: &LogManager, p: i32) -> (HashMap<String, Grou
     let mut replay = txn_offsets::Replay::default();
     let mut offsets: HashMap<String, BTreeMap<(String, i32), OffsetValue>> = HashMap::new();
     let mut metas: HashMap<String, Option<records::GroupValue>> = HashMap::new();
-    let Some(part) = logs.get(OFFSETS_TOPIC, p) else { return (HashMap::new(), Default::default()) };
-    let (mut from, end) = {
-        let log = part.lock();
-        (log.log_start_offset, log.log_end_offset)
-    };
-    while from < end {
-        let data = match part.lock().read(from, 1 << 20) {
-            Ok(d) => d,
+    logs.replay(OFFSETS_TOPIC, p, |h, bytes| {
+        if h.is_control() {
+            if let Some(commit) = txn_offsets::control_marker(bytes) {
+                for (group, offs) in replay.marker(h.producer_id, commit).unwrap_or_default() {
+                    let m = offsets.entry(group).or_default();
+                    for (tp, v) in offs {
+                        m.insert(tp, v);
+                    }
+                }
+            }
+            return;
+        }
+        let txn = h.is_transactional().then_some(h.producer_id);
+        let recs = match batch::records(bytes) {
+            Ok(r) => r,
             Err(e) => {
-                tracing::error!("reading {OFFSETS_TOPIC}-{p} at {from}: {e}");
-                break;
+                tracing::warn!("skipping unreadable batch at {} of {OFFSETS_TOPIC}-{p}: {e}", h.base_offset);
+                return;
             }
         };
-        let batches = batch::split(&data);
-        if batches.is_empty() {
-            break;
-        }
-        for (h, bytes) in batches {
-            from = h.last_offset() + 1;
-            if h.is_control() {
-                if let Some(commit) = txn_offsets::control_marker(bytes) {
-                    for (group, offs) in replay.marker(h.producer_id, commit).unwrap_or_default() {
-                        let m = offsets.entry(group).or_default();
-                        for (tp, v) in offs {
-                            m.insert(tp, v);
+        for r in recs {
+            let Some(key) = r.key.as_deref().and_then(records::decode_key) else { continue };
+            match key {
+                Key::Offset { group, topic, partition } if txn.is_some() => {
+                    if let (Some(pid), Some(v)) = (txn, r.value.as_deref().and_then(records::decode_offset)) {
+                        replay.offset(pid, group, (topic, partition), v);
+                    }
+                }
+                Key::Offset { group, topic, partition } => {
+                    let m = offsets.entry(group).or_default();
+                    match r.value.as_deref().and_then(records::decode_offset) {
+                        Some(v) => {
+                            m.insert((topic, partition), v);
+                        }
+                        None => {
+                            m.remove(&(topic, partition));
                         }
                     }
                 }
-                continue;
-            }
-            let txn = h.is_transactional().then_some(h.producer_id);
-            let recs = match batch::records(bytes) {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::warn!("skipping unreadable batch at {} of {OFFSETS_TOPIC}-{p}: {e}", h.base_offset);
-                    continue;
-                }
-            };
-            for r in recs {
-                let Some(key) = r.key.as_deref().and_then(records::decode_key) else { continue };
-                match key {
-                    Key::Offset { group, topic, partition } if txn.is_some() => {
-                        if let (Some(pid), Some(v)) = (txn, r.value.as_deref().and_then(records::decode_offset)) {
-                            replay.offset(pid, group, (topic, partition), v);
-                        }
+                Key::Group { group } => {
+                    let v = r.value.as_deref().and_then(records::decode_group);
+                    if v.is_none() {
+                        offsets.remove(&group);
                     }
-                    Key::Offset { group, topic, partition } => {
-                        let m = offsets.entry(group).or_default();
-                        match r.value.as_deref().and_then(records::decode_offset) {
-                            Some(v) => {
-                                m.insert((topic, partition), v);
-                            }
-                            None => {
-                                m.remove(&(topic, partition));
-                            }
-                        }
-                    }
-                    Key::Group { group } => {
-                        let v = r.value.as_deref().and_then(records::decode_group);
-                        if v.is_none() {
-                            offsets.remove(&group);
-                        }
-                        metas.insert(group, v);
-                    }
+                    metas.insert(group, v);
                 }
             }
         }
-    }
+    });
     let mut out = HashMap::new();
     for (id, v) in metas {
         if let Some(v) = v {

@@ -29,6 +29,7 @@ pub mod dir_health;
 pub mod partition_log;
 pub mod producer_state;
 pub mod replica_state;
+mod replay;
 pub mod segment;
 
 use std::collections::{BTreeMap, HashMap};

@@ -7,46 +7,27 @@ use crate::log::{batch, LogManager};
 
 pub(super) fn read_partition(logs: &LogManager, p: i32) -> Vec<(String, Option<TxnValue>)> {
     let mut out = Vec::new();
-    let Some(part) = logs.get(TXN_TOPIC, p) else { return out };
-    let (mut from, end) = {
-        let log = part.lock();
-        (log.log_start_offset, log.log_end_offset)
-    };
-    while from < end {
-        let data = match part.lock().read(from, 1 << 20) {
-            Ok(d) => d,
+    logs.replay(TXN_TOPIC, p, |h, bytes| {
+        if h.is_control() {
+            return;
+        }
+        let recs = match batch::records(bytes) {
+            Ok(r) => r,
             Err(e) => {
-                tracing::error!("reading {TXN_TOPIC}-{p} at {from}: {e}");
-                break;
+                tracing::warn!("skipping unreadable batch at {} of {TXN_TOPIC}-{p}: {e}", h.base_offset);
+                return;
             }
         };
-        let batches = batch::split(&data);
-        if batches.is_empty() {
-            break;
-        }
-        for (h, bytes) in batches {
-            from = h.last_offset() + 1;
-            if h.is_control() {
-                continue;
-            }
-            let recs = match batch::records(bytes) {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::warn!("skipping unreadable batch at {} of {TXN_TOPIC}-{p}: {e}", h.base_offset);
-                    continue;
-                }
-            };
-            for r in recs {
-                let Some(id) = r.key.as_deref().and_then(records::decode_key) else { continue };
-                match r.value.as_deref() {
-                    None => out.push((id, None)),
-                    Some(v) => match records::decode_value(v) {
-                        Some(v) => out.push((id, Some(v))),
-                        None => tracing::warn!("{TXN_TOPIC}-{p}: unreadable value for transactional id {id}"),
-                    },
-                }
+        for r in recs {
+            let Some(id) = r.key.as_deref().and_then(records::decode_key) else { continue };
+            match r.value.as_deref() {
+                None => out.push((id, None)),
+                Some(v) => match records::decode_value(v) {
+                    Some(v) => out.push((id, Some(v))),
+                    None => tracing::warn!("{TXN_TOPIC}-{p}: unreadable value for transactional id {id}"),
+                },
             }
         }
-    }
+    });
     out
 }

@@ -17,17 +17,70 @@ use crate::log::partition_log::now_ms;
 use crate::server::errors::ErrorCode;
 
 pub async fn handle(broker: &Broker, req: OffsetCommitRequest, version: i16) -> OffsetCommitResponse {
+    let checked = check(
+        broker,
+        req.topics.iter().map(|t| {
+            let parts = t.partitions.iter().map(|p| PartitionCommit {
+                index: p.partition_index,
+                offset: p.committed_offset,
+                leader_epoch: if version >= 6 { p.committed_leader_epoch } else { -1 },
+                metadata: p.committed_metadata.as_ref().map(|s| s.as_str()),
+            });
+            (t.name.0.as_str(), parts.collect())
+        }),
+    );
+    let result = if checked.commits.is_empty() {
+        Ok(())
+    } else {
+        let instance = req.group_instance_id.as_ref().map(|s| s.as_str()).filter(|_| version >= 7);
+        broker.groups.commit(&broker.logs, req.group_id.0.as_str(), req.generation_id_or_member_epoch, req.member_id.as_str(), instance, checked.commits)
+    };
+    let result = match result {
+        Ok(()) => replicated(broker, req.group_id.0.as_str()).await,
+        Err(e) => Err(e),
+    };
+    let mut resp = OffsetCommitResponse::default();
+    for (t, tc) in req.topics.iter().zip(checked.codes) {
+        let mut tr = OffsetCommitResponseTopic::default();
+        tr.name = t.name.clone();
+        for (p, c) in t.partitions.iter().zip(tc) {
+            let mut pr = OffsetCommitResponsePartition::default();
+            pr.partition_index = p.partition_index;
+            pr.error_code = final_code(&result, c).code();
+            tr.partitions.push(pr);
+        }
+        resp.topics.push(tr);
+    }
+    resp
+}
+
+/// One partition of an OffsetCommit or TxnOffsetCommit request, version differences applied.
+pub struct PartitionCommit<'a> {
+    pub index: i32,
+    pub offset: i64,
+    pub leader_epoch: i32,
+    pub metadata: Option<&'a str>,
+}
+
+/// The per-partition answers (in request order) and the commits that passed.
+pub struct Checked {
+    pub codes: Vec<Vec<ErrorCode>>,
+    pub commits: Vec<(String, i32, OffsetValue)>,
+}
+
+/// The checks OffsetCommit and TxnOffsetCommit share: metadata longer than
+/// `offset.metadata.max.bytes` is OFFSET_METADATA_TOO_LARGE, an unknown topic or partition
+/// UNKNOWN_TOPIC_OR_PARTITION; the rest become offset values stamped now.
+pub fn check<'a>(broker: &Broker, topics: impl Iterator<Item = (&'a str, Vec<PartitionCommit<'a>>)>) -> Checked {
     let meta = broker.meta.get();
     let now = now_ms();
     let max = broker.groups.settings.metadata_max_bytes;
-    let mut codes: Vec<Vec<ErrorCode>> = Vec::new();
-    let mut commits = Vec::new();
-    for t in &req.topics {
-        let topic = t.name.0.as_str();
-        let mut tc = Vec::new();
-        for p in &t.partitions {
-            let md = p.committed_metadata.as_ref().map(|s| s.as_str().to_string()).unwrap_or_default();
-            let known = meta.topics.get(topic).map(|tm| tm.partitions.contains_key(&p.partition_index)).unwrap_or(false);
+    let mut out = Checked { codes: Vec::new(), commits: Vec::new() };
+    for (topic, parts) in topics {
+        let mut tc = Vec::with_capacity(parts.len());
+        for p in parts {
+            let md = p.metadata.unwrap_or_default();
+            let known = meta.topics.get(topic).map(|tm| tm.partitions.contains_key(&p.index)).unwrap_or(false);
             if md.len() > max {
                 tc.push(ErrorCode::OFFSET_METADATA_TOO_LARGE);
             } else if !known {
@@ -35,44 +88,26 @@ pub async fn handle(broker: &Broker, req: OffsetCommitRequest, version: i16) -> 
             } else {
                 tc.push(ErrorCode::NONE);
                 let v = OffsetValue {
-                    offset: p.committed_offset,
-                    leader_epoch: if version >= 6 { p.committed_leader_epoch } else { -1 },
-                    metadata: md,
+                    offset: p.offset,
+                    leader_epoch: p.leader_epoch,
+                    metadata: md.to_string(),
                     commit_timestamp: now,
                     expire_timestamp: None,
                 };
-                commits.push((topic.to_string(), p.partition_index, v));
+                out.commits.push((topic.to_string(), p.index, v));
             }
         }
-        codes.push(tc);
+        out.codes.push(tc);
     }
-    let result = if commits.is_empty() {
-        Ok(())
-    } else {
-        let instance = req.group_instance_id.as_ref().map(|s| s.as_str()).filter(|_| version >= 7);
-        broker.groups.commit(&broker.logs, req.group_id.0.as_str(), req.generation_id_or_member_epoch, req.member_id.as_str(), instance, commits)
-    };
-    let result = match result {
-        Ok(()) => replicated(broker, req.group_id.0.as_str()).await,
-        Err(e) => Err(e),
-    };
-    let mut resp = OffsetCommitResponse::default();
-    for (t, tc) in req.topics.iter().zip(codes) {
-        let mut tr = OffsetCommitResponseTopic::default();
-        tr.name = t.name.clone();
-        for (p, c) in t.partitions.iter().zip(tc) {
-            let mut pr = OffsetCommitResponsePartition::default();
-            pr.partition_index = p.partition_index;
-            let code = match (&result, c) {
-                (Err(e), ErrorCode::NONE) => *e,
-                (_, c) => c,
-            };
-            pr.error_code = code.code();
-            tr.partitions.push(pr);
-        }
-        resp.topics.push(tr);
+    out
+}
+
+/// A partition that passed its own checks answers with the write's result.
+pub fn final_code(result: &Result<(), ErrorCode>, own: ErrorCode) -> ErrorCode {
+    match (result, own) {
+        (Err(e), ErrorCode::NONE) => *e,
+        (_, c) => c,
     }
-    resp
 }
 
 /// Waits for the group's `__consumer_offsets` partition to be replicated up to its log end.
