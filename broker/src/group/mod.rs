@@ -23,7 +23,7 @@ mod loading;
 mod tests;
 pub mod txn_offsets;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Mutex;
 
@@ -433,6 +433,12 @@ impl GroupCoordinator {
             return e;
         }
         inner.groups.remove(group_id);
+        // As Kafka 2.5: the group's pending transactional offsets go with it (their markers
+        // then find no group and change nothing).
+        for by_group in inner.txn_pending.values_mut() {
+            by_group.remove(group_id);
+        }
+        inner.txn_pending.retain(|_, by_group| !by_group.is_empty());
         tracing::info!("deleted group {group_id}");
         ErrorCode::NONE
     }
@@ -484,6 +490,8 @@ impl GroupCoordinator {
             inner.last_expiry = now;
         }
         let mut dead = Vec::new();
+        // Kafka 2.5's `hasOffsets` counts pending transactional offsets: such a group stays.
+        let with_txn_offsets: HashSet<String> = inner.txn_pending.values().flat_map(|by_group| by_group.keys().cloned()).collect();
         for g in inner.groups.values_mut() {
             let partition = records::partition_for(&g.id, n);
             g.tick(now, &self.settings.group);
@@ -515,13 +523,12 @@ impl GroupCoordinator {
                     }
                 }
             }
-            if expire && g.state == GroupState::Empty && g.offsets.is_empty() && g.pending.is_empty() {
+            if expire && g.state == GroupState::Empty && g.offsets.is_empty() && g.pending.is_empty() && !with_txn_offsets.contains(&g.id) {
                 dead.push((g.id.clone(), partition));
             }
         }
         for (id, partition) in dead {
-            if let Some(g) = inner.groups.get(&id) {
-                let _ = g;
+            if inner.groups.contains_key(&id) {
                 if Self::store(logs, partition, &[(records::encode_key(&Key::Group { group: id.clone() }), None)]).is_ok() {
                     inner.groups.remove(&id);
                     tracing::info!("group {id} is empty and has no offsets: removed");

@@ -164,3 +164,29 @@ fn loading_applies_txn_offsets_only_after_a_commit_marker() {
     assert_eq!(txn_offsets::control_marker(&marker(1, true)), Some(true));
     assert_eq!(txn_offsets::control_marker(&marker(1, false)), Some(false));
 }
+
+#[test]
+fn pending_txn_offsets_keep_an_empty_group_and_go_with_a_deleted_one() {
+    let d = tempfile::tempdir().unwrap();
+    let (_c, logs, gc) = setup(d.path(), "offsets.retention.check.interval.ms=1\n");
+    // Group "a" exists only through a transaction's pending offsets: expiry keeps it.
+    gc.txn_commit(&logs, "a", 50, 0, vec![("t".into(), 0, ov(3))]).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    gc.tick(&logs);
+    assert_eq!(gc.pending_txn_offsets("a").len(), 1);
+    gc.complete_txn(&logs, gc.partition_for("a"), 50, true);
+    assert_eq!(fetched(&gc, "a"), vec![("t".into(), 0, 3)]);
+    // An aborted one leaves an empty group without offsets: the next expiry removes it.
+    gc.txn_commit(&logs, "b", 51, 0, vec![("t".into(), 0, ov(4))]).unwrap();
+    gc.complete_txn(&logs, gc.partition_for("b"), 51, false);
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    gc.tick(&logs);
+    assert_eq!(gc.fetch("b", None).map(|v| v.len()).unwrap_or(0), 0);
+    assert_eq!(gc.delete_group(&logs, "b"), ErrorCode::GROUP_ID_NOT_FOUND);
+    // Deleting a group drops its pending offsets; the COMMIT marker then changes nothing.
+    gc.txn_commit(&logs, "c", 52, 0, vec![("t".into(), 1, ov(9))]).unwrap();
+    assert_eq!(gc.delete_group(&logs, "c"), ErrorCode::NONE);
+    assert!(gc.pending_txn_offsets("c").is_empty());
+    gc.complete_txn(&logs, gc.partition_for("c"), 52, true);
+    assert_eq!(gc.delete_group(&logs, "c"), ErrorCode::GROUP_ID_NOT_FOUND);
+}

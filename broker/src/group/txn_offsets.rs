@@ -123,13 +123,17 @@ impl GroupCoordinator {
         let mut inner = self.lock();
         let Some(mut by_group) = inner.txn_pending.remove(&producer_id) else { return };
         let here: Vec<String> = by_group.keys().filter(|g| self.partition_for(g) == partition).cloned().collect();
-        let now = now_ms();
         for group in here {
             let Some(offs) = by_group.remove(&group) else { continue };
             if !commit {
                 continue;
             }
-            let g = inner.groups.entry(group.clone()).or_insert_with(|| Group::new(&group, now));
+            // TxnOffsetCommit created the group; if it is gone since (deleted), the offsets
+            // go with it, as in Kafka 2.5.
+            let Some(g) = inner.groups.get_mut(&group) else {
+                tracing::info!("COMMIT marker of producer {producer_id}: group {group} no longer exists; its transactional offsets are dropped");
+                continue;
+            };
             for (tp, v) in offs {
                 g.offsets.insert(tp, v);
             }

@@ -348,10 +348,12 @@ impl Core {
     }
 
     /// The replayed records of a partition (in log order; None = tombstone). Transactions
-    /// found in Prepare* are completed: their markers go to the outbox.
-    pub fn loaded(&mut self, partition: i32, coordinator_epoch: i32, recs: Vec<(String, Option<records::TxnValue>)>) -> usize {
+    /// found in Prepare* are completed: their markers go to the outbox. Returns how many
+    /// transactional ids were loaded and which of them (with their state) were resumed.
+    pub fn loaded(&mut self, partition: i32, coordinator_epoch: i32, recs: Vec<(String, Option<records::TxnValue>)>) -> (usize, Vec<String>) {
+        let mut resumed = Vec::new();
         if self.partitions.get(&partition) != Some(&(PartStatus::Loading, coordinator_epoch)) {
-            return 0;
+            return (0, resumed);
         }
         let mut latest: HashMap<String, Option<records::TxnValue>> = HashMap::new();
         for (id, v) in recs {
@@ -364,12 +366,15 @@ impl Core {
                 continue;
             }
             let mut m = TxnMeta::from_value(&id, &v);
+            if matches!(m.state, TxnState::PrepareCommit | TxnState::PrepareAbort) {
+                resumed.push(format!("{id} ({:?})", m.state));
+            }
             Self::queue_markers(&mut self.outbox, &mut m, partition, coordinator_epoch);
             self.txns.insert(id, m);
             count += 1;
         }
         self.partitions.insert(partition, (PartStatus::Loaded, coordinator_epoch));
-        count
+        (count, resumed)
     }
 
     /// Stops leading a partition: its transactions are dropped (their markers stop).

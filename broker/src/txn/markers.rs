@@ -1,22 +1,34 @@
 //! The marker sender (Kafka's TransactionMarkerChannelManager): for every transaction the
 //! coordinator has durably prepared to commit or abort, WriteTxnMarkers v0 goes to the leader
 //! of each partition in it — other brokers and this one alike, over the wire, at the address
-//! the replica fetcher uses. One task per transaction; within it one connection per leader,
-//! one request at a time, each bounded by `replica.socket.timeout.ms`. Partitions are
-//! retried with backoff (NOT_LEADER, connection errors, ...) with leaders looked up afresh
-//! each round, dropped when their topic is gone; when every partition has answered, the
-//! coordinator stores CompleteCommit/CompleteAbort. A job stops as soon as this broker is no
-//! longer its coordinator (or the transaction moved on).
+//! the replica fetcher uses.
+//!
+//! One task per transaction (`send`) tracks its partitions: it waits until the Prepare*
+//! record is replicated, groups what is left by leader (looked up afresh each round), hands
+//! each leader its share and retries with backoff what comes back retriable (NOT_LEADER,
+//! connection errors, ...); partitions whose topic is gone are dropped. When every partition
+//! has answered, the coordinator stores CompleteCommit/CompleteAbort. A job stops as soon as
+//! this broker is no longer its coordinator (or the transaction moved on).
+//!
+//! One queue per destination broker (`Queues`, Kafka's per-broker TxnMarkerQueue): its task
+//! owns one connection and sends whatever shares are waiting in one request — the markers of
+//! many transactions together, at most one per producer id, each request bounded by
+//! `replica.socket.timeout.ms`.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
 
 use super::core::MarkerJob;
 use super::wire;
 use crate::broker::Broker;
 use crate::error_code::ErrorCode;
 use crate::replica::client::{split_correlation, BrokerConn};
+
+/// Most markers in one WriteTxnMarkers request.
+const MAX_MARKERS_PER_REQUEST: usize = 500;
 
 /// What to do with a partition after the leader's answer (Kafka's
 /// TransactionMarkerRequestCompletionHandler).
@@ -43,27 +55,117 @@ pub fn results(decoded: &[(i64, String, i32, ErrorCode)], producer_id: i64) -> H
     decoded.iter().filter(|(pid, ..)| *pid == producer_id).map(|(_, t, p, e)| ((t.clone(), *p), *e)).collect()
 }
 
-/// One WriteTxnMarkers v0 round trip (hand-encoded: see `wire`).
-async fn call(c: &mut BrokerConn, client_id: &str, job: &MarkerJob, parts: &[(String, i32)], timeout: Duration) -> Result<HashMap<(String, i32), ErrorCode>, String> {
+type Answer = Result<HashMap<(String, i32), ErrorCode>, String>;
+
+/// A job's partitions on one leader, and where their answer goes.
+struct Share {
+    job: Arc<MarkerJob>,
+    parts: Vec<(String, i32)>,
+    reply: oneshot::Sender<Answer>,
+}
+
+/// The per-destination queues, each drained by its own task (`leader_sender`).
+#[derive(Default)]
+struct Queues {
+    map: Mutex<HashMap<i32, mpsc::UnboundedSender<Share>>>,
+}
+
+impl Queues {
+    /// Queues a share for `leader`, starting its sender on first use. A share that cannot be
+    /// queued is dropped, which its job sees as a failed round (retried).
+    fn submit(&self, broker: &Arc<Broker>, leader: i32, share: Share) {
+        let Ok(mut map) = self.map.lock() else { return };
+        let tx = map.entry(leader).or_insert_with(|| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            tokio::spawn(leader_sender(broker.clone(), leader, rx));
+            tx
+        });
+        if let Err(e) = tx.send(share) {
+            // The sender task ended (it only does at shutdown): forget it; the job retries.
+            map.remove(&leader);
+            drop(e);
+        }
+    }
+}
+
+/// Sends the shares queued for one broker, as many as are waiting (one per producer id) in
+/// each request, over one connection kept between requests.
+async fn leader_sender(broker: Arc<Broker>, leader: i32, mut rx: mpsc::UnboundedReceiver<Share>) {
+    let timeout = Duration::from_millis(broker.cfg.replica_socket_timeout_ms as u64);
+    let client_id = format!("broker-{}-txn-markers", broker.id);
+    let mut conn: Option<BrokerConn> = None;
+    let mut held: Option<Share> = None;
+    loop {
+        let first = match held.take() {
+            Some(s) => s,
+            None => match rx.recv().await {
+                Some(s) => s,
+                None => return,
+            },
+        };
+        if broker.shutting_down() {
+            return;
+        }
+        let mut pids = HashSet::from([first.job.producer_id]);
+        let mut batch = vec![first];
+        while batch.len() < MAX_MARKERS_PER_REQUEST {
+            match rx.try_recv() {
+                Ok(s) if pids.insert(s.job.producer_id) => batch.push(s),
+                Ok(s) => {
+                    held = Some(s);
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        let answer = call(&broker, leader, &mut conn, &client_id, &batch, timeout).await;
+        match answer {
+            Ok(decoded) => {
+                for s in batch {
+                    let _ = s.reply.send(Ok(results(&decoded, s.job.producer_id)));
+                }
+            }
+            Err(e) => {
+                conn = None;
+                for s in batch {
+                    let _ = s.reply.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// One WriteTxnMarkers v0 round trip (hand-encoded: see `wire`) carrying every share of
+/// `batch`; connects first when needed, at the address the metadata view has for `leader`.
+async fn call(broker: &Broker, leader: i32, conn: &mut Option<BrokerConn>, client_id: &str, batch: &[Share], timeout: Duration) -> Result<Vec<(i64, String, i32, ErrorCode)>, String> {
+    if conn.is_none() {
+        let meta = broker.meta.get();
+        let b = meta.brokers.get(&leader).ok_or_else(|| format!("broker {leader} is not alive"))?;
+        let addr = format!("{}:{}", b.host, b.port);
+        let c = BrokerConn::connect(&addr, client_id, timeout).await.map_err(|e| format!("cannot connect to broker {leader} at {addr}: {e}"))?;
+        *conn = Some(c);
+    }
+    let c = conn.as_mut().ok_or("no connection")?;
     let corr = c.next_correlation();
-    let frame = wire::encode_request(corr, client_id, job, parts);
+    let markers: Vec<(&MarkerJob, &[(String, i32)])> = batch.iter().map(|s| (s.job.as_ref(), s.parts.as_slice())).collect();
+    let frame = wire::encode_request(corr, client_id, &markers);
     let resp = c.round_trip(frame, timeout).await.map_err(|e| e.to_string())?;
     let (got, body) = split_correlation(resp).ok_or("short response")?;
     if got != corr {
         return Err(format!("correlation id {got} where {corr} was expected"));
     }
-    let decoded = wire::decode_response(&body).ok_or("malformed WriteTxnMarkers response")?;
-    Ok(results(&decoded, job.producer_id))
+    wire::decode_response(&body).ok_or_else(|| "malformed WriteTxnMarkers response".to_string())
 }
 
 /// Receives marker jobs from the coordinator and starts a sender for each.
 pub async fn run(broker: Arc<Broker>) {
     let Some(mut rx) = broker.txn.take_jobs() else { return };
+    let queues = Arc::new(Queues::default());
     while let Some((job, durable_at)) = rx.recv().await {
         if broker.shutting_down() {
             return;
         }
-        tokio::spawn(send(broker.clone(), job, durable_at));
+        tokio::spawn(send(broker.clone(), queues.clone(), job, durable_at));
     }
 }
 
@@ -82,16 +184,15 @@ async fn prepared(broker: &Broker, job: &MarkerJob, durable_at: i64, timeout: Du
     }
 }
 
-async fn send(broker: Arc<Broker>, job: MarkerJob, durable_at: i64) {
+async fn send(broker: Arc<Broker>, queues: Arc<Queues>, job: MarkerJob, durable_at: i64) {
     let timeout = Duration::from_millis(broker.cfg.replica_socket_timeout_ms as u64);
     if !prepared(&broker, &job, durable_at, timeout).await {
         return;
     }
+    let job = Arc::new(job);
     let mut remaining: BTreeSet<(String, i32)> = job.partitions.clone();
-    let mut conns: HashMap<i32, BrokerConn> = HashMap::new();
     let mut failures = 0u32;
     let what = if job.commit { "COMMIT" } else { "ABORT" };
-    let client_id = format!("broker-{}-txn-markers", broker.id);
     loop {
         if broker.shutting_down() || !broker.txn.job_current(&job) {
             tracing::debug!("stopping {what} markers of {}: no longer current", job.txn_id);
@@ -128,29 +229,22 @@ async fn send(broker: Arc<Broker>, job: MarkerJob, durable_at: i64) {
             tracing::info!("{what} marker of {} for {}-{}: the topic is gone; dropping the partition", job.txn_id, tp.0, tp.1);
             remaining.remove(&tp);
         }
-        let mut progress = false;
+        // Every leader's share is queued at once; the answers are awaited in turn.
+        let mut waiting = Vec::new();
         for (leader, parts) in by_leader {
-            let Some(b) = meta.brokers.get(&leader) else { continue };
-            if !conns.contains_key(&leader) {
-                let addr = format!("{}:{}", b.host, b.port);
-                match BrokerConn::connect(&addr, &client_id, timeout).await {
-                    Ok(c) => {
-                        conns.insert(leader, c);
-                    }
-                    Err(e) => {
-                        tracing::debug!("txn markers: cannot connect to broker {leader} at {addr}: {e}");
-                        continue;
-                    }
-                }
-            }
-            let Some(c) = conns.get_mut(&leader) else { continue };
-            let codes = match call(c, &client_id, &job, &parts, timeout).await {
-                Ok(r) => r,
-                Err(e) => {
+            let (reply, answer) = oneshot::channel();
+            queues.submit(&broker, leader, Share { job: job.clone(), parts: parts.clone(), reply });
+            waiting.push((leader, parts, answer));
+        }
+        let mut progress = false;
+        for (leader, parts, answer) in waiting {
+            let codes = match answer.await {
+                Ok(Ok(r)) => r,
+                Ok(Err(e)) => {
                     tracing::info!("WriteTxnMarkers to broker {leader} for {} failed: {e}; retrying", job.txn_id);
-                    conns.remove(&leader);
                     continue;
                 }
+                Err(_) => continue,
             };
             for tp in parts {
                 let code = codes.get(&tp).copied().unwrap_or(ErrorCode::UNKNOWN_SERVER_ERROR);

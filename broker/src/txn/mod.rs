@@ -192,9 +192,12 @@ impl TxnCoordinator {
         for (p, epoch) in to_load {
             let started = std::time::Instant::now();
             let recs = loading::read_partition(logs, p);
-            let n = self.step(logs, |c, _| c.loaded(p, epoch, recs));
+            let (n, resumed) = self.step(logs, |c, _| c.loaded(p, epoch, recs));
             if n > 0 {
                 tracing::info!("loaded {n} transactional id(s) from {TXN_TOPIC}-{p} in {:?}", started.elapsed());
+            }
+            if !resumed.is_empty() {
+                tracing::info!("completing {} transaction(s) left prepared by the previous coordinator of {TXN_TOPIC}-{p}: {}", resumed.len(), resumed.join(", "));
             }
         }
     }

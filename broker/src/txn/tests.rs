@@ -178,7 +178,9 @@ fn loading_resumes_a_prepared_transaction() {
     let mut d = Core::new(Settings { max_timeout_ms: 900_000, id_expiration_ms: 604_800_000 }, 1);
     d.start_loading(0, 6);
     assert_eq!(d.check("a"), Err(ErrorCode::COORDINATOR_LOAD_IN_PROGRESS));
-    assert_eq!(d.loaded(0, 6, recs), 2);
+    let (n, resumed) = d.loaded(0, 6, recs);
+    assert_eq!(n, 2);
+    assert_eq!(resumed.len(), 1, "{resumed:?}");
     assert!(!d.txns.contains_key("gone"));
     assert_eq!(d.txns["a"].state, TxnState::PrepareCommit);
     assert_eq!(d.outbox.len(), 1);
