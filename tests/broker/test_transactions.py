@@ -29,22 +29,6 @@ INVALID_TRANSACTION_TIMEOUT = 50
 CONCURRENT_TRANSACTIONS = 51
 RETRIABLE = (14, 15, 16)  # COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR
 
-TXN_CONFIG = dict(
-    transaction_state_log_replication_factor=1,
-    transaction_state_log_min_isr=1,
-    transaction_state_log_num_partitions=3,
-    transaction_abort_timed_out_transaction_cleanup_interval_ms=500,
-)
-
-
-@pytest.fixture(scope="module")
-def txn_cluster():
-    from lib.kafka import Cluster
-
-    c = Cluster(1, **TXN_CONFIG)
-    yield c
-    c.close()
-
 
 def name(prefix):
     return "%s-%s" % (prefix, uuid.uuid4().hex[:8])
@@ -435,16 +419,42 @@ def _read_to_end(bootstrap, t, partitions, isolation, timeout=60):
 
 
 def test_partition_leader_kill9_mid_transaction_checker(fresh_cluster):
-    """A checker over a partition leader's kill -9 in the middle of a transaction: 3 brokers,
-    3 partitions RF 3 min.insync.replicas=2; a transactional producer runs transactions by a
-    fixed plan (every 4th aborted); after transaction 10 has produced (and flushed) its records
-    and before its commit, the leader of one partition that is not the transaction
-    coordinator is killed with kill -9; the commit's error, if any, is handled as
-    confluent-kafka documents (retriable: retry; txn_requires_abort: abort; fatal: a new
-    producer with the same transactional.id, the open transaction unfinished); the remaining
+    """A partition leader that is not the coordinator is killed with kill -9 after transaction
+    10 has produced (and flushed) its records and before its commit."""
+    _kill9_mid_transaction_checker(fresh_cluster, "leader")
+
+
+def test_coordinator_kill9_mid_transaction_checker(fresh_cluster):
+    """The transaction coordinator is killed with kill -9 after transaction 10 has produced
+    (and flushed) its records and before its commit: the commit goes to the new coordinator
+    (the new leader of the __transaction_state partition), which rebuilt the Ongoing
+    transaction from the log."""
+    _kill9_mid_transaction_checker(fresh_cluster, "coordinator")
+
+
+def test_coordinator_kill9_during_commit_checker(fresh_cluster):
+    """The transaction coordinator is killed with kill -9 in the middle of committing
+    transaction 10: after PrepareCommit is durable and answered, before every marker is
+    written. To hold it there, the leader of one of the transaction's partitions is frozen
+    (SIGSTOP) before the commit, so its marker cannot be written; the coordinator is killed as
+    soon as the client's commit returns, then the frozen broker resumes. The new coordinator
+    must find PrepareCommit in __transaction_state and complete the commit (its log says so),
+    and the checker must see the transaction whole."""
+    _kill9_mid_transaction_checker(fresh_cluster, "coordinator", during_commit=True)
+
+
+def _kill9_mid_transaction_checker(fresh_cluster, role, during_commit=False):
+    """A checker over a kill -9 in the middle of a transaction: 3 brokers, 3 partitions RF 3
+    min.insync.replicas=2, __transaction_state RF 3 min.isr 2; a transactional producer runs
+    transactions by a fixed plan (every 4th aborted); at transaction 10 the broker of `role`
+    ("leader": the leader of a partition that is not the coordinator; "coordinator": the
+    transaction coordinator) is killed with kill -9, before the commit or (during_commit)
+    just after it was sent. The commit's error, if any, is handled as confluent-kafka
+    documents (retriable: retry; txn_requires_abort: abort; fatal: a new producer with the
+    same transactional.id, the open transaction's fate unknown to the client). The remaining
     transactions run on the survivors, the killed broker restarts, a few more transactions
-    run. A read_committed reader then sees exactly the committed transactions' records, once
-    each, and nothing of the aborted or unfinished ones."""
+    run. A read_committed reader then sees every committed transaction's records exactly once,
+    nothing of the aborted ones, and each unknown one whole or not at all."""
     c = fresh_cluster(
         3,
         transaction_state_log_replication_factor=3,
@@ -469,10 +479,17 @@ def test_partition_leader_kill9_mid_transaction_checker(fresh_cluster):
     tid = name("txn-checker")
     p = txn_producer(b, tid, **{"transaction.timeout.ms": 60000})
     p.init_transactions(60)
-    conn = kraw.Conn(c.brokers[0].port)
-    err, coordinator = retry(lambda: find_txn_coordinator(conn, tid))
-    conn.close()
-    assert err == 0, err
+
+    def coordinator_now():
+        conn = kraw.Conn(next(x for x in c.brokers if x.running()).port)
+        try:
+            err, node = retry(lambda: find_txn_coordinator(conn, tid))
+        finally:
+            conn.close()
+        assert err == 0, err
+        return node
+
+    coordinator = coordinator_now()
 
     def plan_commit(i):
         return i % 4 != 3
@@ -480,7 +497,7 @@ def test_partition_leader_kill9_mid_transaction_checker(fresh_cluster):
     def value(i, j):
         return b"t%03d-%03d" % (i, j)
 
-    outcome = {}  # transaction number -> "committed" | "aborted" | "unfinished"
+    outcome = {}  # transaction number -> "committed" | "aborted" | "unknown"
     events = []
     victim = None
     killed_at, moved = [None], [False]
@@ -505,10 +522,11 @@ def test_partition_leader_kill9_mid_transaction_checker(fresh_cluster):
                     raise
                 if kerr.fatal():
                     # A new producer with the same transactional.id: its init fences the
-                    # old one and completes the open transaction (aborted).
+                    # old one and completes the open transaction (committed if its
+                    # PrepareCommit was written, else aborted).
                     p = txn_producer(c.bootstrap, tid, **{"transaction.timeout.ms": 60000})
                     p.init_transactions(60)
-                    return "unfinished"
+                    return "unknown"
                 if kerr.txn_requires_abort():
                     commit = False
                     continue
@@ -517,30 +535,50 @@ def test_partition_leader_kill9_mid_transaction_checker(fresh_cluster):
                     continue
                 raise
 
+    def pick_victim():
+        if role == "coordinator":
+            node = coordinator_now()
+            return next(x for x in c.brokers if x.id == node), "coordinator"
+        leaders_now = _partition_leaders(admin, t, parts)
+        candidates = sorted({l for l in leaders_now.values() if l != coordinator})
+        assert candidates, "every partition led by the coordinator %d: %r" % (coordinator, leaders_now)
+        v = next(x for x in c.brokers if x.id == candidates[0])
+        return v, "leader of %s" % sorted(q for q, l in leaders_now.items() if l == v.id)
+
     def run(i):
         nonlocal victim
         p.begin_transaction()
         for j in range(per_txn):
             p.produce(t, value(i, j), partition=j % parts)
-        if i == kill_at:
-            # The records are on the leaders (acks=all) before the leader dies.
-            assert p.flush(30) == 0
-            leaders_now = _partition_leaders(admin, t, parts)
-            candidates = sorted({l for l in leaders_now.values() if l != coordinator})
-            assert candidates, "every partition led by the coordinator %d: %r" % (coordinator, leaders_now)
-            victim = next(x for x in c.brokers if x.id == candidates[0])
-            events.append("kill -9 broker %d (leads %s; coordinator %d)" % (
-                victim.id, sorted(q for q, l in leaders_now.items() if l == victim.id), coordinator))
-            victim.kill9()
-        else:
-            # On the leaders before the end of the transaction, the aborted ones too (an abort
-            # purges what is still queued in the client, which would test nothing).
-            p.flush(60)
+        # On the leaders before the end of the transaction, the aborted ones too (an abort
+        # purges what is still queued in the client, which would test nothing).
+        assert p.flush(60) == 0
         t0 = time.time()
-        outcome[i] = finish(i, plan_commit(i))
         if i == kill_at:
+            victim, what = pick_victim()
+            events.append("kill -9 broker %d (%s; coordinator %d)%s" % (
+                victim.id, what, coordinator, " during the commit" if during_commit else ""))
+            if during_commit:
+                assert plan_commit(i)
+                leaders_now = _partition_leaders(admin, t, parts)
+                held_ids = sorted({l for l in leaders_now.values() if l != victim.id})
+                assert held_ids, "every partition led by the coordinator %d: %r" % (victim.id, leaders_now)
+                held = next(x for x in c.brokers if x.id == held_ids[0])
+                held.pause()
+                try:
+                    outcome[i] = finish(i, True)
+                    victim.kill9()
+                finally:
+                    held.resume()
+                events.append("broker %d (leader of %s) frozen during the commit, resumed after the kill" % (
+                    held.id, sorted(q for q, l in leaders_now.items() if l == held.id)))
+            else:
+                victim.kill9()
+                outcome[i] = finish(i, plan_commit(i))
             killed_at[0] = t0
-            events.append("txn %d %s %.1fs after the kill" % (i, outcome[i], time.time() - t0))
+            events.append("txn %d %s %.1fs after it began to end" % (i, outcome[i], time.time() - t0))
+        else:
+            outcome[i] = finish(i, plan_commit(i))
         if killed_at[0] and not moved[0] and victim.id not in _partition_leaders(admin, t, parts).values():
             moved[0] = True
             events.append("leaders moved off broker %d by txn %d, %.1fs after the kill" % (
@@ -559,9 +597,9 @@ def test_partition_leader_kill9_mid_transaction_checker(fresh_cluster):
 
     committed = [i for i, o in outcome.items() if o == "committed"]
     aborted = [i for i, o in outcome.items() if o == "aborted"]
-    unfinished = [i for i, o in outcome.items() if o == "unfinished"]
+    unknown = [i for i, o in outcome.items() if o == "unknown"]
     expected = {value(i, j) for i in committed for j in range(per_txn)}
-    forbidden = {value(i, j) for i in aborted + unfinished for j in range(per_txn)}
+    forbidden = {value(i, j) for i in aborted for j in range(per_txn)}
 
     seen, ends = _read_to_end(c.bootstrap, t, parts, "read_committed")
     counts = {}
@@ -569,19 +607,34 @@ def test_partition_leader_kill9_mid_transaction_checker(fresh_cluster):
         counts[v] = counts.get(v, 0) + 1
     duplicates = sorted(v for v, n in counts.items() if n > 1)
     missing = sorted(expected - set(counts))
-    unexpected = sorted(set(counts) - expected)
+    # An unknown transaction is all or nothing.
+    unknown_visible = [i for i in unknown if all(value(i, j) in counts for j in range(per_txn))]
+    partial = [i for i in unknown
+               if i not in unknown_visible and any(value(i, j) in counts for j in range(per_txn))]
+    allowed = expected | {value(i, j) for i in unknown_visible for j in range(per_txn)}
+    unexpected = sorted(set(counts) - allowed)
     seen_all, _ = _read_to_end(c.bootstrap, t, parts, "read_uncommitted")
+    resumed = []
+    for x in c.brokers:
+        for line in x.output().splitlines():
+            if "left prepared by the previous coordinator" in line:
+                resumed.append("broker %d: %s" % (x.id, line.split("INFO", 1)[-1].strip()))
+    events.extend(resumed)
     print("txn checker events: %s" % "; ".join(events))
-    print("txn checker: committed=%d aborted=%d unfinished=%d records_expected=%d seen=%d "
-          "duplicates=%d missing=%d unexpected=%d (read_uncommitted seen=%d, ends=%r, %.1fs)" % (
-              len(committed), len(aborted), len(unfinished), len(expected), len(seen),
-              len(duplicates), len(missing), len(unexpected), len(seen_all), ends, elapsed))
-    detail = "duplicates=%r missing=%r unexpected=%r (of aborted/unfinished: %r) events=%r" % (
-        duplicates[:20], missing[:20], unexpected[:20], sorted(set(unexpected) & forbidden)[:20], events)
-    assert not duplicates and not missing and not unexpected, detail
-    assert len(seen) == len(expected)
+    print("txn checker (%s%s): committed=%d aborted=%d unknown=%d (visible %d) records_expected=%d "
+          "seen=%d duplicates=%d missing=%d unexpected=%d partial=%d (read_uncommitted seen=%d, "
+          "ends=%r, %.1fs)" % (
+              role, ", during commit" if during_commit else "", len(committed), len(aborted),
+              len(unknown), len(unknown_visible), len(expected), len(seen), len(duplicates),
+              len(missing), len(unexpected), len(partial), len(seen_all), ends, elapsed))
+    detail = "duplicates=%r missing=%r unexpected=%r partial=%r (of aborted: %r) events=%r" % (
+        duplicates[:20], missing[:20], unexpected[:20], partial, sorted(set(unexpected) & forbidden)[:20], events)
+    assert not duplicates and not missing and not unexpected and not partial, detail
+    if during_commit:
+        assert any(tid in line and "PrepareCommit" in line for line in resumed), \
+            "no new coordinator completed the prepared commit of %s: %r" % (tid, events)
+    assert len(seen) == len(allowed)
     # read_uncommitted may see more (the aborted records), never less.
     assert expected <= set(seen_all), sorted(expected - set(seen_all))[:20]
     # The aborted records did reach the log (flushed before the abort marker).
     assert len(set(seen_all) & forbidden) > 0, "no aborted record in the log"
-

@@ -9,12 +9,14 @@ and all of it again after kill -9 and a restart."""
 
 import os
 import struct
+import subprocess
 import time
 
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from lib import kraw
+from lib.paths import SCRIPTS
 
 UNKNOWN_TOPIC_OR_PARTITION = 3
 NOT_LEADER_OR_FOLLOWER = 6
@@ -171,6 +173,26 @@ def test_markers_lso_aborted_list_index_and_restart(fresh_cluster):
     committed = [b"n0", b"b0", b"n1", b"c0", b"n2"]
     assert consume(c.bootstrap, t, "read_committed", len(committed)) == committed
     conn.close()
+
+    # kafka-dump-log on the live segment and its .txnindex, as Kafka 2.5's DumpLogSegments
+    # prints them: transactional batches, control batches with their markers, the index entry.
+    seg = os.path.join(br.logdir, "%s-0" % t, "%020d.log" % 0)
+    out = dump_log("--files", seg, "--deep-iteration")
+    batches = [l for l in out.splitlines() if l.startswith("baseOffset:")]
+    assert any("producerId: %d" % a in l and "isTransactional: true isControl: false" in l for l in batches), out
+    markers = [l for l in out.splitlines() if "endTxnMarker:" in l]
+    assert any("endTxnMarker: ABORT coordinatorEpoch: 5" in l for l in markers), out
+    assert sum("endTxnMarker: COMMIT" in l for l in markers) == 3, out
+    assert sum("isControl: true" in l for l in batches) == 4, out
+    idx = dump_log("--files", seg[:-len(".log")] + ".txnindex")
+    assert "version: 0 producerId: %d firstOffset: 1 lastOffset: 4 lastStableOffset: 3" % a in idx, idx
+
+
+def dump_log(*args):
+    r = subprocess.run([os.path.join(SCRIPTS, "kafka-dump-log.sh")] + list(args),
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, (args, r.stdout, r.stderr)
+    return r.stdout
 
 
 def test_write_txn_markers_is_advertised(cluster):

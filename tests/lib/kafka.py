@@ -85,6 +85,16 @@ class Broker:
         except OSError:
             return ""
 
+    def pause(self):
+        """SIGSTOP: the broker stops answering without closing anything (a hung process)."""
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self):
+        self.proc.send_signal(signal.SIGCONT)
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
     def kill9(self):
         if self.proc and self.proc.poll() is None:
             self.proc.kill()

@@ -113,6 +113,12 @@ pub struct Incoming {
 
 /// Decodes the data records of fetched bytes (control batches skipped).
 pub fn decode_records(data: Bytes) -> Result<Vec<Incoming>, KafkaError> {
+    decode_records_with(data, false)
+}
+
+/// Decodes every record of fetched bytes; control records (transaction markers) too when
+/// `control` (kafka-dump-log prints them).
+pub fn decode_records_with(data: Bytes, control: bool) -> Result<Vec<Incoming>, KafkaError> {
     let mut out = Vec::new();
     for mut b in batch::split_bytes(data) {
         if b.len() > batch::MAGIC_OFFSET && b[batch::MAGIC_OFFSET] != 2 {
@@ -128,7 +134,7 @@ pub fn decode_records(data: Bytes) -> Result<Vec<Incoming>, KafkaError> {
         )
         .map_err(|e| KafkaError::Protocol(format!("cannot decode fetched records: {e}")))?;
         for r in set.records {
-            if r.control {
+            if r.control && !control {
                 continue;
             }
             out.push(Incoming {

@@ -18,7 +18,7 @@ use std::path::Path;
 use bytes::Bytes;
 
 use crate::kafka::opts::{arg, flag, OptSpec};
-use crate::kafka::records::{codec_name, decode_records};
+use crate::kafka::records::{codec_name, decode_records_with};
 use crate::kafka::{start, usage_error, Start};
 
 const INTRO: &str = "This tool helps to parse a log file and dump its contents to the console, useful for debugging a seemingly corrupt log segment.";
@@ -179,7 +179,7 @@ fn dump_log(out: &mut impl Write, data: &[u8], base: i64, deep: bool, print_data
             codec_name(codec),
         );
         if deep {
-            match decode_records(Bytes::copy_from_slice(batch)) {
+            match decode_records_with(Bytes::copy_from_slice(batch), true) {
                 Ok(recs) => {
                     for r in recs {
                         let seq = if base_seq < 0 { -1 } else { base_seq.wrapping_add((r.offset - base_offset) as i32) };
