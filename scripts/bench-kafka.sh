@@ -46,13 +46,18 @@ ensure_built shell kafka-tools
 PY="$ROOT/scripts/lib/kafka_bench.py"
 WORK="$(mktemp -d /tmp/kafka-bench.XXXXXX)"
 PIDS=()
-cleanup() {
+stop_pids() {
   local p
-  for p in ${PIDS[@]+"${PIDS[@]}"}; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in ${PIDS[@]+"${PIDS[@]}"}; do
+  for p in "$@"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "$@"; do
     for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$p" 2>/dev/null || true
   done
+}
+cleanup() {
+  # Brokers first (their controlled shutdown talks to ZooKeeper), then ZooKeeper (PIDS[0]).
+  if [ "${#PIDS[@]}" -gt 1 ]; then stop_pids "${PIDS[@]:1}"; fi
+  if [ "${#PIDS[@]}" -gt 0 ]; then stop_pids "${PIDS[0]}"; fi
   rm -rf "$WORK"
 }
 trap cleanup EXIT
