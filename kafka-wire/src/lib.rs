@@ -6,6 +6,8 @@
 //!   into whole batches.
 //! - [`compression`]: Kafka's codecs as the Java client frames them (gzip, xerial snappy,
 //!   LZ4 frames with independent blocks, zstd), with decompression bounded in size.
+//! - [`legacy`]: the magic-0/1 message sets of Produce v0-2 and Fetch v0-3, converted to
+//!   and from magic-2 batches (Kafka 2.5's LogValidator and down-conversion rules).
 //! - [`conn`]: one outgoing connection to a broker: size-prefixed frames, one request in
 //!   flight, every call bounded by a timeout, response frames bounded in size.
 //!
@@ -14,5 +16,6 @@
 pub mod batch;
 pub mod compression;
 pub mod conn;
+pub mod legacy;
 
 pub use conn::{Conn, WireError};
