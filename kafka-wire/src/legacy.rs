@@ -24,6 +24,11 @@
 //! (INVALID_RECORD). A magic-1 message claiming LogAppendTime:
 //! [`LegacyError::InvalidTimestamp`] (INVALID_TIMESTAMP).
 //!
+//! LZ4 in magic 0: Kafka's KafkaLZ4BlockOutputStream computes the frame header checksum over
+//! the wrong bytes (the 4-byte frame magic included) for magic 0, and its reader ignores that
+//! checksum for magic 0; so here a magic-0 LZ4 wrapper's header checksum is set right before
+//! decompressing, and a down-converted magic-0 LZ4 wrapper gets Kafka's "broken" one.
+//!
 //! Nothing here trusts a length: every size is checked against the bytes present before
 //! anything is sliced, decompression goes through [`crate::compression`] (bounded by
 //! `MAX_DECOMPRESSED`), and there is only one level of nesting (an inner compressed message
@@ -210,7 +215,12 @@ pub fn parse(data: &[u8]) -> Result<Parsed, LegacyError> {
         return Err(LegacyError::Compression(codec));
     }
     let wrapper = first;
-    let inner_bytes = compression::decompress(codec, wrapper.value.unwrap_or_default())?;
+    let payload = wrapper.value.unwrap_or_default();
+    let inner_bytes = if codec == compression::LZ4 && magic == 0 {
+        compression::decompress(codec, &lz4_header_checksum(payload, false))?
+    } else {
+        compression::decompress(codec, payload)?
+    };
     let inner = shallow(&inner_bytes)?;
     let mut records = Vec::with_capacity(inner.len());
     for (i, m) in inner.iter().enumerate() {
@@ -293,6 +303,23 @@ pub fn to_batch(records: &[LegacyRecord], codec: i16) -> Result<Vec<u8>, LegacyE
     let crc = crc32c::crc32c(&out[21..]);
     out[17..21].copy_from_slice(&crc.to_be_bytes());
     Ok(out)
+}
+
+/// Rewrites an LZ4 frame's header checksum byte: the standard one (xxHash32 of the frame
+/// descriptor, second byte) or, `broken`, Kafka's magic-0 one (over the frame magic too).
+/// Bytes that are not an LZ4 frame header come back unchanged (decompression then fails).
+pub fn lz4_header_checksum(frame: &[u8], broken: bool) -> Vec<u8> {
+    let mut out = frame.to_vec();
+    let Some(&flg) = frame.get(4) else { return out };
+    let hc_at = 6 + if flg & 0x08 != 0 { 8 } else { 0 } + if flg & 0x01 != 0 { 4 } else { 0 };
+    let from = if broken { 0 } else { 4 };
+    if let (Some(desc), true) = (frame.get(from..hc_at), frame.starts_with(&[0x04, 0x22, 0x4d, 0x18])) {
+        let hc = (twox_hash::XxHash32::oneshot(0, desc) >> 8) as u8;
+        if let Some(b) = out.get_mut(hc_at) {
+            *b = hc;
+        }
+    }
+    out
 }
 
 /// A magic-2 record read back for down-conversion.
@@ -404,7 +431,10 @@ pub fn encode(records: &[(i64, i64, Option<&[u8]>, Option<&[u8]>)], magic: i8, c
         let o = if magic > 0 { off - first.0 } else { *off };
         put_message(&mut inner, o, magic, ts_attr, ts(*t), *k, *v);
     }
-    let z = compression::compress(codec, &inner)?;
+    let mut z = compression::compress(codec, &inner)?;
+    if codec == compression::LZ4 && magic == 0 {
+        z = lz4_header_checksum(&z, true);
+    }
     let wrapper_ts = log_append_time.unwrap_or_else(|| records.iter().map(|r| r.1).max().unwrap_or(NO_TIMESTAMP));
     put_message(&mut out, last.0, magic, ts_attr | codec as i8, wrapper_ts, None, Some(&z));
     Ok(out)
@@ -666,6 +696,22 @@ mod tests {
         let m = down_convert(&lat, 1, 0).unwrap();
         let s = shallow(&m).unwrap();
         assert_eq!((s[0].timestamp, s[0].attributes), (777, 0x08));
+    }
+
+    #[test]
+    fn magic0_lz4_uses_kafkas_broken_header_checksum() {
+        let set = encode(&[(0, -1, Some(b"k"), Some(b"v"))], 0, compression::LZ4, None).unwrap();
+        let w = shallow(&set).unwrap();
+        let z = w[0].value.unwrap();
+        // The standard reader refuses Kafka's magic-0 checksum; parse() accepts it.
+        assert!(compression::decompress(compression::LZ4, z).is_err());
+        assert_eq!(compression::decompress(compression::LZ4, &lz4_header_checksum(z, false)).unwrap().len(), 28);
+        assert_eq!(parse(&set).unwrap().records[0].value.as_deref(), Some(&b"v"[..]));
+        // Magic 1 keeps the standard checksum.
+        let set1 = encode(&[(0, 5, Some(b"k"), Some(b"v"))], 1, compression::LZ4, None).unwrap();
+        assert!(compression::decompress(compression::LZ4, shallow(&set1).unwrap()[0].value.unwrap()).is_ok());
+        // Not a frame: unchanged.
+        assert_eq!(lz4_header_checksum(b"xy", true), b"xy".to_vec());
     }
 
     #[test]

@@ -275,6 +275,24 @@ def test_modern_produce_is_down_converted_for_fetch_v0_and_v2(cluster, conn):
     assert err == 0 and [(m[4], m[5]) for m in parse_set(data)] == [(b"plain", b"uncompressed")]
 
 
+def test_zstd_topic_refuses_old_fetches(cluster, conn):
+    t = name()
+    body = arr([kraw.kstr(t) + struct.pack(">ih", 1, 1) + arr([]) + arr([kraw.kstr("compression.type") + kraw.kstr("zstd")])])
+    r = conn.call(19, 0, body + struct.pack(">i", 10000))
+    assert r.take(">i") == 1 and r.string() == t and r.take(">h") == 0
+    wait_leader(cluster, t)
+    assert produce(conn, 0, t, message_set(0, [(b"k", b"v")]))[0][2:4] == (0, 0)  # stored as zstd
+    [(_, _, err, hw, data)] = fetch(conn, 0, t)
+    assert (err, hw, data) == (76, -1, b"") or (err, data) == (76, b"")  # UNSUPPORTED_COMPRESSION_TYPE
+    c = Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": name("g")})
+    c.assign([TopicPartition(t, 0, 0)])
+    m, deadline = None, time.time() + 20
+    while m is None and time.time() < deadline:
+        m = c.poll(0.5)
+    c.close()
+    assert m is not None and m.error() is None and m.value() == b"v"
+
+
 def test_legacy_sets_are_refused_as_kafka_25_refuses_them(cluster, conn):
     t = new_topic(cluster, conn)
     good = message_set(1, [(b"k", b"v")])
@@ -316,6 +334,9 @@ def test_list_offsets_v0(cluster, conn):
     assert list_offsets(-1, 10) == (0, [5, 0])
     assert list_offsets(-1, 1) == (0, [5])
     assert list_offsets(-2, 1) == (0, [0])
+    # A timestamp: the segments not modified after it (2.5's legacyFetchOffsetsBefore).
+    assert list_offsets(int(time.time() * 1000) + 3_600_000, 10) == (0, [5, 0])
+    assert list_offsets(1, 10) == (0, [])
     body = struct.pack(">i", -1) + arr([kraw.kstr("no-such-" + t) + arr([struct.pack(">iqi", 0, -1, 1)])])
     r = conn.call(2, 0, body)
     r.take(">i"), r.string(), r.take(">i")

@@ -424,7 +424,7 @@ async fn serve_legacy(broker: &Arc<Broker>, api: ApiKey, version: i16, correlati
         ApiKey::Fetch => {
             let Some(req) = legacy::fetch::decode(body, version) else { return malformed() };
             let out = handlers::fetch::handle(broker, req.clone(), version).await;
-            Reply::Send(tokio::task::block_in_place(|| legacy::fetch::encode(&out, &req, version, correlation_id)))
+            Reply::Send(tokio::task::block_in_place(|| legacy::fetch::encode(broker, &out, &req, version, correlation_id)))
         }
         ApiKey::ListOffsets => {
             let Some((req, maxes)) = legacy::list_offsets::decode(body) else { return malformed() };

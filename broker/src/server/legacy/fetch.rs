@@ -6,8 +6,9 @@
 //! dropped). Sizes, as 2.5: v0-2 treat `partition_max_bytes` as a hard limit (the converted
 //! set is cut there, possibly inside a message, which old clients drop, or report as a
 //! message too large when it is the first); v3 keeps at least one whole message (KIP-74)
-//! and otherwise cuts at a whole message. A zstd batch cannot go down to magic < 2:
-//! UNSUPPORTED_COMPRESSION_TYPE for that partition, as 2.5 answers clients older than v10.
+//! and otherwise cuts at a whole message. A topic whose compression.type is zstd, or a zstd
+//! batch (it cannot go down to magic < 2), is UNSUPPORTED_COMPRESSION_TYPE for that
+//! partition, as 2.5 answers fetches older than v10.
 //! The answer is materialized (not zero-copy): at most [`READ_MAX`] bytes per partition.
 //! Responses: v0 `[topic [partition error high_watermark records]]`, v1+ put
 //! `throttle_time_ms` first.
@@ -17,9 +18,11 @@ use std::os::unix::fs::FileExt;
 use bytes::Bytes;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::{BrokerId, FetchRequest};
+use kafka_wire::compression;
 use kafka_wire::legacy::{self, LegacyError};
 
 use super::{Reader, Writer};
+use crate::broker::Broker;
 use crate::server::errors::ErrorCode;
 use crate::server::handlers::fetch::FetchOut;
 use crate::server::handlers::tn;
@@ -86,7 +89,7 @@ fn first_message_end(data: &[u8]) -> usize {
 }
 
 /// Encodes the answer, down-converting each partition's data (blocking reads of the log).
-pub fn encode(out: &FetchOut, req: &FetchRequest, version: i16, correlation_id: i32) -> Bytes {
+pub fn encode(broker: &Broker, out: &FetchOut, req: &FetchRequest, version: i16, correlation_id: i32) -> Bytes {
     let mut w = Writer::new(correlation_id);
     if version >= 1 {
         w.i32(0); // throttle_time_ms
@@ -99,7 +102,11 @@ pub fn encode(out: &FetchOut, req: &FetchRequest, version: i16, correlation_id: 
         for (p, fp) in parts.iter().zip(&ft.partitions) {
             let mut error = p.error;
             let mut data = Vec::new();
-            if let Some(s) = p.records.as_ref().filter(|s| s.len > 0) {
+            let zstd_topic = broker.logs.get(topic, p.index).map(|l| l.lock().config.compression == Some(compression::ZSTD)).unwrap_or(false);
+            if zstd_topic && error == ErrorCode::NONE {
+                // Kafka 2.5 answers this for a zstd topic to any fetch older than v10.
+                error = ErrorCode::UNSUPPORTED_COMPRESSION_TYPE;
+            } else if let Some(s) = p.records.as_ref().filter(|s| s.len > 0) {
                 let n = s.len.min(READ_MAX) as usize;
                 let mut raw = vec![0u8; n];
                 match s.file.read_exact_at(&mut raw, s.pos) {
@@ -123,4 +130,62 @@ pub fn encode(out: &FetchOut, req: &FetchRequest, version: i16, correlation_id: 
         }
     }
     w.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_wire::legacy::LegacyRecord;
+
+    fn stored(n: usize, codec: i16) -> Vec<u8> {
+        let recs: Vec<LegacyRecord> = (0..n).map(|i| LegacyRecord { timestamp: 10 + i as i64, key: None, value: Some(vec![b'x'; 30]) }).collect();
+        legacy::to_batch(&recs, codec).unwrap()
+    }
+
+    #[test]
+    fn sizes_follow_the_version() {
+        let data = stored(4, 0);
+        let full = convert(&data, 2, 0, usize::MAX, true).unwrap();
+        let each = full.len() / 4;
+        // v0-2: a hard limit, cut anywhere.
+        assert_eq!(convert(&data, 0, 0, each + 5, true).unwrap().len(), each + 5);
+        assert_eq!(convert(&data, 2, 0, each + 5, true).unwrap().len(), each + 5);
+        // v3: whole messages, at least one for the first partition.
+        assert_eq!(convert(&data, 3, 0, each + 5, true).unwrap().len(), each);
+        assert_eq!(convert(&data, 3, 0, 5, true).unwrap().len(), each);
+        assert_eq!(convert(&data, 3, 0, 5, false).unwrap().len(), 0);
+        // Magic by version.
+        assert_eq!(legacy::shallow(&convert(&data, 1, 0, usize::MAX, true).unwrap()).unwrap()[0].magic, 0);
+        assert_eq!(legacy::shallow(&convert(&data, 3, 0, usize::MAX, true).unwrap()).unwrap()[0].magic, 1);
+        // zstd cannot go below magic 2.
+        assert_eq!(convert(&stored(2, 4), 2, 0, usize::MAX, true), Err(ErrorCode::UNSUPPORTED_COMPRESSION_TYPE));
+    }
+
+    #[test]
+    fn decodes_v0_and_v3_requests() {
+        let mut b = vec![];
+        b.extend_from_slice(&(-1i32).to_be_bytes());
+        b.extend_from_slice(&500i32.to_be_bytes());
+        b.extend_from_slice(&1i32.to_be_bytes());
+        let v0_tail = {
+            let mut t = vec![0, 0, 0, 1, 0, 1, b't', 0, 0, 0, 1];
+            t.extend_from_slice(&3i32.to_be_bytes());
+            t.extend_from_slice(&77i64.to_be_bytes());
+            t.extend_from_slice(&1000i32.to_be_bytes());
+            t
+        };
+        let mut v0 = b.clone();
+        v0.extend_from_slice(&v0_tail);
+        let r = decode(Bytes::from(v0.clone()), 0).unwrap();
+        assert_eq!((r.max_wait_ms, r.min_bytes, r.max_bytes), (500, 1, i32::MAX));
+        assert_eq!((r.topics[0].partitions[0].partition, r.topics[0].partitions[0].fetch_offset), (3, 77));
+        let mut v3 = b;
+        v3.extend_from_slice(&4096i32.to_be_bytes());
+        v3.extend_from_slice(&v0_tail);
+        assert_eq!(decode(Bytes::from(v3), 3).unwrap().max_bytes, 4096);
+        // Truncated: None, no panic.
+        for n in 0..v0.len() {
+            assert!(decode(Bytes::from(v0[..n].to_vec()), 0).is_none(), "{n}");
+        }
+    }
 }

@@ -106,3 +106,41 @@ pub fn encode(resp: &ProduceResponse, version: i16, correlation_id: i32) -> Byte
     }
     w.finish()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+
+    #[test]
+    fn responses_by_version() {
+        let mut resp = ProduceResponse::default();
+        let mut t = TopicProduceResponse::default();
+        t.name = tn("t");
+        let mut p = PartitionProduceResponse::default();
+        p.index = 1;
+        p.base_offset = 5;
+        p.log_append_time_ms = -1;
+        t.partition_responses.push(p);
+        resp.responses.push(t);
+        let v0 = encode(&resp, 0, 9);
+        // length, corr, [1 topic "t" [1: partition 1, error 0, base 5]]
+        let mut expect = vec![0, 0, 0, 29, 0, 0, 0, 9, 0, 0, 0, 1, 0, 1, b't', 0, 0, 0, 1, 0, 0, 0, 1, 0, 0];
+        expect.extend_from_slice(&5i64.to_be_bytes());
+        assert_eq!(&v0[..], &expect[..]);
+        assert_eq!(encode(&resp, 1, 9).len(), v0.len() + 4);
+        assert_eq!(encode(&resp, 2, 9).len(), v0.len() + 12);
+    }
+
+    #[test]
+    fn a_bad_set_is_refused_per_partition() {
+        let mut body = vec![0, 1, 0, 0, 0x27, 0x10, 0, 0, 0, 1, 0, 1, b't', 0, 0, 0, 1, 0, 0, 0, 0];
+        body.extend_from_slice(&20i32.to_be_bytes());
+        body.extend_from_slice(&[0u8; 20]);
+        let (req, refused) = decode(Bytes::from(body)).unwrap();
+        assert_eq!(req.acks, 1);
+        assert!(req.topic_data[0].partition_data[0].records.is_none());
+        assert_eq!(refused.len(), 1);
+        assert_eq!(refused[0].2, ErrorCode::CORRUPT_MESSAGE);
+    }
+}
