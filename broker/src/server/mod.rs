@@ -441,9 +441,7 @@ async fn serve_legacy(broker: &Arc<Broker>, api: ApiKey, version: i16, correlati
             send(legacy::crate_encoded(&resp, 2, correlation_id, 0))
         }
         ApiKey::OffsetFetch => {
-            use kafka_protocol::protocol::Decodable;
-            let mut body = body;
-            let Ok(req) = kafka_protocol::messages::OffsetFetchRequest::decode(&mut body, 1) else { return malformed() };
+            let Some(req) = legacy::offset_fetch::decode(body) else { return malformed() };
             let resp = legacy::offset_fetch::fetch_v0(broker, &req).await;
             send(legacy::crate_encoded(&resp, 1, correlation_id, 0))
         }

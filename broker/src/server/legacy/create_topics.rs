@@ -14,7 +14,8 @@ pub fn decode(body: Bytes, version: i16) -> Option<CreateTopicsRequest> {
         b.put_u8(0); // validate_only = false
     }
     let mut b = b.freeze();
-    CreateTopicsRequest::decode(&mut b, 2).ok()
+    let req = CreateTopicsRequest::decode(&mut b, 2).ok()?;
+    b.is_empty().then_some(req)
 }
 
 pub fn encode(resp: &CreateTopicsResponse, version: i16, correlation_id: i32) -> Bytes {

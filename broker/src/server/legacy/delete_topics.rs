@@ -6,7 +6,8 @@ use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse};
 use kafka_protocol::protocol::Decodable;
 
 pub fn decode(mut body: Bytes) -> Option<DeleteTopicsRequest> {
-    DeleteTopicsRequest::decode(&mut body, 1).ok()
+    let req = DeleteTopicsRequest::decode(&mut body, 1).ok()?;
+    body.is_empty().then_some(req)
 }
 
 pub fn encode(resp: &DeleteTopicsResponse, correlation_id: i32) -> Option<Bytes> {

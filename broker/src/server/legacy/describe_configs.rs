@@ -17,7 +17,8 @@ pub fn decode(body: Bytes) -> Option<DescribeConfigsRequest> {
     let mut b = BytesMut::from(&body[..]);
     b.put_u8(0); // include_synonyms = false
     let mut b = b.freeze();
-    DescribeConfigsRequest::decode(&mut b, 1).ok()
+    let req = DescribeConfigsRequest::decode(&mut b, 1).ok()?;
+    b.is_empty().then_some(req)
 }
 
 pub fn encode(resp: &DescribeConfigsResponse, correlation_id: i32) -> Bytes {

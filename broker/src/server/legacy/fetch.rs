@@ -52,7 +52,7 @@ pub fn decode(body: Bytes, version: i16) -> Option<FetchRequest> {
         }
         req.topics.push(ft);
     }
-    Some(req)
+    r.rest().is_empty().then_some(req)
 }
 
 /// Down-converts one partition's bytes; `Err` is the partition's error code.

@@ -38,7 +38,7 @@ pub fn decode(body: Bytes) -> Option<(ListOffsetsRequest, Vec<Vec<i32>>)> {
         maxes.push(m);
         req.topics.push(t);
     }
-    Some((req, maxes))
+    r.rest().is_empty().then_some((req, maxes))
 }
 
 /// Kafka 2.5's legacyFetchOffsetsBefore on `segments` ((base, size, mtime), active last).

@@ -51,6 +51,28 @@ pub fn handles(api: ApiKey, version: i16) -> bool {
     version >= 0 && LEGACY.iter().any(|(k, first)| *k == api && version < *first)
 }
 
+/// Decodes an old-version body as `serve_legacy` does, without serving it (the fuzz tests:
+/// every body the guard passes must decode whole or be refused, never panic).
+pub fn decode_only(api: ApiKey, version: i16, body: Bytes) -> Result<(), String> {
+    let ok = match api {
+        ApiKey::Produce => produce::decode(body).is_some(),
+        ApiKey::Fetch => fetch::decode(body, version).is_some(),
+        ApiKey::ListOffsets => list_offsets::decode(body).is_some(),
+        ApiKey::OffsetCommit => offset_commit::decode(body, version).is_some(),
+        ApiKey::OffsetFetch => offset_fetch::decode(body).is_some(),
+        ApiKey::OffsetForLeaderEpoch => offset_for_leader_epoch::decode(body).is_some(),
+        ApiKey::CreateTopics => create_topics::decode(body, version).is_some(),
+        ApiKey::DeleteTopics => delete_topics::decode(body).is_some(),
+        ApiKey::DescribeConfigs => describe_configs::decode(body).is_some(),
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("{api:?} v{version}: refused by the legacy decoder"))
+    }
+}
+
 /// A bounds-checked reader over a request body (every getter is `None` past the end).
 pub struct Reader {
     b: Bytes,

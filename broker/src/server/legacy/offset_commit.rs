@@ -44,7 +44,7 @@ pub fn decode(body: Bytes, version: i16) -> Option<OffsetCommitRequest> {
         }
         req.topics.push(t);
     }
-    Some(req)
+    r.rest().is_empty().then_some(req)
 }
 
 /// The ZooKeeper path of a v0 commit (Kafka's ConsumerPathZNode layout).

@@ -12,6 +12,13 @@ use crate::broker::Broker;
 use crate::server::errors::ErrorCode;
 use crate::server::handlers::sb;
 
+/// The v0 request (v1's layout), the whole body consumed.
+pub fn decode(mut body: bytes::Bytes) -> Option<OffsetFetchRequest> {
+    use kafka_protocol::protocol::Decodable;
+    let req = OffsetFetchRequest::decode(&mut body, 1).ok()?;
+    body.is_empty().then_some(req)
+}
+
 pub async fn fetch_v0(broker: &Broker, req: &OffsetFetchRequest) -> OffsetFetchResponse {
     let meta = broker.meta.get();
     let group = req.group_id.0.as_str();

@@ -25,7 +25,7 @@ pub fn decode(body: Bytes) -> Option<OffsetForLeaderEpochRequest> {
         }
         req.topics.push(t);
     }
-    Some(req)
+    r.rest().is_empty().then_some(req)
 }
 
 pub fn encode(resp: &OffsetForLeaderEpochResponse, version: i16, correlation_id: i32) -> Bytes {

@@ -70,7 +70,7 @@ pub fn decode(body: Bytes) -> Option<(ProduceRequest, Refused)> {
         }
         req.topic_data.push(td);
     }
-    Some((req, refused))
+    r.rest().is_empty().then_some((req, refused))
 }
 
 /// Puts the conversion errors into the handler's answer (only where the handler got as far
