@@ -428,7 +428,7 @@ pub fn encode(records: &[(i64, i64, Option<&[u8]>, Option<&[u8]>)], magic: i8, c
     let (Some(first), Some(last)) = (records.first(), records.last()) else { return Ok(out) };
     let mut inner = Vec::new();
     for (off, t, k, v) in records {
-        let o = if magic > 0 { off - first.0 } else { *off };
+        let o = if magic > 0 { off.wrapping_sub(first.0) } else { *off };
         put_message(&mut inner, o, magic, ts_attr, ts(*t), *k, *v);
     }
     let mut z = compression::compress(codec, &inner)?;

@@ -15,7 +15,7 @@
 //! of a producer opens its transaction in the partition (see `log::partition_log::txn`); one
 //! without a producer id, or a control batch, is INVALID_RECORD; a non-transactional batch
 //! from a producer with an open transaction is INVALID_TXN_STATE.
-//! Produce v3+ carrying magic 0/1 is INVALID_RECORD, as Kafka 2.5's validateRecords (v0-2
+//! Produce v3+ carrying a magic other than 2 is INVALID_RECORD, as Kafka 2.5's validateRecords (v0-2
 //! arrive here already converted to magic 2 by `server::legacy::produce`).
 //! A storage failure (a full disk, an offline log dir) is KAFKA_STORAGE_ERROR with nothing
 //! of the batches left in the log (see `log::partition_log`); producers retry it.
@@ -75,7 +75,7 @@ pub async fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> Produ
                     log.config.max_message_bytes
                 };
                 match batch::validate_produce(&records, max) {
-                    Err(batch::BatchError::Magic(m)) if m < 2 && version >= 3 => {
+                    Err(batch::BatchError::Magic(_)) if version >= 3 => {
                         // Kafka 2.5's ProduceRequest.validateRecords (v0-2 sets were converted
                         // to magic 2 already, see `server::legacy::produce`).
                         pr.error_code = ErrorCode::INVALID_RECORD.code();
