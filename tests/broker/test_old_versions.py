@@ -412,11 +412,13 @@ def test_kafka_python_old_api_versions_with_a_group(cluster, conn, api_version):
     from kafka import KafkaConsumer, KafkaProducer
 
     t = new_topic(cluster, conn, partitions=2)
-    p = KafkaProducer(bootstrap_servers=cluster.bootstrap, api_version=api_version, acks=1, enable_idempotence=False)
-    futs = [p.send(t, key=b"k%d" % i, value=b"v%d" % i) for i in range(30)]
-    for f in futs:
-        assert f.get(timeout=15).offset >= 0
-    p.close()
+    for codec in (None, "gzip"):  # magic 0 (0.9) or 1 (0.10) messages, plain and in gzip wrappers
+        p = KafkaProducer(bootstrap_servers=cluster.bootstrap, api_version=api_version, acks=1, enable_idempotence=False,
+                          compression_type=codec)
+        futs = [p.send(t, key=b"k%d" % i, value=b"v%d-%s" % (i, str(codec).encode())) for i in range(15)]
+        for f in futs:
+            assert f.get(timeout=15).offset >= 0
+        p.close()
     c = KafkaConsumer(t, bootstrap_servers=cluster.bootstrap, api_version=api_version, group_id=name("kpg"),
                       auto_offset_reset="earliest", consumer_timeout_ms=15000, enable_auto_commit=False)
     seen = []
@@ -427,7 +429,7 @@ def test_kafka_python_old_api_versions_with_a_group(cluster, conn, api_version):
     if api_version >= (0, 9):
         c.commit()
     c.close()
-    assert sorted(seen) == sorted(b"v%d" % i for i in range(30))
+    assert sorted(seen) == sorted(b"v%d-%s" % (i, c) for i in range(15) for c in (b"None", b"gzip"))
 
 
 # ---- sarama (Go) ----
@@ -449,7 +451,11 @@ def sarama_client(tmp_path_factory):
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize("version,group,codec", [("", "", "none"), ("", "", "gzip"), ("2.2.0", "yes", "none"), ("2.2.0", "yes", "gzip")])
+@pytest.mark.parametrize("version,group,codec", [
+    ("", "", "none"), ("", "", "gzip"), ("", "", "snappy"),  # default V0_8_2_0: Produce/Fetch v0, magic 0
+    ("0.10.0.0", "", "lz4"),  # Produce v2 / Fetch v2, magic 1 LZ4 wrappers
+    ("2.2.0", "yes", "none"), ("2.2.0", "yes", "gzip"),  # sarama's newest: magic 2, a consumer group
+])
 def test_sarama(cluster, conn, sarama_client, version, group, codec):
     t = new_topic(cluster, conn, partitions=2)
     args = [sarama_client, "-broker", cluster.bootstrap, "-topic", t, "-n", "25", "-codec", codec]

@@ -53,7 +53,7 @@ func main() {
 	n := flag.Int("n", 20, "records")
 	version := flag.String("version", "", "Kafka version (empty: sarama's default)")
 	group := flag.String("group", "", "consume with this consumer group")
-	codec := flag.String("codec", "none", "none or gzip")
+	codec := flag.String("codec", "none", "none, gzip, snappy or lz4")
 	flag.Parse()
 
 	cfg := sarama.NewConfig()
@@ -66,8 +66,13 @@ func main() {
 	}
 	cfg.Producer.Return.Successes = true
 	cfg.Producer.RequiredAcks = sarama.WaitForAll
-	if *codec == "gzip" {
+	switch *codec {
+	case "gzip":
 		cfg.Producer.Compression = sarama.CompressionGZIP
+	case "snappy":
+		cfg.Producer.Compression = sarama.CompressionSnappy
+	case "lz4":
+		cfg.Producer.Compression = sarama.CompressionLZ4
 	}
 	cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
 	cfg.Consumer.Return.Errors = true
