@@ -355,6 +355,10 @@ def offset_fetch(conn, version, group, topic):
 def test_offset_commit_v0_v1_and_offset_fetch_v0(cluster, conn):
     t = new_topic(cluster, conn)
     g = name("g")
+    deadline = time.time() + 30  # the first FindCoordinator creates __consumer_offsets
+    while kraw.find_coordinator(conn, g)[0] != 0:
+        assert time.time() < deadline, "no group coordinator"
+        time.sleep(0.2)
     assert offset_fetch(conn, 0, g, t) == (-1, "", 3)  # nothing stored yet
     body = kraw.kstr(g) + arr([kraw.kstr(t) + arr([struct.pack(">iq", 0, 42) + kraw.kstr("md")])])
     r = conn.call(8, 0, body)
@@ -363,10 +367,22 @@ def test_offset_commit_v0_v1_and_offset_fetch_v0(cluster, conn):
     assert offset_fetch(conn, 0, g, t)[::2] == (42, 0)
     assert offset_fetch(conn, 1, g, t)[0] == -1
     # v1: a simple (generation -1) commit to the coordinator, with a timestamp.
-    body = kraw.kstr(g) + struct.pack(">i", -1) + kraw.kstr("") + arr([kraw.kstr(t) + arr([struct.pack(">iqq", 0, 7, -1) + kraw.kstr("m1")])])
+    stamp = 1_234_567_890_123
+    body = kraw.kstr(g) + struct.pack(">i", -1) + kraw.kstr("") + arr([kraw.kstr(t) + arr([struct.pack(">iqq", 0, 7, stamp) + kraw.kstr("m1")])])
     r = conn.call(8, 1, body)
     assert r.take(">i") == 1 and r.string() == t and r.take(">i") == 1 and r.take(">ih") == (0, 0)
     assert offset_fetch(conn, 1, g, t) == (7, "m1", 0)
+    # The commit record in __consumer_offsets carries the client's commit timestamp (read with
+    # Fetch v0, i.e. down-converted too).
+    body = struct.pack(">iii", -1, 0, 0) + arr([kraw.kstr("__consumer_offsets") + arr([struct.pack(">iqi", p, 0, 1 << 20) for p in range(50)])])
+    r = conn.call(1, 0, body)
+    values = []
+    for _ in range(r.take(">i")):
+        r.string()
+        for _ in range(r.take(">i")):
+            r.take(">ihq")
+            values += [m[5] or b"" for m in parse_set(r.bytes_())]
+    assert any(struct.pack(">q", stamp) in v and b"m1" in v for v in values)
     assert offset_fetch(conn, 0, g, t)[::2] == (42, 0)
     # Unknown partition.
     body = kraw.kstr(g) + arr([kraw.kstr(t) + arr([struct.pack(">iq", 9, 1) + kraw.kstr("")])])

@@ -432,11 +432,11 @@ async fn serve_legacy(broker: &Arc<Broker>, api: ApiKey, version: i16, correlati
             Reply::Send(legacy::list_offsets::encode(broker, &req, &maxes, &resp, correlation_id))
         }
         ApiKey::OffsetCommit => {
-            let Some(req) = legacy::offset_commit::decode(body, version) else { return malformed() };
+            let Some((req, stamps)) = legacy::offset_commit::decode(body, version) else { return malformed() };
             let resp = if version == 0 {
                 legacy::offset_commit::commit_v0(broker, &req).await
             } else {
-                handlers::offset_commit::handle(broker, req, version).await
+                handlers::offset_commit::handle_at(broker, req, version, &stamps).await
             };
             send(legacy::crate_encoded(&resp, 2, correlation_id, 0))
         }

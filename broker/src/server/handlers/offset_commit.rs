@@ -1,4 +1,4 @@
-//! OffsetCommit (v2-v8): group members commit with their generation; `assign()` consumers
+//! OffsetCommit (v1-v8; v1 comes through `server::legacy::offset_commit`): group members commit with their generation; `assign()` consumers
 //! and admin tools (kafka-consumer-groups --reset-offsets) commit with generation -1 and an
 //! empty member id to a group without members. Per partition: metadata longer than
 //! `offset.metadata.max.bytes` is OFFSET_METADATA_TOO_LARGE, an unknown topic or partition
@@ -17,15 +17,21 @@ use crate::log::partition_log::now_ms;
 use crate::server::errors::ErrorCode;
 
 pub async fn handle(broker: &Broker, req: OffsetCommitRequest, version: i16) -> OffsetCommitResponse {
+    handle_at(broker, req, version, &[]).await
+}
+
+/// As `handle`, with OffsetCommit v1's per-partition commit timestamps (by topic, then
+/// partition, in request order; -1 or missing: now), which the crate's struct no longer has.
+pub async fn handle_at(broker: &Broker, req: OffsetCommitRequest, version: i16, commit_timestamps: &[Vec<i64>]) -> OffsetCommitResponse {
     let meta = broker.meta.get();
     let now = now_ms();
     let max = broker.groups.settings.metadata_max_bytes;
     let mut codes: Vec<Vec<ErrorCode>> = Vec::new();
     let mut commits = Vec::new();
-    for t in &req.topics {
+    for (ti, t) in req.topics.iter().enumerate() {
         let topic = t.name.0.as_str();
         let mut tc = Vec::new();
-        for p in &t.partitions {
+        for (pi, p) in t.partitions.iter().enumerate() {
             let md = p.committed_metadata.as_ref().map(|s| s.as_str().to_string()).unwrap_or_default();
             let known = meta.topics.get(topic).map(|tm| tm.partitions.contains_key(&p.partition_index)).unwrap_or(false);
             if md.len() > max {
@@ -38,7 +44,7 @@ pub async fn handle(broker: &Broker, req: OffsetCommitRequest, version: i16) -> 
                     offset: p.committed_offset,
                     leader_epoch: if version >= 6 { p.committed_leader_epoch } else { -1 },
                     metadata: md,
-                    commit_timestamp: now,
+                    commit_timestamp: commit_timestamps.get(ti).and_then(|c| c.get(pi)).copied().filter(|t| *t != -1).unwrap_or(now),
                     expire_timestamp: None,
                 };
                 commits.push((topic.to_string(), p.partition_index, v));

@@ -1,6 +1,6 @@
 //! OffsetCommit v0-1. v1 is `group_id generation_id member_id [topic [partition offset
-//! timestamp metadata]]` and goes to the group coordinator like v2+ (the per-partition
-//! commit timestamp is read and ignored: the coordinator stamps commits itself). v0 is
+//! timestamp metadata]]` and goes to the group coordinator like v2+, with its per-partition
+//! commit timestamp (-1: now), as Kafka 2.5 stores it. v0 is
 //! `group_id [topic [partition offset metadata]]` and, as in Kafka 2.5, is not a group
 //! commit at all: the offset is written to ZooKeeper at
 //! `/consumers/<group>/offsets/<topic>/<partition>` (the decimal offset as the node's data),
@@ -17,7 +17,8 @@ use crate::server::errors::ErrorCode;
 use crate::server::handlers::{sb, tn};
 use crate::zk::ZkError;
 
-pub fn decode(body: Bytes, version: i16) -> Option<OffsetCommitRequest> {
+/// The request and, for v1, each partition's commit timestamp (by topic, then partition).
+pub fn decode(body: Bytes, version: i16) -> Option<(OffsetCommitRequest, Vec<Vec<i64>>)> {
     let mut r = Reader::new(body);
     let mut req = OffsetCommitRequest::default();
     req.group_id = GroupId(sb(&r.string()?));
@@ -28,7 +29,9 @@ pub fn decode(body: Bytes, version: i16) -> Option<OffsetCommitRequest> {
         req.generation_id_or_member_epoch = -1;
     }
     req.retention_time_ms = -1;
+    let mut stamps = Vec::new();
     for _ in 0..r.count()? {
+        let mut ts = Vec::new();
         let mut t = OffsetCommitRequestTopic::default();
         t.name = tn(&r.string()?);
         for _ in 0..r.count()? {
@@ -36,15 +39,16 @@ pub fn decode(body: Bytes, version: i16) -> Option<OffsetCommitRequest> {
             p.partition_index = r.i32()?;
             p.committed_offset = r.i64()?;
             if version >= 1 {
-                let _commit_timestamp = r.i64()?;
+                ts.push(r.i64()?);
             }
             p.committed_leader_epoch = -1;
             p.committed_metadata = r.nullable_string()?.map(|s| sb(&s));
             t.partitions.push(p);
         }
         req.topics.push(t);
+        stamps.push(ts);
     }
-    r.rest().is_empty().then_some(req)
+    r.rest().is_empty().then_some((req, stamps))
 }
 
 /// The ZooKeeper path of a v0 commit (Kafka's ConsumerPathZNode layout).
