@@ -275,6 +275,20 @@ def test_modern_produce_is_down_converted_for_fetch_v0_and_v2(cluster, conn):
     assert err == 0 and [(m[4], m[5]) for m in parse_set(data)] == [(b"plain", b"uncompressed")]
 
 
+def test_log_append_time_topic_stamps_legacy_produce(cluster, conn):
+    t = name()
+    body = arr([kraw.kstr(t) + struct.pack(">ih", 1, 1) + arr([]) + arr([kraw.kstr("message.timestamp.type") + kraw.kstr("LogAppendTime")])])
+    r = conn.call(19, 0, body + struct.pack(">i", 10000))
+    assert r.take(">i") == 1 and r.string() == t and r.take(">h") == 0
+    wait_leader(cluster, t)
+    [(_, _, err, base, lat)] = produce(conn, 2, t, message_set(1, [(b"k", b"v"), (b"k2", b"v2")], codec="gzip", ts=5))
+    assert err == 0 and base == 0 and lat > 1_600_000_000_000
+    [(_, _, err, _, data)] = fetch(conn, 2, t)
+    shallow = parse_set(data, deep=False)
+    assert len(shallow) == 1 and shallow[0][2] == 0x08 | 1 and shallow[0][3] == lat  # LogAppendTime bit, gzip
+    assert [(m[3], m[5]) for m in parse_set(data)] == [(lat, b"v"), (lat, b"v2")]
+
+
 def test_zstd_topic_refuses_old_fetches(cluster, conn):
     t = name()
     body = arr([kraw.kstr(t) + struct.pack(">ih", 1, 1) + arr([]) + arr([kraw.kstr("compression.type") + kraw.kstr("zstd")])])
