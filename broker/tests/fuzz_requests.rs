@@ -30,8 +30,13 @@ fn crate_version(api: ApiKey, v: i16) -> i16 {
 }
 
 /// Decodes as the server does: WriteTxnMarkers v0 (Kafka 2.5's; the crate knows only v1)
-/// by its hand-written decoder, which consumes the whole body or refuses it.
+/// and the old versions of `server::legacy` by their hand-written decoders, which consume
+/// the whole body or refuse it.
 fn decode(api: ApiKey, b: &mut Bytes, v: i16) -> Result<(), String> {
+    if broker::server::legacy::handles(api, v) {
+        // The versions the crate dropped: the hand decoders of `server::legacy`.
+        return broker::server::legacy::decode_only(api, v, std::mem::take(b));
+    }
     if api == ApiKey::WriteTxnMarkers && v == 0 {
         return broker::server::handlers::write_txn_markers::decode_v0(b).map(|_| b.clear()).ok_or_else(|| "refused by decode_v0".to_string());
     }

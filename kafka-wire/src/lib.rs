@@ -9,6 +9,8 @@
 //! - [`read`]: a checked big-endian reader for the fixed-width formats the codec crate
 //!   does not cover.
 //! - [`txn_log`]: the records of `__transaction_state` (Kafka 2.5's TransactionLog).
+//! - [`legacy`]: the magic-0/1 message sets of Produce v0-2 and Fetch v0-3, converted to
+//!   and from magic-2 batches (Kafka 2.5's LogValidator and down-conversion rules).
 //! - [`conn`]: one outgoing connection to a broker: size-prefixed frames, one request in
 //!   flight, every call bounded by a timeout, response frames bounded in size.
 //!
@@ -17,6 +19,7 @@
 pub mod batch;
 pub mod compression;
 pub mod conn;
+pub mod legacy;
 pub mod read;
 pub mod txn_log;
 

@@ -3,7 +3,8 @@
 //! Framing is two steps: the 4-byte length is checked first (negative or above
 //! `socket.request.max.bytes` closes that connection with a log line, before allocating),
 //! then the body is walked against its schema (`request_guard`: no count or length is
-//! trusted) and only then parsed with the `kafka-protocol` crate. As in Kafka, one request per
+//! trusted) and only then parsed with the `kafka-protocol` crate, or, for the old versions
+//! the crate no longer carries, by `legacy` (which calls the same handlers). As in Kafka, one request per
 //! connection is processed at a time (the channel is "muted" while a request is in flight),
 //! which keeps responses in order. An API or version we do not serve closes the connection,
 //! except ApiVersions, which answers UNSUPPORTED_VERSION in the v0 form with our table.
@@ -11,6 +12,7 @@
 pub mod controlled_shutdown;
 pub mod errors;
 pub mod handlers;
+pub mod legacy;
 pub mod limits;
 pub mod request_guard;
 mod request_schema;
@@ -30,24 +32,25 @@ use crate::broker::Broker;
 use crate::lifecycle::Phase;
 
 /// What this broker serves: (api key, min version, max version). Only what is implemented.
-/// Versions are Kafka 2.5's where the `kafka-protocol` crate still has them (it dropped
-/// Produce v0-2, Fetch v0-3, ListOffsets v0, CreateTopics v0-1, DeleteTopics v0 and
-/// DescribeConfigs v0 along with Kafka 4.0; no client we test needs those).
+/// The minimums are Kafka 2.5's; the versions the `kafka-protocol` crate dropped with Kafka
+/// 4.0 (Produce v0-2, Fetch v0-3, ListOffsets v0, OffsetCommit v0-1, OffsetFetch v0,
+/// OffsetForLeaderEpoch v0-1, CreateTopics v0-1, DeleteTopics v0, DescribeConfigs v0) are
+/// decoded and encoded by hand in `legacy`. Some maximums are above 2.5's, for modern clients.
 pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
-    (ApiKey::Produce, 3, 9),
-    (ApiKey::Fetch, 4, 12),
-    (ApiKey::ListOffsets, 1, 6),
+    (ApiKey::Produce, 0, 9),
+    (ApiKey::Fetch, 0, 12),
+    (ApiKey::ListOffsets, 0, 6),
     (ApiKey::Metadata, 0, 9),
     (ApiKey::ApiVersions, 0, 3),
-    (ApiKey::CreateTopics, 2, 5),
-    (ApiKey::DeleteTopics, 1, 4),
+    (ApiKey::CreateTopics, 0, 5),
+    (ApiKey::DeleteTopics, 0, 4),
     (ApiKey::DeleteRecords, 0, 1),
-    (ApiKey::DescribeConfigs, 1, 3),
+    (ApiKey::DescribeConfigs, 0, 3),
     (ApiKey::AlterConfigs, 0, 1),
     (ApiKey::CreatePartitions, 0, 2),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
-    (ApiKey::OffsetCommit, 2, 8),
-    (ApiKey::OffsetFetch, 1, 8),
+    (ApiKey::OffsetCommit, 0, 8),
+    (ApiKey::OffsetFetch, 0, 8),
     (ApiKey::FindCoordinator, 0, 4),
     (ApiKey::JoinGroup, 0, 9),
     (ApiKey::Heartbeat, 0, 4),
@@ -62,7 +65,7 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::TxnOffsetCommit, 0, 2),
     (ApiKey::DeleteGroups, 0, 2),
     (ApiKey::OffsetDelete, 0, 0),
-    (ApiKey::OffsetForLeaderEpoch, 2, 4),
+    (ApiKey::OffsetForLeaderEpoch, 0, 4),
     (ApiKey::ElectLeaders, 0, 2),
     (ApiKey::AlterPartitionReassignments, 0, 0),
     (ApiKey::ListPartitionReassignments, 0, 0),
@@ -299,6 +302,9 @@ async fn handle_frame(broker: &Arc<Broker>, frame: Bytes, peer: &str) -> Reply {
             }
         }};
     }
+    if legacy::handles(api, version) {
+        return serve_legacy(broker, api, version, correlation_id, buf, peer).instrument(span).await;
+    }
     use kafka_protocol::messages::*;
     match api {
         ApiKey::Produce => match ProduceRequest::decode(&mut buf, version) {
@@ -391,6 +397,73 @@ async fn handle_frame(broker: &Arc<Broker>, frame: Bytes, peer: &str) -> Reply {
                     Reply::Close
                 }
             }
+        }
+        _ => Reply::Close,
+    }
+}
+
+/// The old versions `legacy` decodes and encodes; the handlers are the shared ones.
+async fn serve_legacy(broker: &Arc<Broker>, api: ApiKey, version: i16, correlation_id: i32, body: Bytes, peer: &str) -> Reply {
+    let malformed = || {
+        tracing::warn!("closing connection from {peer}: malformed {api:?} v{version} request");
+        Reply::Close
+    };
+    let send = |b: Option<Bytes>| b.map(Reply::Send).unwrap_or(Reply::Close);
+    match api {
+        ApiKey::Produce => {
+            let Some((req, refused)) = legacy::produce::decode(body) else { return malformed() };
+            let acks = req.acks;
+            let mut resp = handlers::produce::handle(broker, req, version).await;
+            legacy::produce::patch(&mut resp, &refused);
+            if acks == 0 {
+                Reply::None
+            } else {
+                Reply::Send(legacy::produce::encode(&resp, version, correlation_id))
+            }
+        }
+        ApiKey::Fetch => {
+            let Some(req) = legacy::fetch::decode(body, version) else { return malformed() };
+            let out = handlers::fetch::handle(broker, req.clone(), version).await;
+            Reply::Send(tokio::task::block_in_place(|| legacy::fetch::encode(broker, &out, &req, version, correlation_id)))
+        }
+        ApiKey::ListOffsets => {
+            let Some((req, maxes)) = legacy::list_offsets::decode(body) else { return malformed() };
+            let resp = handlers::list_offsets::handle(broker, req.clone(), version).await;
+            Reply::Send(legacy::list_offsets::encode(broker, &req, &maxes, &resp, correlation_id))
+        }
+        ApiKey::OffsetCommit => {
+            let Some((req, stamps)) = legacy::offset_commit::decode(body, version) else { return malformed() };
+            let resp = if version == 0 {
+                legacy::offset_commit::commit_v0(broker, &req).await
+            } else {
+                handlers::offset_commit::handle_at(broker, req, version, &stamps).await
+            };
+            send(legacy::crate_encoded(&resp, 2, correlation_id, 0))
+        }
+        ApiKey::OffsetFetch => {
+            let Some(req) = legacy::offset_fetch::decode(body) else { return malformed() };
+            let resp = legacy::offset_fetch::fetch_v0(broker, &req).await;
+            send(legacy::crate_encoded(&resp, 1, correlation_id, 0))
+        }
+        ApiKey::OffsetForLeaderEpoch => {
+            let Some(req) = legacy::offset_for_leader_epoch::decode(body) else { return malformed() };
+            let resp = handlers::offset_for_leader_epoch::handle(broker, req, version).await;
+            Reply::Send(legacy::offset_for_leader_epoch::encode(&resp, version, correlation_id))
+        }
+        ApiKey::CreateTopics => {
+            let Some(req) = legacy::create_topics::decode(body, version) else { return malformed() };
+            let resp = handlers::create_topics::handle(broker, req, version).await;
+            Reply::Send(legacy::create_topics::encode(&resp, version, correlation_id))
+        }
+        ApiKey::DeleteTopics => {
+            let Some(req) = legacy::delete_topics::decode(body) else { return malformed() };
+            let resp = handlers::delete_topics::handle(broker, req, version).await;
+            send(legacy::delete_topics::encode(&resp, correlation_id))
+        }
+        ApiKey::DescribeConfigs => {
+            let Some(req) = legacy::describe_configs::decode(body) else { return malformed() };
+            let resp = handlers::describe_configs::handle(broker, req, version).await;
+            Reply::Send(legacy::describe_configs::encode(&resp, correlation_id))
         }
         _ => Reply::Close,
     }

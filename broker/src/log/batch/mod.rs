@@ -30,7 +30,8 @@ pub enum BatchError {
     /// INVALID_RECORD (87): well-formed but inconsistent records.
     #[error("invalid record: {0}")]
     InvalidRecord(String),
-    /// UNSUPPORTED_FOR_MESSAGE_FORMAT (43): magic 0/1 in a v3+ produce request.
+    /// A magic other than 2. UNSUPPORTED_FOR_MESSAGE_FORMAT (43) where the log meets it; the
+    /// Produce handler answers INVALID_RECORD for it, as Kafka 2.5's validateRecords.
     #[error("unsupported magic {0}")]
     Magic(i8),
     /// UNSUPPORTED_COMPRESSION_TYPE (76).

@@ -126,6 +126,25 @@ impl Log {
         self.segments.keys().copied().collect()
     }
 
+    /// Per segment: (base offset, size in bytes, file modification time in ms), the active
+    /// one last (ListOffsets v0 answers by them, as Kafka 2.5's legacyFetchOffsetsBefore).
+    pub fn segment_times(&self) -> Vec<(i64, u64, i64)> {
+        self.segments
+            .values()
+            .map(|s| {
+                let mtime = s
+                    .log
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map(|d| d.as_millis() as i64)
+                    .unwrap_or(0);
+                (s.base, s.size, mtime)
+            })
+            .collect()
+    }
+
     /// Rolls the active segment now (tests and the cleaner benchmark: to make data
     /// cleanable).
     pub fn roll_now(&mut self) -> Result<(), LogError> {

@@ -1,4 +1,4 @@
-//! OffsetCommit (v2-v8): group members commit with their generation; `assign()` consumers
+//! OffsetCommit (v1-v8; v1 comes through `server::legacy::offset_commit`): group members commit with their generation; `assign()` consumers
 //! and admin tools (kafka-consumer-groups --reset-offsets) commit with generation -1 and an
 //! empty member id to a group without members. Per partition: metadata longer than
 //! `offset.metadata.max.bytes` is OFFSET_METADATA_TOO_LARGE, an unknown topic or partition
@@ -17,14 +17,21 @@ use crate::log::partition_log::now_ms;
 use crate::server::errors::ErrorCode;
 
 pub async fn handle(broker: &Broker, req: OffsetCommitRequest, version: i16) -> OffsetCommitResponse {
+    handle_at(broker, req, version, &[]).await
+}
+
+/// As `handle`, with OffsetCommit v1's per-partition commit timestamps (by topic, then
+/// partition, in request order; -1 or missing: now), which the crate's struct no longer has.
+pub async fn handle_at(broker: &Broker, req: OffsetCommitRequest, version: i16, commit_timestamps: &[Vec<i64>]) -> OffsetCommitResponse {
     let checked = check(
         broker,
-        req.topics.iter().map(|t| {
-            let parts = t.partitions.iter().map(|p| PartitionCommit {
+        req.topics.iter().enumerate().map(|(ti, t)| {
+            let parts = t.partitions.iter().enumerate().map(|(pi, p)| PartitionCommit {
                 index: p.partition_index,
                 offset: p.committed_offset,
                 leader_epoch: if version >= 6 { p.committed_leader_epoch } else { -1 },
                 metadata: p.committed_metadata.as_ref().map(|s| s.as_str()),
+                commit_timestamp: commit_timestamps.get(ti).and_then(|c| c.get(pi)).copied().unwrap_or(-1),
             });
             (t.name.0.as_str(), parts.collect())
         }),
@@ -60,6 +67,8 @@ pub struct PartitionCommit<'a> {
     pub offset: i64,
     pub leader_epoch: i32,
     pub metadata: Option<&'a str>,
+    /// -1: now (every version but OffsetCommit v1, which carries the client's).
+    pub commit_timestamp: i64,
 }
 
 /// The per-partition answers (in request order) and the commits that passed.
@@ -70,7 +79,8 @@ pub struct Checked {
 
 /// The checks OffsetCommit and TxnOffsetCommit share: metadata longer than
 /// `offset.metadata.max.bytes` is OFFSET_METADATA_TOO_LARGE, an unknown topic or partition
-/// UNKNOWN_TOPIC_OR_PARTITION; the rest become offset values stamped now.
+/// UNKNOWN_TOPIC_OR_PARTITION; the rest become offset values stamped now (or at the
+/// client's v1 commit timestamp).
 pub fn check<'a>(broker: &Broker, topics: impl Iterator<Item = (&'a str, Vec<PartitionCommit<'a>>)>) -> Checked {
     let meta = broker.meta.get();
     let now = now_ms();
@@ -91,7 +101,7 @@ pub fn check<'a>(broker: &Broker, topics: impl Iterator<Item = (&'a str, Vec<Par
                     offset: p.offset,
                     leader_epoch: p.leader_epoch,
                     metadata: md.to_string(),
-                    commit_timestamp: now,
+                    commit_timestamp: if p.commit_timestamp == -1 { now } else { p.commit_timestamp },
                     expire_timestamp: None,
                 };
                 out.commits.push((topic.to_string(), p.index, v));

@@ -15,6 +15,8 @@
 //! of a producer opens its transaction in the partition (see `log::partition_log::txn`); one
 //! without a producer id, or a control batch, is INVALID_RECORD; a non-transactional batch
 //! from a producer with an open transaction is INVALID_TXN_STATE.
+//! Produce v3+ carrying a magic other than 2 is INVALID_RECORD, as Kafka 2.5's validateRecords (v0-2
+//! arrive here already converted to magic 2 by `server::legacy::produce`).
 //! A storage failure (a full disk, an offline log dir) is KAFKA_STORAGE_ERROR with nothing
 //! of the batches left in the log (see `log::partition_log`); producers retry it.
 
@@ -29,7 +31,7 @@ use crate::broker::Broker;
 use crate::log::batch;
 use crate::server::errors::{self, ErrorCode};
 
-pub async fn handle(broker: &Broker, req: ProduceRequest, _version: i16) -> ProduceResponse {
+pub async fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> ProduceResponse {
     let mut resp = ProduceResponse::default();
     let acks_ok = matches!(req.acks, -1 | 0 | 1);
     // acks=-1: (topic, partition index in the response, partition, offset to reach).
@@ -73,6 +75,14 @@ pub async fn handle(broker: &Broker, req: ProduceRequest, _version: i16) -> Prod
                     log.config.max_message_bytes
                 };
                 match batch::validate_produce(&records, max) {
+                    Err(batch::BatchError::Magic(_)) if version >= 3 => {
+                        // Kafka 2.5's ProduceRequest.validateRecords (v0-2 sets were converted
+                        // to magic 2 already, see `server::legacy::produce`).
+                        pr.error_code = ErrorCode::INVALID_RECORD.code();
+                        pr.error_message = Some(sb(&format!(
+                            "Produce requests with version {version} are only allowed to contain record batches with magic version 2"
+                        )));
+                    }
                     Err(e) => {
                         tracing::info!("rejecting produce to {topic}-{}: {e}", pd.index);
                         pr.error_code = errors::from_batch(&e).code();

@@ -20,6 +20,7 @@ pub async fn handle(broker: &Broker, req: TxnOffsetCommitRequest, version: i16) 
                 offset: p.committed_offset,
                 leader_epoch: if version >= 2 { p.committed_leader_epoch } else { -1 },
                 metadata: p.committed_metadata.as_ref().map(|s| s.as_str()),
+                commit_timestamp: -1,
             });
             (t.name.0.as_str(), parts.collect())
         }),
