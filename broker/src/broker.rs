@@ -49,6 +49,8 @@ pub struct Broker {
     pub halt: tokio::sync::Notify,
     /// Shutdown phases and in-flight requests (see `lifecycle`).
     pub lifecycle: crate::lifecycle::Lifecycle,
+    /// Counters for `GET /metrics` (see `metrics`).
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// What the controller sees of its broker.
@@ -95,6 +97,9 @@ impl crate::replica::Ctx for Broker {
     }
     fn stopping(&self) -> bool {
         self.shutting_down()
+    }
+    fn isr_changed(&self, old: usize, new: usize) {
+        self.metrics.isr_changed(old, new);
     }
 }
 
@@ -183,6 +188,7 @@ impl Broker {
             halted: AtomicBool::new(false),
             halt: tokio::sync::Notify::new(),
             lifecycle: Default::default(),
+            metrics: Default::default(),
         });
         let _ = broker.zk.get_children("/brokers/topics", false).await;
         let _ = broker.zk.get_children("/brokers/ids", false).await;
@@ -310,6 +316,7 @@ impl Broker {
                 for p in tm.partitions.keys() {
                     self.logs.delete(t, *p);
                 }
+                self.metrics.topics.forget(t);
             } else if let Some(nt) = new.topics.get(t) {
                 for p in tm.partitions.keys() {
                     if !nt.partitions.contains_key(p) {

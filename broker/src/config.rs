@@ -8,6 +8,8 @@
 //! One key is this broker's own, not Kafka's: `log.scrub.bytes.per.second` (default 41943040,
 //! 40 MiB/s; 0 turns it off), how fast segments not checked since the start are checked in
 //! the background (see `log::segment`); reads check what they touch regardless.
+//! Two more are ours: `metrics.prometheus.port` (default 0: off) and `metrics.prometheus.host`
+//! (default 0.0.0.0), where `GET /metrics` answers in the Prometheus text format (see `metrics`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -105,6 +107,10 @@ pub struct BrokerConfig {
     pub controlled_shutdown_enable: bool,
     pub controlled_shutdown_max_retries: i32,
     pub controlled_shutdown_retry_backoff_ms: u64,
+    /// This broker's own: the Prometheus `/metrics` endpoint (see `metrics`); 0 = off.
+    pub metrics_prometheus_port: u16,
+    /// Address the metrics endpoint binds (default 0.0.0.0, as a listener without a host).
+    pub metrics_prometheus_host: String,
     /// Every key as given (for DescribeConfigs on the broker).
     pub raw: BTreeMap<String, String>,
     pub warnings: Vec<String>,
@@ -352,6 +358,17 @@ impl BrokerConfig {
         at_least("replica.lag.time.max.ms", &replica_lag_time_max_ms.to_string(), replica_lag_time_max_ms, 1)?;
         let log_flush_interval_ms = match get("log.flush.interval.ms") { Some(v) => Some(long("log.flush.interval.ms", v)?), None => None };
 
+        let metrics_prometheus_port = match get("metrics.prometheus.port") {
+            Some(v) => v.trim().parse::<u16>().map_err(|_| bad("metrics.prometheus.port", v, "Expected a port number from 0 (off) to 65535"))?,
+            None => 0,
+        };
+        let metrics_prometheus_host = get("metrics.prometheus.host").unwrap_or("0.0.0.0").trim().trim_start_matches('[').trim_end_matches(']').to_string();
+        if metrics_prometheus_host.parse::<std::net::IpAddr>().is_err()
+            && (metrics_prometheus_host.is_empty() || !metrics_prometheus_host.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-'))
+        {
+            return Err(bad("metrics.prometheus.host", &metrics_prometheus_host, "Expected an IP address or a host name"));
+        }
+
         crate::log::cleaner::CleanerConfig::from_raw(&raw)?;
         let cfg = BrokerConfig {
             broker_id,
@@ -419,6 +436,8 @@ impl BrokerConfig {
             controlled_shutdown_enable: b("controlled.shutdown.enable", true)?,
             controlled_shutdown_max_retries: i("controlled.shutdown.max.retries", 3)?.max(1),
             controlled_shutdown_retry_backoff_ms: l("controlled.shutdown.retry.backoff.ms", 5000)?.max(0) as u64,
+            metrics_prometheus_port,
+            metrics_prometheus_host,
             raw: raw.clone(),
             warnings: Vec::new(),
         };
@@ -463,6 +482,7 @@ const KNOWN: &[&str] = &[
     "transactional.id.expiration.ms", "transaction.state.log.num.partitions", "transaction.state.log.replication.factor",
     "transaction.state.log.min.isr", "transaction.state.log.segment.bytes", "transaction.max.timeout.ms",
     "transaction.abort.timed.out.transaction.cleanup.interval.ms", "transaction.remove.expired.transaction.cleanup.interval.ms",
+    "metrics.prometheus.port", "metrics.prometheus.host",
 ];
 
 #[cfg(test)]

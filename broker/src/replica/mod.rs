@@ -35,6 +35,8 @@ pub trait Ctx: Send + Sync + 'static {
     /// Followers stop fetching (after controlled shutdown, or when stopping).
     fn fetching_stopped(&self) -> bool;
     fn stopping(&self) -> bool;
+    /// The leader wrote an ISR change from `old` to `new` members (for the metrics).
+    fn isr_changed(&self, _old: usize, _new: usize) {}
 }
 
 use crate::error_code::ErrorCode;
