@@ -9,7 +9,7 @@
 //! It cannot hurt the broker: HTTP is hyper's with the request head bounded
 //! ([`MAX_HEADER_BYTES`]), request bodies are never read, at most [`MAX_CONNECTIONS`]
 //! connections are served at once (more are closed at once), a connection that sends no
-//! complete head within [`IDLE`] is closed and none lives longer than [`IDLE`] (the request
+//! complete head within [`HEAD_TIMEOUT`] is closed and none lives longer than [`IDLE`] (the request
 //! in hand finishes, bounded), only GET/HEAD are answered, and the listener and its
 //! connections close when the broker starts draining at shutdown.
 
@@ -32,7 +32,9 @@ use crate::lifecycle::Phase;
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// Connections served at once; more are closed at once.
 pub const MAX_CONNECTIONS: usize = 16;
-/// How long a connection may wait for a request head, and live at most.
+/// How long a connection may take to send a request head.
+pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a connection lives at most.
 pub const IDLE: Duration = Duration::from_secs(30);
 /// How long one rendering may take before the scrape gets 503.
 const RENDER_BOUND: Duration = Duration::from_secs(10);
@@ -67,7 +69,7 @@ pub async fn serve(broker: Arc<Broker>, listener: TcpListener) {
             let svc = hyper::service::service_fn(move |req| answer(req, b.clone()));
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
-                .header_read_timeout(IDLE)
+                .header_read_timeout(HEAD_TIMEOUT)
                 .max_buf_size(MAX_HEADER_BYTES)
                 .serve_connection(TokioIo::new(stream), svc);
             let mut conn = std::pin::pin!(conn);
