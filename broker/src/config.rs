@@ -514,6 +514,19 @@ mod tests {
         assert!(cfg("zookeeper.connect=a:1\nauto.create.topics.enable=maybe\n").is_err());
     }
 
+    #[test]
+    fn metrics_keys() {
+        let c = cfg("zookeeper.connect=a:1\n").unwrap();
+        assert_eq!((c.metrics_prometheus_port, c.metrics_prometheus_host.as_str()), (0, "0.0.0.0"));
+        let c = cfg("zookeeper.connect=a:1\nmetrics.prometheus.port=9404\nmetrics.prometheus.host=127.0.0.1\n").unwrap();
+        assert_eq!((c.metrics_prometheus_port, c.metrics_prometheus_host.as_str()), (9404, "127.0.0.1"));
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        for bad in ["metrics.prometheus.port=-1", "metrics.prometheus.port=70000", "metrics.prometheus.port=x", "metrics.prometheus.host=a b"] {
+            let e = cfg(&format!("zookeeper.connect=a:1\n{bad}\n")).unwrap_err();
+            assert!(e.to_string().contains(bad.split('=').next().unwrap_or("")), "{e}");
+        }
+    }
+
     /// The shipped configs/server.properties and the three-broker server-{0,1,2}.properties
     /// load without a warning, and the three are one cluster of distinct brokers.
     #[test]
