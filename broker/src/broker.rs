@@ -101,6 +101,9 @@ impl crate::replica::Ctx for Broker {
     fn isr_changed(&self, old: usize, new: usize) {
         self.metrics.isr_changed(old, new);
     }
+    fn replicated_in(&self, bytes: u64) {
+        crate::metrics::topics::add(&self.metrics.topics.replication_bytes_in, bytes);
+    }
 }
 
 impl Broker {

@@ -231,6 +231,8 @@ def test_killed_follower_shows_as_under_replicated_on_the_leader():
         s1 = parse(scrape(ports[1]))
         # Followers' appends are not messages in (Kafka counts leader appends only).
         assert sum(get(s1, "kafka_server_brokertopicmetrics_messagesin_total", topic=t)) == 0
+        wait_until(lambda: one(parse(scrape(ports[1])), "kafka_server_brokertopicmetrics_replicationbytesin_total") > 0, 10,
+                   "replication bytes in on a follower", interval=0.2)
         assert one(s, "kafka_server_brokertopicmetrics_replicationbytesout_total") > 0
 
         c.brokers[2].kill9()

@@ -116,6 +116,12 @@ pub fn render(broker: &Broker) -> String {
         }
     }
     t.single(
+        "kafka_server_brokertopicmetrics_replicationbytesin_total",
+        "counter",
+        "Bytes appended by this broker as a follower (ReplicationBytesInPerSec)",
+        m.topics.replication_bytes_in.load(std::sync::atomic::Ordering::Relaxed) as f64,
+    );
+    t.single(
         "kafka_server_brokertopicmetrics_replicationbytesout_total",
         "counter",
         "Bytes sent to follower replicas by Fetch (ReplicationBytesOutPerSec)",

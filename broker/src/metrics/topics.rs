@@ -6,7 +6,8 @@
 //! one when the append or its checks failed), and `server::handlers::fetch` when the answer
 //! is final (bytes out for consumers, replication bytes out for followers, a fetch request
 //! per partition, a failed one per partition answered with an error other than
-//! not-leader/unknown-partition, as Kafka's `readFromLocalLog`).
+//! not-leader/unknown-partition, as Kafka's `readFromLocalLog`). `replica::fetcher` counts
+//! the replication bytes in (a follower's appends).
 //!
 //! The hot path takes a read lock on the topic map once per topic in a request to get the
 //! topic's `Arc<TopicStats>`; a topic's counters are created on first use (write lock, once
