@@ -100,6 +100,9 @@ struct Local {
     segments: usize,
 }
 
+/// A per-partition log gauge: name, help, value.
+type PerLog = (&'static str, &'static str, fn(&Local) -> f64);
+
 pub fn render(broker: &Broker) -> String {
     let m = &broker.metrics;
     let mut t = Text::default();
@@ -229,7 +232,7 @@ pub fn render(broker: &Broker) -> String {
     t.single("kafka_controller_kafkacontroller_globalpartitioncount", "gauge", "Partitions in the cluster (on the active controller)", gp as f64);
 
     // kafka.log:type=Log
-    let per_log: [(&str, &str, fn(&Local) -> f64); 4] = [
+    let per_log: [PerLog; 4] = [
         ("kafka_log_log_size", "Bytes of the partition's log segments on this broker", |l| l.size as f64),
         ("kafka_log_log_logendoffset", "The partition's log end offset on this broker", |l| l.log_end as f64),
         ("kafka_log_log_logstartoffset", "The partition's log start offset on this broker", |l| l.log_start as f64),
