@@ -44,7 +44,7 @@ pub async fn handle(broker: &Broker, req: DescribeConfigsRequest, version: i16) 
                         if !wanted(k) {
                             continue;
                         }
-                        let (bval, bsrc) = topic_config::broker_default(&broker.cfg, k);
+                        let (bval, bsrc) = topic_config::broker_default(&broker.log_config(), k);
                         let mut c = DescribeConfigsResourceResult::default();
                         c.name = sb(k);
                         let (v, src) = match overrides.get(*k) {
@@ -82,7 +82,8 @@ pub async fn handle(broker: &Broker, req: DescribeConfigsRequest, version: i16) 
                 } else {
                     let per_broker = if name.is_empty() { Vec::new() } else { crate::dynamic_config::read(&broker.zk, name).await.unwrap_or_default() };
                     let defaults = crate::dynamic_config::read(&broker.zk, "<default>").await.unwrap_or_default();
-                    for k in crate::dynamic_config::KEYS {
+                    let dynamic_keys = crate::dynamic_config::KEYS.iter().copied().chain(crate::dynamic_config::log_keys().map(|(b, _)| b));
+                    for k in dynamic_keys {
                         if !wanted(k) {
                             continue;
                         }
@@ -96,7 +97,8 @@ pub async fn handle(broker: &Broker, req: DescribeConfigsRequest, version: i16) 
                         c.value = Some(sb(&v));
                         c.config_source = src;
                         if version >= 3 {
-                            c.config_type = config_type('l');
+                            let kind = crate::topic_config::TOPIC_KEYS.iter().find(|(_, b, _)| *b == k).map(|(_, _, kind)| *kind).unwrap_or('l');
+                            c.config_type = config_type(kind);
                         }
                         if req.include_synonyms {
                             // Kafka lists every source of the key, highest precedence first.
@@ -131,7 +133,7 @@ pub async fn handle(broker: &Broker, req: DescribeConfigsRequest, version: i16) 
                         c.name = sb(k);
                         c.value = Some(sb(v));
                         c.config_source = Source::StaticBroker as i8;
-                        c.read_only = true;
+                        c.read_only = !(crate::dynamic_config::KEYS.contains(&k.as_str()) || crate::dynamic_config::is_log_key(k));
                         r.configs.push(c);
                     }
                 }
