@@ -9,6 +9,7 @@
 //! ephemerals go at once). When every log dir has gone offline (see `log::dir_health`) the
 //! broker shuts itself down the same way (Kafka halts) and exits with an error.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use std::sync::Arc;
@@ -51,6 +52,9 @@ pub struct Broker {
     pub lifecycle: crate::lifecycle::Lifecycle,
     /// Counters for `GET /metrics` (see `metrics`).
     pub metrics: crate::metrics::Metrics,
+    /// The static config with the dynamic broker log configs (`dynamic_config::LOG_KEYS`)
+    /// over it: what topic configs are resolved from. Replaced when those change.
+    log_cfg: std::sync::RwLock<(BTreeMap<String, String>, Arc<BrokerConfig>)>,
 }
 
 /// What the controller sees of its broker.
@@ -69,6 +73,9 @@ impl crate::controller::Ctx for Broker {
     }
     fn stopping(&self) -> bool {
         self.shutting_down()
+    }
+    fn topic_config(&self, meta: &ClusterMeta, topic: &str) -> TopicConfig {
+        Broker::topic_config(self, meta, topic)
     }
 }
 
@@ -116,7 +123,47 @@ impl Broker {
     }
 
     pub fn topic_config(&self, meta: &ClusterMeta, topic: &str) -> TopicConfig {
-        TopicConfig::resolve(&self.cfg, &meta.config_map(topic))
+        TopicConfig::resolve(&self.log_config(), &meta.config_map(topic))
+    }
+
+    /// The broker config topic configs are resolved from (see `log_cfg`).
+    pub fn log_config(&self) -> Arc<BrokerConfig> {
+        match self.log_cfg.read() {
+            Ok(g) => g.1.clone(),
+            Err(_) => Arc::new(self.cfg.clone()),
+        }
+    }
+
+    /// Applies the dynamic broker log configs in force (per-broker over cluster default): a
+    /// change rebuilds the effective config and re-resolves every topic's config, so
+    /// retention, segment sizes, message.max.bytes, ... change without a restart, as in
+    /// Kafka 2.5's DynamicLogConfig. A combination the config parser refuses is logged and
+    /// the previous one kept.
+    pub fn apply_dynamic_log_config(&self, overlay: BTreeMap<String, String>) {
+        {
+            let Ok(cur) = self.log_cfg.read() else { return };
+            if cur.0 == overlay {
+                return;
+            }
+        }
+        let mut pairs: Vec<(String, String)> = self.cfg.raw.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        pairs.retain(|(k, _)| !overlay.contains_key(k));
+        pairs.extend(overlay.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let effective = match BrokerConfig::from_pairs(pairs) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!("dynamic broker log configs {overlay:?} not applied: {e}");
+                return;
+            }
+        };
+        tracing::info!("dynamic broker log configs now {overlay:?}");
+        if let Ok(mut g) = self.log_cfg.write() {
+            *g = (overlay, Arc::new(effective));
+        }
+        let meta = self.meta.get();
+        for t in meta.topics.keys() {
+            self.logs.update_config(t, &self.topic_config(&meta, t));
+        }
     }
 
     /// Connects and performs the whole startup sequence up to (not including) the listener.
@@ -162,8 +209,9 @@ impl Broker {
         };
         LogManager::check_meta(&cfg.log_dirs, id, &cluster_id).map_err(|e| anyhow::anyhow!("{e}"))?;
 
-        let _ = zk.get_data("/config/brokers/<default>", false).await;
-        let _ = zk.get_data(&format!("/config/brokers/{id}"), false).await;
+        // The dynamic broker configs, read before the logs open as Kafka 2.5 does.
+        let dyn_default = crate::dynamic_config::read(&zk, "<default>").await.unwrap_or_default();
+        let dyn_mine = crate::dynamic_config::read(&zk, &id.to_string()).await.unwrap_or_default();
 
         let logs = LogManager::new(&cfg);
         logs.broker_id.store(id, Ordering::Relaxed);
@@ -192,7 +240,9 @@ impl Broker {
             halt: tokio::sync::Notify::new(),
             lifecycle: Default::default(),
             metrics: Default::default(),
+            log_cfg: std::sync::RwLock::new((BTreeMap::new(), Arc::new(cfg_for_groups.clone()))),
         });
+        broker.apply_dynamic_log_config(crate::dynamic_config::log_overlay(&dyn_default, &dyn_mine));
         let _ = broker.zk.get_children("/brokers/topics", false).await;
         let _ = broker.zk.get_children("/brokers/ids", false).await;
         broker.register().await?;
@@ -444,6 +494,7 @@ async fn apply_dynamic_cleaner_config(broker: &Arc<Broker>) {
     let mine = crate::dynamic_config::read(&broker.zk, &broker.id.to_string()).await.unwrap_or_default();
     broker.logs.cleaner.apply_dynamic(&broker.cfg.raw, &defaults, &mine);
     start_cleaner_threads(broker);
+    broker.apply_dynamic_log_config(crate::dynamic_config::log_overlay(&defaults, &mine));
 }
 
 /// Retention on log.retention.check.interval.ms, checkpoints every few seconds, flush.ms,

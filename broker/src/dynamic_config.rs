@@ -3,6 +3,13 @@
 //! `/config/changes/config_change_` notification naming `brokers/<entity>`. Reached through
 //! (Incremental)AlterConfigs and DescribeConfigs on BROKER resources.
 //!
+//! Kafka 2.5's DynamicLogConfig keys (`LOG_KEYS`: the broker synonyms of the topic configs,
+//! `log.retention.ms`, `log.segment.bytes`, `message.max.bytes`, `min.insync.replicas`,
+//! `unclean.leader.election.enable`, `log.cleanup.policy`, `compression.type`, ...; not
+//! `log.message.format.version`, not the `.hours`/`.minutes` forms) apply to every topic
+//! without its own override within a few seconds (`Broker::apply_dynamic_log_config`), the
+//! per-broker value over the cluster default over server.properties.
+//!
 //! The replication throttle keys (what `kafka-reassign-partitions --throttle` and
 //! `kafka-configs --entity-type brokers` set) are stored, described and removed exactly as
 //! Kafka does, but this broker does not rate-limit replication by them. The `log.cleaner.*`
@@ -37,7 +44,35 @@ pub fn entity(resource_name: &str) -> Result<String, String> {
         .map_err(|_| format!("Invalid broker id {resource_name}: broker resources are named by broker id, or empty for the default"))
 }
 
+/// The dynamic broker log configs: (broker key, topic key) of Kafka 2.5's DynamicLogConfig.
+pub fn log_keys() -> impl Iterator<Item = (&'static str, &'static str)> {
+    crate::topic_config::TOPIC_KEYS
+        .iter()
+        .filter(|(t, b, _)| *t != "message.format.version" && !b.ends_with(".throttled.replicas"))
+        .map(|(t, b, _)| (*b, *t))
+}
+
+/// Whether `key` is a dynamic broker log config.
+pub fn is_log_key(key: &str) -> bool {
+    log_keys().any(|(b, _)| b == key)
+}
+
+/// The dynamic log configs in force: the per-broker value over the cluster default.
+pub fn log_overlay(defaults: &[(String, String)], mine: &[(String, String)]) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    for (k, v) in defaults.iter().chain(mine) {
+        if is_log_key(k) {
+            out.insert(k.clone(), v.clone());
+        }
+    }
+    out
+}
+
 pub fn validate(key: &str, value: &str) -> Result<(), String> {
+    if let Some((_, topic_key)) = log_keys().find(|(b, _)| *b == key) {
+        // The topic config's rules, named by the broker key.
+        return crate::topic_config::validate(topic_key, value).map_err(|m| m.replace(&format!("configuration {topic_key}:"), &format!("configuration {key}:")));
+    }
     if !KEYS.contains(&key) {
         return Err(format!("Cannot update these configs dynamically: Set({key})"));
     }

@@ -22,6 +22,7 @@ pub mod group;
 pub mod ids;
 pub mod lifecycle;
 pub mod log;
+pub mod log4j;
 pub mod metadata;
 pub mod metrics;
 pub mod producer_ids;

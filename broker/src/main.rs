@@ -17,11 +17,7 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-        .init();
+    init_logging();
     let cfg = match broker::config::BrokerConfig::load(&args.config, &args.overrides) {
         Ok(c) => c,
         Err(e) => {
@@ -47,6 +43,30 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// Structured lines on stdout (filtered by `RUST_LOG`, default info) and, when `LOG_DIR` is
+/// set, Kafka's log4j files there (`broker::log4j`).
+fn init_logging() {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+    let stdout = tracing_subscriber::fmt::layer()
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+        .with_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()));
+    let files_on = std::env::var("KAFKA_LOG4J_FILES").map(|v| !v.eq_ignore_ascii_case("false")).unwrap_or(true);
+    let files = match std::env::var_os("LOG_DIR").filter(|d| files_on && !d.is_empty()) {
+        Some(dir) => match broker::log4j::Log4jFiles::new(std::path::Path::new(&dir), tracing::Level::INFO) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                eprintln!("kafka-server: no log4j files in {}: {e}", std::path::Path::new(&dir).display());
+                None
+            }
+        },
+        None => None,
+    };
+    tracing_subscriber::registry().with(stdout).with(files).init();
 }
 
 /// How long in-flight requests may take to finish once the listener stops.

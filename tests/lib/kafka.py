@@ -47,6 +47,7 @@ class Broker:
         }
         self.props.update({k.replace("_", "."): str(v) for k, v in overrides.items()})
         self.proc = None
+        self.env = {}
         self.logfile = os.path.join(self.dir, "kafkaServer.out")
 
     @property
@@ -64,7 +65,10 @@ class Broker:
         path = self.write_config()
         start_at = os.path.getsize(self.logfile) if os.path.exists(self.logfile) else 0
         log = open(self.logfile, "ab")
-        self.proc = subprocess.Popen([KAFKA_BIN, path], stdout=log, stderr=subprocess.STDOUT)
+        # LOG_DIR turns on Kafka's log4j files (server.log, ...); only where a test asks.
+        env = {k: v for k, v in os.environ.items() if k != "LOG_DIR"}
+        env.update(self.env)
+        self.proc = subprocess.Popen([KAFKA_BIN, path], stdout=log, stderr=subprocess.STDOUT, env=env)
         log.close()
         deadline = time.time() + timeout
         while time.time() < deadline:

@@ -12,7 +12,6 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::error_code::ErrorCode;
 use crate::ids::BrokerId;
-use crate::topic_config::TopicConfig;
 use crate::zk::{ZkClient, ZkError, ZkEvent};
 use crate::zkdata;
 
@@ -208,7 +207,7 @@ async fn reconcile(ctx: &dyn Ctx, ep: &Epoch, state: &mut State) -> Result<bool,
     }
     let (parts, topic_versions) = read_parts(zk).await?;
     let meta = ctx.meta();
-    let unclean = |t: &str| TopicConfig::resolve(ctx.cfg(), &meta.config_map(t)).unclean_leader_election;
+    let unclean = |t: &str| ctx.topic_config(&meta, t).unclean_leader_election;
     let plan = planner::reconcile(&brokers, &parts, &topic_versions, &unclean);
     execute(zk, ep, &plan).await
 }

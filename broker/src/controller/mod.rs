@@ -60,6 +60,11 @@ pub trait Ctx: Send + Sync + 'static {
     fn zk(&self) -> &ZkClient;
     fn meta(&self) -> std::sync::Arc<crate::metadata::ClusterMeta>;
     fn stopping(&self) -> bool;
+    /// The topic configs of `topic` as this broker resolves them (its static config with the
+    /// dynamic broker log configs over it, then the topic's overrides).
+    fn topic_config(&self, meta: &crate::metadata::ClusterMeta, topic: &str) -> crate::topic_config::TopicConfig {
+        crate::topic_config::TopicConfig::resolve(self.cfg(), &meta.config_map(topic))
+    }
 }
 
 /// Requests to the controller task. A broker that is not the controller answers

@@ -67,13 +67,14 @@ pub fn apply_partition(broker: &dyn Ctx, part: &Partition, pm: &PartitionMeta) {
                 tracing::error!("{}-{}: cannot record leader epoch: {e}", log.topic, log.partition);
             }
             tracing::info!(
-                "{}-{}: leader at epoch {} with ISR {:?}, log end {}, high watermark {}",
+                target: "state.change.logger",
+                "[Broker id={me}] Leader {}-{} starts at leader epoch {} from offset {} with high watermark {} ISR {:?}",
                 log.topic,
                 log.partition,
                 st.leader_epoch,
-                st.isr,
                 log.log_end_offset,
-                log.high_watermark()
+                log.high_watermark(),
+                st.isr
             );
             drop(log);
             advance_hw_locked(me, part, &repl);
@@ -91,7 +92,16 @@ pub fn apply_partition(broker: &dyn Ctx, part: &Partition, pm: &PartitionMeta) {
             repl.become_follower(st.leader, st.leader_epoch, st.controller_epoch, &pm.replicas, &st.isr, pm.state_version);
             part.leader_epoch.store(st.leader_epoch.get().max(0), Ordering::Relaxed);
             let log = part.lock();
-            tracing::info!("{}-{}: follower of broker {} at epoch {}, log end {}", log.topic, log.partition, st.leader, st.leader_epoch, log.log_end_offset);
+            tracing::info!(
+                target: "state.change.logger",
+                "[Broker id={me}] Follower {}-{} starts at leader epoch {} from offset {} with high watermark {}; leader is broker {}",
+                log.topic,
+                log.partition,
+                st.leader_epoch,
+                log.log_end_offset,
+                log.high_watermark(),
+                st.leader
+            );
         } else {
             repl.isr = st.isr.clone();
             repl.zk_version = pm.state_version;

@@ -59,7 +59,7 @@ pub async fn handle(broker: &Broker, req: CreateTopicsRequest, version: i16) -> 
                                 c.name = sb(k);
                                 let (v, src) = match overrides.get(*k) {
                                     Some(v) => (v.clone(), Source::DynamicTopic),
-                                    None => topic_config::broker_default(&broker.cfg, k),
+                                    None => topic_config::broker_default(&broker.log_config(), k),
                                 };
                                 c.value = Some(sb(&v));
                                 c.config_source = src as i8;

@@ -1,11 +1,13 @@
 //! DescribeConfigs: topic configs with their source (topic override, static broker config,
-//! default) and synonyms; broker configs: the dynamic ones of `dynamic_config` (per broker,
-//! then the cluster default) and those read from server.properties (read-only).
+//! default) and synonyms; broker configs: all of Kafka 2.5's with their sources and synonyms
+//! (`broker_configs`), the cluster default resource what is set at `<default>`.
 
 use kafka_protocol::messages::describe_configs_response::{DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym};
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 
-use super::sb;
+use std::collections::BTreeMap;
+
+use super::{broker_configs, sb};
 use crate::broker::Broker;
 use crate::server::errors::ErrorCode;
 use crate::topic_config::{self, Source};
@@ -44,7 +46,7 @@ pub async fn handle(broker: &Broker, req: DescribeConfigsRequest, version: i16) 
                         if !wanted(k) {
                             continue;
                         }
-                        let (bval, bsrc) = topic_config::broker_default(&broker.cfg, k);
+                        let (bval, bsrc) = topic_config::broker_default(&broker.log_config(), k);
                         let mut c = DescribeConfigsResourceResult::default();
                         c.name = sb(k);
                         let (v, src) = match overrides.get(*k) {
@@ -80,58 +82,36 @@ pub async fn handle(broker: &Broker, req: DescribeConfigsRequest, version: i16) 
                     r.error_code = ErrorCode::INVALID_REQUEST.code();
                     r.error_message = Some(sb(&format!("Unexpected broker id, expected {} but received {name}", broker.id)));
                 } else {
-                    let per_broker = if name.is_empty() { Vec::new() } else { crate::dynamic_config::read(&broker.zk, name).await.unwrap_or_default() };
-                    let defaults = crate::dynamic_config::read(&broker.zk, "<default>").await.unwrap_or_default();
-                    for k in crate::dynamic_config::KEYS {
-                        if !wanted(k) {
-                            continue;
-                        }
-                        let (v, src) = match (per_broker.iter().find(|(a, _)| a == k), defaults.iter().find(|(a, _)| a == k)) {
-                            (Some((_, v)), _) => (v.clone(), 2),
-                            (None, Some((_, v))) => (v.clone(), 3),
-                            _ => continue,
-                        };
+                    let per_broker: BTreeMap<String, String> =
+                        if name.is_empty() { BTreeMap::new() } else { crate::dynamic_config::read(&broker.zk, name).await.unwrap_or_default().into_iter().collect() };
+                    let defaults: BTreeMap<String, String> = crate::dynamic_config::read(&broker.zk, "<default>").await.unwrap_or_default().into_iter().collect();
+                    let dynamic = |k: &str| crate::dynamic_config::KEYS.contains(&k) || crate::dynamic_config::is_log_key(k);
+                    let entries = if name.is_empty() {
+                        broker_configs::describe_default(&defaults, &wanted)
+                    } else {
+                        let src = broker_configs::Sources { dynamic_broker: &per_broker, dynamic_default: &defaults, static_config: &broker.cfg.raw };
+                        broker_configs::describe_broker(&src, &dynamic, &wanted)
+                    };
+                    for e in entries {
                         let mut c = DescribeConfigsResourceResult::default();
-                        c.name = sb(k);
-                        c.value = Some(sb(&v));
-                        c.config_source = src;
+                        c.name = sb(&e.name);
+                        c.value = e.value.as_deref().map(sb);
+                        c.config_source = e.source;
+                        c.read_only = e.read_only;
+                        c.is_sensitive = e.sensitive;
                         if version >= 3 {
-                            c.config_type = config_type('l');
+                            let kind = crate::topic_config::TOPIC_KEYS.iter().find(|(_, b, _)| *b == e.name).map(|(_, _, kind)| *kind);
+                            c.config_type = kind.map(config_type).unwrap_or(0);
                         }
                         if req.include_synonyms {
-                            // Kafka lists every source of the key, highest precedence first.
-                            let lower = [(src == 2).then(|| per_broker.iter().find(|(a, _)| a == k)).flatten().map(|(_, v)| (v, 2)), defaults.iter().find(|(a, _)| a == k).map(|(_, v)| (v, 3))];
-                            for (v, s_src) in lower.into_iter().flatten() {
+                            for (n, v, src) in e.synonyms {
                                 let mut s = DescribeConfigsSynonym::default();
-                                s.name = sb(k);
-                                s.value = Some(sb(v));
-                                s.source = s_src;
+                                s.name = sb(&n);
+                                s.value = v.as_deref().map(sb);
+                                s.source = src;
                                 c.synonyms.push(s);
                             }
                         }
-                        r.configs.push(c);
-                    }
-                    for (k, v) in &broker.cfg.raw {
-                        if !wanted(k) {
-                            continue;
-                        }
-                        // A key set dynamically is listed once, with its dynamic value; the
-                        // static one is its synonym (as Kafka's DescribeConfigs).
-                        if let Some(c) = r.configs.iter_mut().find(|c| c.name.as_str() == k.as_str()) {
-                            if req.include_synonyms {
-                                let mut s = DescribeConfigsSynonym::default();
-                                s.name = sb(k);
-                                s.value = Some(sb(v));
-                                s.source = Source::StaticBroker as i8;
-                                c.synonyms.push(s);
-                            }
-                            continue;
-                        }
-                        let mut c = DescribeConfigsResourceResult::default();
-                        c.name = sb(k);
-                        c.value = Some(sb(v));
-                        c.config_source = Source::StaticBroker as i8;
-                        c.read_only = true;
                         r.configs.push(c);
                     }
                 }
