@@ -132,7 +132,13 @@ def test_counts_what_clients_did(metrics_cluster):
     assert one(s, "kafka_controller_kafkacontroller_offlinepartitionscount") == 0
     assert sum(get(s, "kafka_log_log_size", topic=t)) > n * size
     assert sum(get(s, "kafka_log_log_logendoffset", topic=t)) == n
-    assert one(s, "kafka_server_socket_server_metrics_connection_count", listener="PLAINTEXT", networkProcessor=0) >= 0
+    conn_count = lambda: one(parse(scrape(port)), "kafka_server_socket_server_metrics_connection_count", listener="PLAINTEXT", networkProcessor=0)
+    held = [socket.create_connection(("127.0.0.1", c.brokers[0].port), timeout=5) for _ in range(3)]
+    try:
+        wait_until(lambda: conn_count() >= 3, 10, "3 open Kafka connections counted")
+    finally:
+        for h in held:
+            h.close()
 
     lag = get(s, "kafka_consumergroup_lag", consumergroup="g1", topic=t)
     assert len(lag) == 2 and sum(lag) == 0, lag
