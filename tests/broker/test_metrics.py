@@ -159,7 +159,11 @@ def test_hostile_scrapers_do_not_stop_scrapes_or_the_broker(metrics_cluster):
         garbage.sendall(b"\x00\x01\x02 NOT HTTP \xff\xfe\r\n\r\n")
         socks.append(garbage)
         endless = socket.create_connection(("127.0.0.1", port), timeout=5)
-        endless.sendall(b"GET /metrics HTTP/1.1\r\nX-Long: " + b"a" * 65536)
+        try:
+            # The server may answer 431 and close before it has all of it.
+            endless.sendall(b"GET /metrics HTTP/1.1\r\nX-Long: " + b"a" * 65536)
+        except OSError:
+            pass
         socks.append(endless)
         post = socket.create_connection(("127.0.0.1", port), timeout=5)
         post.sendall(b"POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
