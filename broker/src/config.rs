@@ -481,6 +481,8 @@ const KNOWN: &[&str] = &[
     "transactional.id.expiration.ms", "transaction.state.log.num.partitions", "transaction.state.log.replication.factor",
     "transaction.state.log.min.isr", "transaction.state.log.segment.bytes", "transaction.max.timeout.ms",
     "transaction.abort.timed.out.transaction.cleanup.interval.ms", "transaction.remove.expired.transaction.cleanup.interval.ms",
+    "max.connections", "max.connections.per.ip", "max.connections.per.ip.overrides", "connections.max.idle.ms",
+    "replica.selector.class",
 ];
 
 #[cfg(test)]
@@ -489,6 +491,24 @@ mod tests {
 
     fn cfg(text: &str) -> Result<BrokerConfig, ConfigError> {
         BrokerConfig::from_pairs(parse_properties(text))
+    }
+
+    #[test]
+    fn docs_list_every_key() {
+        // docs/broker-configs.md (scripts/gen-broker-config-docs.py) names every key we read
+        // or accept; regenerate it when this fails.
+        let page = include_str!("../../docs/broker-configs.md");
+        let missing: Vec<&&str> = KNOWN.iter().chain(ACCEPTED).filter(|k| !page.contains(&format!("| `{k}` |"))).collect();
+        assert!(missing.is_empty(), "docs/broker-configs.md lacks {missing:?}: run scripts/gen-broker-config-docs.py");
+    }
+
+    #[test]
+    fn keys_read_are_known() {
+        // A key this file reads must not be warned about as unknown.
+        let c = cfg("zookeeper.connect=a:1\nmax.connections=10\nmax.connections.per.ip=5\nconnections.max.idle.ms=1000\nreplica.selector.class=org.apache.kafka.common.replica.RackAwareReplicaSelector\n").unwrap();
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        assert!(c.rack_aware_replica_selector);
+        assert!(cfg("zookeeper.connect=a:1\nreplica.selector.class=x.Y\n").is_err());
     }
 
     #[test]
