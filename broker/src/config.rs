@@ -96,6 +96,9 @@ pub struct BrokerConfig {
     pub transactional_id_expiration_ms: i64,
     pub jmx_port: i32,
     pub rack: Option<String>,
+    /// `replica.selector.class` is Kafka's RackAwareReplicaSelector (KIP-392): leaders send
+    /// consumers that give their rack to an in-sync replica of that rack.
+    pub rack_aware_replica_selector: bool,
     pub replica_lag_time_max_ms: i64,
     pub replica_fetch_max_bytes: i32,
     pub replica_fetch_wait_max_ms: i32,
@@ -338,6 +341,20 @@ impl BrokerConfig {
                 return Err(bad("log.cleanup.policy", &cleanup_policy, "String must be one of: compact, delete"));
             }
         }
+        // KIP-392's selectors: none (the leader serves, Kafka's default), Kafka's rack-aware
+        // one, or its LeaderSelector; any other class cannot be loaded here (Kafka: "Class
+        // ... cannot be found").
+        let rack_aware_replica_selector = match get("replica.selector.class").map(str::trim).filter(|v| !v.is_empty()) {
+            None | Some("org.apache.kafka.common.replica.LeaderSelector") => false,
+            Some("org.apache.kafka.common.replica.RackAwareReplicaSelector") => true,
+            Some(other) => {
+                return Err(bad(
+                    "replica.selector.class",
+                    other,
+                    "Class cannot be found: this broker has org.apache.kafka.common.replica.RackAwareReplicaSelector and org.apache.kafka.common.replica.LeaderSelector",
+                ))
+            }
+        };
         let zookeeper_connect = get("zookeeper.connect").ok_or(ConfigError::Missing("zookeeper.connect"))?.to_string();
         if zookeeper_connect.trim().is_empty() || zookeeper_connect.starts_with('/') {
             return Err(bad("zookeeper.connect", &zookeeper_connect, "expected host:port[,host:port...][/chroot]"));
@@ -425,6 +442,7 @@ impl BrokerConfig {
             transactional_id_expiration_ms: l("transactional.id.expiration.ms", 604_800_000)?,
             jmx_port: std::env::var("JMX_PORT").ok().and_then(|v| v.parse().ok()).unwrap_or(-1),
             rack: get("broker.rack").map(str::to_string),
+            rack_aware_replica_selector,
             replica_lag_time_max_ms,
             replica_fetch_max_bytes: i("replica.fetch.max.bytes", 1_048_576)?.max(1),
             replica_fetch_wait_max_ms: i("replica.fetch.wait.max.ms", 500)?.max(0),
@@ -482,6 +500,8 @@ const KNOWN: &[&str] = &[
     "transactional.id.expiration.ms", "transaction.state.log.num.partitions", "transaction.state.log.replication.factor",
     "transaction.state.log.min.isr", "transaction.state.log.segment.bytes", "transaction.max.timeout.ms",
     "transaction.abort.timed.out.transaction.cleanup.interval.ms", "transaction.remove.expired.transaction.cleanup.interval.ms",
+    "max.connections", "max.connections.per.ip", "max.connections.per.ip.overrides", "connections.max.idle.ms",
+    "replica.selector.class",
     "metrics.prometheus.port", "metrics.prometheus.host",
 ];
 
@@ -491,6 +511,24 @@ mod tests {
 
     fn cfg(text: &str) -> Result<BrokerConfig, ConfigError> {
         BrokerConfig::from_pairs(parse_properties(text))
+    }
+
+    #[test]
+    fn docs_list_every_key() {
+        // docs/broker-configs.md (scripts/gen-broker-config-docs.py) names every key we read
+        // or accept; regenerate it when this fails.
+        let page = include_str!("../../docs/broker-configs.md");
+        let missing: Vec<&&str> = KNOWN.iter().chain(ACCEPTED).filter(|k| !page.contains(&format!("| `{k}` |"))).collect();
+        assert!(missing.is_empty(), "docs/broker-configs.md lacks {missing:?}: run scripts/gen-broker-config-docs.py");
+    }
+
+    #[test]
+    fn keys_read_are_known() {
+        // A key this file reads must not be warned about as unknown.
+        let c = cfg("zookeeper.connect=a:1\nmax.connections=10\nmax.connections.per.ip=5\nconnections.max.idle.ms=1000\nreplica.selector.class=org.apache.kafka.common.replica.RackAwareReplicaSelector\n").unwrap();
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        assert!(c.rack_aware_replica_selector);
+        assert!(cfg("zookeeper.connect=a:1\nreplica.selector.class=x.Y\n").is_err());
     }
 
     #[test]

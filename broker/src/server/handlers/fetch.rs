@@ -8,7 +8,10 @@
 //! drop those records (see `log::partition_log::txn`); every answer carries the LSO. A follower (replica id = its broker id) reads up to the
 //! log end; its fetch offset is its log end offset, which moves the high watermark and the
 //! ISR (see `replica`). A current leader epoch older than ours is FENCED_LEADER_EPOCH, newer
-//! UNKNOWN_LEADER_EPOCH.
+//! UNKNOWN_LEADER_EPOCH. KIP-392 (v11+): followers serve consumers up to their high
+//! watermark, and with `replica.selector.class` = RackAwareReplicaSelector a leader sends a
+//! consumer that gave its `rack_id` to a replica of its rack (`preferred_read_replica`, no
+//! records), as Kafka 2.4+ does.
 //!
 //! Zero-copy: the answer is encoded here (v4-v12) as header bytes with file ranges between
 //! them, and the connection sends the ranges with sendfile (see `server::send`), as Kafka's
@@ -42,6 +45,8 @@ pub struct PartOut {
     pub records: Option<FileSlice>,
     /// read_committed: (producer id, first offset) of the aborted transactions in range.
     pub aborted: Vec<(i64, i64)>,
+    /// KIP-392: the replica the consumer should fetch from instead (-1: here).
+    pub preferred_read_replica: i32,
 }
 
 pub struct FetchOut {
@@ -53,7 +58,26 @@ pub struct FetchOut {
     pub checking: bool,
 }
 
-fn read_all(broker: &Broker, req: &FetchRequest) -> FetchOut {
+/// KIP-392 with Kafka's RackAwareReplicaSelector: for a consumer that gave its rack, the
+/// replica of that rack whose log end is furthest (at or past the fetch offset), unless the
+/// leader itself is in that rack or none is. None: the leader serves.
+fn preferred_replica(broker: &Broker, meta: &crate::metadata::ClusterMeta, part: &crate::log::Partition, rack: &str, fetch_offset: i64) -> Option<i32> {
+    if !broker.cfg.rack_aware_replica_selector || rack.is_empty() {
+        return None;
+    }
+    let rack_of = |b: BrokerId| meta.brokers.get(&b.get()).and_then(|i| i.rack.as_deref());
+    if rack_of(BrokerId(broker.id)) == Some(rack) {
+        return None;
+    }
+    let repl = part.repl();
+    repl.followers
+        .iter()
+        .filter(|(b, f)| repl.replicas.contains(b) && f.leo >= fetch_offset && rack_of(**b) == Some(rack))
+        .max_by_key(|(b, f)| (f.leo, std::cmp::Reverse(b.get())))
+        .map(|(b, _)| b.get())
+}
+
+fn read_all(broker: &Broker, req: &FetchRequest, version: i16) -> FetchOut {
     let meta = broker.meta.get();
     let mut out = FetchOut { topics: Vec::new(), aborted_list: req.isolation_level == 1, total: 0, checking: false };
     let mut budget = if req.max_bytes <= 0 { u64::MAX } else { req.max_bytes as u64 };
@@ -62,10 +86,19 @@ fn read_all(broker: &Broker, req: &FetchRequest) -> FetchOut {
         let topic = ft.topic.0.as_str();
         let mut parts = Vec::with_capacity(ft.partitions.len());
         for fp in &ft.partitions {
-            let mut pd = PartOut { index: fp.partition, error: ErrorCode::NONE, high_watermark: -1, last_stable_offset: -1, log_start_offset: -1, records: None, aborted: Vec::new() };
+            let mut pd = PartOut { index: fp.partition, error: ErrorCode::NONE, high_watermark: -1, last_stable_offset: -1, log_start_offset: -1, records: None, aborted: Vec::new(), preferred_read_replica: -1 };
             let pm = meta.topics.get(topic).and_then(|t| t.partitions.get(&fp.partition));
             let part = broker.logs.get(topic, fp.partition);
-            let leads = part.as_ref().and_then(|p| crate::replica::leader_isr(p)).map(|(_, e)| e);
+            // Leaders serve everyone; since KIP-392 (Fetch v11) followers serve consumers too,
+            // up to their own high watermark.
+            let leads = part.as_ref().and_then(|p| {
+                let r = p.repl();
+                match r.role {
+                    crate::log::replica_state::Role::Leader => Some(r.leader_epoch),
+                    crate::log::replica_state::Role::Follower { .. } if !follower && version >= 11 => Some(r.leader_epoch),
+                    _ => None,
+                }
+            });
             match (pm, part, leads) {
                 (None, _, _) => pd.error = ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
                 (Some(_), Some(_), Some(epoch)) if fp.current_leader_epoch >= 0 && LeaderEpoch(fp.current_leader_epoch) < epoch => {
@@ -73,6 +106,18 @@ fn read_all(broker: &Broker, req: &FetchRequest) -> FetchOut {
                 }
                 (Some(_), Some(_), Some(epoch)) if LeaderEpoch(fp.current_leader_epoch) > epoch => pd.error = ErrorCode::UNKNOWN_LEADER_EPOCH,
                 (Some(_), Some(part), Some(_)) => {
+                    if !follower && version >= 11 {
+                        if let Some(r) = preferred_replica(broker, &meta, &part, req.rack_id.as_str(), fp.fetch_offset) {
+                            // Kafka answers with the replica to go to and no records.
+                            let log = part.lock();
+                            pd.high_watermark = log.high_watermark();
+                            pd.last_stable_offset = log.last_stable_offset();
+                            pd.log_start_offset = log.log_start_offset;
+                            pd.preferred_read_replica = r;
+                            parts.push(pd);
+                            continue;
+                        }
+                    }
                     let mut log = part.lock();
                     pd.high_watermark = log.high_watermark();
                     pd.last_stable_offset = log.last_stable_offset();
@@ -162,7 +207,7 @@ fn count(broker: &Broker, out: &FetchOut, follower: bool) {
     }
 }
 
-async fn answer(broker: &Broker, req: &FetchRequest, _version: i16) -> FetchOut {
+async fn answer(broker: &Broker, req: &FetchRequest, version: i16) -> FetchOut {
     if req.replica_id.0 >= 0 {
         // A follower: its fetch offsets are its log end offsets.
         for ft in &req.topics {
@@ -187,7 +232,7 @@ async fn answer(broker: &Broker, req: &FetchRequest, _version: i16) -> FetchOut 
         let notified = broker.logs.appended.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let out = tokio::task::block_in_place(|| read_all(broker, req));
+        let out = tokio::task::block_in_place(|| read_all(broker, req, version));
         let has_error = out.topics.iter().any(|(_, ps)| ps.iter().any(|p| p.error != ErrorCode::NONE));
         if out.total >= min_bytes || has_error || tokio::time::Instant::now() >= deadline || broker.shutting_down() {
             return out;
@@ -198,7 +243,7 @@ async fn answer(broker: &Broker, req: &FetchRequest, _version: i16) -> FetchOut 
             continue;
         }
         if tokio::time::timeout_at(deadline, notified).await.is_err() {
-            return tokio::task::block_in_place(|| read_all(broker, req));
+            return tokio::task::block_in_place(|| read_all(broker, req, version));
         }
     }
 }
@@ -268,7 +313,7 @@ pub fn encode(out: &FetchOut, version: i16, correlation_id: i32) -> Vec<Piece> {
                 }
             }
             if version >= 11 {
-                b.put_i32(-1); // preferred_read_replica
+                b.put_i32(p.preferred_read_replica);
             }
             let len = p.records.as_ref().map(|s| s.len).unwrap_or(0);
             if flexible {
@@ -330,11 +375,11 @@ mod tests {
                 (
                     "t".into(),
                     vec![
-                        PartOut { index: 0, error: ErrorCode::NONE, high_watermark: 9, last_stable_offset: 7, log_start_offset: 2, records: Some(FileSlice { file: file.clone(), pos: 3, len: 7 }), aborted: vec![(42, 3), (43, 5)] },
-                        PartOut { index: 1, error: ErrorCode::NOT_LEADER_OR_FOLLOWER, high_watermark: -1, last_stable_offset: -1, log_start_offset: -1, records: None, aborted: Vec::new() },
+                        PartOut { index: 0, error: ErrorCode::NONE, high_watermark: 9, last_stable_offset: 7, log_start_offset: 2, records: Some(FileSlice { file: file.clone(), pos: 3, len: 7 }), aborted: vec![(42, 3), (43, 5)], preferred_read_replica: -1 },
+                        PartOut { index: 1, error: ErrorCode::NOT_LEADER_OR_FOLLOWER, high_watermark: -1, last_stable_offset: -1, log_start_offset: -1, records: None, aborted: Vec::new(), preferred_read_replica: -1 },
                     ],
                 ),
-                ("u".into(), vec![PartOut { index: 4, error: ErrorCode::NONE, high_watermark: 1, last_stable_offset: 1, log_start_offset: 0, records: Some(FileSlice { file, pos: 10, len: 5 }), aborted: Vec::new() }]),
+                ("u".into(), vec![PartOut { index: 4, error: ErrorCode::NONE, high_watermark: 1, last_stable_offset: 1, log_start_offset: 0, records: Some(FileSlice { file, pos: 10, len: 5 }), aborted: Vec::new(), preferred_read_replica: 7 }]),
             ],
             aborted_list: false,
             total: 12,
@@ -365,6 +410,10 @@ mod tests {
                 assert_eq!(r.responses[0].partitions[1].records.as_deref(), Some(&b""[..]));
                 assert_eq!(r.responses[1].partitions[0].records.as_deref(), Some(&b"abcde"[..]));
                 assert_eq!(r.responses[1].topic.0.as_str(), "u");
+                if version >= 11 {
+                    assert_eq!(r.responses[1].partitions[0].preferred_read_replica.0, 7);
+                    assert_eq!(p0.preferred_read_replica.0, -1);
+                }
                 assert!(buf.is_empty(), "v{version}: {} bytes left over", buf.len());
             }
         }
