@@ -50,6 +50,8 @@ pub struct Broker {
     pub halt: tokio::sync::Notify,
     /// Shutdown phases and in-flight requests (see `lifecycle`).
     pub lifecycle: crate::lifecycle::Lifecycle,
+    /// Counters for `GET /metrics` (see `metrics`).
+    pub metrics: crate::metrics::Metrics,
     /// The static config with the dynamic broker log configs (`dynamic_config::LOG_KEYS`)
     /// over it: what topic configs are resolved from. Replaced when those change.
     log_cfg: std::sync::RwLock<(BTreeMap<String, String>, Arc<BrokerConfig>)>,
@@ -102,6 +104,12 @@ impl crate::replica::Ctx for Broker {
     }
     fn stopping(&self) -> bool {
         self.shutting_down()
+    }
+    fn isr_changed(&self, old: usize, new: usize) {
+        self.metrics.isr_changed(old, new);
+    }
+    fn replicated_in(&self, bytes: u64) {
+        crate::metrics::topics::add(&self.metrics.topics.replication_bytes_in, bytes);
     }
 }
 
@@ -231,6 +239,7 @@ impl Broker {
             halted: AtomicBool::new(false),
             halt: tokio::sync::Notify::new(),
             lifecycle: Default::default(),
+            metrics: Default::default(),
             log_cfg: std::sync::RwLock::new((BTreeMap::new(), Arc::new(cfg_for_groups.clone()))),
         });
         broker.apply_dynamic_log_config(crate::dynamic_config::log_overlay(&dyn_default, &dyn_mine));
@@ -360,6 +369,7 @@ impl Broker {
                 for p in tm.partitions.keys() {
                     self.logs.delete(t, *p);
                 }
+                self.metrics.topics.forget(t);
             } else if let Some(nt) = new.topics.get(t) {
                 for p in tm.partitions.keys() {
                     if !nt.partitions.contains_key(p) {

@@ -8,6 +8,8 @@
 //! One key is this broker's own, not Kafka's: `log.scrub.bytes.per.second` (default 41943040,
 //! 40 MiB/s; 0 turns it off), how fast segments not checked since the start are checked in
 //! the background (see `log::segment`); reads check what they touch regardless.
+//! Two more are ours: `metrics.prometheus.port` (default 0: off) and `metrics.prometheus.host`
+//! (default 0.0.0.0), where `GET /metrics` answers in the Prometheus text format (see `metrics`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -108,6 +110,10 @@ pub struct BrokerConfig {
     pub controlled_shutdown_enable: bool,
     pub controlled_shutdown_max_retries: i32,
     pub controlled_shutdown_retry_backoff_ms: u64,
+    /// This broker's own: the Prometheus `/metrics` endpoint (see `metrics`); 0 = off.
+    pub metrics_prometheus_port: u16,
+    /// Address the metrics endpoint binds (default 0.0.0.0, as a listener without a host).
+    pub metrics_prometheus_host: String,
     /// Every key as given (for DescribeConfigs on the broker).
     pub raw: BTreeMap<String, String>,
     pub warnings: Vec<String>,
@@ -369,6 +375,17 @@ impl BrokerConfig {
         at_least("replica.lag.time.max.ms", &replica_lag_time_max_ms.to_string(), replica_lag_time_max_ms, 1)?;
         let log_flush_interval_ms = match get("log.flush.interval.ms") { Some(v) => Some(long("log.flush.interval.ms", v)?), None => None };
 
+        let metrics_prometheus_port = match get("metrics.prometheus.port") {
+            Some(v) => v.trim().parse::<u16>().map_err(|_| bad("metrics.prometheus.port", v, "Expected a port number from 0 (off) to 65535"))?,
+            None => 0,
+        };
+        let metrics_prometheus_host = get("metrics.prometheus.host").unwrap_or("0.0.0.0").trim().trim_start_matches('[').trim_end_matches(']').to_string();
+        if metrics_prometheus_host.parse::<std::net::IpAddr>().is_err()
+            && (metrics_prometheus_host.is_empty() || !metrics_prometheus_host.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-'))
+        {
+            return Err(bad("metrics.prometheus.host", &metrics_prometheus_host, "Expected an IP address or a host name"));
+        }
+
         crate::log::cleaner::CleanerConfig::from_raw(&raw)?;
         let cfg = BrokerConfig {
             broker_id,
@@ -437,6 +454,8 @@ impl BrokerConfig {
             controlled_shutdown_enable: b("controlled.shutdown.enable", true)?,
             controlled_shutdown_max_retries: i("controlled.shutdown.max.retries", 3)?.max(1),
             controlled_shutdown_retry_backoff_ms: l("controlled.shutdown.retry.backoff.ms", 5000)?.max(0) as u64,
+            metrics_prometheus_port,
+            metrics_prometheus_host,
             raw: raw.clone(),
             warnings: Vec::new(),
         };
@@ -483,6 +502,7 @@ const KNOWN: &[&str] = &[
     "transaction.abort.timed.out.transaction.cleanup.interval.ms", "transaction.remove.expired.transaction.cleanup.interval.ms",
     "max.connections", "max.connections.per.ip", "max.connections.per.ip.overrides", "connections.max.idle.ms",
     "replica.selector.class",
+    "metrics.prometheus.port", "metrics.prometheus.host",
 ];
 
 #[cfg(test)]
@@ -530,6 +550,19 @@ mod tests {
         assert_eq!(c.warnings.len(), 1);
         assert!(cfg("zookeeper.connect=a:1\nlisteners=PLAINTEXT://:x\n").is_err());
         assert!(cfg("zookeeper.connect=a:1\nauto.create.topics.enable=maybe\n").is_err());
+    }
+
+    #[test]
+    fn metrics_keys() {
+        let c = cfg("zookeeper.connect=a:1\n").unwrap();
+        assert_eq!((c.metrics_prometheus_port, c.metrics_prometheus_host.as_str()), (0, "0.0.0.0"));
+        let c = cfg("zookeeper.connect=a:1\nmetrics.prometheus.port=9404\nmetrics.prometheus.host=127.0.0.1\n").unwrap();
+        assert_eq!((c.metrics_prometheus_port, c.metrics_prometheus_host.as_str()), (9404, "127.0.0.1"));
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        for bad in ["metrics.prometheus.port=-1", "metrics.prometheus.port=70000", "metrics.prometheus.port=x", "metrics.prometheus.host=a b"] {
+            let e = cfg(&format!("zookeeper.connect=a:1\n{bad}\n")).unwrap_err();
+            assert!(e.to_string().contains(bad.split('=').next().unwrap_or("")), "{e}");
+        }
     }
 
     /// The shipped configs/server.properties and the three-broker server-{0,1,2}.properties

@@ -8,6 +8,7 @@
 //! idempotent producer ids (the per-partition sequence checks live in `log::producer_state`).
 //! `replica` is replication: followers fetch from leaders, the ISR and high watermark,
 //! acks=all, truncation by leader epoch. `fuzzgen` makes request frames for the fuzz tests.
+//! `metrics` counts requests, bytes and ISR changes and serves them to Prometheus.
 //! Not here: transactions.
 
 pub mod admin;
@@ -23,6 +24,7 @@ pub mod lifecycle;
 pub mod log;
 pub mod log4j;
 pub mod metadata;
+pub mod metrics;
 pub mod producer_ids;
 pub mod replica;
 pub mod server;

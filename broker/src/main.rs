@@ -80,7 +80,21 @@ async fn run(cfg: broker::config::BrokerConfig) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind((host.as_str(), l.port))
         .await
         .with_context(|| format!("cannot listen on {}:{}", host, l.port))?;
+    // The metrics endpoint binds here too: a bad or busy port is a startup error.
+    let metrics = if cfg.metrics_prometheus_port != 0 {
+        let (h, p) = (cfg.metrics_prometheus_host.clone(), cfg.metrics_prometheus_port);
+        let l = tokio::net::TcpListener::bind((h.as_str(), p))
+            .await
+            .with_context(|| format!("cannot listen on {h}:{p} for metrics (metrics.prometheus.host, metrics.prometheus.port)"))?;
+        Some((l, h, p))
+    } else {
+        None
+    };
     let broker = broker::broker::Broker::start(cfg).await?;
+    if let Some((l, h, p)) = metrics {
+        tracing::info!("Prometheus metrics at http://{h}:{p}/metrics");
+        tokio::spawn(broker::metrics::http::serve(broker.clone(), l));
+    }
     tracing::info!(
         "[KafkaServer id={}] started (listening on {}:{}, cluster {})",
         broker.id,

@@ -364,6 +364,20 @@ impl GroupCoordinator {
         Ok(out)
     }
 
+    /// (group, topic, partition, committed offset) of every group coordinated here, for the
+    /// metrics' consumer lag (see `metrics::render`).
+    pub fn committed_offsets(&self) -> Vec<(String, String, i32, i64)> {
+        let inner = self.lock();
+        let mut out = Vec::new();
+        for g in inner.groups.values().filter(|g| g.state != GroupState::Dead) {
+            for ((t, p), v) in &g.offsets {
+                out.push((g.id.clone(), t.clone(), *p, v.offset));
+            }
+        }
+        out.sort();
+        out
+    }
+
     /// ListGroups: (group id, protocol type, state) of every group coordinated here.
     pub fn list(&self) -> Vec<(String, String, &'static str)> {
         let inner = self.lock();

@@ -284,7 +284,7 @@ async fn fetch(broker: &dyn Ctx, c: &mut BrokerConn, parts: &Followed, timeout: 
                     let mut log = part.lock();
                     if let Some(records) = pd.records.as_ref().filter(|r| !r.is_empty()) {
                         match tokio::task::block_in_place(|| log.append_replica(records)) {
-                            Ok(_) => {}
+                            Ok(_) => broker.replicated_in(records.len() as u64),
                             Err(e @ (LogError::Io(_) | LogError::Offline(_))) => {
                                 // A storage problem here (a full disk), not a divergence from
                                 // the leader: this partition waits a second before it fetches

@@ -105,6 +105,7 @@ async fn write(broker: &dyn Ctx, c: IsrChange) {
         repl.isr_write_pending = false;
         match &res {
             Ok(stat) if repl.role == Role::Leader && repl.leader_epoch == c.leader_epoch => {
+                broker.isr_changed(repl.isr.len(), c.new_isr.len());
                 repl.isr = c.new_isr.clone();
                 repl.zk_version = stat.version;
             }

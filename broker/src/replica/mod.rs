@@ -35,6 +35,10 @@ pub trait Ctx: Send + Sync + 'static {
     /// Followers stop fetching (after controlled shutdown, or when stopping).
     fn fetching_stopped(&self) -> bool;
     fn stopping(&self) -> bool;
+    /// The leader wrote an ISR change from `old` to `new` members (for the metrics).
+    fn isr_changed(&self, _old: usize, _new: usize) {}
+    /// A follower appended `bytes` fetched from its leader (for the metrics).
+    fn replicated_in(&self, _bytes: u64) {}
 }
 
 use crate::error_code::ErrorCode;

@@ -139,8 +139,10 @@ pub async fn serve(broker: Arc<Broker>, listener: TcpListener) {
         next_conn += 1;
         let b = broker.clone();
         let span = tracing::info_span!("conn", id = next_conn, peer = %peer);
+        let counted = broker.metrics.connection();
         tokio::spawn(
             async move {
+                let _counted = counted;
                 if let Err(e) = connection(b, stream).await {
                     tracing::debug!("connection closed: {e}");
                 }
@@ -243,7 +245,25 @@ fn frame_response<R: Encodable>(api: ApiKey, version: i16, correlation_id: i32, 
     Some(body.freeze())
 }
 
+/// Answers one request and records it in the request metrics (`metrics::requests`): the
+/// one place requests are counted and timed, after the handler returned. Requests for an
+/// API or version we do not serve are not counted.
 async fn handle_frame(broker: &Arc<Broker>, frame: Bytes, peer: &str) -> Reply {
+    let started = std::time::Instant::now();
+    let (key, version) = match frame.get(..4) {
+        Some(h) => (i16::from_be_bytes([h[0], h[1]]), i16::from_be_bytes([h[2], h[3]])),
+        None => (-1, -1),
+    };
+    let mut follower = false;
+    let reply = answer_frame(broker, frame, peer, &mut follower).await;
+    let served = key == controlled_shutdown::API_KEY || matches!(supported(key, version), Some((_, true)));
+    if served && !matches!(reply, Reply::Close) {
+        broker.metrics.requests.record(key, version, follower, started.elapsed());
+    }
+    reply
+}
+
+async fn answer_frame(broker: &Arc<Broker>, frame: Bytes, peer: &str, follower: &mut bool) -> Reply {
     let mut peek = frame.clone();
     let key = peek.get_i16();
     let version = peek.get_i16();
@@ -303,7 +323,7 @@ async fn handle_frame(broker: &Arc<Broker>, frame: Bytes, peer: &str) -> Reply {
         }};
     }
     if legacy::handles(api, version) {
-        return serve_legacy(broker, api, version, correlation_id, buf, peer).instrument(span).await;
+        return serve_legacy(broker, api, version, correlation_id, buf, peer, follower).instrument(span).await;
     }
     use kafka_protocol::messages::*;
     match api {
@@ -324,6 +344,7 @@ async fn handle_frame(broker: &Arc<Broker>, frame: Bytes, peer: &str) -> Reply {
         },
         ApiKey::Fetch => match FetchRequest::decode(&mut buf, version) {
             Ok(req) => {
+                *follower = req.replica_id.0 >= 0;
                 let out = handlers::fetch::handle(broker, req, version).instrument(span.clone()).await;
                 Reply::Pieces(handlers::fetch::encode(&out, version, correlation_id))
             }
@@ -403,7 +424,7 @@ async fn handle_frame(broker: &Arc<Broker>, frame: Bytes, peer: &str) -> Reply {
 }
 
 /// The old versions `legacy` decodes and encodes; the handlers are the shared ones.
-async fn serve_legacy(broker: &Arc<Broker>, api: ApiKey, version: i16, correlation_id: i32, body: Bytes, peer: &str) -> Reply {
+async fn serve_legacy(broker: &Arc<Broker>, api: ApiKey, version: i16, correlation_id: i32, body: Bytes, peer: &str, follower: &mut bool) -> Reply {
     let malformed = || {
         tracing::warn!("closing connection from {peer}: malformed {api:?} v{version} request");
         Reply::Close
@@ -423,6 +444,7 @@ async fn serve_legacy(broker: &Arc<Broker>, api: ApiKey, version: i16, correlati
         }
         ApiKey::Fetch => {
             let Some(req) = legacy::fetch::decode(body, version) else { return malformed() };
+            *follower = req.replica_id.0 >= 0;
             let out = handlers::fetch::handle(broker, req.clone(), version).await;
             Reply::Send(tokio::task::block_in_place(|| legacy::fetch::encode(broker, &out, &req, version, correlation_id)))
         }

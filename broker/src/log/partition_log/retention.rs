@@ -138,6 +138,10 @@ impl Log {
         self.segments.values().map(|s| s.size).sum()
     }
 
+    pub fn segment_count(&self) -> usize {
+        self.segments.len()
+    }
+
     pub fn delete_dir(self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }

@@ -163,6 +163,51 @@ fn read_all(broker: &Broker, req: &FetchRequest, version: i16) -> FetchOut {
 }
 
 pub async fn handle(broker: &Broker, req: FetchRequest, version: i16) -> FetchOut {
+    let out = answer(broker, &req, version).await;
+    count(broker, &out, req.replica_id.0 >= 0);
+    out
+}
+
+/// The BrokerTopicMetrics of a final answer (see `metrics::topics`): a fetch request and
+/// perhaps a failed one per partition of an existing topic, bytes out (to consumers) or
+/// replication bytes out (to followers).
+fn count(broker: &Broker, out: &FetchOut, follower: bool) {
+    use crate::metrics::topics::add;
+    let stats = &broker.metrics.topics;
+    let meta = broker.meta.get();
+    for (topic, parts) in &out.topics {
+        if !meta.topics.contains_key(topic) {
+            continue;
+        }
+        let t = stats.topic(topic);
+        let mut bytes = 0u64;
+        for p in parts {
+            add(&t.total_fetch_requests, 1);
+            add(&stats.all.total_fetch_requests, 1);
+            let misdirected = [
+                ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                ErrorCode::NOT_LEADER_OR_FOLLOWER,
+                ErrorCode::FENCED_LEADER_EPOCH,
+                ErrorCode::UNKNOWN_LEADER_EPOCH,
+                ErrorCode::OFFSET_OUT_OF_RANGE,
+            ]
+            .contains(&p.error);
+            if p.error != ErrorCode::NONE && !misdirected {
+                add(&t.failed_fetch_requests, 1);
+                add(&stats.all.failed_fetch_requests, 1);
+            }
+            bytes += p.records.as_ref().map(|r| r.len).unwrap_or(0);
+        }
+        if follower {
+            add(&stats.replication_bytes_out, bytes);
+        } else if bytes > 0 {
+            add(&t.bytes_out, bytes);
+            add(&stats.all.bytes_out, bytes);
+        }
+    }
+}
+
+async fn answer(broker: &Broker, req: &FetchRequest, version: i16) -> FetchOut {
     if req.replica_id.0 >= 0 {
         // A follower: its fetch offsets are its log end offsets.
         for ft in &req.topics {
@@ -187,7 +232,7 @@ pub async fn handle(broker: &Broker, req: FetchRequest, version: i16) -> FetchOu
         let notified = broker.logs.appended.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let out = tokio::task::block_in_place(|| read_all(broker, &req, version));
+        let out = tokio::task::block_in_place(|| read_all(broker, req, version));
         let has_error = out.topics.iter().any(|(_, ps)| ps.iter().any(|p| p.error != ErrorCode::NONE));
         if out.total >= min_bytes || has_error || tokio::time::Instant::now() >= deadline || broker.shutting_down() {
             return out;
@@ -198,7 +243,7 @@ pub async fn handle(broker: &Broker, req: FetchRequest, version: i16) -> FetchOu
             continue;
         }
         if tokio::time::timeout_at(deadline, notified).await.is_err() {
-            return tokio::task::block_in_place(|| read_all(broker, &req, version));
+            return tokio::task::block_in_place(|| read_all(broker, req, version));
         }
     }
 }

@@ -44,6 +44,8 @@ pub async fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> Produ
         }
         let mut tr = TopicProduceResponse::default();
         tr.name = td.name.clone();
+        // The topic's counters (metrics::topics), only for a topic that exists.
+        let stats = meta.topics.contains_key(&topic).then(|| broker.metrics.topics.topic(&topic));
         for pd in td.partition_data {
             let mut pr = PartitionProduceResponse::default();
             pr.index = pd.index;
@@ -116,6 +118,10 @@ pub async fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> Produ
                         };
                         match crate::replica::append_leader(&broker.logs, &part, &mut data) {
                             Ok(a) => {
+                                if let (Some(t), false) = (&stats, a.duplicate) {
+                                    let n = (a.next_offset - a.base_offset).max(0) as u64;
+                                    broker.metrics.topics.appended(t, n, records.len() as u64);
+                                }
                                 pr.base_offset = a.base_offset;
                                 pr.log_append_time_ms = a.log_append_time;
                                 pr.log_start_offset = part.lock().log_start_offset;
@@ -158,6 +164,9 @@ pub async fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> Produ
             } else {
                 pr.error_code = ErrorCode::CORRUPT_MESSAGE.code();
             }
+            if let Some(t) = &stats {
+                count_request(broker, t, pr.error_code);
+            }
             tr.partition_responses.push(pr);
         }
         resp.responses.push(tr);
@@ -167,6 +176,20 @@ pub async fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> Produ
         await_replication(broker, &mut resp, waits, timeout).await;
     }
     resp
+}
+
+/// Kafka's TotalProduceRequestsPerSec (per partition) and FailedProduceRequestsPerSec (an
+/// append that failed, not a request sent to the wrong broker).
+fn count_request(broker: &Broker, t: &crate::metrics::topics::TopicStats, code: i16) {
+    use crate::metrics::topics::add;
+    let all = &broker.metrics.topics.all;
+    add(&t.total_produce_requests, 1);
+    add(&all.total_produce_requests, 1);
+    let misdirected = code == ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.code() || code == ErrorCode::NOT_LEADER_OR_FOLLOWER.code();
+    if code != ErrorCode::NONE.code() && !misdirected {
+        add(&t.failed_produce_requests, 1);
+        add(&all.failed_produce_requests, 1);
+    }
 }
 
 /// acks=-1: waits until each partition's high watermark reaches its appended end.
