@@ -2,7 +2,8 @@
 """Writes docs/broker-configs.md: every broker config of Kafka 2.5.0 (the key list and defaults of
 broker/src/server/handlers/broker_configs.tsv) and every key of our own, with what this broker
 does with it (the KNOWN / ACCEPTED lists of broker/src/config.rs) and whether it is dynamic here
-(broker/src/dynamic_config.rs: its KEYS and the broker synonyms of topic configs).
+(broker/src/dynamic_config.rs: its KEYS, CONNECTION_KEYS, NO_EFFECT_KEYS and the broker
+synonyms of topic configs).
 
 Usage: scripts/gen-broker-config-docs.py > docs/broker-configs.md
 A unit test (config::tests::docs_list_every_key) fails when a key is missing from the page."""
@@ -26,7 +27,9 @@ body = config[:config.index("#[cfg(test)]")]
 known = set(strings(body[body.index("const KNOWN"):]))
 accepted = set(strings(body[body.index("const ACCEPTED"):body.index("pub fn parse_properties")]))
 dyn = read("broker/src/dynamic_config.rs")
-dynamic = set(strings(dyn[dyn.index("pub const KEYS"):dyn.index("];", dyn.index("pub const KEYS"))]))
+dynamic = set()
+for const in ("pub const KEYS", "pub const CONNECTION_KEYS", "pub const NO_EFFECT_KEYS"):
+    dynamic |= set(strings(dyn[dyn.index(const):dyn.index("];", dyn.index(const))]))
 topic = read("broker/src/topic_config.rs")
 table = topic[topic.index("pub const TOPIC_KEYS"):topic.index("];", topic.index("pub const TOPIC_KEYS"))]
 for tkey, bkey in re.findall(r'\("([a-z.]+)", "([a-z.]+)", \'.\'\)', table):
@@ -52,7 +55,8 @@ REFUSED = {
 elsewhere = set()
 for d, _, files in os.walk(os.path.join(ROOT, "broker", "src")):
     for f in files:
-        if not f.endswith(".rs"):
+        if not f.endswith(".rs") or f == "dynamic_config.rs":
+            # dynamic_config.rs only lists keys; what applies them is elsewhere.
             continue
         text = open(os.path.join(d, f)).read()
         if "#[cfg(test)]" in text:

@@ -55,6 +55,9 @@ pub struct Broker {
     /// The static config with the dynamic broker log configs (`dynamic_config::LOG_KEYS`)
     /// over it: what topic configs are resolved from. Replaced when those change.
     log_cfg: std::sync::RwLock<(BTreeMap<String, String>, Arc<BrokerConfig>)>,
+    /// `max.connections`, `max.connections.per.ip(.overrides)`: the listener's limits, which
+    /// dynamic broker configs change.
+    pub conn_limits: Arc<crate::server::limits::Limits>,
 }
 
 /// What the controller sees of its broker.
@@ -134,10 +137,11 @@ impl Broker {
         }
     }
 
-    /// Applies the dynamic broker log configs in force (per-broker over cluster default): a
+    /// Applies the dynamic broker configs in force (per-broker over cluster default): a
     /// change rebuilds the effective config and re-resolves every topic's config, so
     /// retention, segment sizes, message.max.bytes, ... change without a restart, as in
-    /// Kafka 2.5's DynamicLogConfig. A combination the config parser refuses is logged and
+    /// Kafka 2.5's DynamicLogConfig, and sets the listener's connection limits
+    /// (DynamicConnectionQuota). A combination the config parser refuses is logged and
     /// the previous one kept.
     pub fn apply_dynamic_log_config(&self, overlay: BTreeMap<String, String>) {
         {
@@ -156,7 +160,8 @@ impl Broker {
                 return;
             }
         };
-        tracing::info!("dynamic broker log configs now {overlay:?}");
+        tracing::info!("dynamic broker configs now {overlay:?}");
+        self.conn_limits.set(effective.max_connections, effective.max_connections_per_ip, effective.max_connections_per_ip_overrides.clone());
         if let Ok(mut g) = self.log_cfg.write() {
             *g = (overlay, Arc::new(effective));
         }
@@ -241,6 +246,11 @@ impl Broker {
             lifecycle: Default::default(),
             metrics: Default::default(),
             log_cfg: std::sync::RwLock::new((BTreeMap::new(), Arc::new(cfg_for_groups.clone()))),
+            conn_limits: crate::server::limits::Limits::new(
+                cfg_for_groups.max_connections,
+                cfg_for_groups.max_connections_per_ip,
+                cfg_for_groups.max_connections_per_ip_overrides.clone(),
+            ),
         });
         broker.apply_dynamic_log_config(crate::dynamic_config::log_overlay(&dyn_default, &dyn_mine));
         let _ = broker.zk.get_children("/brokers/topics", false).await;

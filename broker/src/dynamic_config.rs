@@ -57,11 +57,32 @@ pub fn is_log_key(key: &str) -> bool {
     log_keys().any(|(b, _)| b == key)
 }
 
+/// Kafka 2.5's DynamicConnectionQuota keys, applied to the listener's limits.
+pub const CONNECTION_KEYS: &[&str] = &["max.connections", "max.connections.per.ip", "max.connections.per.ip.overrides"];
+
+/// Kafka 2.5's dynamic thread-pool keys (and the cleaner's load factor, metric reporters):
+/// accepted, stored and described as Kafka does, with no effect here (no such pools: one
+/// async runtime serves every connection).
+pub const NO_EFFECT_KEYS: &[&str] = &[
+    "background.threads",
+    "num.io.threads",
+    "num.network.threads",
+    "num.recovery.threads.per.data.dir",
+    "num.replica.fetchers",
+    "log.cleaner.io.buffer.load.factor",
+    "metric.reporters",
+];
+
+/// Whether `key` can be set dynamically on this broker.
+pub fn is_dynamic(key: &str) -> bool {
+    KEYS.contains(&key) || is_log_key(key) || CONNECTION_KEYS.contains(&key) || NO_EFFECT_KEYS.contains(&key)
+}
+
 /// The dynamic log configs in force: the per-broker value over the cluster default.
 pub fn log_overlay(defaults: &[(String, String)], mine: &[(String, String)]) -> std::collections::BTreeMap<String, String> {
     let mut out = std::collections::BTreeMap::new();
     for (k, v) in defaults.iter().chain(mine) {
-        if is_log_key(k) {
+        if is_log_key(k) || CONNECTION_KEYS.contains(&k.as_str()) {
             out.insert(k.clone(), v.clone());
         }
     }
@@ -72,6 +93,28 @@ pub fn validate(key: &str, value: &str) -> Result<(), String> {
     if let Some((_, topic_key)) = log_keys().find(|(b, _)| *b == key) {
         // The topic config's rules, named by the broker key.
         return crate::topic_config::validate(topic_key, value).map_err(|m| m.replace(&format!("configuration {topic_key}:"), &format!("configuration {key}:")));
+    }
+    if CONNECTION_KEYS.contains(&key) || NO_EFFECT_KEYS.contains(&key) {
+        if key == "metric.reporters" {
+            return Ok(());
+        }
+        if key == "log.cleaner.io.buffer.load.factor" {
+            return match value.trim().parse::<f64>() {
+                Ok(v) if v.is_finite() && v > 0.0 => Ok(()),
+                _ => Err(format!("Invalid value {value} for configuration {key}: Not a number of type DOUBLE")),
+            };
+        }
+        if key == "max.connections.per.ip.overrides" {
+            // The static parser's rules (host:count pairs).
+            let pairs = vec![("zookeeper.connect".to_string(), "x:1".to_string()), (key.to_string(), value.to_string())];
+            return crate::config::BrokerConfig::from_pairs(pairs).map(|_| ()).map_err(|e| e.to_string());
+        }
+        let min = if CONNECTION_KEYS.contains(&key) { 0 } else { 1 };
+        return match value.trim().parse::<i32>() {
+            Ok(v) if v >= min => Ok(()),
+            Ok(_) => Err(format!("Invalid value {value} for configuration {key}: Value must be at least {min}")),
+            Err(_) => Err(format!("Invalid value {value} for configuration {key}: Not a number of type INT")),
+        };
     }
     if !KEYS.contains(&key) {
         return Err(format!("Cannot update these configs dynamically: Set({key})"));

@@ -150,3 +150,37 @@ def test_describe_all_is_kafka_25s_list(fresh_cluster):
     configs(c.bootstrap, "--entity-default", "--alter", "--add-config", "log.retention.ms=604800000")
     wait_for(lambda: "DYNAMIC_DEFAULT_BROKER_CONFIG:log.retention.ms=604800000"
              in configs(c.bootstrap, "--entity-name", "0", "--describe", "--all"), 20, "the dynamic default described")
+
+
+def _open_until_refused(port, most=10):
+    """Opens connections until the broker closes one at once; returns how many stayed open."""
+    import socket
+    held = []
+    try:
+        for _ in range(most):
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            s.settimeout(0.5)
+            try:
+                closed = s.recv(1) == b""
+            except socket.timeout:
+                closed = False
+            if closed:
+                s.close()
+                return len(held)
+            held.append(s)
+        return len(held)
+    finally:
+        for s in held:
+            s.close()
+
+
+def test_connection_limits_and_thread_counts_are_dynamic(fresh_cluster):
+    c = fresh_cluster(1)
+    br = c.brokers[0]
+    configs(c.bootstrap, "--entity-name", "0", "--alter", "--add-config", "max.connections.per.ip=3,num.io.threads=4")
+    # Applied within a few seconds: a fourth connection from 127.0.0.1 is closed at once.
+    wait_for(lambda: _open_until_refused(br.port) == 3, 20, "max.connections.per.ip=3 applied")
+    configs(c.bootstrap, "--entity-name", "0", "--alter", "--delete-config", "max.connections.per.ip")
+    wait_for(lambda: _open_until_refused(br.port, most=8) == 8, 20, "the limit lifted")
+    out = configs(c.bootstrap, "--entity-name", "0", "--describe", "--all")
+    assert "  num.io.threads=4 sensitive=false synonyms={DYNAMIC_BROKER_CONFIG:num.io.threads=4, DEFAULT_CONFIG:num.io.threads=8}" in out

@@ -92,11 +92,7 @@ pub fn supported(key: i16, version: i16) -> Option<(ApiKey, bool)> {
 }
 
 pub async fn serve(broker: Arc<Broker>, listener: TcpListener) {
-    let limits = limits::Limits::new(
-        broker.cfg.max_connections,
-        broker.cfg.max_connections_per_ip,
-        broker.cfg.max_connections_per_ip_overrides.clone(),
-    );
+    let limits = broker.conn_limits.clone();
     let mut next_conn: u64 = 0;
     let draining = broker.lifecycle.reached(Phase::Draining);
     tokio::pin!(draining);

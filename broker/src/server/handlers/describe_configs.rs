@@ -85,7 +85,7 @@ pub async fn handle(broker: &Broker, req: DescribeConfigsRequest, version: i16) 
                     let per_broker: BTreeMap<String, String> =
                         if name.is_empty() { BTreeMap::new() } else { crate::dynamic_config::read(&broker.zk, name).await.unwrap_or_default().into_iter().collect() };
                     let defaults: BTreeMap<String, String> = crate::dynamic_config::read(&broker.zk, "<default>").await.unwrap_or_default().into_iter().collect();
-                    let dynamic = |k: &str| crate::dynamic_config::KEYS.contains(&k) || crate::dynamic_config::is_log_key(k);
+                    let dynamic = |k: &str| crate::dynamic_config::is_dynamic(k);
                     let entries = if name.is_empty() {
                         broker_configs::describe_default(&defaults, &wanted)
                     } else {
