@@ -13,6 +13,7 @@
 //! table on stdout; network work is bounded by a timeout so an unreachable cluster is a
 //! clear error, never a hang.
 
+pub mod accumulator;
 pub mod client;
 pub mod conn;
 pub mod consumer;
@@ -22,6 +23,7 @@ pub mod opts;
 pub mod producer;
 pub mod props;
 pub mod records;
+pub mod sender;
 pub mod tools;
 
 use std::time::Duration;
