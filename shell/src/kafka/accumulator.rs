@@ -319,9 +319,9 @@ mod tests {
 
     #[test]
     fn record_sizes_as_java() {
-        // 100-byte value, no key, no headers, first record: 1+1+1+1+(2+100)+1 = 107 body, +1 length.
-        assert_eq!(record_size(0, 0, &rec(100)), 108);
-        assert_eq!(record_size(200, 0, &rec(100)), 109);
+        // 100-byte value, no key, no headers, first record: 1+1+1+1+(2+100)+1 = 107 body, +2 length.
+        assert_eq!(record_size(0, 0, &rec(100)), 109);
+        assert_eq!(record_size(200, 0, &rec(100)), 110);
     }
 
     #[test]
