@@ -3,6 +3,7 @@
 
 pub mod broker_api_versions;
 pub mod configs;
+pub mod configs_zk;
 pub mod console_consumer;
 pub mod console_producer;
 pub mod consumer_groups;
