@@ -81,6 +81,21 @@ pub async fn connect(servers: &str, client_id: &str, props: &Props) -> Result<Cl
     Client::bootstrap(servers, client_id, super::timeout_from(props)).await
 }
 
+/// The Java consumer's default `client.id` (Kafka 2.5, KIP-511's form): `consumer-<group>-<n>`,
+/// or `consumer-<n>` without a group; the sequence counts consumers in the process, from 1.
+/// A `client.id` property wins.
+pub fn consumer_client_id(props: &Props, group: Option<&str>) -> String {
+    if let Some(id) = props.get("client.id").filter(|v| !v.trim().is_empty()) {
+        return id.trim().to_string();
+    }
+    static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+    let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    match group {
+        Some(g) => format!("consumer-{g}-{n}"),
+        None => format!("consumer-{n}"),
+    }
+}
+
 pub fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
