@@ -21,6 +21,7 @@ pub mod reassign_json;
 pub mod reassign_partitions;
 pub mod reassign_zk;
 pub mod replica_assignment;
+pub mod streams_resetter;
 pub mod topics;
 pub mod topics_zk;
 pub mod txn_log;
