@@ -1,17 +1,20 @@
 //! The batching producer (`BatchProducer`) as Kafka 2.5's Java producer works: `send` appends
 //! to the `accumulator` (blocking up to `max.block.ms` while `buffer.memory` is used up) and
-//! a sender task drains ready batches into Produce requests, up to
-//! `max.in.flight.requests.per.connection` pipelined per broker connection, completing each
-//! record through a channel when its batch is acknowledged.
+//! a network thread of its own (the Java producer's I/O thread, with its own runtime) drains
+//! ready batches into Produce requests, up to `max.in.flight.requests.per.connection`
+//! pipelined per broker connection, completing each batch through a channel when it is
+//! acknowledged.
 //!
 //! ```text
-//! caller: send -> Accumulator::append            sender task: ready -> drain -> encode (codec)
-//!                                                  -> frame -> write (one conn per leader)
+//! caller: send -> Accumulator::append       network thread: ready -> drain -> encode (codec)
+//!                     (shared, locked)        -> frame -> write (one conn per leader)
 //! reader task per conn: frames -> sender -> ProduceResponse -> Completion / retry
 //! ```
 //!
-//! Retriable errors (leader moves, broken connections) put batches back at their partition's
-//! head until `delivery.timeout.ms`; `acks=0` batches complete once written.
+//! Retriable errors (leader moves, broken connections, requests unanswered for
+//! `request.timeout.ms`) put batches back at their partition's head until
+//! `delivery.timeout.ms`; `acks=0` batches complete once written. Not done: idempotence and
+//! transactions (2.5's defaults leave both off).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -401,8 +404,10 @@ impl SenderTask {
         }
         for (node, parts) in by_node {
             if let Err(e) = self.ensure_conn(node).await {
-                tracing_free_log(&format!("cannot connect to broker {node}: {e}"));
+                warn(&format!("cannot connect to broker {node}: {e}"));
                 self.need_metadata = true;
+                // reconnect.backoff.ms (50 ms by default) before the next attempt.
+                tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
             loop {
@@ -664,6 +669,6 @@ impl SenderTask {
 }
 
 /// The tools have no logger configured: connection trouble goes to stderr as Kafka's WARN lines.
-fn tracing_free_log(msg: &str) {
+fn warn(msg: &str) {
     eprintln!("WARN {msg}");
 }

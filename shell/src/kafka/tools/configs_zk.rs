@@ -419,7 +419,7 @@ async fn validate(zk: &ZkConfigs, e: &Entity, configs: &Map<String, Value>, adde
             if user_level && added.iter().any(|(k, _)| scram.contains(&k.as_str())) {
                 return Err(Failure::Message("SCRAM credentials (SCRAM-SHA-256, SCRAM-SHA-512) cannot be set by this tool yet".into()));
             }
-            let unknown: Vec<String> = configs.keys().filter(|k| !CLIENT_KEYS.iter().any(|(n, _)| n == k) && !(user_level && scram.contains(&k.as_str()))).cloned().collect();
+            let unknown: Vec<String> = configs.keys().filter(|k| !(CLIENT_KEYS.iter().any(|(n, _)| n == k) || (user_level && scram.contains(&k.as_str())))).cloned().collect();
             if !unknown.is_empty() {
                 return Err(require(format!("Unknown Dynamic Configuration: {}.", scala_set(&unknown))));
             }
