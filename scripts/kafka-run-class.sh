@@ -22,6 +22,7 @@ case "$class" in
   kafka.admin.PreferredReplicaLeaderElectionCommand) tool=kafka-preferred-replica-election ;;
   kafka.admin.ReassignPartitionsCommand) tool=kafka-reassign-partitions ;;
   kafka.tools.MirrorMaker) tool=kafka-mirror-maker ;;
+  kafka.tools.StreamsResetter) tool=kafka-streams-application-reset ;;
   kafka.tools.ConsoleProducer) tool=kafka-console-producer ;;
   kafka.tools.ConsoleConsumer) tool=kafka-console-consumer ;;
   kafka.tools.DumpLogSegments) tool=kafka-dump-log ;;

@@ -22,7 +22,7 @@ NETWORK_TOOLS = {
     "kafka-verifiable-consumer": ["--topic", "x", "--group-id", "g", "--max-messages", "1"],
     "kafka-consumer-perf-test": ["--topic", "x", "--messages", "1"],
 }
-ALL_TOOLS = list(NETWORK_TOOLS) + ["kafka-delete-records", "kafka-dump-log", "kafka-producer-perf-test"]
+ALL_TOOLS = list(NETWORK_TOOLS) + ["kafka-delete-records", "kafka-dump-log", "kafka-producer-perf-test", "kafka-streams-application-reset"]
 
 
 @pytest.mark.parametrize("tool", ALL_TOOLS)

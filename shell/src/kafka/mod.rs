@@ -13,6 +13,7 @@
 //! table on stdout; network work is bounded by a timeout so an unreachable cluster is a
 //! clear error, never a hang.
 
+pub mod accumulator;
 pub mod client;
 pub mod conn;
 pub mod consumer;
@@ -22,6 +23,7 @@ pub mod opts;
 pub mod producer;
 pub mod props;
 pub mod records;
+pub mod sender;
 pub mod tools;
 
 use std::time::Duration;
@@ -50,6 +52,7 @@ pub const TOOLS: &[&str] = &[
     "kafka-preferred-replica-election",
     "kafka-get-offset-shell",
     "kafka-mirror-maker",
+    "kafka-streams-application-reset",
 ];
 
 /// Runs the tool named by `args[0]` with the rest; returns the exit code.
@@ -86,6 +89,7 @@ pub fn main_with_args(args: &[String]) -> i32 {
         "kafka-preferred-replica-election" => rt.block_on(tools::preferred_election::main(rest)),
         "kafka-get-offset-shell" => rt.block_on(tools::get_offset_shell::main(rest)),
         "kafka-mirror-maker" => rt.block_on(tools::mirror_maker::main(rest)),
+        "kafka-streams-application-reset" => rt.block_on(tools::streams_resetter::main(rest)),
         other => {
             eprintln!("unknown tool {other}; tools: {}", TOOLS.join(", "));
             1

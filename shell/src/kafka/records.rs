@@ -56,7 +56,9 @@ pub fn encode_batch(records: &[Outgoing], codec: Compression) -> Result<Bytes, K
             producer_epoch: -1,
             timestamp_type: TimestampType::Creation,
             offset: i as i64,
-            sequence: -1,
+            // No producer id, so the batch's base sequence must be -1; the codec keeps records
+            // in one batch only while offset - sequence stays the same, hence offset - 1.
+            sequence: i as i32 - 1,
             timestamp: r.timestamp,
             key: r.key.clone(),
             value: r.value.clone(),
@@ -171,6 +173,11 @@ mod tests {
             assert_eq!(got.len(), 2, "{c:?}");
             assert_eq!(got[1].value.as_deref(), Some(&b"v2"[..]));
             assert_eq!(next_offset_after(&b), Some(2));
+            // One batch holding both records, with no sequence (a non-idempotent producer's).
+            let h = batch::parse_header(&b).unwrap_or_else(|| panic!("no header"));
+            assert_eq!(h.next_offset(), 2, "{c:?}");
+            assert_eq!(batch::split_bytes(b.clone()).len(), 1, "{c:?}");
+            assert_eq!((h.base_sequence, h.records_count, h.producer_id), (-1, 2, -1), "{c:?}");
         }
     }
 }

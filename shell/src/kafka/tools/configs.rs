@@ -56,6 +56,9 @@ pub async fn main(args: &[String]) -> i32 {
         Start::Go(p) => p,
         Start::Exit(c) => return c,
     };
+    if p.has("zookeeper") {
+        return main_zk(&p, args).await;
+    }
     let entity = match entity(&p) {
         Ok(e) => e,
         Err(m) => return usage_error(&m),
@@ -70,7 +73,7 @@ pub async fn main(args: &[String]) -> i32 {
         return usage_error("an entity name must be specified with --alter of topics");
     }
     if !p.has("bootstrap-server") {
-        return usage_error("--bootstrap-server must be specified (the --zookeeper path is not supported by these tools)");
+        return usage_error("One of the required --bootstrap-server or --zookeeper arguments must be specified");
     }
     let props = match load_props(&p, "command-config", &[]) {
         Ok(x) => x,
@@ -84,6 +87,46 @@ pub async fn main(args: &[String]) -> i32 {
     match r {
         Ok(()) => 0,
         Err(e) => fail(args, &e),
+    }
+}
+
+/// `--zookeeper`: ConfigCommand's checks shared with the broker path, then `configs_zk`.
+async fn main_zk(p: &Parsed, args: &[String]) -> i32 {
+    if p.has("alter") == p.has("describe") {
+        return usage_error("Command must include exactly one action: --describe, --alter");
+    }
+    if p.has("describe") && (p.has("add-config") || p.has("delete-config")) {
+        let o = if p.has("add-config") { "add-config" } else { "delete-config" };
+        return usage_error(&format!("Option \"[describe]\" can't be used with option \"[{o}]\""));
+    }
+    if p.has("bootstrap-server") {
+        return usage_error("Only one of --bootstrap-server or --zookeeper must be specified");
+    }
+    if p.has("all") {
+        return usage_error("--bootstrap-server must be specified for --all");
+    }
+    if p.has("alter") && !p.has("add-config") && !p.has("delete-config") {
+        return usage_error("At least one of --add-config or --delete-config must be specified with --alter");
+    }
+    let mut add = Vec::new();
+    for a in p.values("add-config") {
+        match split_kv_list(&a) {
+            Ok(kv) => add.extend(kv),
+            Err(m) => return usage_error(&m),
+        }
+    }
+    let mut del: Vec<String> = Vec::new();
+    for d in p.values("delete-config") {
+        del.extend(d.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()));
+    }
+    match super::configs_zk::run(p, args, add, del).await {
+        Ok(()) => 0,
+        Err(super::configs_zk::Failure::Message(m)) => usage_error(&m),
+        Err(super::configs_zk::Failure::Exception(m)) => {
+            eprintln!("Error while executing config command with args '{}'", args.join(" "));
+            eprintln!("{m}");
+            1
+        }
     }
 }
 

@@ -220,7 +220,8 @@ pub async fn main(args: &[String]) -> i32 {
     let formatter = Formatter::from_props(&fmt_props);
     let auto_commit = consumer_props.get("enable.auto.commit").map(|v| v.trim() != "false").unwrap_or(true);
 
-    let client = match connect(&server, "consoleconsumer", &consumer_props).await {
+    let client_id = super::consumer_client_id(&consumer_props, group.as_deref());
+    let client = match connect(&server, &client_id, &consumer_props).await {
         Ok(c) => c,
         Err(e) => {
             eprintln!("ERROR Error processing message, terminating consumer process: {e}");

@@ -136,21 +136,21 @@ async fn targets(client: &mut Client, p: &Parsed) -> Result<Vec<String>, KafkaEr
     }
 }
 
-struct MemberInfo {
-    id: String,
-    client_id: String,
-    host: String,
-    assignment: Vec<Tp>,
+pub(crate) struct MemberInfo {
+    pub(crate) id: String,
+    pub(crate) client_id: String,
+    pub(crate) host: String,
+    pub(crate) assignment: Vec<Tp>,
 }
 
-struct GroupInfo {
-    state: String,
-    protocol: String,
-    coordinator: i32,
-    members: Vec<MemberInfo>,
+pub(crate) struct GroupInfo {
+    pub(crate) state: String,
+    pub(crate) protocol: String,
+    pub(crate) coordinator: i32,
+    pub(crate) members: Vec<MemberInfo>,
 }
 
-async fn describe_group(client: &mut Client, group: &str) -> Result<GroupInfo, KafkaError> {
+pub(crate) async fn describe_group(client: &mut Client, group: &str) -> Result<GroupInfo, KafkaError> {
     let coordinator = find_coordinator(client, group).await?;
     let mut req = DescribeGroupsRequest::default();
     req.groups = vec![GroupId(sb(group))];
@@ -342,7 +342,7 @@ fn topic_partitions(client: &Client, specs: &[String]) -> Result<Vec<Tp>, KafkaE
     Ok(out)
 }
 
-fn parse_datetime(s: &str) -> Result<i64, KafkaError> {
+pub(crate) fn parse_datetime(s: &str) -> Result<i64, KafkaError> {
     let bad = || KafkaError::Other(format!("Error parsing timestamp '{s}'. It should be in the format 'YYYY-MM-DDTHH:mm:SS.sss' with an optional timezone (Z or +hh:mm)"));
     if let Ok(ts) = s.parse::<jiff::Timestamp>() {
         return Ok(ts.as_millisecond());

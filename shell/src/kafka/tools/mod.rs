@@ -3,6 +3,7 @@
 
 pub mod broker_api_versions;
 pub mod configs;
+pub mod configs_zk;
 pub mod console_consumer;
 pub mod console_producer;
 pub mod consumer_groups;
@@ -20,6 +21,7 @@ pub mod reassign_json;
 pub mod reassign_partitions;
 pub mod reassign_zk;
 pub mod replica_assignment;
+pub mod streams_resetter;
 pub mod topics;
 pub mod topics_zk;
 pub mod txn_log;
@@ -78,6 +80,21 @@ pub fn load_props(p: &Parsed, file_opt: &str, pair_opts: &[&str]) -> Result<Prop
 pub async fn connect(servers: &str, client_id: &str, props: &Props) -> Result<Client, KafkaError> {
     let servers = props.get("bootstrap.servers").filter(|_| servers.is_empty()).map(|s| s.as_str()).unwrap_or(servers);
     Client::bootstrap(servers, client_id, super::timeout_from(props)).await
+}
+
+/// The Java consumer's default `client.id` (Kafka 2.5, KIP-511's form): `consumer-<group>-<n>`,
+/// or `consumer-<n>` without a group; the sequence counts consumers in the process, from 1.
+/// A `client.id` property wins.
+pub fn consumer_client_id(props: &Props, group: Option<&str>) -> String {
+    if let Some(id) = props.get("client.id").filter(|v| !v.trim().is_empty()) {
+        return id.trim().to_string();
+    }
+    static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+    let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    match group {
+        Some(g) => format!("consumer-{g}-{n}"),
+        None => format!("consumer-{n}"),
+    }
 }
 
 pub fn now_ms() -> i64 {

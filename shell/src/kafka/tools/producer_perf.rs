@@ -2,19 +2,21 @@
 //! up to `--throughput` records/sec, printing a progress line every 5 s and Kafka's summary
 //! line (records/sec, MB/sec, avg/max latency, 50th/95th/99th/99.9th percentiles).
 //!
-//! Batches of up to `batch.size` bytes per partition are sent one request at a time; a
-//! record's latency runs from its creation to its batch's acknowledgement.
+//! Records go through the batching producer (`kafka::sender`: Java's accumulator, linger,
+//! pipelined in-flight requests, compression of whole batches); a record's latency runs from
+//! its `send` call to its batch's acknowledgement, as ProducerPerformance's callback measures.
 
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use super::{connect, now_ms};
+use super::now_ms;
+use crate::kafka::accumulator::Pending;
 use crate::kafka::opts::{arg, flag, OptSpec};
-use crate::kafka::producer::{parse_acks, Producer};
 use crate::kafka::props::{add_pairs, load_file, Props};
-use crate::kafka::records::{parse_codec, Outgoing};
-use crate::kafka::{start, usage_error, Start};
+use crate::kafka::records::Outgoing;
+use crate::kafka::sender::{BatchProducer, Completion, ProducerConfig};
+use crate::kafka::{start, timeout_from, usage_error, Start};
 
 const INTRO: &str = "This tool is used to verify the producer performance.";
 
@@ -32,11 +34,17 @@ const SPECS: &[OptSpec] = &[
     arg("transactional-id", "TRANSACTIONAL-ID", "The transactionalId to use if transaction-duration-ms is > 0. Useful when testing the performance of concurrent transactions. (default: performance-producer-default-transactional-id)"),
 ];
 
+/// ProducerPerformance's `Stats`: every record counted, every `sampling`-th latency kept for
+/// the percentiles, a progress line per 5 s window (printed as acknowledgements arrive).
 struct Stats {
     start: Instant,
     count: u64,
     bytes: u64,
+    total_latency: u64,
+    max_latency: u32,
+    sampling: u64,
     latencies: Vec<u32>,
+    iteration: u64,
     window_start: Instant,
     window_count: u64,
     window_bytes: u64,
@@ -44,37 +52,67 @@ struct Stats {
     window_total: u64,
 }
 
+const REPORTING_INTERVAL: Duration = Duration::from_secs(5);
+
+fn millis(d: Duration) -> f64 {
+    d.as_millis() as f64
+}
+
 impl Stats {
-    fn record(&mut self, latency_ms: u32, bytes: u64) {
+    fn new(num: u64) -> Stats {
+        let now = Instant::now();
+        let sampling = (num / num.clamp(1, 500_000)).max(1);
+        Stats {
+            start: now,
+            count: 0,
+            bytes: 0,
+            total_latency: 0,
+            max_latency: 0,
+            sampling,
+            latencies: Vec::with_capacity((num / sampling + 1) as usize),
+            iteration: 0,
+            window_start: now,
+            window_count: 0,
+            window_bytes: 0,
+            window_max: 0,
+            window_total: 0,
+        }
+    }
+    fn record(&mut self, latency_ms: u32, bytes: u64, now: Instant) {
         self.count += 1;
         self.bytes += bytes;
-        self.latencies.push(latency_ms);
+        self.total_latency += latency_ms as u64;
+        self.max_latency = self.max_latency.max(latency_ms);
         self.window_count += 1;
         self.window_bytes += bytes;
         self.window_total += latency_ms as u64;
         self.window_max = self.window_max.max(latency_ms);
-    }
-    fn maybe_print_window(&mut self) {
-        if self.window_start.elapsed() < Duration::from_secs(5) {
-            return;
+        if self.iteration.is_multiple_of(self.sampling) {
+            self.latencies.push(latency_ms);
         }
-        let secs = self.window_start.elapsed().as_secs_f64();
+        self.iteration += 1;
+        if now.saturating_duration_since(self.window_start) >= REPORTING_INTERVAL {
+            self.print_window(now);
+        }
+    }
+    fn print_window(&mut self, now: Instant) {
+        let ms = millis(now.saturating_duration_since(self.window_start)).max(1.0);
         println!(
             "{} records sent, {:.1} records/sec ({:.2} MB/sec), {:.1} ms avg latency, {:.1} ms max latency.",
             self.window_count,
-            self.window_count as f64 / secs,
-            self.window_bytes as f64 / secs / (1024.0 * 1024.0),
+            1000.0 * self.window_count as f64 / ms,
+            1000.0 * self.window_bytes as f64 / ms / (1024.0 * 1024.0),
             self.window_total as f64 / self.window_count.max(1) as f64,
             self.window_max as f64
         );
-        self.window_start = Instant::now();
+        self.window_start = now;
         self.window_count = 0;
         self.window_bytes = 0;
         self.window_total = 0;
         self.window_max = 0;
     }
     fn summary(&mut self) {
-        let secs = self.start.elapsed().as_secs_f64().max(1e-9);
+        let ms = millis(self.start.elapsed()).max(1.0);
         self.latencies.sort_unstable();
         let pct = |q: f64| -> u32 {
             if self.latencies.is_empty() {
@@ -83,20 +121,29 @@ impl Stats {
                 self.latencies[((self.latencies.len() as f64 * q) as usize).min(self.latencies.len() - 1)]
             }
         };
-        let avg = self.latencies.iter().map(|l| *l as f64).sum::<f64>() / self.latencies.len().max(1) as f64;
-        let max = self.latencies.last().copied().unwrap_or(0);
         println!(
             "{} records sent, {:.6} records/sec ({:.2} MB/sec), {:.2} ms avg latency, {:.2} ms max latency, {} ms 50th, {} ms 95th, {} ms 99th, {} ms 99.9th.",
             self.count,
-            self.count as f64 / secs,
-            self.bytes as f64 / secs / (1024.0 * 1024.0),
-            avg,
-            max as f64,
+            1000.0 * self.count as f64 / ms,
+            1000.0 * self.bytes as f64 / ms / (1024.0 * 1024.0),
+            self.total_latency as f64 / self.count.max(1) as f64,
+            self.max_latency as f64,
             pct(0.5),
             pct(0.95),
             pct(0.99),
             pct(0.999)
         );
+    }
+    /// A batch's callbacks: each record's latency runs from its `send` call to now.
+    fn complete(&mut self, c: &Completion, topic: &str, failed: &mut u64) {
+        if let Err(e) = &c.result {
+            *failed += c.pending.len() as u64;
+            eprintln!("ERROR Error when sending message to topic {topic}: {e}");
+        }
+        for p in &c.pending {
+            let latency = c.at.saturating_duration_since(p.sent_at).as_millis().min(u32::MAX as u128) as u32;
+            self.record(latency, p.bytes as u64, c.at);
+        }
     }
 }
 
@@ -133,6 +180,13 @@ pub async fn main(args: &[String]) -> i32 {
     for v in p.values("producer-props") {
         pairs.extend(v.split_whitespace().map(str::to_string));
     }
+    // argparse's `nargs("+")`: the words after --producer-props are all its values.
+    if !p.rest.is_empty() {
+        if !p.has("producer-props") {
+            return usage_error(&format!("unrecognized arguments: '{}'", p.rest.join(" ")));
+        }
+        pairs.extend(p.rest.iter().cloned());
+    }
     if let Err(m) = add_pairs(&mut props, &pairs) {
         return usage_error(&m);
     }
@@ -156,71 +210,49 @@ pub async fn main(args: &[String]) -> i32 {
         },
         _ => return usage_error("Either --record-size or --payload-file must be specified but not both."),
     };
-    let acks = match parse_acks(props.get("acks").map(|s| s.as_str()).unwrap_or("1")) {
-        Ok(a) => a,
+    let cfg = match ProducerConfig::from_props(&props) {
+        Ok(c) => c,
         Err(m) => return usage_error(&m),
     };
-    let codec = match parse_codec(props.get("compression.type").map(|s| s.as_str()).unwrap_or("none")) {
-        Ok(c) => c,
-        Err(e) => return usage_error(&e.to_string()),
-    };
-    let batch_bytes: usize = props.get("batch.size").and_then(|v| v.parse().ok()).unwrap_or(16384).max(1);
-    let client = match connect(&servers, "producer-1", &props).await {
-        Ok(c) => c,
+    let client_id = props.get("client.id").cloned().unwrap_or_else(|| "producer-1".to_string());
+    let mut producer = match BatchProducer::start(&servers, timeout_from(&props), cfg, &client_id, std::slice::from_ref(&topic)).await {
+        Ok(p) => p,
         Err(e) => {
             eprintln!("ERROR {e}");
             return 1;
         }
     };
-    let mut producer = Producer::new(client, acks, codec);
-    let nparts = match producer.partitions(&topic).await {
-        Ok(n) => n.max(1),
-        Err(e) => {
-            eprintln!("ERROR {e}");
-            return 1;
-        }
-    };
-    let now = Instant::now();
-    let mut stats = Stats { start: now, count: 0, bytes: 0, latencies: Vec::with_capacity(num as usize), window_start: now, window_count: 0, window_bytes: 0, window_max: 0, window_total: 0 };
-    let mut sent = 0u64;
-    let mut part = 0i32;
+    let mut stats = Stats::new(num);
     let mut failed = 0u64;
-    while sent < num {
-        // Build one batch for the next partition, honouring the throughput limit.
-        let mut batch = Vec::new();
-        let mut created = Vec::new();
-        let mut bytes = 0usize;
-        while sent < num && (batch.is_empty() || bytes < batch_bytes) {
-            if throughput > 0.0 {
-                let due = Duration::from_secs_f64(sent as f64 / throughput);
-                let el = stats.start.elapsed();
-                if due > el {
-                    if !batch.is_empty() {
-                        break;
-                    }
-                    tokio::time::sleep(due - el).await;
-                }
-            }
-            let payload = payloads[(rand::random::<u32>() as usize) % payloads.len()].clone();
-            bytes += payload.len();
-            batch.push(Outgoing { key: None, value: Some(payload), headers: Vec::new(), timestamp: now_ms() });
-            created.push(Instant::now());
-            sent += 1;
-        }
-        let r = producer.send(&topic, part, &batch).await;
-        part = (part + 1) % nparts;
-        match r {
-            Ok(_) => {
-                for (c, rec) in created.iter().zip(&batch) {
-                    stats.record(c.elapsed().as_millis() as u32, rec.value.as_ref().map(|v| v.len()).unwrap_or(0) as u64);
-                }
-            }
-            Err(e) => {
-                failed += batch.len() as u64;
-                eprintln!("ERROR Error when sending message to topic {topic}: {e}");
+    let mut send_error = None;
+    for i in 0..num {
+        if throughput > 0.0 {
+            // Java's Throttler: sleep while ahead of THROUGHPUT records/sec.
+            let due = Duration::from_secs_f64(i as f64 / throughput);
+            let el = stats.start.elapsed();
+            if due > el {
+                tokio::time::sleep(due - el).await;
             }
         }
-        stats.maybe_print_window();
+        let payload = payloads[(rand::random::<u32>() as usize) % payloads.len()].clone();
+        let pending = Pending { sent_at: Instant::now(), bytes: payload.len() };
+        let rec = Outgoing { key: None, value: Some(payload), headers: Vec::new(), timestamp: now_ms() };
+        if let Err(e) = producer.send(&topic, None, rec, pending).await {
+            // Java's send throws here (record too large, memory not freed in time).
+            send_error = Some(e);
+            break;
+        }
+        while let Ok(c) = producer.completions.try_recv() {
+            stats.complete(&c, &topic, &mut failed);
+        }
+    }
+    producer.close().await;
+    while let Ok(c) = producer.completions.try_recv() {
+        stats.complete(&c, &topic, &mut failed);
+    }
+    if let Some(e) = send_error {
+        eprintln!("Exception in thread \"main\" {e}");
+        return 1;
     }
     stats.summary();
     if failed > 0 {

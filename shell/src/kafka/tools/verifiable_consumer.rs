@@ -74,7 +74,8 @@ pub async fn main(args: &[String]) -> i32 {
         Ok(x) => x,
         Err(m) => return usage_error(&m),
     };
-    let client = match connect(&server, "consumer-1", &props).await {
+    let client_id = super::consumer_client_id(&props, Some(&group));
+    let client = match connect(&server, &client_id, &props).await {
         Ok(c) => c,
         Err(e) => {
             eprintln!("ERROR {e}");
