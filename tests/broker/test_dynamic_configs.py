@@ -14,19 +14,11 @@ from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
 from lib.paths import SCRIPTS
+from lib.waiting import wait_until
 
 
 def name(prefix):
     return "%s-%s" % (prefix, uuid.uuid4().hex[:8])
-
-
-def wait_for(cond, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if cond():
-            return
-        time.sleep(0.2)
-    raise AssertionError("not within %ss: %s" % (timeout, what))
 
 
 def produce_one(bootstrap, t, size):
@@ -69,7 +61,7 @@ def test_message_max_bytes_cluster_default_and_per_broker(fresh_cluster):
     assert produce_one(b, t, 20_000) is None
     # Cluster-wide default: 2,000 bytes; a 20 kB record is refused within a few seconds.
     configs(b, "--entity-default", "--alter", "--add-config", "message.max.bytes=2000")
-    wait_for(lambda: produce_one(b, t, 20_000) == "MSG_SIZE_TOO_LARGE", 20, "message.max.bytes=2000 refusing 20 kB")
+    wait_until(lambda: produce_one(b, t, 20_000) == "MSG_SIZE_TOO_LARGE", 20, "message.max.bytes=2000 refusing 20 kB")
     assert produce_one(b, t, 500) is None
     cfg = describe_broker(a, "0")
     assert cfg["message.max.bytes"].value == "2000"
@@ -78,11 +70,11 @@ def test_message_max_bytes_cluster_default_and_per_broker(fresh_cluster):
     # Per broker over the default; a topic override over both.
     res = ConfigResource("broker", "0", set_config={"message.max.bytes": "50000"})
     a.alter_configs([res])[res].result(15)
-    wait_for(lambda: produce_one(b, t, 20_000) is None, 20, "the per-broker 50000 over the default 2000")
+    wait_until(lambda: produce_one(b, t, 20_000) is None, 20, "the per-broker 50000 over the default 2000")
     assert describe_broker(a, "0")["message.max.bytes"].source == 2  # DYNAMIC_BROKER_CONFIG
     tr = ConfigResource("topic", t, set_config={"max.message.bytes": "1000"})
     a.alter_configs([tr])[tr].result(15)
-    wait_for(lambda: produce_one(b, t, 5_000) == "MSG_SIZE_TOO_LARGE", 20, "the topic override 1000")
+    wait_until(lambda: produce_one(b, t, 5_000) == "MSG_SIZE_TOO_LARGE", 20, "the topic override 1000")
     topic_cfg = a.describe_configs([ConfigResource("topic", t)])[ConfigResource("topic", t)].result(15)
     assert topic_cfg["max.message.bytes"].value == "1000"
 
@@ -102,7 +94,7 @@ def test_log_retention_ms_deletes_without_restart(fresh_cluster):
     time.sleep(2)
     # Through the shipped tool, as users do it: kafka-configs --entity-default.
     configs(b, "--entity-default", "--alter", "--add-config", "log.retention.ms=1000")
-    wait_for(lambda: earliest(b, t) > 0, 30, "segments older than the dynamic log.retention.ms=1000 deleted")
+    wait_until(lambda: earliest(b, t) > 0, 30, "segments older than the dynamic log.retention.ms=1000 deleted")
     topic_cfg = a.describe_configs([ConfigResource("topic", t)])[ConfigResource("topic", t)].result(15)
     assert topic_cfg["retention.ms"].value == "1000"
 
@@ -148,7 +140,7 @@ def test_describe_all_is_kafka_25s_list(fresh_cluster):
                                       "{STATIC_BROKER_CONFIG:num.partitions=1, DEFAULT_CONFIG:num.partitions=1}")
     # The case: log.retention.hours set in server.properties is named as such.
     configs(c.bootstrap, "--entity-default", "--alter", "--add-config", "log.retention.ms=604800000")
-    wait_for(lambda: "DYNAMIC_DEFAULT_BROKER_CONFIG:log.retention.ms=604800000"
+    wait_until(lambda: "DYNAMIC_DEFAULT_BROKER_CONFIG:log.retention.ms=604800000"
              in configs(c.bootstrap, "--entity-name", "0", "--describe", "--all"), 20, "the dynamic default described")
 
 
@@ -179,8 +171,8 @@ def test_connection_limits_and_thread_counts_are_dynamic(fresh_cluster):
     br = c.brokers[0]
     configs(c.bootstrap, "--entity-name", "0", "--alter", "--add-config", "max.connections.per.ip=3,num.io.threads=4")
     # Applied within a few seconds: a fourth connection from 127.0.0.1 is closed at once.
-    wait_for(lambda: _open_until_refused(br.port) == 3, 20, "max.connections.per.ip=3 applied")
+    wait_until(lambda: _open_until_refused(br.port) == 3, 20, "max.connections.per.ip=3 applied")
     configs(c.bootstrap, "--entity-name", "0", "--alter", "--delete-config", "max.connections.per.ip")
-    wait_for(lambda: _open_until_refused(br.port, most=8) == 8, 20, "the limit lifted")
+    wait_until(lambda: _open_until_refused(br.port, most=8) == 8, 20, "the limit lifted")
     out = configs(c.bootstrap, "--entity-name", "0", "--describe", "--all")
     assert "  num.io.threads=4 sensitive=false synonyms={DYNAMIC_BROKER_CONFIG:num.io.threads=4, DEFAULT_CONFIG:num.io.threads=8}" in out

@@ -5,10 +5,11 @@ log4j.properties routes its loggers; KAFKA_LOG4J_FILES=false turns them off."""
 
 import os
 import re
-import time
 import uuid
 
 from confluent_kafka import Producer
+
+from lib.waiting import wait_until
 
 LINE = re.compile(r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}\] (TRACE|DEBUG|INFO|WARN|ERROR) .* \([a-z_][\w.]*\)$")
 
@@ -16,15 +17,6 @@ LINE = re.compile(r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}\] (TRACE|DEBUG|INFO|
 def read(path):
     with open(path) as f:
         return f.read().splitlines()
-
-
-def wait_for(cond, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if cond():
-            return
-        time.sleep(0.2)
-    raise AssertionError("not within %ss: %s" % (timeout, what))
 
 
 def test_log4j_files_are_written_and_routed(fresh_cluster, tmp_path):
@@ -39,8 +31,8 @@ def test_log4j_files_are_written_and_routed(fresh_cluster, tmp_path):
     p.produce(t, b"v")
     assert p.flush(20) == 0
     names = ["server.log", "controller.log", "state-change.log"]
-    wait_for(lambda: all(os.path.exists(os.path.join(logs, n)) for n in names), 20, "the log files")
-    wait_for(lambda: any("Leader %s-0 starts at leader epoch" % t in l for l in read(os.path.join(logs, "state-change.log"))),
+    wait_until(lambda: all(os.path.exists(os.path.join(logs, n)) for n in names), 20, "the log files")
+    wait_until(lambda: any("Leader %s-0 starts at leader epoch" % t in l for l in read(os.path.join(logs, "state-change.log"))),
              20, "the state change of %s-0" % t)
     server, controller, state = (read(os.path.join(logs, n)) for n in names)
     for name, lines in (("server.log", server), ("controller.log", controller), ("state-change.log", state)):

@@ -30,6 +30,18 @@ CONCURRENT_TRANSACTIONS = 51
 RETRIABLE = (14, 15, 16)  # COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR
 
 
+# Three brokers with __transaction_state and __consumer_offsets at RF 3 (min ISR 2), quick to
+# notice a dead broker (ISR after 3 s, ZooKeeper session after 6 s).
+RF3_TXN = dict(
+    transaction_state_log_replication_factor=3,
+    transaction_state_log_min_isr=2,
+    transaction_state_log_num_partitions=3,
+    offsets_topic_replication_factor=3,
+    replica_lag_time_max_ms=3000,
+    zookeeper_session_timeout_ms=6000,
+)
+
+
 def name(prefix):
     return "%s-%s" % (prefix, uuid.uuid4().hex[:8])
 
@@ -317,15 +329,7 @@ def test_three_brokers_markers_and_coordinator_failover(fresh_cluster):
     """Markers go to partition leaders on every broker; after kill -9 of the coordinator the
     new leader of its `__transaction_state` partition rebuilds the state from the log (the
     producer id keeps its epochs) and the next transactions commit."""
-    c = fresh_cluster(
-        3,
-        transaction_state_log_replication_factor=3,
-        transaction_state_log_min_isr=2,
-        transaction_state_log_num_partitions=3,
-        offsets_topic_replication_factor=3,
-        replica_lag_time_max_ms=3000,
-        zookeeper_session_timeout_ms=6000,
-    )
+    c = fresh_cluster(3, **RF3_TXN)
     b = c.bootstrap
     t = name("txn3")
     a = AdminClient({"bootstrap.servers": b})
@@ -455,15 +459,7 @@ def _kill9_mid_transaction_checker(fresh_cluster, role, during_commit=False):
     transactions run on the survivors, the killed broker restarts, a few more transactions
     run. A read_committed reader then sees every committed transaction's records exactly once,
     nothing of the aborted ones, and each unknown one whole or not at all."""
-    c = fresh_cluster(
-        3,
-        transaction_state_log_replication_factor=3,
-        transaction_state_log_min_isr=2,
-        transaction_state_log_num_partitions=3,
-        offsets_topic_replication_factor=3,
-        replica_lag_time_max_ms=3000,
-        zookeeper_session_timeout_ms=6000,
-    )
+    c = fresh_cluster(3, **RF3_TXN)
     b = c.bootstrap
     t = name("txn-chk")
     parts = 3

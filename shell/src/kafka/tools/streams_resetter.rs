@@ -8,12 +8,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
 use kafka_protocol::messages::DeleteTopicsRequest;
 
 use super::consumer_groups::{describe_group, parse_datetime};
 use super::{connect, list_offsets, load_props, now_ms, partitions_of};
-use crate::kafka::client::{tn, Client};
+use crate::kafka::client::Client;
 use crate::kafka::error::KafkaError;
 use crate::kafka::group::{commit_offsets, fetch_offsets, Tp};
 use crate::kafka::opts::{arg, flag, OptSpec, Parsed};
@@ -286,22 +285,10 @@ async fn delete_internal(client: &mut Client, p: &Parsed, app: &str, all: &BTree
             println!("Topic: {t}");
         }
     } else if !doomed.is_empty() {
-        let mut req = DeleteTopicsRequest::default();
-        req.timeout_ms = client.timeout.as_millis().min(i32::MAX as u128) as i32;
+        let timeout = client.timeout;
         let conn = client.controller().await?;
         let v = conn.version_for::<DeleteTopicsRequest>(4)?;
-        if v >= 6 {
-            req.topics = doomed
-                .iter()
-                .map(|n| {
-                    let mut s = DeleteTopicState::default();
-                    s.name = Some(tn(n));
-                    s
-                })
-                .collect();
-        } else {
-            req.topic_names = doomed.iter().map(|n| tn(n)).collect();
-        }
+        let req = super::topics::delete_topics_request(&doomed, timeout, v);
         let resp = conn.call(&req, v).await?;
         let mut failed = false;
         for r in resp.responses {

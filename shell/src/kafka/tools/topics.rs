@@ -276,6 +276,26 @@ pub async fn topic_configs(client: &mut Client, topics: &[String]) -> Result<BTr
     Ok(out)
 }
 
+/// DeleteTopics for `names` at version `v` (v6+ names topics in `topics`, older in
+/// `topic_names`), with the tool's timeout.
+pub fn delete_topics_request(names: &[String], timeout: std::time::Duration, v: i16) -> DeleteTopicsRequest {
+    let mut req = DeleteTopicsRequest::default();
+    req.timeout_ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+    if v >= 6 {
+        req.topics = names
+            .iter()
+            .map(|n| {
+                let mut s = DeleteTopicState::default();
+                s.name = Some(tn(n));
+                s
+            })
+            .collect();
+    } else {
+        req.topic_names = names.iter().map(|n| tn(n)).collect();
+    }
+    req
+}
+
 pub fn ids(v: &[i32]) -> String {
     v.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(",")
 }
@@ -370,22 +390,10 @@ async fn delete(client: &mut Client, p: &Parsed) -> Result<(), KafkaError> {
     if let Some(internal) = names.iter().find(|n| client.meta.topics.get(*n).map(|t| t.internal).unwrap_or(false)) {
         return Err(KafkaError::Other(format!("Topic {internal} is a kafka internal topic and is not allowed to be marked for deletion.")));
     }
-    let mut req = DeleteTopicsRequest::default();
-    req.timeout_ms = client.timeout.as_millis() as i32;
+    let timeout = client.timeout;
     let conn = client.controller().await?;
     let v = conn.version_for::<DeleteTopicsRequest>(4)?;
-    if v >= 6 {
-        req.topics = names
-            .iter()
-            .map(|n| {
-                let mut s = DeleteTopicState::default();
-                s.name = Some(tn(n));
-                s
-            })
-            .collect();
-    } else {
-        req.topic_names = names.iter().map(|n| tn(n)).collect();
-    }
+    let req = delete_topics_request(&names, timeout, v);
     let resp = conn.call(&req, v).await?;
     for r in resp.responses {
         crate::kafka::error::check(r.error_code, r.error_message.map(|m| m.to_string()))?;
