@@ -663,3 +663,40 @@ def test_leader_disk_full_others_take_over_and_it_rejoins(make_ensemble, kazoo_f
                 if subprocess.run(["umount", d], capture_output=True, timeout=30).returncode == 0:
                     break
                 time.sleep(0.25)
+
+
+def test_dead_leader_found_from_closed_ports_paused_one_from_silence(make_ensemble, kazoo_factory, report, server_kind):
+    """Ours: a leader whose process is gone (kill -9: its ports refuse connections) is replaced
+    without waiting for an election timeout — a follower sees the closed ports and campaigns as
+    soon as the lease of the dead leader runs out (the log says so); a paused leader (SIGSTOP:
+    its ports still accept) is not taken for dead that way and is replaced by the ordinary
+    election timeout. Either way a new leader takes writes."""
+    if server_kind != "ours":
+        pytest.skip("the log line checked here is our server's")
+    marker = "the leader's ports are closed"
+    ens = make_ensemble(3)
+    c = kazoo_factory(ens.hosts)
+    c.create("/detect", b"0")
+
+    old = ens.leader()
+    others = [m for m in ens.members if m is not old]
+    old.pause()
+    try:
+        new = ens.wait_formed(members=others, timeout=15)
+        assert not any(marker in m.log_text() for m in others), \
+            "a paused leader was taken for a dead one:\n%s" % ens.logs_tail(10)
+    finally:
+        old.resume()
+    ens.wait_formed(timeout=20)
+
+    old = ens.leader()
+    others = [m for m in ens.members if m is not old]
+    before = {m.sid: len(m.log_text()) for m in others}
+    old.kill9()
+    new = ens.wait_formed(members=others, timeout=15)
+    seen = [m.sid for m in others if marker in m.log_text()[before[m.sid]:]]
+    assert seen, "no member noticed the closed ports of the killed leader:\n%s" % ens.logs_tail(10)
+    kc = kazoo_factory(new.host)
+    kc.set("/detect", b"1")
+    report("paused leader replaced by the election timeout; killed leader %d noticed from its closed "
+           "ports by member(s) %s, member %d elected" % (old.sid, seen, new.sid))

@@ -18,6 +18,7 @@
 //! One Raft entry carries a [`ZkBatch`]: the leader's proposer sends everything that queued
 //! up while the previous batch was being made durable, so concurrent writes share one fsync.
 
+pub mod detector;
 pub mod events;
 pub mod log_store;
 pub mod network;

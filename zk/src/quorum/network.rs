@@ -8,6 +8,7 @@
 //!   writes are answered by the log itself: the follower replies once it has applied the entry.
 
 use super::{NodeId, Raft, TypeConfig};
+use super::detector::LastContact;
 use super::events::{Events, QuorumEvent};
 use crate::ids::{ReqId, SessionId};
 use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, Unreachable};
@@ -125,7 +126,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
 
     async fn new_client(&mut self, target: NodeId, _node: &BasicNode) -> PeerClient {
         let addr = self.members.get(&target).cloned().unwrap_or(MemberAddr { peer: String::new(), election: String::new() });
-        PeerClient { target, addr, peer: None, election: None }
+        PeerClient { target, addr, peer: None, election: None, timeouts: 0 }
     }
 }
 
@@ -134,6 +135,8 @@ pub struct PeerClient {
     addr: MemberAddr,
     peer: Option<TcpStream>,
     election: Option<TcpStream>,
+    /// Append deadlines missed in a row.
+    timeouts: u32,
 }
 
 async fn exchange(slot: &mut Option<TcpStream>, addr: &str, req: &PeerRequest, ttl: Duration) -> std::io::Result<PeerResponse> {
@@ -162,25 +165,56 @@ async fn exchange(slot: &mut Option<TcpStream>, addr: &str, req: &PeerRequest, t
     }
 }
 
+/// Maps a failed exchange to openraft's error. Only a refused or unroutable connection is
+/// `Unreachable`, which makes openraft's replication back off for [`BACKOFF`]: a member that is
+/// up but slow (an RPC that outlived its deadline because the peer's disk or CPU is busy) gets
+/// the next heartbeat or append at once, so a burst of large writes never starves followers of
+/// heartbeats long enough for them to start an election.
 fn unreachable<E: std::error::Error>(e: std::io::Error) -> RPCError<NodeId, BasicNode, E> {
-    if e.kind() == std::io::ErrorKind::ConnectionRefused || e.kind() == std::io::ErrorKind::TimedOut {
-        RPCError::Unreachable(Unreachable::new(&e))
-    } else {
-        RPCError::Network(NetworkError::new(&e))
+    use std::io::ErrorKind::*;
+    match e.kind() {
+        ConnectionRefused | HostUnreachable | NetworkUnreachable | AddrNotAvailable => RPCError::Unreachable(Unreachable::new(&e)),
+        _ => RPCError::Network(NetworkError::new(&e)),
     }
 }
+
+/// How long replication to a member whose connection was refused waits before trying again.
+/// Short enough that a restarted member is caught up within a few heartbeats.
+const BACKOFF: Duration = Duration::from_millis(200);
+
+/// Consecutive append deadlines missed before a member counts as unreachable.
+const SLOW_LIMIT: u32 = 4;
 
 fn protocol_error<E: std::error::Error>() -> RPCError<NodeId, BasicNode, E> {
     RPCError::Network(NetworkError::new(&std::io::Error::other("unexpected peer response")))
 }
 
 impl RaftNetwork<TypeConfig> for PeerClient {
+    fn backoff(&self) -> openraft::network::Backoff {
+        openraft::network::Backoff::new(std::iter::repeat(BACKOFF))
+    }
+
     async fn append_entries(
         &mut self,
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
-        match exchange(&mut self.peer, &self.addr.peer, &PeerRequest::Append(rpc), option.hard_ttl()).await.map_err(unreachable)? {
+        let r = exchange(&mut self.peer, &self.addr.peer, &PeerRequest::Append(rpc), option.soft_ttl()).await;
+        // A member that answers nothing for several deadlines in a row (stopped, or its host
+        // gone) is treated as unreachable, so openraft backs off instead of retrying (and
+        // logging) every heartbeat; a single slow answer is retried at once.
+        match &r {
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => self.timeouts += 1,
+            _ => self.timeouts = 0,
+        }
+        let r = r.map_err(|e| {
+            if self.timeouts >= SLOW_LIMIT {
+                RPCError::Unreachable(Unreachable::new(&e))
+            } else {
+                unreachable(e)
+            }
+        });
+        match r? {
             PeerResponse::Append(r) => r.map_err(|e| RPCError::RemoteError(openraft::error::RemoteError::new(self.target, e))),
             _ => Err(protocol_error()),
         }
@@ -191,14 +225,14 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         rpc: InstallSnapshotRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<InstallSnapshotResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId, InstallSnapshotError>>> {
-        match exchange(&mut self.peer, &self.addr.peer, &PeerRequest::Snapshot(rpc), option.hard_ttl()).await.map_err(unreachable)? {
+        match exchange(&mut self.peer, &self.addr.peer, &PeerRequest::Snapshot(rpc), option.soft_ttl()).await.map_err(unreachable)? {
             PeerResponse::Snapshot(r) => r.map_err(|e| RPCError::RemoteError(openraft::error::RemoteError::new(self.target, e))),
             _ => Err(protocol_error()),
         }
     }
 
     async fn vote(&mut self, rpc: VoteRequest<NodeId>, option: RPCOption) -> Result<VoteResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
-        match exchange(&mut self.election, &self.addr.election, &PeerRequest::Vote(rpc), option.hard_ttl()).await.map_err(unreachable)? {
+        match exchange(&mut self.election, &self.addr.election, &PeerRequest::Vote(rpc), option.soft_ttl()).await.map_err(unreachable)? {
             PeerResponse::Vote(r) => r.map_err(|e| RPCError::RemoteError(openraft::error::RemoteError::new(self.target, e))),
             _ => Err(protocol_error()),
         }
@@ -206,12 +240,14 @@ impl RaftNetwork<TypeConfig> for PeerClient {
 }
 
 /// Serves a peer or election port: Raft RPCs, and forwarding streams (peer port only).
-pub async fn serve(listener: TcpListener, raft: Raft, core: Events, streams: bool) {
+/// Every append received is noted in `contact` (for [`super::detector`]).
+pub async fn serve(listener: TcpListener, raft: Raft, core: Events, streams: bool, contact: LastContact) {
     loop {
         let Ok((mut s, peer)) = listener.accept().await else { continue };
         let _ = s.set_nodelay(true);
         let raft = raft.clone();
         let core = core.clone();
+        let contact = contact.clone();
         tokio::spawn(async move {
             loop {
                 let req: PeerRequest = match read_frame(&mut s).await {
@@ -224,7 +260,12 @@ pub async fn serve(listener: TcpListener, raft: Raft, core: Events, streams: boo
                     }
                 };
                 let resp = match req {
-                    PeerRequest::Append(r) => PeerResponse::Append(raft.append_entries(r).await),
+                    PeerRequest::Append(r) => {
+                        if let Some(leader) = r.vote.leader_id().voted_for() {
+                            contact.record(leader);
+                        }
+                        PeerResponse::Append(raft.append_entries(r).await)
+                    }
                     PeerRequest::Snapshot(r) => PeerResponse::Snapshot(raft.install_snapshot(r).await),
                     PeerRequest::Vote(r) => PeerResponse::Vote(raft.vote(r).await),
                     PeerRequest::Stream { from } if streams => {

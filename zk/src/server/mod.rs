@@ -172,7 +172,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     });
     let network = Network { members: members.clone() };
     let events = core::events_to(core_tx.clone());
-    let raft = Raft::new(my_id, Arc::new(raft_config(&cfg)?), network, log_store, StateMachine::new(events.clone()))
+    let raft_cfg = raft_config(&cfg)?;
+    let lease = std::time::Duration::from_millis(raft_cfg.election_timeout_max);
+    let raft = Raft::new(my_id, Arc::new(raft_cfg), network, log_store, StateMachine::new(events.clone()))
         .await
         .map_err(|e| anyhow!("starting replication: {e}"))?;
     let _ = core_tx.send(core::CoreMsg::Started(raft.clone()));
@@ -182,8 +184,12 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             tracing::debug!(error = %e, "group already initialized");
         }
     }
+    let contact = crate::quorum::detector::LastContact::default();
     for (l, streams) in peer_listeners {
-        tokio::spawn(network::serve(l, raft.clone(), events.clone(), streams));
+        tokio::spawn(network::serve(l, raft.clone(), events.clone(), streams, contact.clone()));
+    }
+    if !standalone {
+        tokio::spawn(crate::quorum::detector::run(raft.clone(), my_id, members.clone(), contact, lease));
     }
     let idle = std::time::Duration::from_millis(cfg.admin_idle_timeout_ms);
     if cfg.admin_enable_server {
