@@ -6,6 +6,11 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 DURATION="${1:-10}"; SESSIONS="${2:-32}"; PAYLOAD="${3:-100}"
+# Two loads per mix: pipelined (PIPE_SESSIONS sessions x INFLIGHT requests outstanding each, how
+# Kafka's and Curator's async clients load ZooKeeper) and the closed loop (SESSIONS sessions, one
+# request outstanding each). MODES="pipelined" or "closed" runs one of them.
+PIPE_SESSIONS="${PIPE_SESSIONS:-16}"; INFLIGHT="${INFLIGHT:-32}"; MODES="${MODES:-pipelined closed}"
+load_args() { if [ "$1" = pipelined ]; then echo "--sessions $PIPE_SESSIONS --inflight $INFLIGHT"; else echo "--sessions $SESSIONS --inflight 1"; fi; }
 ensure_built zk zk-server
 ensure_built zk zk-bench
 WORK="$(mktemp -d /tmp/zk-bench-ens.XXXXXX)"
@@ -39,20 +44,22 @@ start_ensemble() {
   HOSTS="127.0.0.1:${cports[0]},127.0.0.1:${cports[1]},127.0.0.1:${cports[2]}"
 }
 
-echo "# $(date -u +%FT%TZ) $(nproc) cores, load: $(cut -d' ' -f1-3 /proc/loadavg), 3 members each, sessions=$SESSIONS payload=${PAYLOAD}B duration=${DURATION}s"
+echo "# $(date -u +%FT%TZ) $(nproc) cores, load: $(cut -d' ' -f1-3 /proc/loadavg), 3 members each, pipelined=${PIPE_SESSIONS}x${INFLIGHT} closed=$SESSIONS payload=${PAYLOAD}B duration=${DURATION}s"
+for mode in $MODES; do
 for mix in create set get mixed; do
   start_ensemble ours "$mix"
-  o=$("$BIN_DIR/zk-bench" --server "$HOSTS" --mix "$mix" --sessions "$SESSIONS" --payload "$PAYLOAD" --duration "$DURATION" | tail -1)
+  o=$("$BIN_DIR/zk-bench" --server "$HOSTS" --mix "$mix" $(load_args "$mode") --payload "$PAYLOAD" --duration "$DURATION" | tail -1)
   stop_all
   start_ensemble apache "$mix"
-  a=$("$BIN_DIR/zk-bench" --server "$HOSTS" --mix "$mix" --sessions "$SESSIONS" --payload "$PAYLOAD" --duration "$DURATION" | tail -1)
+  a=$("$BIN_DIR/zk-bench" --server "$HOSTS" --mix "$mix" $(load_args "$mode") --payload "$PAYLOAD" --duration "$DURATION" | tail -1)
   stop_all
-  echo "$mix ours   $o"
-  echo "$mix apache $a"
+  echo "$mode $mix ours   $o"
+  echo "$mode $mix apache $a"
   python3 - "$o" "$a" <<'PY'
 import re, sys
 def f(s, k): return float(re.search(k + r"=([\d.]+)", s).group(1))
 o, a = sys.argv[1], sys.argv[2]
 print("      ratio  throughput x%.2f   p99 %.2fms vs %.2fms" % (f(o, "ops/s") / f(a, "ops/s"), f(o, "p99"), f(a, "p99")))
 PY
+done
 done

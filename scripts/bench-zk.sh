@@ -6,6 +6,11 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 DURATION="${1:-10}"; SESSIONS="${2:-32}"; PAYLOAD="${3:-100}"
+# Two loads per mix: pipelined (PIPE_SESSIONS sessions x INFLIGHT requests outstanding each, how
+# Kafka's and Curator's async clients load ZooKeeper) and the closed loop (SESSIONS sessions, one
+# request outstanding each). MODES="pipelined" or "closed" runs one of them.
+PIPE_SESSIONS="${PIPE_SESSIONS:-16}"; INFLIGHT="${INFLIGHT:-32}"; MODES="${MODES:-pipelined closed}"
+load_args() { if [ "$1" = pipelined ]; then echo "--sessions $PIPE_SESSIONS --inflight $INFLIGHT"; else echo "--sessions $SESSIONS --inflight 1"; fi; }
 ensure_built zk zk-server
 ensure_built zk zk-bench
 WORK="$(mktemp -d /tmp/zk-bench.XXXXXX)"
@@ -34,14 +39,15 @@ start_apache() {
   PIDS+=($!); wait_ruok "$port"; PORT=$port
 }
 
-echo "# $(date -u +%FT%TZ) $(nproc) cores, load: $(cut -d' ' -f1-3 /proc/loadavg), sessions=$SESSIONS payload=${PAYLOAD}B duration=${DURATION}s"
+echo "# $(date -u +%FT%TZ) $(nproc) cores, load: $(cut -d' ' -f1-3 /proc/loadavg), pipelined=${PIPE_SESSIONS}x${INFLIGHT} closed=$SESSIONS payload=${PAYLOAD}B duration=${DURATION}s"
+for mode in $MODES; do
 for mix in create set get mixed; do
   # A fresh pair of servers per mix, started together, measured one after the other.
   start_ours "$mix"; po=$PORT; start_apache "$mix"; pa=$PORT
-  o=$("$BIN_DIR/zk-bench" --server "127.0.0.1:$po" --mix "$mix" --sessions "$SESSIONS" --payload "$PAYLOAD" --duration "$DURATION" | tail -1)
-  a=$("$BIN_DIR/zk-bench" --server "127.0.0.1:$pa" --mix "$mix" --sessions "$SESSIONS" --payload "$PAYLOAD" --duration "$DURATION" | tail -1)
-  echo "$mix ours   $o"
-  echo "$mix apache $a"
+  o=$("$BIN_DIR/zk-bench" --server "127.0.0.1:$po" --mix "$mix" $(load_args "$mode") --payload "$PAYLOAD" --duration "$DURATION" | tail -1)
+  a=$("$BIN_DIR/zk-bench" --server "127.0.0.1:$pa" --mix "$mix" $(load_args "$mode") --payload "$PAYLOAD" --duration "$DURATION" | tail -1)
+  echo "$mode $mix ours   $o"
+  echo "$mode $mix apache $a"
   python3 - "$o" "$a" <<'PY'
 import re, sys
 def f(s, k): return float(re.search(k + r"=([\d.]+)", s).group(1))
@@ -49,4 +55,5 @@ o, a = sys.argv[1], sys.argv[2]
 print("      ratio  throughput x%.2f   p99 %.2fms vs %.2fms" % (f(o, "ops/s") / f(a, "ops/s"), f(o, "p99"), f(a, "p99")))
 PY
   for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done; PIDS=()
+done
 done
