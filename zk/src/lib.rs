@@ -14,6 +14,7 @@ pub mod config;
 /// Fuzzing inputs (tests and examples only; not on any server path).
 pub mod fuzzgen;
 pub mod ids;
+pub mod migrate;
 pub mod proto;
 pub mod quorum;
 pub mod server;

@@ -10,15 +10,57 @@ use sha1::{Digest, Sha1};
 use std::collections::{BTreeMap, HashMap};
 use tokio::time::{Duration, Instant};
 
-/// The secret mixed into session passwords (ZooKeeper uses a fixed one too); passwords must be
-/// derivable after a restart, so they cannot be random.
-const SECRET: &[u8] = b"rust-zk session secret 0xB3415C00";
+/// The secret ZooKeeper mixes into session passwords (`SessionTrackerImpl`'s superSecret).
+const SUPER_SECRET: i64 = 0xB341_5C00;
 
+/// A session's password, as Apache ZooKeeper derives it: 16 bytes from `java.util.Random`
+/// seeded with `id ^ superSecret` (`SessionTrackerImpl.generatePasswd`). Deterministic, so it
+/// holds after a restart, and the same as Apache's, so a session moves between Apache
+/// ZooKeeper and ours (data imported by [`crate::migrate`]) with its client still connected.
 pub fn password(session: SessionId) -> Vec<u8> {
+    let mut r = JavaRandom::new(session.0 ^ SUPER_SECRET);
+    let mut out = Vec::with_capacity(16);
+    while out.len() < 16 {
+        // `Random.nextBytes`: each int gives up to four bytes, low byte first.
+        let mut v = r.next_int();
+        for _ in 0..(16 - out.len()).min(4) {
+            out.push(v as u8);
+            v >>= 8;
+        }
+    }
+    out
+}
+
+/// Does `passwd` open `session`? ZooKeeper's password, or the one this server gave before it
+/// derived ZooKeeper's (a session made by an older version of ours keeps working).
+pub fn password_matches(session: SessionId, passwd: &[u8]) -> bool {
+    passwd == password(session).as_slice() || passwd == legacy_password(session).as_slice()
+}
+
+fn legacy_password(session: SessionId) -> Vec<u8> {
     let mut h = Sha1::new();
-    h.update(SECRET);
+    h.update(b"rust-zk session secret 0xB3415C00");
     h.update(session.0.to_be_bytes());
     h.finalize()[..16].to_vec()
+}
+
+/// `java.util.Random`'s generator as its documentation specifies it: a 48-bit linear
+/// congruential generator (multiplier 0x5DEECE66D, addend 0xB), seeded by
+/// `(seed ^ 0x5DEECE66D) & (2^48 - 1)`; `nextInt()` is the top 32 of the 48 bits.
+struct JavaRandom(i64);
+
+impl JavaRandom {
+    const MULT: i64 = 0x5_DEEC_E66D;
+    const MASK: i64 = (1 << 48) - 1;
+
+    fn new(seed: i64) -> JavaRandom {
+        JavaRandom((seed ^ Self::MULT) & Self::MASK)
+    }
+
+    fn next_int(&mut self) -> i32 {
+        self.0 = (self.0.wrapping_mul(Self::MULT).wrapping_add(0xB)) & Self::MASK;
+        (self.0 >> 16) as i32
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -153,6 +195,20 @@ mod tests {
         assert!(!t.touch(b, Instant::now()), "a closing session is not revived");
         t.clear_closing(Instant::now());
         assert!(t.touch(b, Instant::now()), "a close that never committed is undone");
+    }
+
+    #[test]
+    fn java_random_matches_its_specification() {
+        // new java.util.Random(0).nextInt() is -1155484576; new Random(42).nextInt() is -1170105035
+        // (values every Java prints; the generator is specified in Random's documentation).
+        assert_eq!(JavaRandom::new(0).next_int(), -1155484576);
+        assert_eq!(JavaRandom::new(42).next_int(), -1170105035);
+        let mut r = JavaRandom::new(0);
+        r.next_int();
+        assert_eq!(r.next_int(), -723955400);
+        assert!(password_matches(SessionId(9), &password(SessionId(9))));
+        assert!(password_matches(SessionId(9), &legacy_password(SessionId(9))));
+        assert!(!password_matches(SessionId(9), &password(SessionId(10))));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use super::reads::{self, ReadCtx};
 use super::stats::{self, ConnStats};
 use crate::ids::{ConnId, SessionId, Zxid};
 use crate::proto::*;
-use crate::session::password;
+use crate::session::password_matches;
 use crate::tree::acl::AuthInfo;
 use bytes::Bytes;
 use std::net::SocketAddr;
@@ -76,7 +76,7 @@ impl Core {
             return;
         }
         let id = SessionId(req.session_id);
-        let valid = self.sessions.get(id).is_some_and(|s| !s.closing) && req.passwd == password(id);
+        let valid = self.sessions.get(id).is_some_and(|s| !s.closing) && password_matches(id, &req.passwd);
         if !valid {
             tracing::info!(session = format!("{id:#x}"), client = %addr, "reconnect refused: session expired or bad password");
             let read_only = req.read_only.map(|_| false);

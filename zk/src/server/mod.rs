@@ -126,6 +126,20 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     ensure_writable(&snap_dir, "dataDir")?;
     ensure_writable(&log_dir, "dataLogDir")?;
     let started = std::time::Instant::now();
+    // Apache ZooKeeper's files in place of ours: import them first (crate::migrate).
+    if let Some(i) = crate::migrate::import_if_apache(&snap_dir, &log_dir).context("importing Apache ZooKeeper's data")? {
+        tracing::info!(
+            zxid = format!("{:#x}", i.zxid.0),
+            znodes = i.znodes,
+            sessions = i.sessions,
+            from_snapshot = %i.from_snapshot.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "none".into()),
+            transactions = i.txns,
+            logs = i.logs,
+            "imported Apache ZooKeeper's data into {}; its files were moved to {}",
+            i.snapshot.display(),
+            crate::migrate::IMPORT_DIR
+        );
+    }
     let log_store = log_store::open(&log_dir, cfg.force_sync).context("opening the transaction log")?;
     let loaded = recovery::load(&snap_dir, |index| log_store.bridges(index)).context("loading the newest valid snapshot")?;
     tracing::info!(

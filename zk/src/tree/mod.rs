@@ -411,7 +411,7 @@ impl DataTree {
 
     /// Reads what [`DataTree::write_nodes`] wrote.
     pub fn read_nodes(r: &mut Reader, last_zxid: Zxid) -> Result<DataTree, DecodeError> {
-        let mut t = DataTree { nodes: HashMap::new(), ephemerals: HashMap::new(), extended: HashSet::new(), last_zxid, data_size: 0 };
+        let mut t = DataTree::empty_for_load(last_zxid);
         let at = r.position();
         let count = r.long()?;
         if count < 1 || count as u64 > r.remaining() as u64 {
@@ -424,17 +424,44 @@ impl DataTree {
             let data = r.buffer()?.map(Bytes::from);
             let acl = Acl::read_list(r)?;
             let stat = Stat::read(r)?;
-            // A path that is not one (say "" or "//") would link a node as a child of itself.
-            if !validate_path(&path, false) {
-                return Err(DecodeError::BadPath { offset: at });
-            }
-            if path != "/" && !t.nodes.contains_key(parent_of(&path)) {
-                return Err(DecodeError::Orphan { offset: at });
-            }
             let acl = acls.entry(acl.clone()).or_insert_with(|| Arc::new(acl)).clone();
-            t.insert_raw(&path, data, acl, stat);
+            t.load_node(at, &path, data, acl, stat)?;
         }
         Ok(t)
+    }
+
+    /// A tree without any node, not even `/`, for a loader that brings every node
+    /// ([`DataTree::load_node`], parents first).
+    pub fn empty_for_load(last_zxid: Zxid) -> DataTree {
+        DataTree { nodes: HashMap::new(), ephemerals: HashMap::new(), extended: HashSet::new(), last_zxid, data_size: 0 }
+    }
+
+    /// Adds a node read from a snapshot (ours or another format) whose parent came before
+    /// it; `at` is the byte offset to name in an error. `data_length` and `num_children` are
+    /// recomputed; the other Stat fields are kept as stored.
+    pub fn load_node(&mut self, at: usize, path: &str, data: Option<Bytes>, acl: Arc<Vec<Acl>>, stat: Stat) -> Result<(), DecodeError> {
+        // A path that is not one (say "" or "//") would link a node as a child of itself.
+        if !validate_path(path, false) {
+            return Err(DecodeError::BadPath { offset: at });
+        }
+        if path != "/" && !self.nodes.contains_key(parent_of(path)) {
+            return Err(DecodeError::Orphan { offset: at });
+        }
+        self.insert_raw(path, data, acl, stat);
+        Ok(())
+    }
+
+    /// After a create that found its node already there while replaying a log over a fuzzy
+    /// snapshot (one written while transactions went on, as Apache ZooKeeper's are): the
+    /// parent's stored cversion and pzxid move up to what the create would have set, as
+    /// ZooKeeper's own replay does.
+    pub fn settle_replayed_create(&mut self, path: &str, parent_cversion: i32, zxid: Zxid) {
+        if let Some(p) = self.nodes.get_mut(parent_of(path)) {
+            if p.stat.cversion < parent_cversion {
+                p.stat.cversion = parent_cversion;
+                p.stat.pzxid = zxid.0;
+            }
+        }
     }
 }
 
