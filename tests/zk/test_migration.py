@@ -139,3 +139,68 @@ def test_apache_data_dir_is_imported_and_sessions_carry_on(tmp_path, _binary):
             except Exception:
                 pass
         srv.kill9()
+
+
+@pytest.mark.skipif(not _apache_available(), reason="Debian's zookeeper package (Apache ZooKeeper 3.8) is not installed")
+def test_our_export_starts_apache_with_the_same_tree_and_sessions(tmp_path, _binary):
+    """The way back: ours serves a workload, stops, `zk-server --export-apache` writes its state
+    as an Apache snapshot; Apache ZooKeeper 3.8 started on it (same port) shows the same tree
+    and the connected client's session carries on."""
+    ours = ZkServer("ours", str(tmp_path / "ours"))
+    ours.start()
+    c = KazooClient(hosts=ours.hosts, timeout=10.0)
+    owner = KazooClient(hosts=ours.hosts, timeout=30.0)
+    apache = None
+    try:
+        c.start(timeout=30)
+        owner.start(timeout=30)
+        workload(c, owner)
+        c.add_auth("digest", "alice:alice-secret")
+        c.add_auth("digest", "bob:pw")
+        before = dump(c)
+        session = owner.client_id[0]
+        c.stop()
+        c.close()
+        ours.stop()
+
+        cfg = os.path.join(ours.workdir, "zookeeper.properties")
+        target = tmp_path / "apache" / "data"
+        out = subprocess.run([ours._command(cfg)[0], "--export-apache", str(target), cfg],
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        assert "exported" in out.stdout, out.stdout
+        # A second export into the same place is refused, not mixed.
+        again = subprocess.run([ours._command(cfg)[0], "--export-apache", str(target), cfg],
+                               capture_output=True, text=True, timeout=60)
+        assert again.returncode != 0 and "not empty" in again.stderr, again.stderr
+
+        apache = ZkServer("apache", str(tmp_path / "apache"))
+        apache.port = ours.port
+        apache.start()
+        c = KazooClient(hosts=apache.hosts, timeout=10.0)
+        c.start(timeout=30)
+        c.add_auth("digest", "alice:alice-secret")
+        c.add_auth("digest", "bob:pw")
+        after = dump(c)
+        # /zookeeper/config is Apache's own (its server list); compare the rest.
+        for d in (before, after):
+            d.pop("/zookeeper/config", None)
+        missing = sorted(set(before) - set(after))
+        extra = sorted(set(after) - set(before))
+        assert not missing and not extra, "missing %r, extra %r" % (missing[:10], extra[:10])
+        diff = [(p, before[p], after[p]) for p in before if before[p] != after[p]]
+        assert not diff, "%d znodes differ, first: %r" % (len(diff), diff[:3])
+        wait_until(lambda: owner.connected and owner.client_id[0] == session, timeout=30,
+                   msg="the owner's session reconnected to Apache ZooKeeper")
+        owner.create("/after-export", b"x", ephemeral=True)
+        assert c.exists("/after-export").ephemeralOwner == session
+    finally:
+        for k in (c, owner):
+            try:
+                k.stop()
+                k.close()
+            except Exception:
+                pass
+        ours.kill9()
+        if apache is not None:
+            apache.kill9()

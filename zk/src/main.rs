@@ -1,4 +1,6 @@
-//! `zk-server`: the ZooKeeper-compatible server. `zk-server <zookeeper.properties>`.
+//! `zk-server`: the ZooKeeper-compatible server. `zk-server <zookeeper.properties>`;
+//! `zk-server --export-apache <dir> <zookeeper.properties>` writes the (stopped) server's state
+//! as an Apache ZooKeeper snapshot in `<dir>/version-2/` and exits.
 
 use clap::Parser;
 use std::path::PathBuf;
@@ -8,6 +10,10 @@ use std::path::PathBuf;
 struct Args {
     /// The configuration file (Kafka's config/zookeeper.properties format).
     config: PathBuf,
+    /// Instead of serving: write this server's data (it must be stopped) as an Apache
+    /// ZooKeeper snapshot into DIR/version-2 (DIR then serves as Apache's dataDir), and exit.
+    #[arg(long, value_name = "DIR")]
+    export_apache: Option<PathBuf>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -24,6 +30,18 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
+    if let Some(dir) = &args.export_apache {
+        return match zk::migrate::export::export(&cfg, dir) {
+            Ok(e) => {
+                println!("exported {} znodes and {} sessions at zxid {:#x} to {}", e.znodes, e.sessions, e.zxid.0, e.snapshot.display());
+                std::process::ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("zk-server: export to {}: {e:#}", dir.display());
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -25,7 +25,7 @@
 //! `zookeeper.snapshot.compression.method`) are not read: the import names them and stops.
 
 use crate::ids::{SessionId, Zxid};
-use crate::proto::{Acl, DecodeError, Id, Reader, Stat};
+use crate::proto::{Acl, DecodeError, Id, Reader, Stat, Writer};
 use crate::tree::DataTree;
 use bytes::Bytes;
 use std::collections::{BTreeMap, HashMap};
@@ -129,10 +129,47 @@ pub fn decode(bytes: &[u8], zxid: Zxid) -> Result<ApacheSnapshot, SnapReadError>
     Ok(ApacheSnapshot { tree, sessions })
 }
 
+/// Writes `tree` and `sessions` in Apache's snapshot layout (without the optional 3.6+ digest
+/// sections, which Apache ZooKeeper 3.6-3.8 read as absent). ACL lists get cache keys from 1
+/// in the order met; the root's path is written as "" as Apache writes it.
+pub fn encode(tree: &DataTree, sessions: &BTreeMap<SessionId, i32>) -> Vec<u8> {
+    let mut keys: HashMap<Vec<Acl>, i64> = HashMap::new();
+    let mut order: Vec<Vec<Acl>> = Vec::new();
+    tree.visit_preorder(|_, n| {
+        if !keys.contains_key(n.acl.as_ref()) {
+            keys.insert(n.acl.as_ref().clone(), order.len() as i64 + 1);
+            order.push(n.acl.as_ref().clone());
+        }
+    });
+    let mut w = Writer::new();
+    w.int(SNAP_MAGIC).int(2).long(-1);
+    w.int(sessions.len() as i32);
+    for (id, t) in sessions {
+        w.long(id.0).int(*t);
+    }
+    w.int(order.len() as i32);
+    for (i, acl) in order.iter().enumerate() {
+        w.long(i as i64 + 1);
+        w.int(acl.len() as i32);
+        for a in acl {
+            w.int(a.perms).string(&a.id.scheme).string(&a.id.id);
+        }
+    }
+    tree.visit_preorder(|p, n| {
+        w.string(if p == "/" { "" } else { p }).buffer(n.data.as_deref());
+        w.long(keys.get(n.acl.as_ref()).copied().unwrap_or(OPEN_ACL_KEY));
+        let s = &n.stat;
+        w.long(s.czxid).long(s.mzxid).long(s.ctime).long(s.mtime).int(s.version).int(s.cversion).int(s.aversion).long(s.ephemeral_owner).long(s.pzxid);
+    });
+    w.string("/");
+    let sum = adler2::adler32_slice(&w.buf);
+    w.long(sum as i64).string("/");
+    w.buf.to_vec()
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::proto::Writer;
 
     /// Writes a snapshot in Apache's layout (for tests): the root, /zookeeper, /zookeeper/quota,
     /// then `nodes` (path, data, acl key, ephemeral owner), ACL key 1 = digest:alice.
@@ -178,6 +215,19 @@ pub(crate) mod tests {
         for cut in [0, 3, 16, n / 2, n - 13] {
             assert!(decode(&b[..cut], Zxid(1)).is_err(), "cut at {cut}");
         }
+    }
+
+    #[test]
+    fn encode_then_decode_keeps_every_node() {
+        let b = apache_snapshot(&[(0x55, 6000)], &[("/a", b"x", 1, 0), ("/a/e", b"", -1, 0x55), ("/b", b"y", -1, 0)]);
+        let s = decode(&b, Zxid(0x1_0000_0005)).unwrap();
+        let again = decode(&encode(&s.tree, &s.sessions), Zxid(0x1_0000_0005)).unwrap();
+        let mut x = Vec::new();
+        s.tree.visit_preorder(|p, n| x.push((p.to_string(), n.data.clone(), n.acl.clone(), n.stat)));
+        let mut y = Vec::new();
+        again.tree.visit_preorder(|p, n| y.push((p.to_string(), n.data.clone(), n.acl.clone(), n.stat)));
+        assert_eq!(x, y);
+        assert_eq!(again.sessions, s.sessions);
     }
 
     #[test]

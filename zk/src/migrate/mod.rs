@@ -17,6 +17,7 @@
 
 pub mod apache_log;
 pub mod apache_snap;
+pub mod export;
 
 use crate::ids::{SessionId, Zxid};
 use crate::proto::ErrorCode;

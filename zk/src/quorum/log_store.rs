@@ -106,13 +106,21 @@ pub fn open(dir: &Path, force_sync: bool) -> anyhow::Result<LogStore> {
     open_with(dir, force_sync, |_| {})
 }
 
-/// [`open`], letting a test adjust the writer (inject faults) before the thread starts.
-fn open_with(dir: &Path, force_sync: bool, adjust: impl FnOnce(&mut LogWriter)) -> anyhow::Result<LogStore> {
+/// What the log files in a directory hold.
+struct Scanned {
+    inner: Inner,
+    /// Per file: the greatest entry index it holds (for purging whole files later).
+    file_max: Vec<(PathBuf, u64)>,
+    max_seq: i64,
+}
+
+/// Reads every log file in `dir`. A torn last record is cut off the file when `repair`, and
+/// only skipped otherwise.
+fn scan_dir(dir: &Path, repair: bool) -> anyhow::Result<Scanned> {
     let mut inner = Inner { entries: BTreeMap::new(), last_purged: None, vote: None };
     let files = crate::storage::list(dir, "log")?;
     let last = files.len().saturating_sub(1);
     let mut max_seq = 0i64;
-    // Per file: the greatest entry index it holds (for purging whole files later).
     let mut file_max: Vec<(PathBuf, u64)> = Vec::new();
     for (i, (seq, path)) in files.iter().enumerate() {
         max_seq = max_seq.max(*seq);
@@ -121,8 +129,10 @@ fn open_with(dir: &Path, force_sync: bool, adjust: impl FnOnce(&mut LogWriter)) 
             if i != last {
                 anyhow::bail!("{}: damaged record at offset {offset} in a log that is not the newest; refusing to start", path.display());
             }
-            tracing::warn!(file = %path.display(), offset, "cutting off a torn last record (an unacknowledged write)");
-            txlog::truncate(path, offset)?;
+            if repair {
+                tracing::warn!(file = %path.display(), offset, "cutting off a torn last record (an unacknowledged write)");
+                txlog::truncate(path, offset)?;
+            }
         }
         let mut fmax = 0u64;
         for r in records {
@@ -144,6 +154,18 @@ fn open_with(dir: &Path, force_sync: bool, adjust: impl FnOnce(&mut LogWriter)) 
         }
         file_max.push((path.clone(), fmax));
     }
+    Ok(Scanned { inner, file_max, max_seq })
+}
+
+/// The entries the log in `dir` holds, in index order, read without changing any file (for
+/// offline tools such as the export to Apache ZooKeeper's format).
+pub fn read_entries(dir: &Path) -> anyhow::Result<Vec<Entry>> {
+    Ok(scan_dir(dir, false)?.inner.entries.into_values().collect())
+}
+
+/// [`open`], letting a test adjust the writer (inject faults) before the thread starts.
+fn open_with(dir: &Path, force_sync: bool, adjust: impl FnOnce(&mut LogWriter)) -> anyhow::Result<LogStore> {
+    let Scanned { mut inner, file_max, max_seq } = scan_dir(dir, true)?;
     if let Ok(b) = std::fs::read(dir.join("raft-vote")) {
         inner.vote = Some(bincode::deserialize(&b).map_err(|e| anyhow::anyhow!("{}: unreadable vote: {e}", dir.join("raft-vote").display()))?);
     }

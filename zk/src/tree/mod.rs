@@ -397,12 +397,19 @@ impl DataTree {
     /// `path data(buffer) acl(vector<ACL>) stat(Stat)`. Used inside a snapshot file.
     pub fn write_nodes(&self, w: &mut Writer) {
         w.long(self.nodes.len() as i64);
+        self.visit_preorder(|p, n| {
+            w.string(p).buffer(n.data.as_deref());
+            Acl::write_list(&n.acl, w);
+            n.stat.write(w);
+        });
+    }
+
+    /// Every node, parents before children, children in name order.
+    pub fn visit_preorder(&self, mut f: impl FnMut(&str, &Node)) {
         let mut stack = vec!["/".to_string()];
         while let Some(p) = stack.pop() {
             let Some(n) = self.nodes.get(&p) else { continue };
-            w.string(&p).buffer(n.data.as_deref());
-            Acl::write_list(&n.acl, w);
-            n.stat.write(w);
+            f(&p, n);
             for c in n.children.iter().rev() {
                 stack.push(if p == "/" { format!("/{c}") } else { format!("{p}/{c}") });
             }
