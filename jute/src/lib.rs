@@ -10,6 +10,7 @@
 
 pub mod codes;
 pub mod primitive;
+pub mod quota;
 pub mod records;
 
 pub use codes::*;

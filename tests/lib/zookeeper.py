@@ -197,6 +197,7 @@ class ZkServer:
             "-Dznode.container.checkIntervalMs=%s" % s["znode.container.checkIntervalMs"],
             "-Dzookeeper.admin.enableServer=false",
             "-Dorg.slf4j.simpleLogger.defaultLogLevel=info",
+        ] + ["-D%s=%s" % (k, v) for k, v in self.extra.items() if k.startswith("zookeeper.")] + [
             "-cp", APACHE_CP, "org.apache.zookeeper.server.quorum.QuorumPeerMain", cfg,
         ]
 

@@ -52,6 +52,8 @@ pub struct Config {
     pub four_letter_whitelist: Option<HashSet<String>>,
     pub jute_max_buffer: usize,
     pub extended_types_enabled: bool,
+    /// `zookeeper.enforceQuota`: hard quota limits refuse writes (QuotaExceeded).
+    pub enforce_quota: bool,
     pub super_digest: Option<String>,
     pub container_check_interval_ms: u64,
     pub force_sync: bool,
@@ -102,6 +104,7 @@ impl Default for Config {
             four_letter_whitelist: Some(["srvr", "ruok", "isro"].iter().map(|s| s.to_string()).collect()),
             jute_max_buffer: 0xfffff,
             extended_types_enabled: false,
+            enforce_quota: false,
             super_digest: None,
             container_check_interval_ms: 60_000,
             force_sync: true,
@@ -241,6 +244,7 @@ impl Config {
                     }
                 }
                 "extendedTypesEnabled" | "zookeeper.extendedTypesEnabled" => c.extended_types_enabled = boolean(key, &v)?,
+                "enforceQuota" | "zookeeper.enforceQuota" => c.enforce_quota = boolean(key, &v)?,
                 "superDigest" | "zookeeper.DigestAuthenticationProvider.superDigest" => {
                     if !v.contains(':') {
                         return Err(ConfigError::Value { key: k, value: v, why: "expected user:base64digest".into() });

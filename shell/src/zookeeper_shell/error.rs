@@ -65,6 +65,7 @@ pub fn keeper_message(error: &ZkError, path: &str) -> String {
         ZkError::InvalidAcl => format!("Acl is not valid : {path}"),
         ZkError::NoAuth => format!("Insufficient permission : {path}"),
         ZkError::BadVersion => format!("version No is not valid : {path}"),
+        ZkError::QuotaExceeded => format!("Quota has exceeded : {path}"),
         // The client library reports the server's BadArguments code with this fixed text;
         // other BadArguments are its own argument checks.
         ZkError::BadArguments(reason) if **reason == "server error" => {

@@ -24,6 +24,7 @@ pub mod invocation;
 pub mod options;
 pub mod output;
 pub mod path;
+pub mod quota;
 pub mod repl;
 pub mod shell;
 pub mod tokenize;

@@ -246,10 +246,14 @@ impl Pending {
                     return Err(ErrorCode::NoAuth);
                 }
                 let new_version = Self::check_version(*version, node.stat.version)?;
+                let new_length = data.as_ref().map_or(0, |d| d.len() as i32);
+                if cfg.enforce_quota {
+                    tree.quota_check(path, 0, new_length as i64 - node.stat.data_length as i64)?;
+                }
                 node.stat.version = new_version;
                 node.stat.mzxid = prep_id as i64;
                 node.stat.mtime = time;
-                node.stat.data_length = data.as_ref().map_or(0, |d| d.len() as i32);
+                node.stat.data_length = new_length;
                 self.set(path, prep_id, Some(node), undo, touched);
                 Ok(Txn::SetData { path: path.clone(), data: data.clone().map(Bytes::from), version: new_version })
             }
@@ -332,6 +336,9 @@ impl Pending {
         }
         if is_session_owner(parent.stat.ephemeral_owner) {
             return Err(ErrorCode::NoChildrenForEphemerals);
+        }
+        if cfg.enforce_quota {
+            tree.quota_check(&path, 1, c.data.as_ref().map_or(0, |d| d.len() as i64))?;
         }
         let owner = match mode {
             _ if mode.is_ephemeral() => who.session.0,

@@ -16,6 +16,7 @@
 //! - setACL: aversion from the txn; mzxid unchanged.
 
 pub mod acl;
+pub mod quota;
 pub mod txn;
 
 use crate::proto::{perms, Acl, DecodeError, ErrorCode, EventType, Id, Reader, Stat, Writer, CONTAINER_OWNER, EXTENDED_MASK};
@@ -62,6 +63,8 @@ pub struct DataTree {
     ephemerals: HashMap<SessionId, BTreeSet<String>>,
     /// Container and TTL nodes: candidates for the reaper.
     extended: HashSet<String>,
+    /// Paths with a quota (a `zookeeper_limits` node under `/zookeeper/quota`); see [`quota`].
+    quota_roots: BTreeSet<String>,
     pub last_zxid: Zxid,
     data_size: u64,
 }
@@ -141,7 +144,7 @@ impl DataTree {
     /// A fresh tree: `/`, `/zookeeper`, `/zookeeper/quota`, `/zookeeper/config`, with the
     /// exact stats a fresh Apache ZooKeeper 3.8 shows for them.
     pub fn new() -> DataTree {
-        let mut t = DataTree { nodes: HashMap::new(), ephemerals: HashMap::new(), extended: HashSet::new(), last_zxid: Zxid(0), data_size: 0 };
+        let mut t = DataTree { nodes: HashMap::new(), ephemerals: HashMap::new(), extended: HashSet::new(), quota_roots: BTreeSet::new(), last_zxid: Zxid(0), data_size: 0 };
         let empty = || Some(Bytes::new());
         t.insert_raw("/", empty(), Arc::new(Acl::world_all()), Stat::default());
         t.insert_raw("/zookeeper", empty(), Arc::new(Acl::world_all()), Stat::default());
@@ -164,6 +167,9 @@ impl DataTree {
             }
         }
         self.index(path, stat.ephemeral_owner);
+        if let Some(target) = quota::quota_target(path, quota::LIMITS_NODE) {
+            self.quota_roots.insert(target);
+        }
         let children = self.nodes.remove(path).map(|n| n.children).unwrap_or_default();
         stat.num_children = children.len() as i32;
         self.nodes.insert(path.to_string(), Node { data, acl, stat, children });
@@ -284,6 +290,7 @@ impl DataTree {
                 let stat = n.stat;
                 let acl = n.acl.clone();
                 self.data_size = self.data_size - old + stat.data_length as u64;
+                self.quota_account(path, 0, stat.data_length as i64 - old as i64);
                 triggers.push((EventType::NodeDataChanged, path.clone(), acl));
                 ApplyResult { stat: Some(client_stat(&stat)), ..ApplyResult::ok() }
             }
@@ -352,6 +359,7 @@ impl DataTree {
         let acl = Arc::new(acl.to_vec());
         self.nodes.insert(path.to_string(), Node { data, acl: acl.clone(), stat, children: BTreeSet::new() });
         self.index(path, owner);
+        self.quota_after_create(path, data_length as i64);
         triggers.push((EventType::NodeCreated, path.to_string(), acl));
         triggers.push((EventType::NodeChildrenChanged, parent_path, parent_acl));
         Ok(stat)
@@ -378,6 +386,10 @@ impl DataTree {
         } else if owner != 0 {
             self.extended.remove(path);
         }
+        self.quota_account(path, -1, -(node.stat.data_length as i64));
+        if let Some(target) = quota::quota_target(path, quota::LIMITS_NODE) {
+            self.quota_roots.remove(&target);
+        }
         let parent_path = parent_of(path).to_string();
         let mut parent_acl = Arc::new(Vec::new());
         if let Some(parent) = self.nodes.get_mut(&parent_path) {
@@ -390,6 +402,96 @@ impl DataTree {
         }
         triggers.push((EventType::NodeDeleted, path.to_string(), node.acl.clone()));
         triggers.push((EventType::NodeChildrenChanged, parent_path, parent_acl));
+        Ok(())
+    }
+
+    /// The path whose quota covers `path` (none inside `/zookeeper`).
+    fn quota_root_for(&self, path: &str) -> Option<String> {
+        if self.quota_roots.is_empty() || path == "/zookeeper" || path.starts_with("/zookeeper/") {
+            return None;
+        }
+        let mut p = path;
+        loop {
+            if self.quota_roots.contains(p) {
+                return Some(p.to_string());
+            }
+            if p == "/" {
+                return None;
+            }
+            p = parent_of(p);
+        }
+    }
+
+    fn quota_text(&self, path: &str) -> Option<quota::StatsTrack> {
+        let n = self.nodes.get(path)?;
+        Some(quota::StatsTrack::parse(&String::from_utf8_lossy(n.data.as_deref().unwrap_or_default())))
+    }
+
+    /// Replaces a quota stats node's data, leaving its version and mzxid as they are.
+    fn set_stats_data(&mut self, stats_path: &str, count: i64, bytes: i64) {
+        let text = Bytes::from(quota::StatsTrack::stats_text(count, bytes));
+        if let Some(n) = self.nodes.get_mut(stats_path) {
+            let old = n.stat.data_length as u64;
+            n.stat.data_length = text.len() as i32;
+            self.data_size = self.data_size - old.min(self.data_size) + text.len() as u64;
+            n.data = Some(text);
+        }
+    }
+
+    /// A node under a quota changed by `count` nodes and `bytes` of data: the stats follow,
+    /// and going over a soft limit is logged.
+    fn quota_account(&mut self, path: &str, count: i64, bytes: i64) {
+        let Some(root) = self.quota_root_for(path) else { return };
+        let stats_path = quota::stats_path(&root);
+        let Some(cur) = self.quota_text(&stats_path) else { return };
+        let (c, b) = (cur.count.max(0) + count, cur.bytes.max(0) + bytes);
+        self.set_stats_data(&stats_path, c, b);
+        if let Some(limits) = self.quota_text(&quota::limits_path(&root)) {
+            if limits.count > -1 && c > limits.count {
+                tracing::warn!("Quota exceeded: {root} count={c} limit={}", limits.count);
+            }
+            if limits.bytes > -1 && b > limits.bytes {
+                tracing::warn!("Quota exceeded: {root} bytes={b} limit={}", limits.bytes);
+            }
+        }
+    }
+
+    fn quota_after_create(&mut self, path: &str, data_length: i64) {
+        if let Some(target) = quota::quota_target(path, quota::LIMITS_NODE) {
+            self.quota_roots.insert(target);
+            return;
+        }
+        if let Some(target) = quota::quota_target(path, quota::STATS_NODE) {
+            // A new stats node starts from what the subtree holds now.
+            let (mut count, mut bytes) = (0i64, 0i64);
+            let mut stack = vec![target];
+            while let Some(p) = stack.pop() {
+                let Some(n) = self.nodes.get(&p) else { continue };
+                count += 1;
+                bytes += n.stat.data_length as i64;
+                for c in &n.children {
+                    stack.push(if p == "/" { format!("/{c}") } else { format!("{p}/{c}") });
+                }
+            }
+            self.set_stats_data(path, count, bytes);
+            return;
+        }
+        self.quota_account(path, 1, data_length);
+    }
+
+    /// `zookeeper.enforceQuota`: would a change of `count` nodes and `bytes` of data at `path`
+    /// go over its quota's hard limits? QuotaExceeded if so.
+    pub fn quota_check(&self, path: &str, count: i64, bytes: i64) -> Result<(), ErrorCode> {
+        let Some(root) = self.quota_root_for(path) else { return Ok(()) };
+        let (Some(limits), Some(stats)) = (self.quota_text(&quota::limits_path(&root)), self.quota_text(&quota::stats_path(&root))) else {
+            return Ok(());
+        };
+        if limits.count_hard > -1 && stats.count + count > limits.count_hard {
+            return Err(ErrorCode::QuotaExceeded);
+        }
+        if limits.bytes_hard > -1 && stats.bytes + bytes > limits.bytes_hard {
+            return Err(ErrorCode::QuotaExceeded);
+        }
         Ok(())
     }
 
@@ -440,7 +542,7 @@ impl DataTree {
     /// A tree without any node, not even `/`, for a loader that brings every node
     /// ([`DataTree::load_node`], parents first).
     pub fn empty_for_load(last_zxid: Zxid) -> DataTree {
-        DataTree { nodes: HashMap::new(), ephemerals: HashMap::new(), extended: HashSet::new(), last_zxid, data_size: 0 }
+        DataTree { nodes: HashMap::new(), ephemerals: HashMap::new(), extended: HashSet::new(), quota_roots: BTreeSet::new(), last_zxid, data_size: 0 }
     }
 
     /// Adds a node read from a snapshot (ours or another format) whose parent came before

@@ -200,3 +200,57 @@ fn txns_and_snapshots_prep_never_makes_leave_the_tree_whole() {
     b.extend_from_slice(&w.buf);
     assert_eq!(DataTree::read_nodes(&mut Reader::new(&b), Zxid(1)).err(), Some(DecodeError::BadPath { offset: at }));
 }
+
+fn create_data(t: &mut DataTree, zxid: i64, path: &str, data: &[u8]) -> ApplyResult {
+    let pcv = t.get(parent_of(path)).map_or(0, |p| p.stat.cversion + 1);
+    let txn = Txn::Create { path: path.into(), data: Some(Bytes::copy_from_slice(data)), acl: Acl::world_all(), ephemeral_owner: 0, parent_cversion: pcv };
+    t.apply(&h(zxid), &txn, &mut Vec::new())
+}
+
+fn text(t: &DataTree, path: &str) -> String {
+    String::from_utf8_lossy(t.get(path).unwrap().data.as_deref().unwrap_or_default()).to_string()
+}
+
+#[test]
+fn quota_stats_follow_the_subtree_and_hard_limits_refuse() {
+    let mut t = DataTree::new();
+    create_data(&mut t, 1, "/q", b"");
+    create_data(&mut t, 2, "/q/a", b"x");
+    // What zkCli's `setquota -N 3 /q` creates: the limits, then the stats (counted by us).
+    create_data(&mut t, 3, "/zookeeper/quota/q", b"");
+    create_data(&mut t, 4, "/zookeeper/quota/q/zookeeper_limits", b"count=-1,bytes=-1=;byteHardLimit=10;countHardLimit=3");
+    create_data(&mut t, 5, "/zookeeper/quota/q/zookeeper_stats", b"count=0,bytes=0");
+    assert_eq!(text(&t, "/zookeeper/quota/q/zookeeper_stats"), "count=2,bytes=1");
+    let stats_stat = t.get("/zookeeper/quota/q/zookeeper_stats").unwrap().stat;
+    create_data(&mut t, 6, "/q/b", b"yy");
+    assert_eq!(text(&t, "/zookeeper/quota/q/zookeeper_stats"), "count=3,bytes=3");
+    // Data changed; version and mzxid did not (as ZooKeeper's stats node).
+    let after = t.get("/zookeeper/quota/q/zookeeper_stats").unwrap().stat;
+    assert_eq!((after.version, after.mzxid), (stats_stat.version, stats_stat.mzxid));
+    assert_eq!(t.quota_check("/q/c", 1, 0), Err(ErrorCode::QuotaExceeded), "a 4th node over countHardLimit 3");
+    assert_eq!(t.quota_check("/q/b", 0, 8), Err(ErrorCode::QuotaExceeded), "11 bytes over byteHardLimit 10");
+    assert_eq!(t.quota_check("/q/b", 0, 7), Ok(()));
+    assert_eq!(t.quota_check("/other", 1, 100), Ok(()));
+    t.apply(&h(7), &Txn::SetData { path: "/q/b".into(), data: Some(Bytes::from_static(b"12345")), version: 1 }, &mut Vec::new());
+    assert_eq!(text(&t, "/zookeeper/quota/q/zookeeper_stats"), "count=3,bytes=6");
+    t.apply(&h(8), &Txn::Delete { path: "/q/a".into() }, &mut Vec::new());
+    assert_eq!(text(&t, "/zookeeper/quota/q/zookeeper_stats"), "count=2,bytes=5");
+    // Nothing inside /zookeeper is counted; a deleted limits node ends the quota.
+    t.apply(&h(9), &Txn::Delete { path: "/zookeeper/quota/q/zookeeper_limits".into() }, &mut Vec::new());
+    create_data(&mut t, 10, "/q/c", b"zzz");
+    assert_eq!(text(&t, "/zookeeper/quota/q/zookeeper_stats"), "count=2,bytes=5");
+    assert_eq!(t.quota_check("/q/d", 100, 100), Ok(()));
+}
+
+#[test]
+fn quota_roots_come_back_with_a_snapshot() {
+    let mut t = DataTree::new();
+    create_data(&mut t, 1, "/q", b"");
+    create_data(&mut t, 2, "/zookeeper/quota/q", b"");
+    create_data(&mut t, 3, "/zookeeper/quota/q/zookeeper_limits", b"count=-1,bytes=-1=;byteHardLimit=-1;countHardLimit=1");
+    create_data(&mut t, 4, "/zookeeper/quota/q/zookeeper_stats", b"");
+    let mut w = Writer::new();
+    t.write_nodes(&mut w);
+    let loaded = DataTree::read_nodes(&mut Reader::new(&w.buf), Zxid(4)).unwrap();
+    assert_eq!(loaded.quota_check("/q/x", 1, 0), Err(ErrorCode::QuotaExceeded));
+}

@@ -17,12 +17,14 @@ mod connect;
 mod create;
 mod delete;
 mod deleteall;
+mod delquota;
 mod get;
 mod get_acl;
 mod get_all_children_number;
 mod get_ephemerals;
 mod help;
 mod history;
+mod listquota;
 mod ls;
 mod printwatches;
 mod quit;
@@ -30,6 +32,7 @@ mod redo;
 mod removewatches;
 mod set;
 mod set_acl;
+mod setquota;
 mod stat;
 mod sync;
 mod unsupported;
@@ -77,14 +80,14 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd("create", "[-s] [-e] [-c] [-t ttl] path [data] [acl]", create::run),
     cmd("delete", "[-v version] path", delete::run),
     cmd("deleteall", "path [-b batch size]", deleteall::run),
-    cmd("delquota", "[-n|-b|-N|-B] path", unsupported::run),
+    cmd("delquota", "[-n|-b|-N|-B] path", delquota::run),
     cmd("get", "[-s] [-w] path", get::run),
     cmd("getAcl", "[-s] path", get_acl::run),
     cmd("getAllChildrenNumber", "path", get_all_children_number::run),
     cmd("getEphemerals", "path", get_ephemerals::run),
     CommandSpec { name: "help", options: "", offline: true, hidden: true, run: help::run },
     offline("history", "", history::run),
-    cmd("listquota", "path", unsupported::run),
+    cmd("listquota", "path", listquota::run),
     cmd("ls", "[-s] [-w] [-R] path", ls::run),
     offline("printwatches", "on|off", printwatches::run),
     offline("quit", "", quit::run),
@@ -93,7 +96,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd("removewatches", "path [-c|-d|-a] [-l]", removewatches::run),
     cmd("set", "[-s] [-v version] path data", set::run),
     cmd("setAcl", "[-s] [-v version] [-R] path acl", set_acl::run),
-    cmd("setquota", "-n|-b|-N|-B val path", unsupported::run),
+    cmd("setquota", "-n|-b|-N|-B val path", setquota::run),
     cmd("stat", "[-w] path", stat::run),
     cmd("sync", "path", sync::run),
     cmd("version", "", version::run),

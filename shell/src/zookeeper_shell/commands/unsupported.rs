@@ -1,4 +1,4 @@
-//! Commands zkCli has that this shell does not implement (quotas, reconfig): a clear error.
+//! Commands zkCli has that this shell does not implement (reconfig): a clear error.
 
 use super::CmdFuture;
 use crate::zookeeper_shell::error::CliError;
