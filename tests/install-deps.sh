@@ -2,7 +2,7 @@
 # Installs what the interop tests need on a fresh Debian machine (idempotent):
 #   Debian: zookeeper (Java client zkCli + reference server), zookeeper-bin (C client cli_mt),
 #           netcat-openbsd (nc for four-letter words), tmux
-#   PyPI:   tests/requirements.txt (kazoo, pytest, pytest-timeout)
+#   PyPI:   tests/requirements.txt (kazoo, pytest, pytest-timeout, pure-sasl)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,7 +21,7 @@ fi
 
 PY="${PYTHON:-python3}"
 if ! "$PY" - <<'PYEOF' >/dev/null 2>&1
-import kazoo, pytest, pytest_timeout
+import kazoo, pytest, pytest_timeout, puresasl
 PYEOF
 then
     echo "install-deps: pip install -r tests/requirements.txt"

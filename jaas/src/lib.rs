@@ -8,6 +8,7 @@
 //! `listener.name.<l>.<mechanism>.sasl.jaas.config`). This crate only reads the text; the
 //! mechanisms live with the servers that use them.
 
+pub mod digest_md5;
 pub mod jaas;
 pub mod sysprops;
 

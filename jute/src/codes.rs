@@ -154,6 +154,8 @@ pub enum ErrorCode {
     NoWatcher = -121,
     RequestTimeout = -122,
     ReconfigDisabled = -123,
+    /// `SESSIONCLOSEDREQUIRESASLAUTH`: the server requires an authenticated session.
+    SessionClosedRequireSaslAuth = -124,
     QuotaExceeded = -125,
     Throttled = -127,
 }
@@ -195,6 +197,7 @@ impl ErrorCode {
             -121 => NoWatcher,
             -122 => RequestTimeout,
             -123 => ReconfigDisabled,
+            -124 => SessionClosedRequireSaslAuth,
             -125 => QuotaExceeded,
             -127 => Throttled,
             _ => return None,

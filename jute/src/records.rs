@@ -220,6 +220,10 @@ pub enum Request {
     CheckWatches { path: String, typ: i32 },
     RemoveWatches { path: String, typ: i32 },
     Auth { typ: i32, scheme: String, auth: Vec<u8> },
+    /// `GetSASLRequest` (opcode 102): one SASL token from the client.
+    Sasl { token: Vec<u8> },
+    /// `ReconfigRequest` (opcode 16).
+    Reconfig { joining: String, leaving: String, new_members: String, config_id: i64 },
     SetWatches(SetWatches),
     GetEphemerals { prefix: String },
     GetAllChildrenNumber { path: String },
@@ -311,9 +315,11 @@ impl Request {
             O::GetAllChildrenNumber => Request::GetAllChildrenNumber { path: r.string()? },
             O::AddWatch => Request::AddWatch { path: r.string()?, mode: r.int()? },
             O::WhoAmI => Request::WhoAmI,
+            O::Sasl => Request::Sasl { token: r.buffer()?.unwrap_or_default() },
+            O::Reconfig => Request::Reconfig { joining: r.string()?, leaving: r.string()?, new_members: r.string()?, config_id: r.long()? },
             O::Ping => Request::Ping,
             O::CloseSession => Request::CloseSession,
-            O::Notification | O::Reconfig | O::Sasl | O::CreateSession | O::Error => {
+            O::Notification | O::CreateSession | O::Error => {
                 return Err(DecodeError::Unknown { what: "opcode", value: op as i64 })
             }
         })
@@ -378,6 +384,12 @@ impl Request {
             Request::AddWatch { path, mode } => {
                 w.string(path).int(*mode);
             }
+            Request::Sasl { token } => {
+                w.buffer(Some(token));
+            }
+            Request::Reconfig { joining, leaving, new_members, config_id } => {
+                w.string(joining).string(leaving).string(new_members).long(*config_id);
+            }
             Request::WhoAmI | Request::Ping | Request::CloseSession => {}
         }
     }
@@ -426,7 +438,7 @@ impl RequestFrame {
         let xid = r.int()?;
         let op_raw = r.int()?;
         let op = OpCode::from_i32(op_raw).ok_or(RequestError::Unsupported { xid, op: op_raw })?;
-        if matches!(op, OpCode::Notification | OpCode::Reconfig | OpCode::Sasl | OpCode::CreateSession | OpCode::Error) {
+        if matches!(op, OpCode::Notification | OpCode::CreateSession | OpCode::Error) {
             return Err(RequestError::Unsupported { xid, op: op_raw });
         }
         let req = Request::read(op, &mut r)?;
@@ -469,6 +481,8 @@ pub enum Response {
     Paths(Vec<String>),
     Number(i32),
     WhoAmI(Vec<(String, String)>),
+    /// `SetSASLResponse`: the server's SASL token.
+    Sasl(Vec<u8>),
 }
 
 impl Response {
@@ -535,6 +549,9 @@ impl Response {
             Response::Number(n) => {
                 w.int(*n);
             }
+            Response::Sasl(token) => {
+                w.buffer(Some(token));
+            }
             Response::WhoAmI(ids) => {
                 w.int(ids.len() as i32);
                 for (scheme, user) in ids {
@@ -559,6 +576,7 @@ impl Response {
             O::GetEphemerals => Response::Paths(r.strings()?),
             O::GetAllChildrenNumber => Response::Number(r.int()?),
             O::WhoAmI => Response::WhoAmI(r.vec(8, |r| Ok((r.string()?, r.string()?)))?),
+            O::Sasl => Response::Sasl(r.buffer()?.unwrap_or_default()),
             O::Multi | O::MultiRead => {
                 let mut out = Vec::new();
                 loop {

@@ -111,8 +111,13 @@ class ZkServer:
     """One standalone server of `kind` (ours|apache) in `workdir`. `extra`: settings over the
     defaults above; `plain`: only dataDir, port and `extra` (the broker suites' ZooKeeper)."""
 
-    def __init__(self, kind, workdir, extra=None, plain=False):
+    def __init__(self, kind, workdir, extra=None, plain=False, common=None, jvmflags=None):
+        """`common`: keys written to both servers' files (Apache copies unknown zoo.cfg keys to
+        `zookeeper.<key>` system properties); `jvmflags`: `-D` words, on Apache's java command
+        line, in SERVER_JVMFLAGS for ours (which reads them from there)."""
         self.kind = kind
+        self.common = dict(common or {})
+        self.jvmflags = list(jvmflags or [])
         self.workdir = str(workdir)
         self.plain = plain
         self.data_dir = os.path.join(self.workdir, "data")
@@ -181,6 +186,7 @@ class ZkServer:
                 "snapCount=%s" % s["snapCount"],
             ]
             path = os.path.join(self.workdir, "zoo.cfg")
+        lines += ["%s=%s" % kv for kv in self.common.items()]
         with open(path, "w") as f:
             f.write("\n".join(lines) + "\n")
         return path
@@ -197,7 +203,7 @@ class ZkServer:
             "-Dznode.container.checkIntervalMs=%s" % s["znode.container.checkIntervalMs"],
             "-Dzookeeper.admin.enableServer=false",
             "-Dorg.slf4j.simpleLogger.defaultLogLevel=info",
-        ] + ["-D%s=%s" % (k, v) for k, v in self.extra.items() if k.startswith("zookeeper.")] + [
+        ] + ["-D%s=%s" % (k, v) for k, v in self.extra.items() if k.startswith("zookeeper.")] + self.jvmflags + [
             "-cp", APACHE_CP, "org.apache.zookeeper.server.quorum.QuorumPeerMain", cfg,
         ]
 
@@ -208,9 +214,12 @@ class ZkServer:
         log = open(self.log_path, "ab")
         log.write(("\n===== start #%d %s =====\n" % (self.starts, time.ctime())).encode())
         log.flush()
+        env = None
+        if self.kind == "ours" and self.jvmflags:
+            env = dict(os.environ, SERVER_JVMFLAGS=" ".join(self.jvmflags))
         self.proc = subprocess.Popen(
             self._command(cfg), stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, cwd=self.workdir, start_new_session=True,
+            stdin=subprocess.DEVNULL, cwd=self.workdir, start_new_session=True, env=env,
         )
         log.close()
         self.starts += 1

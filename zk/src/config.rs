@@ -22,6 +22,22 @@
 //! `dump` and `connections` included, without the four-letter-word whitelist; turn it on
 //! where its port is not reachable by clients. The `zookeeper.`-prefixed forms of the
 //! `admin.*` keys (Apache's system properties) are accepted too.
+//!
+//! Authentication keys (ZooKeeper 3.8 takes them as `zookeeper.<key>` system properties, and
+//! copies unknown zoo.cfg keys to `zookeeper.<key>`; here both spellings are keys, and
+//! [`Config::load_with_env`] reads the `-Dzookeeper.<key>=...` words of `SERVER_JVMFLAGS`,
+//! `JVMFLAGS` and `KAFKA_OPTS` under the file, which wins):
+//!
+//! | key | default | meaning |
+//! |---|---|---|
+//! | `authProvider.<n>` | none | `org.apache.zookeeper.server.auth.SASLAuthenticationProvider` enables SASL (DIGEST-MD5); `digest`/`ip` are always there |
+//! | `jaasLoginConfig` (ours) | none | the JAAS file (as `-Djava.security.auth.login.config=`, which is read too) |
+//! | `sasl.serverconfig` | `Server` | the JAAS section with `DigestLoginModule` and `user_<name>="<pw>"` |
+//! | `superUser` | none | a `sasl` user who is the super user |
+//! | `kerberos.removeHostFromPrincipal` / `kerberos.removeRealmFromPrincipal` | false | trim `user/host@REALM` names |
+//! | `sessionRequireClientSASLAuth` | false | sessions must authenticate with SASL before any operation |
+//! | `enforce.auth.enabled` / `enforce.auth.schemes` | false / none | sessions must authenticate with one of the schemes |
+//! | `allowSaslFailedClients` | false | keep a connection whose SASL failed (when SASL is not required) |
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -55,6 +71,29 @@ pub struct Config {
     /// `zookeeper.enforceQuota`: hard quota limits refuse writes (QuotaExceeded).
     pub enforce_quota: bool,
     pub super_digest: Option<String>,
+    /// `authProvider.N=...SASLAuthenticationProvider`: SASL (DIGEST-MD5) is offered.
+    pub sasl_provider: bool,
+    /// The JAAS login file (`jaasLoginConfig`, or `-Djava.security.auth.login.config`).
+    pub jaas_login_config: Option<PathBuf>,
+    /// `sasl.serverconfig`: the JAAS section of the server (`Server`).
+    pub sasl_server_section: String,
+    /// The DIGEST-MD5 users of that section (filled by [`Config::load_sasl_users`]).
+    pub sasl_users: BTreeMap<String, String>,
+    /// A JAAS server section was loaded: the SASL exchange (opcode 102) is served.
+    pub sasl_server: bool,
+    /// `superUser`: the `sasl` identity that is the super user.
+    pub super_user: Option<String>,
+    pub kerberos_remove_host: bool,
+    pub kerberos_remove_realm: bool,
+    /// `sessionRequireClientSASLAuth`.
+    pub session_require_sasl: bool,
+    /// `enforce.auth.enabled` and `enforce.auth.schemes`.
+    pub enforce_auth_enabled: bool,
+    pub enforce_auth_schemes: Vec<String>,
+    pub allow_sasl_failed_clients: bool,
+    /// `reconfigEnabled` (dynamic reconfiguration is not implemented: when false, reconfig is
+    /// answered ReconfigDisabled as ZooKeeper does).
+    pub reconfig_enabled: bool,
     pub container_check_interval_ms: u64,
     pub force_sync: bool,
     pub servers: BTreeMap<u64, Peer>,
@@ -106,6 +145,19 @@ impl Default for Config {
             extended_types_enabled: false,
             enforce_quota: false,
             super_digest: None,
+            sasl_provider: false,
+            jaas_login_config: None,
+            sasl_server_section: "Server".into(),
+            sasl_users: BTreeMap::new(),
+            sasl_server: false,
+            super_user: None,
+            kerberos_remove_host: false,
+            kerberos_remove_realm: false,
+            session_require_sasl: false,
+            enforce_auth_enabled: false,
+            enforce_auth_schemes: Vec::new(),
+            allow_sasl_failed_clients: false,
+            reconfig_enabled: false,
             container_check_interval_ms: 60_000,
             force_sync: true,
             servers: BTreeMap::new(),
@@ -180,7 +232,81 @@ pub fn parse_properties(text: &str) -> Vec<(String, String)> {
     out
 }
 
+/// `authProvider.N` values.
+pub const SASL_PROVIDER: &str = "org.apache.zookeeper.server.auth.SASLAuthenticationProvider";
+pub const DIGEST_PROVIDER: &str = "org.apache.zookeeper.server.auth.DigestAuthenticationProvider";
+pub const IP_PROVIDER: &str = "org.apache.zookeeper.server.auth.IPAuthenticationProvider";
+
+/// System properties that are configuration keys here besides `zookeeper.*` ones.
+const PLAIN_SYSPROPS: &[&str] = &["java.security.auth.login.config", "jute.maxbuffer"];
+
 impl Config {
+    /// [`Config::load`] with the `-D` system properties of the server start scripts' variables
+    /// (`JVMFLAGS`, `SERVER_JVMFLAGS`, `KAFKA_OPTS`) under the file's keys, then the JAAS users.
+    pub fn load_with_env(path: &Path) -> Result<Config, ConfigError> {
+        let props = jaas::sysprops::from_env(jaas::sysprops::ZOOKEEPER_SERVER_VARS);
+        Config::load_with_props(path, &props)
+    }
+
+    pub fn load_with_props(path: &Path, props: &BTreeMap<String, String>) -> Result<Config, ConfigError> {
+        let file = std::fs::read_to_string(path).map_err(|e| ConfigError::Read(path.display().to_string(), e.to_string()))?;
+        let mut text = String::new();
+        for (k, v) in props {
+            if k.starts_with("zookeeper.") || PLAIN_SYSPROPS.contains(&k.as_str()) {
+                // A property this server has no key for is the JVM's business: not warned about.
+                let probe = Config::from_str(&format!("dataDir=/x\n{k}={v}\n"));
+                if probe.as_ref().is_ok_and(|c| c.warnings.is_empty()) || probe.is_err() {
+                    text.push_str(&format!("{k}={v}\n"));
+                }
+            }
+        }
+        text.push_str(&file);
+        let mut c = Config::from_str(&text)?;
+        c.source = Some(path.to_path_buf());
+        c.load_sasl_users()?;
+        Ok(c)
+    }
+
+    /// `AuthenticationHelper.isSaslAuthRequired`.
+    pub fn sasl_required(&self) -> bool {
+        self.enforce_auth_enabled && self.enforce_auth_schemes.iter().any(|s| s == "sasl")
+    }
+
+    /// Whether an authentication provider exists for `scheme` (ProviderRegistry).
+    pub fn has_provider(&self, scheme: &str) -> bool {
+        matches!(scheme, "digest" | "ip") || (scheme == "sasl" && self.sasl_provider)
+    }
+
+    /// Reads the DIGEST-MD5 users of the JAAS server section when SASL is enabled. A named
+    /// file that cannot be read or parsed, a missing section, or a Kerberos (GSSAPI) login
+    /// module is an error: the server does not start.
+    pub fn load_sasl_users(&mut self) -> Result<(), ConfigError> {
+        let Some(path) = self.jaas_login_config.clone() else {
+            if self.sasl_provider {
+                self.warnings.push(format!("{SASL_PROVIDER} is configured but no JAAS file (jaasLoginConfig or -Djava.security.auth.login.config): every SASL attempt fails"));
+            }
+            return Ok(());
+        };
+        let key = "jaasLoginConfig";
+        let bad = |why: String| ConfigError::Value { key: key.into(), value: path.display().to_string(), why };
+        let jaas = jaas::JaasConfig::load(&path).map_err(|e| bad(e.to_string()))?;
+        let Some(entries) = jaas.section(&self.sasl_server_section) else {
+            return Err(bad(format!("no {:?} section in the JAAS file", self.sasl_server_section)));
+        };
+        for e in entries {
+            match e.module_name() {
+                "DigestLoginModule" => self.sasl_users.extend(e.users()),
+                "Krb5LoginModule" => return Err(bad("GSSAPI (Kerberos, Krb5LoginModule) is not supported by this server; use DigestLoginModule (DIGEST-MD5)".into())),
+                other => return Err(bad(format!("login module {other} is not supported; use org.apache.zookeeper.server.auth.DigestLoginModule"))),
+            }
+        }
+        self.sasl_server = true;
+        if self.sasl_users.is_empty() {
+            self.warnings.push(format!("JAAS section {:?} names no user_<name> entries: every SASL attempt fails", self.sasl_server_section));
+        }
+        Ok(())
+    }
+
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read(path.display().to_string(), e.to_string()))?;
         let mut c = Config::from_str(&text)?;
@@ -285,7 +411,30 @@ impl Config {
                 "metricsProvider.exportJvmInfo" => {
                     boolean(key, &v)?;
                 }
-                "standaloneEnabled" | "reconfigEnabled" | "quorumListenOnAllIPs" | "electionAlg" | "peerType" => {}
+"reconfigEnabled" => c.reconfig_enabled = boolean(key, &v)?,
+                _ if key.starts_with("authProvider.") || key.starts_with("zookeeper.authProvider.") => {
+                    match v.as_str() {
+                        SASL_PROVIDER => c.sasl_provider = true,
+                        DIGEST_PROVIDER | IP_PROVIDER => {}
+                        _ => return Err(ConfigError::Value { key: k, value: v, why: format!("supported: {SASL_PROVIDER}") }),
+                    }
+                }
+                "jaasLoginConfig" | "java.security.auth.login.config" => {
+                    let p = v.trim_start_matches('=');
+                    let p = p.strip_prefix("file://").or_else(|| p.strip_prefix("file:")).unwrap_or(p);
+                    c.jaas_login_config = Some(PathBuf::from(p));
+                }
+                "sasl.serverconfig" | "zookeeper.sasl.serverconfig" => c.sasl_server_section = v,
+                "superUser" | "zookeeper.superUser" => c.super_user = Some(v),
+                "kerberos.removeHostFromPrincipal" | "zookeeper.kerberos.removeHostFromPrincipal" => c.kerberos_remove_host = boolean(key, &v)?,
+                "kerberos.removeRealmFromPrincipal" | "zookeeper.kerberos.removeRealmFromPrincipal" => c.kerberos_remove_realm = boolean(key, &v)?,
+                "sessionRequireClientSASLAuth" | "zookeeper.sessionRequireClientSASLAuth" => c.session_require_sasl = boolean(key, &v)?,
+                "enforce.auth.enabled" | "zookeeper.enforce.auth.enabled" => c.enforce_auth_enabled = boolean(key, &v)?,
+                "enforce.auth.schemes" | "zookeeper.enforce.auth.schemes" => {
+                    c.enforce_auth_schemes = v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+                }
+                "allowSaslFailedClients" | "zookeeper.allowSaslFailedClients" => c.allow_sasl_failed_clients = boolean(key, &v)?,
+                "standaloneEnabled" | "quorumListenOnAllIPs" | "electionAlg" | "peerType" => {}
                 _ if key.starts_with("server.") => {
                     let id: u64 = key["server.".len()..]
                         .parse()
@@ -312,6 +461,21 @@ impl Config {
         }
         if c.max_session_timeout == 0 {
             c.max_session_timeout = 20 * c.tick_time;
+        }
+        // AuthenticationHelper: sessionRequireClientSASLAuth means enforcing `sasl`.
+        if c.session_require_sasl {
+            c.enforce_auth_enabled = true;
+            c.enforce_auth_schemes = vec!["sasl".into()];
+        }
+        if c.enforce_auth_enabled {
+            if c.enforce_auth_schemes.is_empty() {
+                return Err(ConfigError::Value { key: "enforce.auth.schemes".into(), value: String::new(), why: "required when enforce.auth.enabled=true".into() });
+            }
+            for s in &c.enforce_auth_schemes {
+                if !c.has_provider(s) {
+                    return Err(ConfigError::Value { key: "enforce.auth.schemes".into(), value: s.clone(), why: "no authentication provider for this scheme".into() });
+                }
+            }
         }
         if c.min_session_timeout > c.max_session_timeout {
             return Err(ConfigError::Value {

@@ -350,15 +350,17 @@ fn body_into<R: Rng>(rng: &mut R, op: OpCode, o: &mut Out) -> Option<Request> {
         }
         O::Reconfig => {
             // ReconfigRequest: joiningServers, leavingServers, newMembers, curConfigId.
-            o.string("server.9=127.0.0.1:2888:3888;2181");
+            let joining = "server.9=127.0.0.1:2888:3888;2181".to_string();
+            o.string(&joining);
             o.string("");
             o.string("");
             o.long(-1);
-            return None;
+            Request::Reconfig { joining, leaving: String::new(), new_members: String::new(), config_id: -1 }
         }
         O::Sasl => {
-            o.buffer(Some(b"sasl token"));
-            return None;
+            let token: Vec<u8> = (0..rng.gen_range(0..64)).map(|_| rng.gen()).collect();
+            o.buffer(Some(&token));
+            Request::Sasl { token }
         }
         O::WhoAmI => Request::WhoAmI,
         O::Ping => Request::Ping,

@@ -23,7 +23,7 @@ fn main() -> std::process::ExitCode {
         .with_target(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
-    let cfg = match zk::config::Config::load(&args.config) {
+    let cfg = match zk::config::Config::load_with_env(&args.config) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("zk-server: {}: {e}", args.config.display());

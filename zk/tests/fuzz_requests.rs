@@ -123,6 +123,7 @@ impl Harness {
             stats: ConnStats::new(),
             read_only_flag: true,
             answered: None,
+            sasl: None,
         };
         core.conns.insert(ConnId(1), conn);
         core.session_conn.insert(session, ConnId(1));
@@ -271,7 +272,7 @@ fn valid_requests_decode_exactly_and_round_trip() {
                     assert_eq!(&re[4..], &raw[..], "{op:?}: re-encoding differs");
                     h.handle(f, &raw);
                 }
-                // reconfig and sasl: a well-formed header the server answers Unimplemented.
+                // opcodes the server does not serve: a well-formed header answered Unimplemented.
                 (Err(RequestError::Unsupported { xid: x, op: o }), None) => assert_eq!((x, o), (xid, op as i32)),
                 (other, _) => panic!("{op:?}: unexpected decode result {other:?}\n{raw:?}"),
             }

@@ -39,7 +39,7 @@ impl Core {
     pub(super) fn on_connect(&mut self, conn: ConnId, addr: SocketAddr, req: ConnectRequest, out: OutTx, closer: Arc<Notify>, answered: oneshot::Sender<()>) {
         let now = Instant::now();
         let auth = AuthInfo::from_ip(&addr.ip().to_string());
-        let mut c = Conn { out, closer, addr, session: SessionId(0), auth, stats: ConnStats::new(), read_only_flag: req.read_only.is_some(), answered: Some(answered) };
+        let mut c = Conn { out, closer, addr, session: SessionId(0), auth, stats: ConnStats::new(), read_only_flag: req.read_only.is_some(), answered: Some(answered), sasl: None };
         c.stats.received = 1;
         self.stats.received += 1;
         if !self.serving() {
@@ -130,16 +130,26 @@ impl Core {
             self.close_conn(conn);
             return;
         }
-        if let Request::Auth { scheme, auth, .. } = &frame.req {
-            let super_digest = self.cfg.super_digest.clone();
-            // The credentials count from now on (as in ZooKeeper); the reply keeps its place.
-            let ok = self.conns.get_mut(&conn).is_some_and(|c| c.auth.add(scheme, auth, super_digest.as_deref()));
-            let err = if ok { ErrorCode::Ok } else { ErrorCode::AuthFailed };
+        match &frame.req {
+            Request::Auth { scheme, auth, .. } => return self.on_auth(conn, frame.xid, scheme, auth),
+            Request::Sasl { token } => return self.on_sasl(conn, frame.xid, token),
+            _ => {}
+        }
+        if !self.enforce_auth(conn, frame.xid) {
+            return;
+        }
+        if let Request::Reconfig { .. } = &frame.req {
+            // Dynamic reconfiguration is not implemented; ZooKeeper refuses it unless
+            // reconfigEnabled=true.
+            let err = if self.cfg.reconfig_enabled {
+                tracing::info!(session = format!("{session:#x}"), "reconfig is not implemented; answering Unimplemented");
+                ErrorCode::Unimplemented
+            } else {
+                tracing::warn!(session = format!("{session:#x}"), "reconfig operation requested but reconfig feature is disabled");
+                ErrorCode::ReconfigDisabled
+            };
             let f = reply_frame(frame.xid, self.tree.last_zxid.0, err, &Response::Empty);
-            if !ok {
-                tracing::info!(session = format!("{session:#x}"), scheme = ?scheme, "authentication failed; closing the connection");
-            }
-            self.reply_in_order(conn, f, !ok);
+            self.reply_in_order(conn, f, false);
             return;
         }
         if self.log_blocked.is_some() && (is_write(frame.op) || frame.op == OpCode::Sync) {

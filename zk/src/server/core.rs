@@ -116,6 +116,8 @@ pub struct Conn {
     /// Fired with the first frame sent on this connection, which is always the connect
     /// response: nothing else can be queued for a connection that has sent nothing else.
     pub answered: Option<oneshot::Sender<()>>,
+    /// The SASL (DIGEST-MD5) exchange of this connection, once started.
+    pub sasl: Option<jaas::digest_md5::Server>,
 }
 
 pub struct Core {

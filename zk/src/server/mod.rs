@@ -17,6 +17,7 @@
 
 pub mod admin;
 pub mod apply;
+pub mod auth;
 pub mod clients;
 pub mod connection;
 pub mod core;

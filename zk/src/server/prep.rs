@@ -261,7 +261,7 @@ impl Pending {
                 if !validate_path(path, false) {
                     return Err(ErrorCode::BadArguments);
                 }
-                let acl = fixup(acl, who.auth)?;
+                let acl = fixup(acl, who.auth, cfg.sasl_provider)?;
                 let mut node = self.record(tree, path).ok_or(ErrorCode::NoNode)?;
                 if !who.auth.allowed(&node.acl, perms::ADMIN) {
                     return Err(ErrorCode::NoAuth);
@@ -321,7 +321,7 @@ impl Pending {
         if c.path == "/" {
             return Err(ErrorCode::NodeExists);
         }
-        let acl = fixup(&c.acl, who.auth)?;
+        let acl = fixup(&c.acl, who.auth, cfg.sasl_provider)?;
         let parent_path = parent_of(&c.path).to_string();
         let mut parent = self.record(tree, &parent_path).ok_or(ErrorCode::NoNode)?;
         if !who.auth.allowed(&parent.acl, perms::CREATE) {

@@ -26,15 +26,13 @@ impl AuthInfo {
         AuthInfo { ids: vec![Id::new("ip", ip)], is_super: false }
     }
 
-    /// Applies an `addauth`. Returns false when the scheme is unknown or the credential malformed.
+    /// Applies a `digest` `addauth` (any bytes: Java decodes them leniently and a missing
+    /// colon makes the whole credential the user name). Returns false for other schemes.
     pub fn add(&mut self, scheme: &str, auth: &[u8], super_digest: Option<&str>) -> bool {
         match scheme {
             "digest" => {
-                let Ok(s) = std::str::from_utf8(auth) else { return false };
-                if !s.contains(':') {
-                    return false;
-                }
-                let id = digest(s);
+                let s = String::from_utf8_lossy(auth);
+                let id = digest(&s);
                 if super_digest == Some(id.as_str()) {
                     self.is_super = true;
                     self.push(Id::new("super", ""));
@@ -46,7 +44,8 @@ impl AuthInfo {
         }
     }
 
-    fn push(&mut self, id: Id) {
+    /// Adds an identity (once).
+    pub fn push(&mut self, id: Id) {
         if !self.ids.contains(&id) {
             self.ids.push(id);
         }
@@ -113,7 +112,8 @@ fn valid_ip_pattern(s: &str) -> bool {
 
 /// `PrepRequestProcessor.fixupACL`: validates a client-supplied ACL list and expands the
 /// `auth` scheme into the connection's authenticated identities.
-pub fn fixup(acl: &[Acl], auth: &AuthInfo) -> Result<Vec<Acl>, ErrorCode> {
+/// `sasl` ids are valid only when the SASL provider is configured (`sasl_provider`).
+pub fn fixup(acl: &[Acl], auth: &AuthInfo, sasl_provider: bool) -> Result<Vec<Acl>, ErrorCode> {
     if acl.is_empty() {
         return Err(ErrorCode::InvalidAcl);
     }
@@ -137,6 +137,7 @@ pub fn fixup(acl: &[Acl], auth: &AuthInfo) -> Result<Vec<Acl>, ErrorCode> {
             "digest" if a.id.id.split(':').count() == 2 => out.push(a.clone()),
             "ip" if valid_ip_pattern(&a.id.id) => out.push(a.clone()),
             "super" => out.push(a.clone()),
+            "sasl" if sasl_provider && !a.id.id.is_empty() => out.push(a.clone()),
             _ => return Err(ErrorCode::InvalidAcl),
         }
     }
@@ -175,21 +176,29 @@ mod tests {
         s.add("digest", b"super:admin", Some("super:xQJmxLMiHGwaqBvst5y6rkB6HQs="));
         assert!(s.is_super && s.allowed(&ip2, perms::ADMIN));
         assert!(!s.add("kerberos", b"x", None));
+        // Java: no colon, the whole string is the user; empty is user "".
+        let mut d = AuthInfo::default();
+        assert!(d.add("digest", b"nocolon", None) && d.add("digest", b"", None));
+        assert_eq!(d.ids[0], Id::new("digest", &digest("nocolon")));
+        assert!(d.ids[0].id.starts_with("nocolon:") && d.ids[1].id.starts_with(':'));
     }
 
     #[test]
     fn fixup_rules() {
         let none = AuthInfo::from_ip("127.0.0.1");
-        assert_eq!(fixup(&[], &none), Err(ErrorCode::InvalidAcl));
+        assert_eq!(fixup(&[], &none, false), Err(ErrorCode::InvalidAcl));
         let auth = vec![Acl { perms: perms::ALL, id: Id::new("auth", "") }];
-        assert_eq!(fixup(&auth, &none), Err(ErrorCode::InvalidAcl));
+        assert_eq!(fixup(&auth, &none, false), Err(ErrorCode::InvalidAcl));
         let mut bob = none.clone();
         bob.add("digest", b"bob:pw", None);
-        let fixed = fixup(&auth, &bob).unwrap();
+        let fixed = fixup(&auth, &bob, false).unwrap();
         assert_eq!(fixed, vec![Acl { perms: perms::ALL, id: Id::new("digest", &digest("bob:pw")) }]);
-        assert_eq!(fixup(&[Acl { perms: 1, id: Id::new("world", "nobody") }], &none), Err(ErrorCode::InvalidAcl));
-        assert_eq!(fixup(&[Acl { perms: 1, id: Id::new("ip", "nonsense") }], &none), Err(ErrorCode::InvalidAcl));
-        assert_eq!(fixup(&[Acl { perms: 1, id: Id::new("foo", "x") }], &none), Err(ErrorCode::InvalidAcl));
-        assert!(fixup(&Acl::world_all(), &none).is_ok());
+        assert_eq!(fixup(&[Acl { perms: 1, id: Id::new("world", "nobody") }], &none, false), Err(ErrorCode::InvalidAcl));
+        assert_eq!(fixup(&[Acl { perms: 1, id: Id::new("ip", "nonsense") }], &none, false), Err(ErrorCode::InvalidAcl));
+        assert_eq!(fixup(&[Acl { perms: 1, id: Id::new("foo", "x") }], &none, false), Err(ErrorCode::InvalidAcl));
+        assert!(fixup(&Acl::world_all(), &none, false).is_ok());
+        let sasl = [Acl { perms: perms::ALL, id: Id::new("sasl", "alice") }];
+        assert_eq!(fixup(&sasl, &none, false), Err(ErrorCode::InvalidAcl));
+        assert_eq!(fixup(&sasl, &none, true), Ok(sasl.to_vec()));
     }
 }
